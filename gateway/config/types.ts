@@ -1,0 +1,92 @@
+// The validated, defaulted, frozen configuration (CONTRACT.md §2). The schema in schema.ts
+// produces exactly this shape; the rest of the gateway only ever sees these types.
+
+export type RuntimeKind = 'docker' | 'process' | 'remote';
+
+interface ModelCommon {
+  /** The id clients send as "model" (the key under `models:`). */
+  id: string;
+  aliases: string[];
+  maxConcurrent: number; // resolved: model's own, else limits.maxConcurrentPerModel
+  maxQueue: number; // resolved: model's own, else limits.maxQueuePerModel
+  ttlSeconds: number; // 0 = never stopped for idleness
+  pinned: boolean;
+  preload: boolean;
+  healthPath: string; // default /health
+}
+
+export interface DockerModelConfig extends ModelCommon {
+  runtime: 'docker';
+  image: string;
+  model: string;
+  vramGiB: number;
+  gpus: 'auto' | number[];
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface ProcessModelConfig extends ModelCommon {
+  runtime: 'process';
+  command: string[];
+  /** Optional for process models: passed as --model nowhere; kept for display. */
+  model?: string;
+  vramGiB: number;
+  gpus: 'auto' | number[];
+  args: string[];
+  env: Record<string, string>;
+}
+
+export interface RemoteModelConfig extends ModelCommon {
+  runtime: 'remote';
+  url: string;
+  apiKey: string;
+}
+
+export type ModelConfig = DockerModelConfig | ProcessModelConfig | RemoteModelConfig;
+export type LocalModelConfig = DockerModelConfig | ProcessModelConfig;
+
+export interface GatewayConfig {
+  /** Absolute path of the file this came from (the admin token file lives beside it). */
+  sourcePath: string | null;
+  listen: { host: string; port: number };
+  auth: {
+    apiKeys: string[];
+    adminToken: string; // "auto" or a literal token
+    allowedHosts: string[];
+    allowedOrigins: string[];
+  };
+  limits: {
+    maxQueuePerModel: number;
+    maxConcurrentPerModel: number;
+    queueTimeoutSeconds: number;
+    maxBodyBytes: number;
+  };
+  retry: { maxAttempts: number; initialDelaySeconds: number; backoff: number };
+  timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; startSeconds: number };
+  shutdown: { drainSeconds: number; stopModels: boolean };
+  gpu: {
+    probe: 'auto' | 'nvidia-smi' | 'static';
+    nvidiaSmiPath: string;
+    pollSeconds: number;
+    reserveGiB: number;
+    static: Array<{ name: string; totalGiB: number }>;
+  };
+  docker: {
+    socketPath: string;
+    /** From DOCKER_HOST when set (unix:// or tcp://), else null. */
+    dockerHost: string | null;
+    containerPrefix: string;
+    pull: 'never' | 'missing' | 'always';
+    hfCacheDir: string; // "~" expanded
+    gpuRequests: boolean;
+  };
+  /** Models in file order. */
+  models: ModelConfig[];
+}
+
+export interface ConfigIssue {
+  file: string;
+  /** Dotted key path, e.g. "models.qwen.vramGiB". Empty for file-level problems. */
+  path: string;
+  message: string;
+}

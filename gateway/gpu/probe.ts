@@ -1,0 +1,53 @@
+// What placement and the status document need to know about GPUs (ARCHITECTURE.md rule 1).
+// Implementations: nvidia-smi.ts (measured), static-probe.ts (configured totals, nothing measured).
+
+export interface GpuReading {
+  index: number;
+  uuid: string | null;
+  name: string;
+  totalMiB: number;
+  /** Measured use (all processes). 0 on a static GPU. */
+  usedMiB: number;
+  /** Measured free memory. NOT total - used: nvidia-smi also reports `reserved`. */
+  freeMiB: number;
+  reservedMiB: number;
+  utilizationPercent: number | null;
+  temperatureC: number | null;
+  powerW: number | null;
+}
+
+export interface GpuProcessReading {
+  pid: number;
+  gpuIndex: number;
+  usedMiB: number;
+}
+
+export interface GpuSnapshot {
+  /** Epoch ms when this reading was taken. */
+  at: number;
+  gpus: GpuReading[];
+  processes: GpuProcessReading[];
+  /** False for the static probe: figures are configured, not measured. */
+  measured: boolean;
+}
+
+export interface ProbeState {
+  snapshot: GpuSnapshot | null;
+  /** Last failure, phrased for a user, or null when the last poll succeeded. */
+  error: string | null;
+  /** Wall time of the last poll in ms, for the status document. */
+  pollMs: number | null;
+}
+
+export interface GpuProbe {
+  readonly kind: 'nvidia-smi' | 'static' | 'systeminformation' | 'none';
+  /** Begin polling (if the probe polls). */
+  start(): void;
+  stop(): void;
+  /** The latest reading and its health, without I/O. */
+  state(): ProbeState;
+  /** Take a fresh reading now (one call at a time: concurrent callers share it). */
+  refresh(): Promise<GpuSnapshot>;
+  /** Subscribe to new readings; returns an unsubscribe function. */
+  onReading(cb: (snapshot: GpuSnapshot) => void): () => void;
+}

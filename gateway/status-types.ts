@@ -1,0 +1,73 @@
+// The status document (CONTRACT.md §4): served at GET /gateway/status, sent over SSE and IPC.
+// Pure types only: the renderer imports this file, so it must never import Node modules.
+
+export type ModelState = 'stopped' | 'pulling' | 'starting' | 'ready' | 'stopping' | 'failed';
+export type RuntimeKind = 'docker' | 'process' | 'remote';
+
+export interface ModelProgress {
+  phase: 'pulling' | 'loading';
+  percent: number | null;
+  message: string;
+}
+
+export interface ModelStatus {
+  id: string;
+  aliases: string[];
+  runtime: RuntimeKind;
+  state: ModelState;
+  inFlight: number;
+  queued: number;
+  maxConcurrent: number;
+  maxQueue: number;
+  vramBudgetMiB: number | null;
+  vramUsedMiB: number | null;
+  gpus: number[];
+  endpoint: string | null;
+  lastUsedAt: string | null;
+  stateSince: string;
+  pinned: boolean;
+  ttlSeconds: number;
+  error: string | null;
+  progress: ModelProgress | null;
+}
+
+export interface GpuStatus {
+  index: number;
+  name: string;
+  totalMiB: number;
+  usedMiB: number;
+  freeMiB: number;
+  reservedMiB: number;
+  models: Array<{ id: string; usedMiB: number }>;
+  otherMiB: number;
+  /** Extension: where the figures come from ("nvidia-smi" measures, "static" assumes budgets). */
+  source?: 'nvidia-smi' | 'static' | 'systeminformation';
+  utilizationPercent?: number | null;
+  temperatureC?: number | null;
+  powerW?: number | null;
+}
+
+/** Extension: the last requests seen, newest first (no prompts, no bodies). */
+export interface RecentRequest {
+  id: string;
+  model: string;
+  path: string;
+  status: number;
+  stream: boolean;
+  startedAt: string;
+  firstByteMs: number | null;
+  durationMs: number | null;
+}
+
+export interface StatusDocument {
+  version: string;
+  startedAt: string;
+  listen: string;
+  models: ModelStatus[];
+  gpus: GpuStatus[];
+  limits: { maxQueuePerModel: number; maxConcurrentPerModel: number };
+  /** Extensions beyond the contract's minimum; clients must tolerate their absence. */
+  gpuProbe?: { kind: 'nvidia-smi' | 'static' | 'systeminformation' | 'none'; available: boolean; error: string | null; ageMs: number | null; pollMs: number | null };
+  host?: { hostname: string; platform: string; cpus: number; cpuModel: string; memTotalMiB: number; memFreeMiB: number } | null;
+  recentRequests?: RecentRequest[];
+}
