@@ -1,0 +1,64 @@
+// Rules that involve more than one key: exposure without API keys, the static GPU list, alias
+// collisions between models.
+
+import { BlockList, isIP } from 'node:net';
+import type { PathIssue } from './env-substitution.js';
+import { configSchema } from './schema.js';
+import type { ModelConfig } from './types.js';
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+loopback.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  const family = isIP(h);
+  return family !== 0 && loopback.check(h, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Checks listen/auth/gpu together. Each section is parsed on its own, so these rules are checked
+ * even when another part of the file is wrong.
+ */
+export function checkSections(tree: Record<string, unknown>): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const listen = configSchema.shape.listen.safeParse(tree.listen);
+  const auth = configSchema.shape.auth.safeParse(tree.auth);
+  const gpu = configSchema.shape.gpu.safeParse(tree.gpu);
+  if (listen.success && auth.success && !isLoopbackHost(listen.data.host) && auth.data.apiKeys.length === 0) {
+    issues.push({
+      path: 'listen.host',
+      message:
+        `"${listen.data.host}" is not a loopback address, so other machines could use the gateway (and its GPUs) ` +
+        'without any key: set auth.apiKeys (non-empty), or listen on 127.0.0.1',
+    });
+  }
+  if (gpu.success && gpu.data.probe === 'static' && gpu.data.static.length === 0) {
+    issues.push({
+      path: 'gpu.static',
+      message: 'gpu.probe is "static": list at least one GPU, e.g. [{ name: "Simulated GPU", totalGiB: 24 }]',
+    });
+  }
+  return issues;
+}
+
+/** An alias may not be any model's id, nor another alias. */
+export function checkAliases(models: readonly ModelConfig[]): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const ids = new Set(models.map((m) => m.id));
+  const aliasOwner = new Map<string, string>();
+  for (const model of models) {
+    model.aliases.forEach((alias, i) => {
+      const path = `models.${model.id}.aliases.${i}`;
+      if (alias === model.id) issues.push({ path, message: `alias "${alias}" repeats the model's own id` });
+      else if (ids.has(alias)) issues.push({ path, message: `alias "${alias}" is the id of another model` });
+      else if (aliasOwner.has(alias)) {
+        const owner = aliasOwner.get(alias);
+        issues.push({ path, message: `alias "${alias}" is already ${owner === model.id ? 'listed' : `an alias of model "${owner}"`}` });
+      } else aliasOwner.set(alias, model.id);
+    });
+  }
+  return issues;
+}

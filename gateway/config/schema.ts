@@ -1,0 +1,210 @@
+// The config file's schema (CONTRACT §2): strict objects (unknown keys are errors) with the
+// contract's defaults. Models are validated one by one by resolve-models.ts against the schema
+// of their runtime, after `defaults:` has been merged under them.
+
+import { z } from 'zod';
+import type { DockerModelConfig, GatewayConfig, ProcessModelConfig, RemoteModelConfig } from './types.js';
+
+// ---------------------------------------------------------------- field schemas
+
+const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Numbers may arrive as strings from ${VAR} substitution or env overrides. */
+const toNumber = (v: unknown) => (typeof v === 'string' && NUMERIC.test(v.trim()) ? Number(v) : v);
+const toBoolean = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+/** `args: ["--max-model-len", 8192]` and `env: { VLLM_USE_V1: 1 }` are written that way in the wild. */
+const toText = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v);
+
+const num = (n: z.ZodNumber) => z.preprocess(toNumber, n);
+
+export const positiveInt = num(z.number().int().positive());
+export const nonNegativeInt = num(z.number().int().nonnegative());
+export const positiveNumber = num(z.number().positive());
+export const nonNegativeNumber = num(z.number().nonnegative());
+export const atLeastOne = num(z.number().min(1));
+export const atLeastOneInt = num(z.number().int().min(1));
+export const port = num(z.number().int().min(0).max(65535));
+export const bool = z.preprocess(toBoolean, z.boolean());
+export const nonEmpty = z.string().min(1, 'must not be empty');
+const text = z.preprocess(toText, z.string());
+const nonEmptyText = z.preprocess(toText, nonEmpty);
+
+export const CONTAINER_PREFIX = /^[a-z0-9][a-z0-9_.-]*$/;
+export const containerPrefix = z
+  .string()
+  .regex(CONTAINER_PREFIX, 'must match ^[a-z0-9][a-z0-9_.-]*$ (lower-case letters, digits, "_", ".", "-")');
+
+/** A model id or alias: 1–128 characters, no whitespace or control characters. */
+export const modelName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[^\s\p{Cc}]+$/u, 'must not contain whitespace or control characters');
+
+const gpus = z.union(
+  [
+    z.literal('auto'),
+    z
+      .array(z.number().int('GPU indices are integers').nonnegative('GPU indices are ≥ 0'))
+      .min(1, 'must list at least one GPU index, or be "auto"')
+      .refine(distinct, 'GPU indices must be distinct'),
+  ],
+  { error: 'must be "auto" or a non-empty list of distinct GPU indices, e.g. [0, 1]' },
+);
+
+function distinct(list: number[]): boolean {
+  return new Set(list).size === list.length;
+}
+
+const httpUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:9000');
+
+const envMap = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'),
+  text,
+);
+
+// ---------------------------------------------------------------- models
+
+const common = {
+  aliases: z.array(modelName).default([]),
+  maxConcurrent: positiveInt.optional(),
+  maxQueue: positiveInt.optional(),
+  ttlSeconds: nonNegativeNumber.default(1800),
+  pinned: bool.default(false),
+  preload: bool.default(false),
+  healthPath: z.string().startsWith('/', 'must start with "/"').default('/health'),
+};
+
+const local = {
+  vramGiB: positiveNumber,
+  gpus: gpus.default('auto'),
+  args: z.array(text).default([]),
+  env: envMap.default({}),
+};
+
+export const dockerModelSchema = z.strictObject({
+  runtime: z.literal('docker'),
+  image: nonEmpty,
+  model: nonEmpty,
+  ...local,
+  ...common,
+});
+
+export const processModelSchema = z.strictObject({
+  runtime: z.literal('process'),
+  command: z.array(nonEmptyText).min(1, 'must be a non-empty list: the program, then its arguments'),
+  model: nonEmpty.optional(),
+  ...local,
+  ...common,
+});
+
+export const remoteModelSchema = z.strictObject({
+  runtime: z.literal('remote'),
+  url: httpUrl,
+  apiKey: z.string().default(''),
+  ...common,
+});
+
+export const RUNTIMES = ['docker', 'process', 'remote'] as const;
+export const modelSchemas = {
+  docker: dockerModelSchema,
+  process: processModelSchema,
+  remote: remoteModelSchema,
+} as const;
+
+/** `defaults:` may hold any model key; each model takes those that apply to its runtime. */
+export const defaultsSchema = z.strictObject({
+  ...dockerModelSchema.shape,
+  ...processModelSchema.shape,
+  ...remoteModelSchema.shape,
+  runtime: z.enum(RUNTIMES),
+}).partial();
+
+// ---------------------------------------------------------------- the file
+
+/** A section that may be absent or written empty (`auth:` alone is YAML null). */
+function section<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.preprocess((v) => v ?? {}, z.strictObject(shape));
+}
+
+export const configSchema = z.strictObject({
+  listen: section({
+    host: nonEmpty.default('127.0.0.1'),
+    port: port.default(8080),
+  }),
+  auth: section({
+    apiKeys: z.array(nonEmpty).default([]),
+    adminToken: nonEmpty.default('auto'),
+    allowedHosts: z.array(nonEmpty).default([]),
+    allowedOrigins: z.array(nonEmpty).default([]),
+  }),
+  limits: section({
+    maxQueuePerModel: positiveInt.default(200),
+    maxConcurrentPerModel: positiveInt.default(50),
+    queueTimeoutSeconds: positiveNumber.default(600),
+    maxBodyBytes: positiveInt.default(33554432),
+  }),
+  retry: section({
+    maxAttempts: atLeastOneInt.default(3),
+    initialDelaySeconds: nonNegativeNumber.default(1.0),
+    backoff: atLeastOne.default(1.5),
+  }),
+  timeouts: section({
+    connectSeconds: positiveNumber.default(10),
+    firstByteSeconds: positiveNumber.default(300),
+    idleSeconds: positiveNumber.default(300),
+    startSeconds: positiveNumber.default(900),
+  }),
+  shutdown: section({
+    drainSeconds: nonNegativeNumber.default(30),
+    stopModels: bool.default(true),
+  }),
+  gpu: section({
+    probe: z.enum(['auto', 'nvidia-smi', 'static']).default('auto'),
+    nvidiaSmiPath: nonEmpty.default('nvidia-smi'),
+    pollSeconds: positiveNumber.default(1),
+    reserveGiB: nonNegativeNumber.default(0.5),
+    static: z.array(z.strictObject({ name: nonEmpty, totalGiB: positiveNumber })).default([]),
+  }),
+  docker: section({
+    socketPath: nonEmpty.default('/var/run/docker.sock'),
+    containerPrefix: containerPrefix.default('vllm-gw'),
+    pull: z.enum(['never', 'missing', 'always']).default('missing'),
+    hfCacheDir: nonEmpty.default('~/.cache/huggingface'),
+    gpuRequests: bool.default(true),
+  }),
+  // Checked here for unknown keys and types; merged under each model by resolve-models.ts.
+  defaults: z.preprocess((v) => v ?? {}, defaultsSchema),
+  // Each entry is checked by resolve-models.ts against its runtime's schema.
+  models: z.preprocess((v) => v ?? {}, z.record(z.string(), z.unknown())),
+});
+
+export type ParsedConfig = z.output<typeof configSchema>;
+
+// ---------------------------------------------------------------- compile-time checks against types.ts
+
+type ModelExtras = { id: string; maxConcurrent: number; maxQueue: number };
+type Resolved<S extends z.ZodType> = Omit<z.output<S>, keyof ModelExtras> & ModelExtras;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+const modelShapesMatch: [
+  Same<Resolved<typeof dockerModelSchema>, DockerModelConfig>,
+  Same<Resolved<typeof processModelSchema>, ProcessModelConfig>,
+  Same<Resolved<typeof remoteModelSchema>, RemoteModelConfig>,
+  Same<
+    Omit<ParsedConfig, 'defaults' | 'models' | 'docker'> & {
+      sourcePath: string | null;
+      docker: ParsedConfig['docker'] & { dockerHost: string | null };
+      models: GatewayConfig['models'];
+    },
+    GatewayConfig
+  >,
+] = [true, true, true, true];
+void modelShapesMatch;
