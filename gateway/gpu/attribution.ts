@@ -1,0 +1,164 @@
+// Who holds the memory on each GPU, and how much is left for a start. Pure.
+//
+// Measured snapshot (nvidia-smi): each compute process's memory goes to the managed model
+// whose pid set holds its pid (process runtime: the server's process tree; Docker: the
+// container's host pids). Per GPU, otherMiB = usedMiB − the models' share: that covers
+// processes the gateway does not manage, processes nvidia-smi cannot list (other PID
+// namespaces), per-context overhead, and memory of a stopped process not yet released. This is
+// CONTRACT §4's arithmetic (31247 used − 19800 model = 11447 other).
+//
+// Unmeasured snapshot (static / systeminformation): nothing is known but the budgets. A model
+// that is active (starting or ready) holds its budget on each of its GPUs; the GPU's usedMiB
+// is the sum of those, freeMiB = total − reserved − used, otherMiB 0, and a model's
+// vramUsedMiB is null (not measured).
+
+import type { GpuReading, GpuSnapshot } from './probe.js';
+
+export interface ManagedModel {
+  /** Host pids of the model's server and its descendants. */
+  pids: ReadonlySet<number>;
+  /** GPUs it runs on (or was placed on). */
+  gpus: readonly number[];
+  /** Its budget on EACH of its GPUs, MiB (vramGiB × 1024). */
+  budgetMiB: number;
+  /** Starting or ready: its budget is committed. */
+  active: boolean;
+}
+
+export interface GpuAttribution {
+  index: number;
+  /** Used memory as shown: measured, or on an unmeasured GPU the active models' budgets. */
+  usedMiB: number;
+  freeMiB: number;
+  /** Models with memory on this GPU, in the order of the models map. */
+  models: Array<{ id: string; usedMiB: number }>;
+  otherMiB: number;
+}
+
+export interface Attribution {
+  /** One per GPU of the snapshot, same order. */
+  gpus: GpuAttribution[];
+  /** Per managed model: measured memory summed over its GPUs; null when not measured. */
+  models: Map<string, { vramUsedMiB: number | null }>;
+}
+
+export function attributeGpuMemory(snapshot: GpuSnapshot, models: ReadonlyMap<string, ManagedModel>): Attribution {
+  const gpuIndexes = new Set(snapshot.gpus.map((g) => g.index));
+  const perGpu = new Map<number, Map<string, number>>(snapshot.gpus.map((g) => [g.index, new Map()]));
+  const modelTotals = new Map<string, { vramUsedMiB: number | null }>();
+
+  if (snapshot.measured) {
+    const owner = new Map<number, string>();
+    for (const [id, m] of models) {
+      modelTotals.set(id, { vramUsedMiB: 0 });
+      for (const pid of m.pids) if (!owner.has(pid)) owner.set(pid, id);
+    }
+    for (const p of snapshot.processes) {
+      const id = owner.get(p.pid);
+      if (id === undefined || !gpuIndexes.has(p.gpuIndex)) continue;
+      const onGpu = perGpu.get(p.gpuIndex)!;
+      onGpu.set(id, (onGpu.get(id) ?? 0) + p.usedMiB);
+      const t = modelTotals.get(id)!;
+      t.vramUsedMiB = (t.vramUsedMiB ?? 0) + p.usedMiB;
+    }
+  } else {
+    for (const [id, m] of models) {
+      modelTotals.set(id, { vramUsedMiB: null });
+      if (!m.active) continue;
+      for (const gi of new Set(m.gpus)) {
+        const onGpu = perGpu.get(gi);
+        if (onGpu) onGpu.set(id, (onGpu.get(id) ?? 0) + m.budgetMiB);
+      }
+    }
+  }
+
+  const order = [...models.keys()];
+  const gpus = snapshot.gpus.map((g): GpuAttribution => {
+    const onGpu = perGpu.get(g.index)!;
+    const list = order.filter((id) => onGpu.has(id)).map((id) => ({ id, usedMiB: onGpu.get(id)! }));
+    const modelsMiB = list.reduce((s, m) => s + m.usedMiB, 0);
+    if (snapshot.measured) {
+      return { index: g.index, usedMiB: g.usedMiB, freeMiB: g.freeMiB, models: list, otherMiB: Math.max(0, g.usedMiB - modelsMiB) };
+    }
+    return {
+      index: g.index,
+      usedMiB: modelsMiB,
+      freeMiB: Math.max(0, g.totalMiB - g.reservedMiB - modelsMiB),
+      models: list,
+      otherMiB: 0,
+    };
+  });
+  return { gpus, models: modelTotals };
+}
+
+export interface AvailabilityInput {
+  totalMiB: number;
+  /** The driver's reserve (nvidia-smi memory.reserved); 0 on static GPUs. */
+  reservedMiB: number;
+  /** Measured use by every process on the GPU; 0 on an unmeasured GPU. */
+  usedMiB: number;
+  /** `gpu.reserveGiB` × 1024: kept free on every GPU. */
+  reserveMiB: number;
+  /**
+   * The gateway's models that are starting or ready on this GPU: their budget on this GPU and
+   * their measured use on this GPU (null or 0 when unmeasured or not yet allocated).
+   */
+  activeModels: ReadonlyArray<{ budgetMiB: number; measuredMiB: number | null }>;
+}
+
+/**
+ * Memory a new start may claim on one GPU, in MiB (negative when over-committed).
+ *
+ * ARCHITECTURE "Placement": total − reserved − reserveGiB − memory of processes the gateway does
+ * not manage − budgets of the models it runs or is starting. On a measured GPU a model may hold
+ * more than its budget (vLLM overshoots a little: CUDA graphs, NCCL) or less (still loading), so
+ * each active model counts max(budget, measured), and "not managed" = used − the managed
+ * models' measured share. Substituting:
+ *
+ *   total − reserved − reserve − (used − Σ measured) − Σ max(budget, measured)
+ *   = total − reserved − used − reserve − Σ max(0, budget − measured)
+ *
+ * i.e. nvidia-smi's free memory, less the reserve, less what active models have yet to
+ * allocate of their budgets. This form needs no pid matching to be right about memory that no
+ * model claims: memory of an evicted model that the driver has not yet released is still in
+ * `used` and so is not available — which is what makes a start after an eviction wait for the
+ * measured release (P11). On an unmeasured GPU (used = 0, measured = 0) it is total − reserved −
+ * reserve − Σ budgets. A model on several GPUs is passed in each GPU's list with its budget.
+ */
+export function availableMiB(input: AvailabilityInput): number {
+  const pending = input.activeModels.reduce((s, m) => s + Math.max(0, m.budgetMiB - (m.measuredMiB ?? 0)), 0);
+  return input.totalMiB - input.reservedMiB - input.usedMiB - input.reserveMiB - pending;
+}
+
+/**
+ * availableMiB for every GPU of a snapshot, given the managed models (only active ones count;
+ * their measured share on each GPU comes from the snapshot's processes).
+ */
+export function availableBySnapshot(
+  snapshot: GpuSnapshot,
+  models: ReadonlyMap<string, ManagedModel>,
+  reserveGiB: number,
+): Map<number, number> {
+  const attribution = attributeGpuMemory(snapshot, models);
+  const out = new Map<number, number>();
+  snapshot.gpus.forEach((g: GpuReading, i) => {
+    const a = attribution.gpus[i]!;
+    const activeModels: Array<{ budgetMiB: number; measuredMiB: number | null }> = [];
+    for (const [id, m] of models) {
+      if (!m.active || !m.gpus.includes(g.index)) continue;
+      const measuredMiB = snapshot.measured ? (a.models.find((x) => x.id === id)?.usedMiB ?? 0) : null;
+      activeModels.push({ budgetMiB: m.budgetMiB, measuredMiB });
+    }
+    out.set(
+      g.index,
+      availableMiB({
+        totalMiB: g.totalMiB,
+        reservedMiB: g.reservedMiB,
+        usedMiB: snapshot.measured ? g.usedMiB : 0,
+        reserveMiB: Math.round(reserveGiB * 1024),
+        activeModels,
+      }),
+    );
+  });
+  return out;
+}
