@@ -1,0 +1,88 @@
+// PIDs of process trees, so GPU memory held by a model server's children (vLLM's engine core,
+// tensor-parallel workers) is attributed to that model. One scan of the process table per call:
+// /proc/*/stat on Linux, `ps -A -o pid=,ppid=` elsewhere.
+
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+
+/** Parses the ppid out of a /proc/PID/stat line: "pid (comm) state ppid …" (comm may hold spaces and parens). Pure. */
+export function parseProcStatPpid(stat: string): number | null {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return null;
+  const fields = stat.slice(close + 1).trim().split(/\s+/);
+  const ppid = Number(fields[1]);
+  return Number.isInteger(ppid) && ppid >= 0 ? ppid : null;
+}
+
+/** The roots and all their descendants, given a pid → ppid table. Pure. */
+export function descendantsFromTable(rootPids: Iterable<number>, parentOf: ReadonlyMap<number, number>, includeRoots = true): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parentOf) {
+    let list = children.get(ppid);
+    if (!list) children.set(ppid, (list = []));
+    list.push(pid);
+  }
+  const roots = [...new Set(rootPids)];
+  const seen = new Set<number>(roots);
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    for (const child of children.get(pid) ?? []) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        stack.push(child);
+      }
+    }
+  }
+  if (!includeRoots) for (const r of roots) seen.delete(r);
+  return [...seen].sort((a, b) => a - b);
+}
+
+async function readProcTable(): Promise<Map<number, number>> {
+  const table = new Map<number, number>();
+  const entries = await readdir('/proc');
+  await Promise.all(
+    entries.map(async (name) => {
+      if (!/^\d+$/.test(name)) return;
+      try {
+        const ppid = parseProcStatPpid(await readFile(`/proc/${name}/stat`, 'utf8'));
+        if (ppid !== null) table.set(Number(name), ppid);
+      } catch {
+        // gone since readdir
+      }
+    }),
+  );
+  return table;
+}
+
+function readPsTable(): Promise<Map<number, number>> {
+  return new Promise((resolve) => {
+    execFile('ps', ['-A', '-o', 'pid=,ppid='], { timeout: 5000 }, (err, stdout) => {
+      const table = new Map<number, number>();
+      if (!err) {
+        for (const line of stdout.split('\n')) {
+          const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(line);
+          if (m) table.set(Number(m[1]), Number(m[2]));
+        }
+      }
+      resolve(table);
+    });
+  });
+}
+
+/**
+ * `rootPids` and every process descended from them that is alive now (roots are included as
+ * given, alive or not, unless `includeRoots` is false). Never throws: without a process table
+ * it returns the roots alone.
+ */
+export async function descendantPids(rootPids: number[], opts: { includeRoots?: boolean } = {}): Promise<number[]> {
+  const includeRoots = opts.includeRoots ?? true;
+  if (rootPids.length === 0) return [];
+  let table: Map<number, number>;
+  try {
+    table = process.platform === 'linux' ? await readProcTable() : await readPsTable();
+  } catch {
+    table = new Map();
+  }
+  return descendantsFromTable(rootPids, table, includeRoots);
+}
