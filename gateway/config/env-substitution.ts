@@ -78,7 +78,7 @@ function substituteString(
         });
         return whole;
       }
-      return template ? result.replaceAll('${', '$${') : result;
+      return template ? result.replaceAll('${', () => '$${') : result;
     },
     (ref) =>
       issues.push({
