@@ -102,6 +102,9 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
     PortBindings: { [portKey]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
     Binds: [`${docker.hfCacheDir}:${HF_CACHE_IN_CONTAINER}`],
     RestartPolicy: { Name: 'no' },
+    // docker-init as PID 1 forwards SIGTERM: a server that has not installed its handler yet (still
+    // loading) would otherwise ignore it as PID 1, and every early stop would wait for the full grace.
+    Init: true,
     ...(shm === 'host' ? { IpcMode: 'host' } : { ShmSize: shm }),
   };
   if (docker.gpuRequests && input.gpuIndices.length > 0) {

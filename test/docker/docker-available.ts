@@ -1,0 +1,48 @@
+// Decides whether the Docker-engine tests run here:
+//  - a daemon answers            → run;
+//  - none, and REQUIRE_DOCKER=1  → fail loudly (CI must not silently skip them);
+//  - none otherwise              → skip, saying why.
+// Use: `const docker = await dockerAvailability(); describe.skipIf(!docker.available)(...)`, and
+// call `assertDockerOrSkipReason(docker)` in a test of its own so that the reason shows up.
+import Dockerode from 'dockerode';
+
+export interface DockerAvailability {
+  available: boolean;
+  /** Why not, when not available. */
+  reason: string | null;
+  required: boolean;
+  docker: Dockerode;
+}
+
+export function dockerClient(): Dockerode {
+  const host = process.env.DOCKER_HOST;
+  if (host?.startsWith('unix://')) return new Dockerode({ socketPath: host.slice(7) });
+  if (host) {
+    const url = new URL(host.includes('://') ? host : `tcp://${host}`);
+    return new Dockerode({ host: url.hostname, port: url.port, protocol: 'http' });
+  }
+  return new Dockerode({ socketPath: '/var/run/docker.sock' });
+}
+
+export async function dockerAvailability(): Promise<DockerAvailability> {
+  const required = process.env.REQUIRE_DOCKER === '1';
+  const docker = dockerClient();
+  let reason: string | null = null;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
+    ]);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    reason =
+      `no Docker daemon answers (${process.env.DOCKER_HOST ?? '/var/run/docker.sock'}: ${e.code ?? e.message ?? String(err)}); ` +
+      'start one with test/docker/start-dockerd.sh, or set REQUIRE_DOCKER=1 to make this a failure';
+  }
+  const available = reason === null;
+  if (!available && required) {
+    throw new Error(`REQUIRE_DOCKER=1 but the Docker engine tests cannot run: ${reason}`);
+  }
+  if (!available) console.warn(`[docker tests skipped] ${reason}`);
+  return { available, reason, required, docker };
+}
