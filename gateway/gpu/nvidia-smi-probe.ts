@@ -27,6 +27,8 @@ export interface NvidiaSmiProbeOptions {
   timeoutMs?: number;
   /** Epoch-ms clock (tests). */
   now?: () => number;
+  /** Environment for nvidia-smi (tests); default: the gateway's own. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A poll that failed; `message` is phrased for a user, `cause` is the original error. */
@@ -60,6 +62,7 @@ export class NvidiaSmiProbe implements GpuProbe {
   private readonly pollMsInterval: number;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  private readonly env: NodeJS.ProcessEnv | undefined;
 
   private snapshot: GpuSnapshot | null = null;
   private error: string | null = null;
@@ -78,6 +81,7 @@ export class NvidiaSmiProbe implements GpuProbe {
     this.pollMsInterval = Math.max(50, Math.round(opts.pollSeconds * 1000));
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.now = opts.now ?? Date.now;
+    this.env = opts.env;
   }
 
   start(): void {
@@ -181,7 +185,7 @@ export class NvidiaSmiProbe implements GpuProbe {
       execFile(
         this.path,
         args,
-        { timeout: this.timeoutMs, killSignal: 'SIGKILL', windowsHide: true, maxBuffer: 4 * 1024 * 1024 },
+        { timeout: this.timeoutMs, killSignal: 'SIGKILL', windowsHide: true, maxBuffer: 4 * 1024 * 1024, env: this.env },
         (error, stdout, stderr) => {
           if (error) {
             const e = error as ExecFailure;

@@ -3,7 +3,8 @@
 // /proc/*/stat on Linux, `ps -A -o pid=,ppid=` elsewhere.
 
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 
 /** Parses the ppid out of a /proc/PID/stat line: "pid (comm) state ppid …" (comm may hold spaces and parens). Pure. */
 export function parseProcStatPpid(stat: string): number | null {
@@ -41,16 +42,22 @@ export function descendantsFromTable(rootPids: Iterable<number>, parentOf: Reado
 async function readProcTable(): Promise<Map<number, number>> {
   const table = new Map<number, number>();
   const entries = await readdir('/proc');
+  // Callback readFile: markedly cheaper than fs/promises for hundreds of tiny procfs files.
   await Promise.all(
-    entries.map(async (name) => {
-      if (!/^\d+$/.test(name)) return;
-      try {
-        const ppid = parseProcStatPpid(await readFile(`/proc/${name}/stat`, 'utf8'));
-        if (ppid !== null) table.set(Number(name), ppid);
-      } catch {
-        // gone since readdir
-      }
-    }),
+    entries
+      .filter((name) => /^\d+$/.test(name))
+      .map(
+        (name) =>
+          new Promise<void>((resolve) => {
+            readFile(`/proc/${name}/stat`, 'utf8', (err, stat) => {
+              if (!err) {
+                const ppid = parseProcStatPpid(stat);
+                if (ppid !== null) table.set(Number(name), ppid);
+              } // else: gone since readdir
+              resolve();
+            });
+          }),
+      ),
   );
   return table;
 }
