@@ -1,0 +1,118 @@
+// The headless CLI (CONTRACT §1): `serve` and `check-config`.
+
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import pino from 'pino';
+import { loadConfigFile } from './config/load-config.js';
+import { runCheckConfig } from './config/check-config.js';
+import { isLoopbackHost } from './config/cross-checks.js';
+import type { GatewayConfig } from './config/types.js';
+import { createGateway } from './index.js';
+
+const USAGE = `Usage:
+  vllm-gateway serve --config FILE [--port N] [--host H]
+  vllm-gateway check-config --config FILE
+
+serve         run the gateway headless (OpenAI API, dashboard at /ui)
+check-config  validate a config file and print every error`;
+
+/** Where the built dashboard lives, relative to this file (dist/gateway/cli.js → dist/renderer). */
+export function dashboardDir(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'renderer');
+}
+
+function fail(message: string): number {
+  process.stderr.write(`${message}\n`);
+  return 1;
+}
+
+async function serve(file: string, port: string | undefined, host: string | undefined): Promise<number> {
+  const { config, issues } = await loadConfigFile(file);
+  if (!config) {
+    for (const i of issues) process.stderr.write(`${i.file}: ${i.path ? `${i.path}: ` : ''}${i.message}\n`);
+    return 1;
+  }
+  let effective: GatewayConfig = config;
+  if (port !== undefined || host !== undefined) {
+    const p = port === undefined ? config.listen.port : Number(port);
+    if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be an integer from 0 to 65535, got "${port}"`);
+    effective = { ...config, listen: { host: host ?? config.listen.host, port: p } };
+  }
+  if (!isLoopbackHost(effective.listen.host) && effective.auth.apiKeys.length === 0) {
+    return fail(`Refusing to listen on ${effective.listen.host} without API keys: set auth.apiKeys, or listen on 127.0.0.1`);
+  }
+
+  const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime, level: process.env.LOG_LEVEL ?? 'info' });
+  const uiDir = dashboardDir();
+  const gateway = await createGateway(effective, {
+    logger,
+    registerUi: existsSync(path.join(uiDir, 'index.html'))
+      ? async (app) => {
+          const { registerUi } = await import('./http/ui-route.js');
+          await registerUi(app, { distDir: uiDir });
+        }
+      : undefined,
+  });
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (err) {
+    await gateway.close().catch(() => {});
+    return fail(`Could not listen on ${effective.listen.host}:${effective.listen.port}: ${(err as Error).message}`);
+  }
+  process.stdout.write(`listening on ${url}\n`);
+  process.stdout.write(`dashboard: ${url}/ui#token=${gateway.adminToken}\n`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down: draining requests');
+      gateway.close().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (err: Error) => {
+          logger.error({ err: err.message }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 1;
+  }
+  let values: { config?: string; port?: string; host?: string };
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: { config: { type: 'string', short: 'c' }, port: { type: 'string', short: 'p' }, host: { type: 'string' } },
+      strict: true,
+    }));
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (!values.config) return fail(`--config FILE is required\n\n${USAGE}`);
+  switch (command) {
+    case 'serve':
+      return serve(values.config, values.port, values.host);
+    case 'check-config':
+      return runCheckConfig(values.config, process.env, (line) => process.stdout.write(`${line}\n`));
+    default:
+      return fail(`Unknown command "${command}"\n\n${USAGE}`);
+  }
+}

@@ -1,0 +1,89 @@
+// The gateway's own routes (CONTRACT §3): model list, health, readiness, status, events,
+// load / unload / logs, metrics.
+
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../errors.js';
+import type { StatusHub } from '../events.js';
+import type { Metrics } from '../metrics.js';
+import type { ModelEntry } from '../scheduler/model-entry.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { StatusDocument } from '../status-types.js';
+
+export interface AdminDeps {
+  scheduler: Scheduler;
+  hub: StatusHub;
+  metrics: Metrics;
+  status(): StatusDocument;
+  ready(): Promise<{ ok: boolean; reasons: string[] }>;
+}
+
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { scheduler } = deps;
+
+  const modelById = (id: string): ModelEntry => {
+    const entry = scheduler.entries.get(id) ?? scheduler.resolve(id);
+    if (!entry) throw new GatewayError('model_not_found', `The model "${id.slice(0, 80)}" is not configured`);
+    return entry;
+  };
+  const entryStatus = (id: string) => deps.status().models.find((m) => m.id === id)!;
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  app.get('/ready', async (_req, reply) => {
+    const r = await deps.ready();
+    return reply.code(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', reasons: r.reasons });
+  });
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [...scheduler.entries.values()].map((e) => ({
+      id: e.id,
+      object: 'model',
+      created: 0,
+      owned_by: 'vllm-gateway',
+      state: e.state,
+      aliases: [...e.config.aliases],
+    })),
+  }));
+
+  app.get('/gateway/status', async () => deps.status());
+
+  app.get('/gateway/events', (request, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(doc)}\n\n`);
+    send(deps.status());
+    const unsubscribe = deps.hub.subscribe(send);
+    res.on('close', unsubscribe);
+    request.log.debug('status stream opened');
+  });
+
+  app.post<{ Params: { id: string }; Querystring: { wait?: string } }>('/gateway/models/:id/load', async (request, reply) => {
+    const entry = modelById(request.params.id);
+    if (request.query.wait === 'false') {
+      scheduler.load(entry).catch(() => {}); // the outcome shows in the status document
+      return reply.code(202).send(entryStatus(entry.id));
+    }
+    await scheduler.load(entry);
+    return entryStatus(entry.id);
+  });
+
+  app.post<{ Params: { id: string }; Querystring: { force?: string } }>('/gateway/models/:id/unload', async (request) => {
+    const entry = modelById(request.params.id);
+    await scheduler.unload(entry, request.query.force === 'true');
+    return entryStatus(entry.id);
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { tail?: string } }>('/gateway/models/:id/logs', async (request, reply) => {
+    const entry = modelById(request.params.id);
+    const tail = Math.min(10_000, Math.max(1, Number.parseInt(request.query.tail ?? '200', 10) || 200));
+    const text = entry.lastInstance ? await entry.lastInstance.logs(tail) : '';
+    return reply.type('text/plain; charset=utf-8').send(text);
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(body);
+  });
+}

@@ -1,0 +1,124 @@
+// The proxied inference routes (CONTRACT §3): only these paths reach a model server.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { RecentRequest } from '../status-types.js';
+import { describeModel, readBodyModel } from './body-model.js';
+import { sendErrorRaw } from './errors.js';
+
+export const PROXIED_PATHS = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+  '/v1/messages',
+  '/v1/rerank',
+  '/v1/score',
+  '/v1/audio/transcriptions',
+  '/tokenize',
+  '/detokenize',
+] as const;
+
+export interface ProxyDeps {
+  config: GatewayConfig;
+  scheduler: Scheduler;
+  dispatcher: Dispatcher;
+  metrics: Metrics;
+  recordRequest(r: RecentRequest): void;
+}
+
+export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
+  const { config, scheduler, dispatcher, metrics } = deps;
+  const firstByteMs = config.timeouts.firstByteSeconds * 1000;
+  const idleMs = config.timeouts.idleSeconds * 1000;
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const started = Date.now();
+    const body = request.body as Buffer | undefined;
+    const contentType = request.headers['content-type'];
+    const named = readBodyModel(body, contentType);
+    const entry = scheduler.resolve(named.model);
+    if (!entry) {
+      throw new GatewayError('model_not_found', `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`, { param: 'model' });
+    }
+    const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
+    const res = reply.raw;
+
+    // The client going away is seen on the response (P6), not on request.raw.
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableEnded) gone.abort(new Error('client went away'));
+    };
+    res.once('close', onClose);
+
+    const record: RecentRequest = {
+      id: request.id,
+      model: entry.id,
+      path: request.url.split('?')[0],
+      status: 0,
+      stream: false,
+      startedAt: new Date(started).toISOString(),
+      firstByteMs: null,
+      durationMs: null,
+    };
+    res.once('close', () => {
+      record.status = res.headersSent ? res.statusCode : 499;
+      record.durationMs = Date.now() - started;
+      metrics.requests.inc({ model: entry.id, status: String(record.status) });
+      metrics.duration.observe({ model: entry.id }, record.durationMs / 1000);
+      deps.recordRequest(record);
+      request.log.info({ model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs }, 'request done');
+    });
+
+    const lease = await scheduler.admit(entry, request.id, gone.signal);
+    try {
+      reply.hijack();
+      if (gone.signal.aborted) return;
+      const signal = AbortSignal.any([gone.signal, lease.signal]);
+      try {
+        const c = entry.config;
+        const origin = c.runtime === 'remote' ? c.url : entry.instance?.endpoint;
+        if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
+        const headers = upstreamRequestHeaders(request.headers, request.id, c.runtime === 'remote' && c.apiKey ? c.apiKey : null);
+        headers['content-length'] = String(outBody.length);
+        const result = await forward(
+          dispatcher,
+          {
+            origin: c.runtime === 'remote' ? new URL(origin).origin : origin,
+            method: request.method,
+            path: c.runtime === 'remote' ? joinPath(new URL(origin).pathname, request.url) : request.url,
+            headers,
+            body: outBody,
+            signal,
+            firstByteMs,
+            idleMs,
+            retry: config.retry,
+          },
+          res,
+        );
+        record.firstByteMs = result.firstByteMs;
+        record.stream = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
+        if (result.firstByteMs !== null) metrics.firstByte.observe({ model: entry.id }, result.firstByteMs / 1000);
+        if (result.attempts > 1) metrics.retries.inc({ model: entry.id }, result.attempts - 1);
+      } catch (err) {
+        sendErrorRaw(res, err, request.id, request.log);
+      }
+    } finally {
+      scheduler.release(entry, lease);
+    }
+  }
+
+  for (const path of PROXIED_PATHS) app.post(path, handle);
+}
+
+/** A remote url may carry a base path (http://host/prefix): keep it in front of the request's path. */
+function joinPath(base: string, url: string): string {
+  const b = base.endsWith('/') ? base.slice(0, -1) : base;
+  if (b && url.startsWith('/v1/') && b.endsWith('/v1')) return b.slice(0, -3) + url;
+  return b + url;
+}

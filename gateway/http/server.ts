@@ -1,0 +1,120 @@
+// buildServer(deps) returns a Fastify instance that does not listen (ARCHITECTURE rule 6).
+// One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
+// route; one error handler renders every failure in the OpenAI shape.
+
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { StatusHub } from '../events.js';
+import type { Metrics } from '../metrics.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { RecentRequest, StatusDocument } from '../status-types.js';
+import { registerAdminRoutes } from './admin-routes.js';
+import { errorHeaders, toGatewayError } from './errors.js';
+import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
+import { registerProxyRoutes } from './proxy-routes.js';
+
+export interface ServerDeps {
+  config: GatewayConfig;
+  scheduler: Scheduler;
+  hub: StatusHub;
+  metrics: Metrics;
+  dispatcher: Dispatcher;
+  adminToken: string;
+  logger: Logger;
+  status(): StatusDocument;
+  ready(): Promise<{ ok: boolean; reasons: string[] }>;
+  recordRequest(r: RecentRequest): void;
+  /** Registers the dashboard under /ui (absent in tests that don't need it). */
+  registerUi?(app: FastifyInstance): void | Promise<void>;
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    // One log line per request is written by the proxy route itself (cheaper, and no bodies).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
+    bodyLimit: config.limits.maxBodyBytes,
+    genReqId: (req) => saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Slow-header clients (slowloris) are cut after 30 s; long generations are unaffected.
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    requestTimeout: 0,
+  });
+  app.server.headersTimeout = 30_000;
+
+  // Bodies are kept as bytes: the proxy reads `model` and forwards the original bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
+  const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+  let own: Set<string> | null = null;
+  const originAllowed = (origin: string) => {
+    if (!own) {
+      const addr = app.server.address();
+      own = typeof addr === 'object' && addr ? ownOrigins(config.listen.host, addr.port) : new Set();
+    }
+    const o = origin.toLowerCase();
+    return own.has(o) || extraOrigins.has(o);
+  };
+  const apiKeys = config.auth.apiKeys;
+  const everyKey = [...apiKeys, deps.adminToken];
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.raw.setHeader('x-request-id', request.id);
+    const host = request.headers.host;
+    if (!host || !hosts.has(hostName(host))) {
+      throw new GatewayError('forbidden_host', `Host "${host ?? ''}" is not allowed; add it to auth.allowedHosts`);
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      if (!originAllowed(origin)) throw new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
+      reply.raw.setHeader('access-control-allow-origin', origin);
+      reply.raw.setHeader('vary', 'Origin');
+      if (request.method === 'OPTIONS') {
+        reply
+          .code(204)
+          .header('access-control-allow-methods', 'GET, POST, OPTIONS')
+          .header('access-control-allow-headers', 'authorization, content-type, x-request-id')
+          .header('access-control-max-age', '600')
+          .send();
+        return reply;
+      }
+    }
+    const path = request.url.split('?')[0];
+    if (path === '/health') return;
+    const token = bearer(request.headers.authorization);
+    if (request.method === 'POST' && path.startsWith('/gateway/')) {
+      if (!anySecretEquals(token, [deps.adminToken])) {
+        throw new GatewayError('invalid_admin_token', 'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)');
+      }
+      return;
+    }
+    if (apiKeys.length > 0 && !path.startsWith('/ui') && !anySecretEquals(token, everyKey)) {
+      throw new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
+    }
+  });
+
+  app.setErrorHandler((raw, request, reply) => {
+    const err = toGatewayError(raw);
+    if (err.status >= 500) request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
+    void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(err.toBody());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const err = new GatewayError('not_found', `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`);
+    void reply.code(404).type('application/json; charset=utf-8').send(err.toBody());
+  });
+
+  registerProxyRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+  if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));
+  return app;
+}

@@ -1,0 +1,177 @@
+// createGateway(config): the gateway as an object the CLI and the Electron main process embed.
+// Wires config → GPU probe → runtimes → scheduler → status hub → HTTP server.
+
+import path from 'node:path';
+import { hostname, platform, cpus } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { Agent } from 'undici';
+import type { FastifyInstance } from 'fastify';
+import type { GatewayConfig } from './config/types.js';
+import { resolveAdminToken } from './config/admin-token.js';
+import { GatewayError } from './errors.js';
+import { StatusHub } from './events.js';
+import type { GatewayHandle } from './gateway-handle.js';
+import { createGpuProbe } from './gpu/create-probe.js';
+import { readHostInfo } from './gpu/host-info.js';
+import type { GpuProbe } from './gpu/probe.js';
+import { buildServer } from './http/server.js';
+import { Metrics } from './metrics.js';
+import { ProcessRuntime } from './runtimes/process-runtime.js';
+import type { Runtime } from './runtimes/runtime.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { buildStatus } from './status.js';
+import type { RecentRequest, StatusDocument } from './status-types.js';
+
+export interface CreateGatewayOptions {
+  logger?: Logger;
+  /** Replaces the GPU probe chosen from config (tests). */
+  gpuProbe?: GpuProbe | null;
+  /** Extra or replacement runtimes (tests, the Docker runtime when it is wired in). */
+  runtimes?: Partial<Record<'docker' | 'process', Runtime>>;
+  /** Registers the dashboard under /ui. */
+  registerUi?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+const RECENT_REQUESTS = 50;
+
+export interface Gateway extends GatewayHandle {
+  readonly app: FastifyInstance;
+  readonly scheduler: Scheduler;
+  readonly config: GatewayConfig;
+}
+
+async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Partial<Record<'docker' | 'process', Runtime>>> {
+  const runtimes: Partial<Record<'docker' | 'process', Runtime>> = {};
+  const configDir = config.sourcePath ? path.dirname(config.sourcePath) : process.cwd();
+  if (config.models.some((m) => m.runtime === 'process')) runtimes.process = new ProcessRuntime(configDir);
+  if (config.models.some((m) => m.runtime === 'docker')) {
+    const { DockerRuntime } = await import('./runtimes/docker-runtime.js');
+    runtimes.docker = new DockerRuntime(config.docker, { logger: log });
+  }
+  return runtimes;
+}
+
+export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
+  const logger = opts.logger ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  const adminToken = (await resolveAdminToken(config)).token;
+  const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
+  gpu?.start();
+  const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
+  const scheduler = new Scheduler({ config, runtimes, gpu, log: logger });
+  const startedAt = new Date();
+  const recent: RecentRequest[] = [];
+  let listenUrl = `http://${config.listen.host}:${config.listen.port}`;
+  let host: StatusDocument['host'] = { hostname: hostname(), platform: platform(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memTotalMiB: 0, memFreeMiB: 0 };
+  void readHostInfo()
+    .then((h) => (host = h))
+    .catch(() => {});
+
+  const status = () =>
+    buildStatus({ config, scheduler, gpu, startedAt, listen: () => listenUrl, recent: () => recent, host: () => host });
+  const hub = new StatusHub(status);
+  scheduler.on('change', () => hub.changed());
+  gpu?.onReading(() => hub.changed());
+  const metrics = new Metrics(scheduler, status);
+  const dispatcher = new Agent({
+    connect: { timeout: config.timeouts.connectSeconds * 1000 },
+    keepAliveTimeout: 4000,
+    connections: null,
+    pipelining: 1,
+  });
+
+  let initialised = false;
+  const ready = async () => {
+    const reasons: string[] = [];
+    if (!initialised) reasons.push('the gateway is still adopting running model servers');
+    if (scheduler.isShuttingDown) reasons.push('the gateway is shutting down');
+    for (const [kind, runtime] of Object.entries(runtimes)) {
+      const h = await runtime.health().catch((err: Error) => ({ ok: false, reason: err.message }));
+      if (!h.ok) reasons.push(`${kind} runtime: ${h.reason}`);
+    }
+    const needsGpu = config.models.some((m) => m.runtime !== 'remote');
+    const probe = gpu?.state();
+    if (needsGpu && !gpu) reasons.push('no GPU found: install the NVIDIA driver (nvidia-smi) or set gpu.probe: static');
+    else if (needsGpu && probe && !probe.snapshot) reasons.push(`GPU probe (${gpu!.kind}) has no reading yet${probe.error ? `: ${probe.error}` : ''}`);
+    else if (probe?.error) reasons.push(`GPU probe (${gpu!.kind}): ${probe.error}`);
+    return { ok: reasons.length === 0, reasons };
+  };
+
+  const app = buildServer({
+    config,
+    scheduler,
+    hub,
+    metrics,
+    dispatcher,
+    adminToken,
+    logger,
+    status,
+    ready,
+    recordRequest: (r) => {
+      recent.unshift(r);
+      if (recent.length > RECENT_REQUESTS) recent.length = RECENT_REQUESTS;
+      hub.changed();
+    },
+    registerUi: opts.registerUi,
+  });
+
+  const init = (async () => {
+    if (gpu && !gpu.state().snapshot) await gpu.refresh().catch(() => {});
+    await scheduler.init();
+    initialised = true;
+  })();
+  init.catch((err: Error) => logger.error({ err: err.message }, 'start-up reconciliation failed'));
+
+  let closing: Promise<void> | null = null;
+  const byId = (id: string) => {
+    const e = scheduler.entries.get(id) ?? scheduler.resolve(id);
+    if (!e) throw new GatewayError('model_not_found', `The model "${id}" is not configured`);
+    return e;
+  };
+  const modelStatus = (id: string) => status().models.find((m) => m.id === id)!;
+
+  return {
+    app,
+    scheduler,
+    config,
+    adminToken,
+    async listen() {
+      await init.catch(() => {});
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+      const h = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+      listenUrl = `http://${h}:${port}`;
+      return listenUrl;
+    },
+    status,
+    onStatus: (cb) => hub.subscribe(cb),
+    async load(id) {
+      const e = byId(id);
+      await scheduler.load(e);
+      return modelStatus(e.id);
+    },
+    async unload(id, o) {
+      const e = byId(id);
+      await scheduler.unload(e, o?.force === true);
+      return modelStatus(e.id);
+    },
+    async logs(id, tail = 200) {
+      const e = byId(id);
+      return e.lastInstance ? e.lastInstance.logs(tail) : '';
+    },
+    close() {
+      closing ??= (async () => {
+        await init.catch(() => {});
+        const drainMs = config.shutdown.drainSeconds * 1000;
+        await Promise.all([app.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+        hub.close();
+        gpu?.stop();
+        for (const r of Object.values(runtimes)) await r.close?.();
+        await dispatcher.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export type { GatewayHandle } from './gateway-handle.js';

@@ -1,0 +1,88 @@
+// Prometheus metrics (GET /metrics). Gauges are read from the live state at scrape time;
+// per-request work is one counter increment and two histogram observations.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Scheduler } from './scheduler/scheduler.js';
+import type { StatusDocument } from './status-types.js';
+
+const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'model' | 'status'>;
+  readonly duration: Histogram<'model'>;
+  readonly firstByte: Histogram<'model'>;
+  readonly retries: Counter<'model'>;
+
+  constructor(scheduler: Scheduler, status: () => StatusDocument) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_process_' });
+    this.requests = new Counter({ name: 'vllm_gateway_requests_total', help: 'Proxied requests by model and HTTP status', labelNames: ['model', 'status'], registers: [r] });
+    this.duration = new Histogram({
+      name: 'vllm_gateway_request_duration_seconds',
+      help: 'Whole request time, queueing included',
+      labelNames: ['model'],
+      buckets: [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [r],
+    });
+    this.firstByte = new Histogram({
+      name: 'vllm_gateway_upstream_first_byte_seconds',
+      help: 'Time from forwarding to the model server answering',
+      labelNames: ['model'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [r],
+    });
+    this.retries = new Counter({ name: 'vllm_gateway_upstream_retries_total', help: 'Connection retries to model servers', labelNames: ['model'], registers: [r] });
+    new Gauge({
+      name: 'vllm_gateway_model_queued',
+      help: 'Requests waiting for a slot or for the model to start',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        for (const e of scheduler.entries.values()) this.set({ model: e.id }, e.queue.queued);
+      },
+    });
+    new Gauge({
+      name: 'vllm_gateway_model_in_flight',
+      help: 'Requests being proxied',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        for (const e of scheduler.entries.values()) this.set({ model: e.id }, e.queue.inFlight.size);
+      },
+    });
+    new Gauge({
+      name: 'vllm_gateway_model_state',
+      help: '1 for the state the model is in',
+      labelNames: ['model', 'state'],
+      registers: [r],
+      collect() {
+        for (const e of scheduler.entries.values()) for (const s of STATES) this.set({ model: e.id, state: s }, e.state === s ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'vllm_gateway_evictions_total',
+      help: 'Models stopped to make room for another',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(scheduler.evictions);
+      },
+    });
+    new Gauge({
+      name: 'vllm_gateway_gpu_memory_mib',
+      help: 'GPU memory by kind (total, used, free, other)',
+      labelNames: ['gpu', 'name', 'kind'],
+      registers: [r],
+      collect() {
+        for (const g of status().gpus) {
+          const labels = { gpu: String(g.index), name: g.name };
+          this.set({ ...labels, kind: 'total' }, g.totalMiB);
+          this.set({ ...labels, kind: 'used' }, g.usedMiB);
+          this.set({ ...labels, kind: 'free' }, g.freeMiB);
+          this.set({ ...labels, kind: 'other' }, g.otherMiB);
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,186 @@
+// Forwards one admitted request to its model server over undici and streams the answer back
+// (ARCHITECTURE rule 7). Bytes pass through as they come, with backpressure (P7): when the client's
+// socket is full the upstream is paused until 'drain'. There is no total timeout (P4): undici's
+// headersTimeout is the first-byte timeout and its bodyTimeout the idle gap between chunks.
+// Retries happen only when the upstream never got the request (P1) and never once a byte reached
+// the client (P2); their waits fit inside the first-byte deadline (P3).
+
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../errors.js';
+import { decideRetry, errorCode, type RetrySettings } from './retry-policy.js';
+
+export interface ForwardRequest {
+  origin: string;
+  method: string;
+  /** Path and query, exactly as the client sent them. */
+  path: string;
+  headers: Record<string, string | string[]>;
+  body: Buffer | null;
+  /** Aborted when the client goes away or the gateway cuts the request. */
+  signal: AbortSignal;
+  firstByteMs: number;
+  idleMs: number;
+  retry: RetrySettings;
+}
+
+export interface ForwardResult {
+  status: number;
+  attempts: number;
+  /** ms from the start of forwarding to the upstream's response headers; null if none came. */
+  firstByteMs: number | null;
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and ones the proxy sets itself. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Response headers to pass back: everything but hop-by-hop ones. */
+function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const v = headers[name];
+    if (v !== undefined && !HOP_BY_HOP.has(name)) out[name] = v;
+  }
+  return out;
+}
+
+/** Request headers to pass on: hop-by-hop, host, length and the gateway's own credentials are dropped. */
+export function upstreamRequestHeaders(
+  incoming: Record<string, string | string[] | undefined>,
+  requestId: string,
+  apiKey: string | null,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in incoming) {
+    const v = incoming[name];
+    if (v === undefined || HOP_BY_HOP.has(name)) continue;
+    if (name === 'host' || name === 'content-length' || name === 'authorization' || name === 'cookie' || name === 'x-request-id') continue;
+    out[name] = v;
+  }
+  out['x-request-id'] = requestId;
+  if (apiKey) out.authorization = `Bearer ${apiKey}`;
+  return out;
+}
+
+class AttemptError extends Error {
+  constructor(
+    readonly original: Error,
+    readonly responseStarted: boolean,
+  ) {
+    super(original.message, { cause: original });
+  }
+}
+
+function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse, started: number, result: ForwardResult): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let responseStarted = false;
+    let controller: Dispatcher.DispatchController | null = null;
+    const onAbort = () => controller?.abort(req.signal.reason ?? new Error('aborted'));
+    const settle = (err?: Error) => {
+      req.signal.removeEventListener('abort', onAbort);
+      if (err) reject(new AttemptError(err, responseStarted));
+      else resolve();
+    };
+    req.signal.addEventListener('abort', onAbort, { once: true });
+
+    dispatcher.dispatch(
+      {
+        origin: req.origin,
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: req.headers,
+        body: req.body,
+        headersTimeout: req.firstByteMs,
+        bodyTimeout: req.idleMs,
+      },
+      {
+        onRequestStart(c) {
+          controller = c;
+          if (req.signal.aborted) c.abort(req.signal.reason ?? new Error('aborted'));
+        },
+        onResponseStart(c, statusCode, headers) {
+          responseStarted = true;
+          result.status = statusCode;
+          result.firstByteMs = Date.now() - started;
+          res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+          // Streams: send the headers now, so clients see the response begin before the first token.
+          if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+        },
+        onResponseData(c, chunk) {
+          if (!res.write(chunk)) {
+            c.pause();
+            res.once('drain', () => c.resume());
+          }
+        },
+        onResponseEnd() {
+          res.end();
+          settle();
+        },
+        onResponseError(_c, err) {
+          settle(err);
+        },
+      },
+    );
+  });
+}
+
+/** Translate an upstream failure that happened before any response byte into the catalogue. */
+function beforeResponseError(err: Error, req: ForwardRequest, attempts: number): GatewayError {
+  const code = errorCode(err);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new GatewayError('upstream_timeout', `The model server sent no response within ${Math.round(req.firstByteMs / 1000)} s`, { cause: err });
+  }
+  const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timed out' : (code ?? err.message);
+  const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+  return new GatewayError('upstream_unreachable', `The model server could not be reached${tries} (${what})`, { cause: err });
+}
+
+/**
+ * Forward and stream. Resolves when the response is complete or the client is gone; rejects with a
+ * GatewayError only while nothing has been sent to the client (so the caller can still answer it).
+ * Once the response started, a failure destroys the client connection: the client sees an error,
+ * never a clean but truncated end.
+ */
+export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse): Promise<ForwardResult> {
+  const started = Date.now();
+  const deadline = started + req.firstByteMs;
+  const result: ForwardResult = { status: 0, attempts: 0, firstByteMs: null };
+  for (;;) {
+    result.attempts += 1;
+    try {
+      await attempt(dispatcher, req, res, started, result);
+      return result;
+    } catch (e) {
+      const { original, responseStarted } = e as AttemptError;
+      if (req.signal.aborted) {
+        const reason = req.signal.reason;
+        if (responseStarted || !(reason instanceof GatewayError)) {
+          res.destroy();
+          return result;
+        }
+        throw reason; // cut by the gateway before the response began: answer with why
+      }
+      if (responseStarted) {
+        res.destroy(original);
+        return result;
+      }
+      const decision = decideRetry(req.retry, result.attempts, original, Date.now(), deadline);
+      if (!decision.retry) throw beforeResponseError(original, req, result.attempts);
+      await new Promise((r) => setTimeout(r, decision.delayMs));
+      if (req.signal.aborted) {
+        if (req.signal.reason instanceof GatewayError) throw req.signal.reason;
+        return result;
+      }
+    }
+  }
+}

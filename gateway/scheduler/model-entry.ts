@@ -1,0 +1,99 @@
+// One configured model's live state. The scheduler is the only writer; everything else reads
+// through `toStatus()`. Transitions go through `setState`, which stamps `stateSince` and notifies.
+
+import type { ModelConfig } from '../config/types.js';
+import type { ModelProgress, ModelState, ModelStatus } from '../status-types.js';
+import type { Instance } from '../runtimes/runtime.js';
+import { ModelQueue } from './model-queue.js';
+
+/** Cool-down after failed starts: 10 s, doubling, at most 5 min (ARCHITECTURE "Failed starts"). */
+export function coolDownMs(consecutiveFailures: number): number {
+  return Math.min(300_000, 10_000 * 2 ** Math.max(0, consecutiveFailures - 1));
+}
+
+export class ModelEntry {
+  state: ModelState;
+  stateSince: number;
+  error: string | null = null;
+  progress: ModelProgress | null = null;
+  instance: Instance | null = null;
+  /** The last instance, kept for its logs after it is gone. */
+  lastInstance: Instance | null = null;
+  gpuIndices: number[] = [];
+  lastUsedAt: number | null = null;
+  readyAt = 0;
+  failures = 0;
+  coolDownUntil = 0;
+  /** Shared by all callers while a start is under way (P15). */
+  startPromise: Promise<void> | null = null;
+  startAbort: AbortController | null = null;
+  stopPromise: Promise<void> | null = null;
+  idleTimer: NodeJS.Timeout | null = null;
+  /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
+  pids = new Set<number>();
+  /** Measured VRAM use (MiB) from the last GPU reading; null when not measured. */
+  measuredMiB: number | null = null;
+  readonly queue: ModelQueue;
+
+  constructor(
+    readonly config: ModelConfig,
+    private readonly notify: () => void,
+    now: number,
+  ) {
+    this.state = config.runtime === 'remote' ? 'ready' : 'stopped';
+    this.stateSince = now;
+    this.queue = new ModelQueue({ maxQueue: config.maxQueue, maxConcurrent: config.maxConcurrent }, notify);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get budgetMiB(): number {
+    return this.config.runtime === 'remote' ? 0 : Math.round(this.config.vramGiB * 1024);
+  }
+
+  /** Holds GPU memory (or is about to). */
+  get holdsGpu(): boolean {
+    return this.config.runtime !== 'remote' && this.gpuIndices.length > 0 && ['pulling', 'starting', 'ready', 'stopping'].includes(this.state);
+  }
+
+  /** For LRU: the last request's end, or when it became ready if never used since. */
+  get lastActivity(): number {
+    return Math.max(this.lastUsedAt ?? 0, this.readyAt);
+  }
+
+  setState(state: ModelState, now: number, extra: { error?: string | null; progress?: ModelProgress | null } = {}): void {
+    if (state !== this.state) {
+      this.state = state;
+      this.stateSince = now;
+    }
+    if ('error' in extra) this.error = extra.error ?? null;
+    this.progress = extra.progress !== undefined ? extra.progress : state === 'pulling' || state === 'starting' ? this.progress : null;
+    this.notify();
+  }
+
+  toStatus(): ModelStatus {
+    const c = this.config;
+    return {
+      id: c.id,
+      aliases: [...c.aliases],
+      runtime: c.runtime,
+      state: this.state,
+      inFlight: this.queue.inFlight.size,
+      queued: this.queue.waiting.size,
+      maxConcurrent: c.maxConcurrent,
+      maxQueue: c.maxQueue,
+      vramBudgetMiB: c.runtime === 'remote' ? null : this.budgetMiB,
+      vramUsedMiB: this.measuredMiB,
+      gpus: [...this.gpuIndices],
+      endpoint: c.runtime === 'remote' ? c.url : (this.instance?.endpoint ?? null),
+      lastUsedAt: this.lastUsedAt === null ? null : new Date(this.lastUsedAt).toISOString(),
+      stateSince: new Date(this.stateSince).toISOString(),
+      pinned: c.pinned,
+      ttlSeconds: c.ttlSeconds,
+      error: this.error,
+      progress: this.progress,
+    };
+  }
+}

@@ -1,0 +1,108 @@
+// Per-model admission: a bounded FIFO of waiting requests and a set of in-flight leases.
+// `queued` and `inFlight` are the sizes of these live sets (ARCHITECTURE rule 3): a request is in
+// exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
+
+import { GatewayError } from '../errors.js';
+
+export interface Lease {
+  readonly requestId: string;
+  /** Aborted when the gateway cuts the request (model crashed, forced unload, shutdown). */
+  readonly signal: AbortSignal;
+  /** Leaves the in-flight set. Idempotent: call it in a `finally`. */
+  release(): void;
+}
+
+interface Waiter {
+  requestId: string;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+}
+
+export class ModelQueue {
+  readonly waiting = new Set<Waiter>();
+  readonly inFlight = new Set<Lease>();
+  private readonly cutters = new Map<Lease, AbortController>();
+
+  constructor(
+    private readonly limits: { maxQueue: number; maxConcurrent: number },
+    private readonly onChange: () => void,
+  ) {}
+
+  get queued(): number {
+    return this.waiting.size;
+  }
+
+  get busy(): boolean {
+    return this.waiting.size > 0 || this.inFlight.size > 0;
+  }
+
+  /**
+   * Join the queue. Throws queue_full at once when the queue is at its bound (P8). The returned
+   * promise resolves with a lease when `grant` hands this request a slot; `cancel` takes it out of
+   * the queue (client gone, timeout) and rejects it with the given error.
+   */
+  enqueue(requestId: string): { granted: Promise<Lease>; cancel(err: Error): void } {
+    if (this.waiting.size >= this.limits.maxQueue) {
+      throw new GatewayError('queue_full', `The queue for this model is full (${this.limits.maxQueue} waiting); try again shortly.`);
+    }
+    let waiter!: Waiter;
+    const granted = new Promise<Lease>((resolve, reject) => {
+      waiter = { requestId, resolve, reject };
+    });
+    // A cancelled waiter's rejection may have no listener yet: keep it from becoming unhandled.
+    granted.catch(() => {});
+    this.waiting.add(waiter);
+    this.onChange();
+    return {
+      granted,
+      cancel: (err) => {
+        if (this.waiting.delete(waiter)) {
+          waiter.reject(err);
+          this.onChange();
+        }
+      },
+    };
+  }
+
+  /** Hand free slots to waiters in FIFO order. Only called while the model is ready. */
+  grant(): void {
+    let changed = false;
+    for (const waiter of this.waiting) {
+      if (this.inFlight.size >= this.limits.maxConcurrent) break;
+      this.waiting.delete(waiter);
+      waiter.resolve(this.lease(waiter.requestId));
+      changed = true;
+    }
+    if (changed) this.onChange();
+  }
+
+  /** Reject every waiting request (start failed, forced unload, shutdown). */
+  rejectWaiting(err: Error): void {
+    if (this.waiting.size === 0) return;
+    const waiters = [...this.waiting];
+    this.waiting.clear();
+    for (const w of waiters) w.reject(err);
+    this.onChange();
+  }
+
+  /** Cut every in-flight request; each leaves the set through its own release(). */
+  cutInFlight(err: Error): void {
+    for (const ac of this.cutters.values()) ac.abort(err);
+  }
+
+  private lease(requestId: string): Lease {
+    const ac = new AbortController();
+    const lease: Lease = {
+      requestId,
+      signal: ac.signal,
+      release: () => {
+        if (!this.inFlight.delete(lease)) return;
+        this.cutters.delete(lease);
+        this.onChange();
+      },
+    };
+    this.inFlight.add(lease);
+    this.cutters.set(lease, ac);
+    return lease;
+  }
+}

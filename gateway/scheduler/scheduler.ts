@@ -1,0 +1,489 @@
+// The scheduler: admission, on-demand starts shared by concurrent callers, placement with LRU
+// eviction, idle stops, crash handling and shutdown. It owns every ModelEntry's state (ARCHITECTURE
+// rule 2): callers ask `admit()` or `load()`; they never read a state and act on it. See design.md.
+
+import { EventEmitter } from 'node:events';
+import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
+import type { Instance, Runtime } from '../runtimes/runtime.js';
+import { waitHealthy } from '../runtimes/wait-healthy.js';
+import { ModelEntry, coolDownMs } from './model-entry.js';
+import type { Lease } from './model-queue.js';
+import { gpuMemoryUtilization, planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+
+export interface SchedulerDeps {
+  config: GatewayConfig;
+  runtimes: Partial<Record<'docker' | 'process', Runtime>>;
+  gpu: GpuProbe | null;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  now?: () => number;
+}
+
+/** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
+const MEASURED_RELEASE_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 10_000;
+
+export class Scheduler extends EventEmitter {
+  readonly entries = new Map<string, ModelEntry>();
+  private readonly byName = new Map<string, ModelEntry>();
+  private readonly now: () => number;
+  private shuttingDown = false;
+  /** Placement decisions (plan + evict + reserve) happen one at a time. */
+  private placementLock: Promise<void> = Promise.resolve();
+  private readonly changeWaiters = new Set<() => void>();
+  private unsubscribeGpu: (() => void) | null = null;
+  evictions = 0;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    super();
+    this.now = deps.now ?? Date.now;
+    for (const m of deps.config.models) {
+      const entry = new ModelEntry(m, () => this.changed(), this.now());
+      this.entries.set(m.id, entry);
+      this.byName.set(m.id, entry);
+      for (const a of m.aliases) this.byName.set(a, entry);
+    }
+    if (deps.gpu) this.unsubscribeGpu = deps.gpu.onReading((snap) => void this.onGpuReading(snap));
+  }
+
+  /** The model a request names (id or alias), or undefined. */
+  resolve(name: string): ModelEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  private changed(): void {
+    this.emit('change');
+    for (const wake of this.changeWaiters) wake();
+    this.changeWaiters.clear();
+  }
+
+  private nextChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.changeWaiters.add(done);
+    });
+  }
+
+  // ---------------------------------------------------------------- admission
+
+  /**
+   * Admit a request: join the model's queue (429 when full), wait for the model to be ready and
+   * for a slot, in FIFO order, at most queueTimeoutSeconds. `signal` is the client going away: the
+   * request leaves the queue at once (P5). Resolves with a lease to release in a `finally`.
+   */
+  async admit(entry: ModelEntry, requestId: string, signal: AbortSignal): Promise<Lease> {
+    if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
+    this.throwIfCoolingDown(entry);
+    const ticket = entry.queue.enqueue(requestId);
+    this.clearIdleTimer(entry);
+    const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
+    const timer = setTimeout(
+      () => ticket.cancel(new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`)),
+      timeoutS * 1000,
+    );
+    const onAbort = () => ticket.cancel(new GatewayError('internal_error', 'client went away'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    try {
+      if (entry.state === 'ready') entry.queue.grant();
+      else this.ensureStarted(entry).catch(() => {}); // failures reach the waiters via rejectWaiting
+      return await ticket.granted;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      this.armIdleTimer(entry);
+    }
+  }
+
+  /** Called by the proxy when a lease ends: records use, hands the slot on, arms the idle timer. */
+  release(entry: ModelEntry, lease: Lease): void {
+    lease.release();
+    entry.lastUsedAt = this.now();
+    if (entry.state === 'ready') entry.queue.grant();
+    this.armIdleTimer(entry);
+  }
+
+  private throwIfCoolingDown(entry: ModelEntry): void {
+    const left = entry.coolDownUntil - this.now();
+    if (entry.state === 'failed' && left > 0) {
+      throw new GatewayError('model_cooling_down', `${entry.id} failed to start and is cooling down for ${Math.ceil(left / 1000)} s: ${entry.error ?? ''}`, {
+        retryAfter: Math.ceil(left / 1000),
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- load / unload (admin)
+
+  /** Start a model and wait until it is ready (or failed). */
+  async load(entry: ModelEntry): Promise<void> {
+    if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
+    this.throwIfCoolingDown(entry);
+    await this.ensureStarted(entry);
+    this.armIdleTimer(entry);
+  }
+
+  /** Stop a model; 409 model_busy when it has requests unless `force` (they then end with 503). */
+  async unload(entry: ModelEntry, force: boolean): Promise<void> {
+    if (entry.config.runtime === 'remote') return;
+    if (entry.queue.busy && !force) {
+      throw new GatewayError(
+        'model_busy',
+        `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; unload with ?force=true to cut them`,
+      );
+    }
+    const cut = new GatewayError('model_stopped', `${entry.id} was unloaded while this request was waiting or running`);
+    await this.stop(entry, 'unloaded', cut);
+    // A failed model that is unloaded forgets its failure (the user acknowledged it).
+    if (entry.state === 'failed') {
+      entry.coolDownUntil = 0;
+      entry.setState('stopped', this.now(), { error: null });
+    }
+  }
+
+  // ---------------------------------------------------------------- start
+
+  private ensureStarted(entry: ModelEntry): Promise<void> {
+    if (entry.config.runtime === 'remote' || entry.state === 'ready') return Promise.resolve();
+    if (!entry.startPromise) {
+      entry.startPromise = this.runStart(entry).finally(() => {
+        entry.startPromise = null;
+        entry.startAbort = null;
+      });
+    }
+    return entry.startPromise;
+  }
+
+  private async runStart(entry: ModelEntry): Promise<void> {
+    if (entry.stopPromise) await entry.stopPromise; // a start waits for the stop it races with
+    const config = entry.config as LocalModelConfig;
+    const runtime = this.deps.runtimes[config.runtime];
+    const ac = new AbortController();
+    entry.startAbort = ac;
+    entry.setState('starting', this.now(), { error: null, progress: { phase: 'loading', percent: null, message: 'waiting for GPU memory' } });
+    let instance: Instance | null = null;
+    const startedAt = this.now();
+    try {
+      if (!runtime) throw new GatewayError('model_start_failed', `No ${config.runtime} runtime is available`);
+      const placement = await this.place(entry, ac.signal);
+      entry.progress = { phase: 'loading', percent: null, message: 'starting the server' };
+      instance = await runtime.start({
+        model: config,
+        gpuIndices: placement.gpuIndices,
+        gpuMemoryUtilization: placement.utilization,
+        signal: ac.signal,
+        onPhase: (phase) => entry.setState(phase, this.now(), { progress: phase === 'pulling' ? { phase: 'pulling', percent: null, message: 'pulling the image' } : { phase: 'loading', percent: null, message: 'loading the model' } }),
+        onProgress: (progress) => {
+          entry.progress = progress;
+          this.changed();
+        },
+      });
+      entry.instance = instance;
+      entry.lastInstance = instance;
+      this.watchExit(entry, instance);
+      if (entry.state !== 'starting') entry.setState('starting', this.now(), { progress: { phase: 'loading', percent: null, message: 'loading the model' } });
+      await waitHealthy(instance, {
+        healthPath: config.healthPath,
+        timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
+        signal: ac.signal,
+      });
+      entry.failures = 0;
+      entry.coolDownUntil = 0;
+      entry.readyAt = this.now();
+      entry.setState('ready', this.now(), { error: null, progress: null });
+      this.deps.log.info({ model: entry.id, ms: this.now() - startedAt, endpoint: instance.endpoint }, 'model ready');
+      entry.queue.grant();
+    } catch (raw) {
+      const aborted = ac.signal.aborted;
+      const err = aborted ? (ac.signal.reason as Error) : toStartError(raw);
+      if (instance) {
+        await instance.stop(2000).catch(() => {});
+        entry.instance = null;
+      }
+      entry.gpuIndices = [];
+      if (aborted || (err instanceof GatewayError && err.code === 'insufficient_vram')) {
+        entry.setState('stopped', this.now(), { error: aborted ? null : err.message, progress: null });
+      } else {
+        entry.failures += 1;
+        entry.coolDownUntil = this.now() + coolDownMs(entry.failures);
+        entry.setState('failed', this.now(), { error: err.message, progress: null });
+        this.deps.log.warn({ model: entry.id, err: err.message, coolDownMs: coolDownMs(entry.failures) }, 'model start failed');
+      }
+      entry.queue.rejectWaiting(err);
+      throw err;
+    }
+  }
+
+  /** Plan under the placement lock: evict, wait for measured release, reserve the GPUs. */
+  private async place(entry: ModelEntry, signal: AbortSignal): Promise<{ gpuIndices: number[]; utilization: number }> {
+    const config = entry.config as LocalModelConfig;
+    const deadline = this.now() + this.deps.config.limits.queueTimeoutSeconds * 1000;
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const outcome = await this.withPlacementLock(async () => {
+        const gpus = await this.placementGpus();
+        const plan = planPlacement(gpus, this.reserveMiB, this.placedModels(entry), { id: entry.id, budgetMiB: entry.budgetMiB, gpus: config.gpus });
+        if (plan.kind !== 'fit') return plan;
+        if (plan.evict.length > 0) {
+          this.deps.log.info({ model: entry.id, evict: plan.evict }, 'evicting least recently used models');
+          await Promise.all(plan.evict.map((id) => this.evict(this.entries.get(id)!)));
+          return { kind: 'replan' as const };
+        }
+        entry.gpuIndices = plan.gpuIndices; // reserved from here on
+        await this.waitForMeasuredRelease(plan.gpuIndices, entry.budgetMiB, signal);
+        const totals = plan.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
+        return { kind: 'placed' as const, gpuIndices: plan.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) };
+      });
+      if (outcome.kind === 'placed') return outcome;
+      if (outcome.kind === 'replan') continue;
+      if (outcome.kind === 'impossible' || this.now() >= deadline) {
+        throw new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id}: ${outcome.reason}`);
+      }
+      entry.progress = { phase: 'loading', percent: null, message: `waiting for GPU memory: ${outcome.reason}` };
+      this.changed();
+      await this.nextChange(Math.min(1000, deadline - this.now()));
+    }
+  }
+
+  private async withPlacementLock<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.placementLock;
+    let unlock!: () => void;
+    this.placementLock = new Promise((r) => (unlock = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      unlock();
+    }
+  }
+
+  private get reserveMiB(): number {
+    return Math.round(this.deps.config.gpu.reserveGiB * 1024);
+  }
+
+  private placedModels(except: ModelEntry): PlacedModel[] {
+    const out: PlacedModel[] = [];
+    for (const e of this.entries.values()) {
+      if (e === except || !e.holdsGpu) continue;
+      out.push({
+        id: e.id,
+        gpus: e.gpuIndices,
+        budgetMiB: e.budgetMiB,
+        lastUsedAt: e.lastActivity,
+        busy: e.queue.busy,
+        pinned: e.config.pinned,
+        evictable: e.state === 'ready',
+      });
+    }
+    return out;
+  }
+
+  /** GPUs as placement sees them; memory of processes the gateway does not manage counts as other. */
+  private async placementGpus(): Promise<PlacementGpu[]> {
+    const probe = this.deps.gpu;
+    if (!probe) return [];
+    const snap = probe.state().snapshot ?? (await probe.refresh().catch(() => null));
+    if (!snap) return [];
+    return snap.gpus.map((g) => ({
+      index: g.index,
+      totalMiB: g.totalMiB,
+      reservedMiB: g.reservedMiB,
+      otherMiB: snap.measured ? this.otherMiB(snap, g.index) : 0,
+    }));
+  }
+
+  /** Measured use on a GPU by processes that are not the servers of managed models. */
+  otherMiB(snap: GpuSnapshot, gpuIndex: number): number {
+    const managed = new Set<number>();
+    for (const e of this.entries.values()) for (const pid of e.pids) managed.add(pid);
+    const gpu = snap.gpus.find((g) => g.index === gpuIndex);
+    const procs = snap.processes.filter((p) => p.gpuIndex === gpuIndex);
+    const managedMiB = procs.filter((p) => managed.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0);
+    if (procs.length > 0) return procs.filter((p) => !managed.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0);
+    // No per-process figures (e.g. inside a container): whatever is used beyond our models is "other".
+    const ours = [...this.entries.values()].filter((e) => e.holdsGpu && e.gpuIndices.includes(gpuIndex)).reduce((s, e) => s + e.budgetMiB, 0);
+    return Math.max(0, (gpu?.usedMiB ?? 0) - managedMiB - ours);
+  }
+
+  /** After an eviction vLLM needs the memory really free: poll until measured free (P11). */
+  private async waitForMeasuredRelease(gpuIndices: number[], budgetMiB: number, signal: AbortSignal): Promise<void> {
+    const probe = this.deps.gpu;
+    if (!probe || !probe.state().snapshot?.measured) return;
+    const until = this.now() + MEASURED_RELEASE_TIMEOUT_MS;
+    for (;;) {
+      const snap = await probe.refresh().catch(() => null);
+      if (!snap) return;
+      const short = gpuIndices.some((i) => {
+        const g = snap.gpus.find((x) => x.index === i);
+        return g !== undefined && g.freeMiB - this.reserveMiB < budgetMiB;
+      });
+      if (!short || signal.aborted) return;
+      if (this.now() >= until) {
+        this.deps.log.warn({ gpuIndices, budgetMiB }, 'GPU memory not measured free after eviction; starting anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async onGpuReading(snap: GpuSnapshot): Promise<void> {
+    if (!snap.measured) return;
+    for (const e of this.entries.values()) {
+      const inst = e.instance;
+      if (!inst) {
+        e.pids.clear();
+        e.measuredMiB = null;
+        continue;
+      }
+      e.pids = new Set(await inst.pids().catch(() => []));
+      const mine = snap.processes.filter((p) => e.pids.has(p.pid));
+      e.measuredMiB = mine.length ? mine.reduce((s, p) => s + p.usedMiB, 0) : null;
+    }
+    this.changed();
+  }
+
+  // ---------------------------------------------------------------- stop
+
+  private async evict(entry: ModelEntry): Promise<void> {
+    this.evictions += 1;
+    this.emit('evicted', entry.id);
+    await this.stop(entry, 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`));
+  }
+
+  /** Stop a model: abandon its start if one is running, cut or reject what remains, stop the server. */
+  private stop(entry: ModelEntry, why: string, cut: GatewayError): Promise<void> {
+    if (entry.stopPromise) return entry.stopPromise;
+    entry.stopPromise = (async () => {
+      this.clearIdleTimer(entry);
+      if (entry.startPromise) {
+        entry.startAbort?.abort(cut);
+        await entry.startPromise.catch(() => {});
+      }
+      entry.queue.rejectWaiting(cut);
+      entry.queue.cutInFlight(cut);
+      const instance = entry.instance;
+      if (!instance) return;
+      entry.setState('stopping', this.now());
+      this.deps.log.info({ model: entry.id, why }, 'stopping model');
+      await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
+      entry.instance = null;
+      entry.gpuIndices = [];
+      entry.pids.clear();
+      entry.measuredMiB = null;
+      entry.setState('stopped', this.now(), { error: null });
+    })().finally(() => {
+      entry.stopPromise = null;
+    });
+    return entry.stopPromise;
+  }
+
+  /** A server that dies on its own: while serving → stopped, requests cut (P12); the next request restarts it. */
+  private watchExit(entry: ModelEntry, instance: Instance): void {
+    void instance.exited.then((info) => {
+      if (info.requested || entry.instance !== instance || entry.state !== 'ready') return; // start/stop paths handle the rest
+      this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
+      entry.instance = null;
+      entry.gpuIndices = [];
+      entry.pids.clear();
+      entry.measuredMiB = null;
+      entry.setState('stopped', this.now(), { error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}` });
+      entry.queue.cutInFlight(new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`));
+      if (entry.queue.queued > 0) this.ensureStarted(entry).catch(() => {});
+    });
+  }
+
+  // ---------------------------------------------------------------- idle
+
+  private clearIdleTimer(entry: ModelEntry): void {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    entry.idleTimer = null;
+  }
+
+  /** Stop after ttlSeconds with nothing in flight or queued (P10: never while busy). */
+  private armIdleTimer(entry: ModelEntry): void {
+    this.clearIdleTimer(entry);
+    const ttl = entry.config.ttlSeconds;
+    if (ttl <= 0 || entry.config.pinned || entry.state !== 'ready' || entry.queue.busy || entry.config.runtime === 'remote') return;
+    const due = entry.lastActivity + ttl * 1000 - this.now();
+    entry.idleTimer = setTimeout(() => {
+      entry.idleTimer = null;
+      if (entry.state !== 'ready' || entry.queue.busy) return;
+      if (entry.lastActivity + ttl * 1000 > this.now() + 5) return this.armIdleTimer(entry);
+      void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
+    }, Math.max(0, due));
+    entry.idleTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- lifecycle of the scheduler
+
+  /** Adopt servers still running from an earlier gateway (P14), then start preload models. */
+  async init(): Promise<void> {
+    for (const runtime of Object.values(this.deps.runtimes)) {
+      if (!runtime?.reconcile) continue;
+      const gpus = await this.placementGpus();
+      const models = [...this.entries.values()]
+        .filter((e) => e.config.runtime === runtime.kind)
+        .map((e) => {
+          const c = e.config as LocalModelConfig;
+          const indices = c.gpus === 'auto' ? [gpus[0]?.index ?? 0] : c.gpus;
+          const totals = indices.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
+          return { model: c, gpuIndices: indices, gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9 };
+        });
+      const adopted = await runtime.reconcile(models);
+      for (const [id, instance] of adopted) {
+        const entry = this.entries.get(id);
+        if (!entry) continue;
+        const m = models.find((x) => x.model.id === id)!;
+        entry.instance = instance;
+        entry.lastInstance = instance;
+        entry.gpuIndices = m.gpuIndices;
+        entry.readyAt = this.now();
+        entry.setState('ready', this.now());
+        this.watchExit(entry, instance);
+        this.armIdleTimer(entry);
+        this.deps.log.info({ model: id, endpoint: instance.endpoint }, 'adopted running model server');
+      }
+    }
+    for (const e of this.entries.values()) {
+      if (e.config.preload && e.config.runtime !== 'remote') {
+        this.ensureStarted(e).then(
+          () => this.armIdleTimer(e),
+          (err: Error) => this.deps.log.warn({ model: e.id, err: err.message }, 'preload failed'),
+        );
+      }
+    }
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /** Graceful shutdown (P13): refuse new work, drain up to drainMs, cut the rest, stop models. */
+  async shutdown(drainMs: number, stopModels: boolean): Promise<void> {
+    this.shuttingDown = true;
+    const bye = new GatewayError('shutting_down', 'The gateway is shutting down');
+    for (const e of this.entries.values()) {
+      this.clearIdleTimer(e);
+      e.queue.rejectWaiting(bye);
+      if (e.startPromise) e.startAbort?.abort(bye);
+    }
+    const deadline = this.now() + drainMs;
+    while ([...this.entries.values()].some((e) => e.queue.inFlight.size > 0) && this.now() < deadline) {
+      await this.nextChange(Math.min(200, deadline - this.now()));
+    }
+    for (const e of this.entries.values()) e.queue.cutInFlight(bye);
+    await Promise.all([...this.entries.values()].map((e) => e.startPromise?.catch(() => {})));
+    if (stopModels) await Promise.all([...this.entries.values()].map((e) => this.stop(e, 'shutdown', bye)));
+    this.unsubscribeGpu?.();
+  }
+}
+
+function toStartError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new GatewayError('model_start_failed', `The model failed to start: ${msg}`, { cause: err });
+}

@@ -1,0 +1,87 @@
+// Builds the status document (CONTRACT §4) from the scheduler's live state and the GPU probe.
+// Counts come from the live request sets (ModelEntry.toStatus), never from separate counters.
+
+import type { GatewayConfig } from './config/types.js';
+import type { GpuProbe } from './gpu/probe.js';
+import type { Scheduler } from './scheduler/scheduler.js';
+import type { GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+
+export const VERSION = '0.1.0';
+
+export interface StatusSources {
+  config: GatewayConfig;
+  scheduler: Scheduler;
+  gpu: GpuProbe | null;
+  startedAt: Date;
+  listen: () => string;
+  recent: () => RecentRequest[];
+  host: () => StatusDocument['host'];
+}
+
+export function buildStatus(src: StatusSources): StatusDocument {
+  const entries = [...src.scheduler.entries.values()];
+  const probeState = src.gpu?.state() ?? null;
+  const snap = probeState?.snapshot ?? null;
+  const measured = snap?.measured ?? false;
+  const models: ModelStatus[] = entries.map((e) => {
+    const s = e.toStatus();
+    // On a static GPU nothing is measured: a model holding its budget is shown as using it.
+    if (!measured && e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
+    return s;
+  });
+  const gpus: GpuStatus[] = (snap?.gpus ?? []).map((g) => {
+    const onGpu = entries.filter((e) => e.holdsGpu && e.gpuIndices.includes(g.index));
+    if (!measured) {
+      const used = onGpu.reduce((s, e) => s + e.budgetMiB, 0);
+      return {
+        index: g.index,
+        name: g.name,
+        totalMiB: g.totalMiB,
+        usedMiB: used,
+        freeMiB: Math.max(0, g.totalMiB - g.reservedMiB - used),
+        reservedMiB: g.reservedMiB,
+        models: onGpu.map((e) => ({ id: e.id, usedMiB: e.budgetMiB })),
+        otherMiB: 0,
+        source: src.gpu?.kind === 'systeminformation' ? 'systeminformation' : 'static',
+        utilizationPercent: g.utilizationPercent,
+        temperatureC: g.temperatureC,
+        powerW: g.powerW,
+      };
+    }
+    const perModel = onGpu.map((e) => ({
+      id: e.id,
+      usedMiB: snap!.processes.filter((p) => p.gpuIndex === g.index && e.pids.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0),
+    }));
+    return {
+      index: g.index,
+      name: g.name,
+      totalMiB: g.totalMiB,
+      usedMiB: g.usedMiB,
+      freeMiB: g.freeMiB,
+      reservedMiB: g.reservedMiB,
+      models: perModel,
+      otherMiB: src.scheduler.otherMiB(snap!, g.index),
+      source: 'nvidia-smi',
+      utilizationPercent: g.utilizationPercent,
+      temperatureC: g.temperatureC,
+      powerW: g.powerW,
+    };
+  });
+  return {
+    version: VERSION,
+    startedAt: src.startedAt.toISOString(),
+    listen: src.listen(),
+    models,
+    gpus,
+    limits: { maxQueuePerModel: src.config.limits.maxQueuePerModel, maxConcurrentPerModel: src.config.limits.maxConcurrentPerModel },
+    gpuProbe: {
+      kind: src.gpu?.kind ?? 'none',
+      available: !!snap && !probeState?.error,
+      error: probeState?.error ?? (src.gpu ? null : 'no GPU found: install the NVIDIA driver (nvidia-smi) or configure gpu.static'),
+      ageMs: snap ? Date.now() - snap.at : null,
+      pollMs: probeState?.pollMs ?? null,
+    },
+    host: src.host(),
+    recentRequests: src.recent(),
+  };
+}
