@@ -98,12 +98,14 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
             firstByteMs,
             idleMs,
             retry: config.retry,
+            onResponseStart(ms, streaming) {
+              record.firstByteMs = ms;
+              record.stream = streaming;
+              metrics.firstByte.observe({ model: entry.id }, ms / 1000);
+            },
           },
           res,
         );
-        record.firstByteMs = result.firstByteMs;
-        record.stream = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
-        if (result.firstByteMs !== null) metrics.firstByte.observe({ model: entry.id }, result.firstByteMs / 1000);
         if (result.attempts > 1) metrics.retries.inc({ model: entry.id }, result.attempts - 1);
       } catch (err) {
         sendErrorRaw(res, err, request.id, request.log);

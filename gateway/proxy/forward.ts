@@ -22,6 +22,8 @@ export interface ForwardRequest {
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
+  /** Called once when the upstream's response headers arrive (ms since forwarding began). */
+  onResponseStart?(firstByteMs: number, streaming: boolean): void;
 }
 
 export interface ForwardResult {
@@ -114,7 +116,9 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           result.firstByteMs = Date.now() - started;
           res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
           // Streams: send the headers now, so clients see the response begin before the first token.
-          if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
+          const streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+          if (streaming) res.flushHeaders();
+          req.onResponseStart?.(result.firstByteMs, streaming);
         },
         onResponseData(c, chunk) {
           if (!res.write(chunk)) {
