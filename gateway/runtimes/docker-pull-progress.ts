@@ -1,6 +1,7 @@
 // Pure: turns the JSON messages of `POST /images/create` (docker pull) into a ModelProgress.
-// Percent = bytes downloaded over the bytes of every layer whose size is known; layers that
-// already exist locally or have finished count as complete. It never goes backwards, and
+// Percent = bytes downloaded over the bytes of the layers to download (a layer not started yet
+// counts as the average known layer size); layers that finished count whole, layers that
+// already exist locally are left out. It never goes backwards, and
 // stays below 100 until the pull has finished.
 
 import type { ModelProgress } from '../status-types.js';
@@ -87,17 +88,23 @@ export class PullProgressTracker {
     if (this.finished) {
       percent = 100;
     } else {
+      // Layers still waiting have no size yet: count each as the average known size, so that
+      // a small layer finishing first does not read as "almost done".
       let known = 0;
       let have = 0;
+      let sized = 0;
+      let waiting = 0;
       for (const l of layers) {
         if (l.total !== null) {
           known += l.total;
+          sized++;
           have += Math.min(l.done ? l.total : l.current, l.total);
+        } else if (!l.done) {
+          waiting++;
         }
       }
-      const allDone = layers.length > 0 && layers.every((l) => l.done);
-      if (known > 0) percent = Math.min(99, Math.floor((have / known) * 100));
-      else percent = allDone ? 99 : null;
+      const estimate = sized > 0 ? known + waiting * (known / sized) : 0;
+      percent = estimate > 0 ? Math.min(99, Math.floor((have / estimate) * 100)) : null;
     }
     if (percent !== null && this.lastPercent !== null) percent = Math.max(percent, this.lastPercent);
     if (percent !== null) this.lastPercent = percent;
