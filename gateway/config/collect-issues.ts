@@ -21,15 +21,19 @@ export function collectIssues(issues: readonly z.core.$ZodIssue[], schema: z.Zod
         out.push({ path: dotted([...at, key]), message: `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}` });
       }
     } else {
-      out.push({ path: dotted(at), message: messageOf(issue) });
+      out.push({ path: dotted(at), message: messageOf(issue, at.some((k) => SECRET.has(String(k)))) });
     }
   }
   return out;
 }
 
+/** Values under these keys are never echoed in a message (they may be credentials). */
+const SECRET = new Set(['apiKeys', 'apiKey', 'adminToken', 'env']);
+
 /** Zod's wording, made shorter where it is generic; messages given in schema.ts are kept. */
-function messageOf(issue: z.core.$ZodIssue): string {
-  const got = 'input' in issue && issue.input !== undefined ? `, got ${describe(issue.input)}` : '';
+function messageOf(issue: z.core.$ZodIssue, secret: boolean): string {
+  const input = 'input' in issue ? issue.input : undefined;
+  const got = input === undefined ? '' : `, got ${secret ? typeOf(input) : describe(input)}`;
   switch (issue.code) {
     case 'invalid_type':
       return issue.input === undefined ? `required (${issue.expected})` : `expected ${issue.expected}${got}`;
@@ -51,10 +55,12 @@ function messageOf(issue: z.core.$ZodIssue): string {
   }
 }
 
+function typeOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'a mapping' : typeof value;
+}
+
 function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
+  if (value === null || typeof value === 'object') return typeOf(value);
   const shown = JSON.stringify(value) ?? String(value);
   return `${typeof value} ${shown.length > 40 ? `${shown.slice(0, 37)}...` : shown}`;
 }

@@ -54,14 +54,20 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   issues.push(...checks.filter((i) => !failed.some((p) => i.path === p || i.path.startsWith(`${p}.`))));
   if (!parsed.success || issues.length > 0) return result(null);
 
-  const { defaults: _defaults, models: _models, ...sections } = parsed.data;
+  const { listen, auth, retry, timeouts, shutdown, gpu, docker } = parsed.data;
   const config: GatewayConfig = {
     sourcePath: file.startsWith('<') ? null : resolve(file),
-    ...sections,
+    listen,
+    auth,
+    limits,
+    retry,
+    timeouts,
+    shutdown,
+    gpu,
     docker: {
-      ...sections.docker,
+      ...docker,
       dockerHost: env.DOCKER_HOST ? env.DOCKER_HOST : null,
-      hfCacheDir: expandHome(sections.docker.hfCacheDir, env),
+      hfCacheDir: expandHome(docker.hfCacheDir, env),
     },
     models: models.models,
   };

@@ -171,6 +171,18 @@ models:
     expect(d.env).toEqual({ VLLM_USE_V1: '1' });
   });
 
+  it('YAML anchors and merge keys work', () => {
+    const config = ok(`
+models:
+  a: &remote { runtime: remote, url: "http://127.0.0.1:9000", ttlSeconds: 7 }
+  b: { <<: *remote, ttlSeconds: 5 }
+`);
+    expect(config.models.map((m) => [m.id, m.ttlSeconds, (m as RemoteModelConfig).url])).toEqual([
+      ['a', 7, 'http://127.0.0.1:9000'],
+      ['b', 5, 'http://127.0.0.1:9000'],
+    ]);
+  });
+
   it('JSON is valid YAML', () => {
     expect(ok('{"listen": {"port": 0}, "models": {}}').listen.port).toBe(0);
   });
@@ -247,6 +259,11 @@ describe('validation rules (each with its key path)', () => {
     badAt('shutdown: { stopModels: maybe }', 'shutdown.stopModels', /expected boolean/);
     badAt('docker: { pull: sometimes }', 'docker.pull', /"never" \| "missing" \| "always"/);
     badAt('listen: []', 'listen', /expected object, got a list/);
+  });
+
+  it('values of credentials are not echoed in messages', () => {
+    expect(bad('auth: { adminToken: 123456789 }')).toEqual(['auth.adminToken: expected string, got number']);
+    expect(bad('auth: { apiKeys: [987654321] }')).toEqual(['auth.apiKeys.0: expected string, got number']);
   });
 
   it('listen.port 0 is allowed (tests)', () => {
