@@ -70,6 +70,8 @@ export class NvidiaSmiProbe implements GpuProbe {
   private inFlight: Promise<GpuSnapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** Bumped by start()/stop() so a poll chain from before a restart does not reschedule itself. */
+  private generation = 0;
   private readonly listeners = new Set<(s: GpuSnapshot) => void>();
   /** Old drivers reject `memory.reserved`: switched to the shorter query once seen. */
   private gpuFields: readonly string[] = GPU_QUERY_FIELDS;
@@ -87,11 +89,12 @@ export class NvidiaSmiProbe implements GpuProbe {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.tick();
+    this.tick(++this.generation);
   }
 
   stop(): void {
     this.running = false;
+    this.generation++;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
@@ -116,15 +119,15 @@ export class NvidiaSmiProbe implements GpuProbe {
     return this.inFlight;
   }
 
-  private tick(): void {
-    if (!this.running) return;
+  private tick(generation: number): void {
+    if (!this.running || generation !== this.generation) return;
     const began = Date.now();
     this.refresh()
       .catch(() => undefined) // recorded in state()
       .finally(() => {
-        if (!this.running) return;
+        if (!this.running || generation !== this.generation) return;
         const wait = Math.max(0, this.pollMsInterval - (Date.now() - began));
-        this.timer = setTimeout(() => this.tick(), wait);
+        this.timer = setTimeout(() => this.tick(generation), wait);
         this.timer.unref?.();
       });
   }

@@ -75,6 +75,8 @@ export class SystemInformationProbe implements GpuProbe {
   private inFlight: Promise<GpuSnapshot> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  /** Bumped by start()/stop() so a poll chain from before a restart does not reschedule itself. */
+  private generation = 0;
   private readonly listeners = new Set<(s: GpuSnapshot) => void>();
 
   /** `initial`: the readings found when the probe was chosen (avoids a second slow call). */
@@ -88,11 +90,12 @@ export class SystemInformationProbe implements GpuProbe {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.tick();
+    this.tick(++this.generation);
   }
 
   stop(): void {
     this.running = false;
+    this.generation++;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
@@ -117,13 +120,13 @@ export class SystemInformationProbe implements GpuProbe {
     return this.inFlight;
   }
 
-  private tick(): void {
-    if (!this.running) return;
+  private tick(generation: number): void {
+    if (!this.running || generation !== this.generation) return;
     this.refresh()
       .catch(() => undefined)
       .finally(() => {
-        if (!this.running) return;
-        this.timer = setTimeout(() => this.tick(), this.intervalMs);
+        if (!this.running || generation !== this.generation) return;
+        this.timer = setTimeout(() => this.tick(generation), this.intervalMs);
         this.timer.unref?.();
       });
   }

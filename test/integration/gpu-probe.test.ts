@@ -15,6 +15,7 @@ import type { GpuSnapshot } from '../../gateway/gpu/probe.js';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 
 const FAKE = fileURLToPath(new URL('../fixtures/fake-nvidia-smi.mjs', import.meta.url));
+const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', import.meta.url));
 const CAPTURES = fileURLToPath(new URL('../fixtures/nvidia-smi/', import.meta.url));
 const IS_LINUX = process.platform === 'linux';
 
@@ -195,6 +196,18 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
     expect(a.gpus[0]).toMatchObject({ usedMiB: 3072 + 1024 + 4096, models: [{ id: 'qwen', usedMiB: 3072 }], otherMiB: 1024 + 4096 });
     // total − reserved − used − reserve − (budget − measured)
     expect(availableBySnapshot(snap, models, 0.5).get(0)).toBe(143771 - 616 - (3072 + 1024 + 4096) - 512 - (4096 - 3072));
+  });
+
+  it('sees the mock vLLM server by its --mock-vram-mib flag', async () => {
+    const env = fakeEnv({ FAKE_NVIDIA_SMI_GPUS: 'NVIDIA H200:143771,NVIDIA H200:143771' });
+    const mock = spawn(process.execPath, [MOCK_VLLM, 'serve', 'some/model', '--port', '0', '--mock-vram-mib', '12345', '--mock-gpu-index', '1'], {
+      env,
+      stdio: 'ignore',
+    });
+    children.push(mock);
+    const p = probe(env);
+    await expect.poll(async () => (await p.refresh()).processes, { timeout: 10_000 }).toEqual([{ pid: mock.pid, gpuIndex: 1, usedMiB: 12345 }]);
+    expect(p.state().snapshot!.gpus[1]!.usedMiB).toBe(12345);
   });
 
   it('multi-GPU: a tensor-parallel model on both GPUs', async () => {

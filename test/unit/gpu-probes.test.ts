@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createGpuProbe, type GpuConfig } from '../../gateway/gpu/create-probe.js';
 import { readHostInfo } from '../../gateway/gpu/host-info.js';
 import { NvidiaSmiProbe } from '../../gateway/gpu/nvidia-smi-probe.js';
@@ -68,6 +68,40 @@ describe('systeminformation readings', () => {
     await expect(p.refresh()).rejects.toThrow(/graphics\(\) failed: boom/);
     expect(p.state().snapshot).toBe(a);
     expect(p.state().error).toMatch(/boom/);
+  });
+});
+
+describe('polling schedule', () => {
+  it('stop() then start() while a poll runs does not leave two poll chains', async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const p = new SystemInformationProbe({
+        pollSeconds: 5,
+        graphics: async () => {
+          calls++;
+          if (calls === 1) await gate;
+          return H200_SI;
+        },
+      });
+      p.start();
+      p.stop();
+      p.start(); // shares the first poll, still in flight
+      expect(calls).toBe(1);
+      release();
+      await vi.advanceTimersByTimeAsync(0);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(calls).toBe(3);
+      p.stop();
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
