@@ -1,0 +1,435 @@
+// The mock vLLM server (test/fixtures/mock-vllm.mjs): real child processes, real sockets.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain ESM fixture without type declarations
+import { parseArgs, embed, splitTokens, DEFAULT_TOKENS } from '../fixtures/mock-vllm.mjs';
+
+const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/mock-vllm.mjs');
+const DEFAULT_TEXT_16 = Array.from({ length: 16 }, (_, i) => DEFAULT_TOKENS[i % DEFAULT_TOKENS.length]).join('');
+
+interface Mock {
+  proc: ChildProcess;
+  port: number;
+  base: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+const spawned: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns the mock; resolves once `Uvicorn running on` is printed (unless waitReady is false). */
+async function startMock(args: string[], { env = {}, waitReady = true, port }: { env?: Record<string, string>; waitReady?: boolean; port?: number } = {}): Promise<Mock> {
+  const p = port ?? (await freePort());
+  const hasPort = args.some((a) => a === '--port' || a.startsWith('--port='));
+  const proc = spawn(process.execPath, [SCRIPT, ...args, ...(hasPort ? [] : ['--port', String(p)]), '--host', '127.0.0.1'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  spawned.push(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  if (waitReady) {
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (/Uvicorn running on/.test(out)) {
+          proc.stdout!.off('data', check);
+          resolve();
+        }
+      };
+      proc.stdout!.on('data', check);
+      check();
+      exited.then(({ code }) => reject(new Error(`mock exited (${code}) before ready:\n${out}\n${err}`)));
+    });
+  }
+  return { proc, port: p, base: `http://127.0.0.1:${p}`, stdout: () => out, stderr: () => err, exited };
+}
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  chunks: number;
+  error?: NodeJS.ErrnoException;
+}
+/** One request over a fresh connection; resolves with the raw bytes (and any socket error). */
+function raw(port: number, method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return new Promise((resolve) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const parts: Buffer[] = [];
+      let chunks = 0;
+      res.on('data', (c: Buffer) => {
+        parts.push(c);
+        chunks++;
+      });
+      const done = (error?: NodeJS.ErrnoException) => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), chunks, error });
+      res.on('end', () => done());
+      res.on('error', (e) => done(e));
+      res.on('aborted', () => done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), chunks: 0, error: e }));
+    req.end(data);
+  });
+}
+const json = async (port: number, method: string, p: string, body?: unknown, headers?: Record<string, string>) => {
+  const r = await raw(port, method, p, body, headers);
+  return { status: r.status, body: r.body.length ? JSON.parse(r.body.toString('utf8')) : null, raw: r };
+};
+const sseEvents = (text: string) => text.split('\n\n').filter((e) => e.length > 0);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms = 2000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('waitFor timed out');
+    await sleep(20);
+  }
+}
+function connectRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+afterAll(() => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
+describe('parseArgs', () => {
+  it('reads vLLM flags in both forms, ignores unknown ones, last repeat wins', () => {
+    const o = parseArgs(
+      ['serve', 'org/model-7b', '--served-model-name=first', '--port', '9001', '--max-model-len', '8192', '--enforce-eager', '--tensor-parallel-size', '2',
+        '--unknown-bool', '--dtype=bfloat16', '--gpu-memory-utilization=0.42', '--served-model-name', 'a', 'b', '--port=9002', '--mock-tokens', '3', '--mock-log-every-request'],
+      {},
+    );
+    expect(o.model).toBe('org/model-7b');
+    expect(o.servedModelNames).toEqual(['a', 'b']);
+    expect(o.port).toBe(9002);
+    expect(o.host).toBe('0.0.0.0');
+    expect(o.gpuMemoryUtilization).toBe(0.42);
+    expect(o.maxModelLen).toBe(8192);
+    expect(o.tokens).toBe(3);
+    expect(o.logEveryRequest).toBe(true);
+    expect(o.ignored).toEqual(['--enforce-eager', '--tensor-parallel-size', '2', '--unknown-bool', '--dtype=bfloat16']);
+  });
+
+  it('defaults, --model, env equivalents, and flags over env', () => {
+    const d = parseArgs([], {});
+    expect(d).toMatchObject({ port: 8000, host: '0.0.0.0', startDelayMs: 0, tokens: 16, tokenDelayMs: 0 });
+    expect(d.servedModelNames).toEqual([d.model]);
+    const o = parseArgs(['--model', 'm1', '--enforce-eager', '--mock-tokens=5'], { MOCK_TOKENS: '9', MOCK_START_DELAY_MS: '250', MOCK_FAIL_AT_START: 'boom', MOCK_VRAM_MIB: '1024' });
+    expect(o).toMatchObject({ model: 'm1', servedModelNames: ['m1'], tokens: 5, startDelayMs: 250, failAtStart: 'boom', vramMib: 1024 });
+    // a boolean vLLM flag doesn't swallow the positional model after it
+    expect(parseArgs(['serve', '--enforce-eager', 'pos/model'], {}).model).toBe('pos/model');
+  });
+
+  it('rejects a bad value of a known flag', () => {
+    expect(() => parseArgs(['--port', 'abc'], {})).toThrow(/--port/);
+    expect(() => parseArgs(['--gpu-memory-utilization', '1.5'], {})).toThrow(/gpu-memory-utilization/);
+  });
+
+  it('helpers: deterministic embeddings and UTF-8-safe token split', () => {
+    expect(embed('x')).toEqual(embed('x'));
+    expect(embed('x')).not.toEqual(embed('y'));
+    expect(embed('x')).toHaveLength(8);
+    expect(splitTokens('héllo wörld 你好 🚀').join('')).toBe('héllo wörld 你好 🚀');
+  });
+});
+
+describe('startup and lifecycle', () => {
+  it('prints vLLM-like startup lines and reports argv/stats; unknown flags ignored, = form works', async () => {
+    const m = await startMock(['serve', 'org/m', '--served-model-name=served-x', '--max-model-len', '4096', '--enforce-eager', '--swap-space', '4', '--gpu-memory-utilization=0.5']);
+    expect(m.stdout()).toMatch(/Application startup complete\./);
+    expect(m.stdout()).toContain(`Uvicorn running on http://127.0.0.1:${m.port}`);
+    expect(m.stdout()).toContain('served-x');
+    const models = await json(m.port, 'GET', '/v1/models');
+    expect(models.body.object).toBe('list');
+    expect(models.body.data).toHaveLength(1);
+    expect(models.body.data[0]).toMatchObject({ id: 'served-x', object: 'model', root: 'org/m', max_model_len: 4096 });
+    const stats = (await json(m.port, 'GET', '/mock/stats')).body;
+    expect(stats).toMatchObject({ ready: true, pid: m.proc.pid, model: 'org/m', servedModelNames: ['served-x'], gpuMemoryUtilization: 0.5, port: m.port });
+    expect(stats.argv).toContain('--swap-space');
+    m.proc.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+  });
+
+  it('start delay: connection refused until the delay has passed', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const m = await startMock(['--model', 'm', '--mock-start-delay-ms', '600'], { port, waitReady: false });
+    await sleep(150);
+    expect(await connectRefused(port)).toBe(true);
+    expect(m.stdout()).not.toMatch(/Uvicorn running/);
+    await waitFor(async () => /Uvicorn running on/.test(m.stdout()), 3000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+    expect((await raw(port, 'GET', '/health')).status).toBe(200);
+    m.proc.kill('SIGTERM');
+    expect((await m.exited).code).toBe(0);
+  });
+
+  it('health delay: listens at once, /health 503 (and /mock/* works) until the delay has passed', async () => {
+    const m = await startMock(['--model', 'm', '--mock-health-delay-ms', '800']);
+    expect((await raw(m.port, 'GET', '/health')).status).toBe(503);
+    expect((await json(m.port, 'POST', '/v1/chat/completions', { model: 'm', messages: [] })).status).toBe(503);
+    expect((await json(m.port, 'GET', '/mock/stats')).body.ready).toBe(false);
+    await waitFor(async () => (await raw(m.port, 'GET', '/health')).status === 200, 2000);
+    const h = await raw(m.port, 'GET', '/health');
+    expect(h.body.length).toBe(0);
+    expect((await json(m.port, 'GET', '/mock/stats')).body.ready).toBe(true);
+    m.proc.kill('SIGTERM');
+  });
+
+  it('fail at start: vLLM-like output, the message on stderr, exit 1 after the start delay', async () => {
+    const t0 = Date.now();
+    const m = await startMock(['serve', 'm', '--mock-start-delay-ms=200'], { waitReady: false, env: { MOCK_FAIL_AT_START: 'CUDA out of memory: mock' } });
+    const { code } = await m.exited;
+    expect(code).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(m.stderr()).toContain('CUDA out of memory: mock');
+    expect(m.stdout()).toMatch(/vLLM API server version/);
+    expect(m.stdout()).not.toMatch(/Uvicorn running/);
+  });
+
+  it('exit after ms: the engine dies while serving (exit 1, "engine died")', async () => {
+    const m = await startMock(['--model', 'm', '--mock-exit-after-ms', '500']);
+    expect((await raw(m.port, 'GET', '/health')).status).toBe(200);
+    const { code } = await m.exited;
+    expect(code).toBe(1);
+    expect(m.stderr()).toContain('engine died');
+  });
+
+  it('SIGTERM ends an in-flight stream and exits 0 quickly', async () => {
+    const m = await startMock(['--model', 'm', '--mock-token-delay-ms', '1000']);
+    const pending = raw(m.port, 'POST', '/v1/chat/completions', { model: 'm', messages: [], stream: true });
+    await waitFor(async () => (await json(m.port, 'GET', '/mock/stats')).body.inProgress === 1);
+    const t0 = Date.now();
+    m.proc.kill('SIGTERM');
+    const { code } = await m.exited;
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(1000); // ~200 ms when the machine is idle
+    expect(m.stdout()).toContain('Shutting down');
+    const r = await pending;
+    expect(r.body.toString()).not.toContain('[DONE]');
+  });
+});
+
+describe('serving', () => {
+  let m: Mock;
+  beforeAll(async () => {
+    m = await startMock(['serve', 'org/base', '--served-model-name', 'mock-a', '--enforce-eager']);
+  });
+  afterAll(async () => {
+    m.proc.kill('SIGTERM');
+    await m.exited;
+  });
+
+  it('non-stream chat and completions: content, usage', async () => {
+    const c = await json(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [{ role: 'user', content: 'hi' }] }, { 'x-request-id': 'req-1' });
+    expect(c.status).toBe(200);
+    expect(c.body).toMatchObject({ id: 'chatcmpl-req-1', object: 'chat.completion', model: 'mock-a', choices: [{ index: 0, message: { role: 'assistant', content: DEFAULT_TEXT_16 }, finish_reason: 'stop' }] });
+    expect(c.body.usage.completion_tokens).toBe(16);
+    expect(c.body.usage.total_tokens).toBe(c.body.usage.prompt_tokens + 16);
+    const t = await json(m.port, 'POST', '/v1/completions', { model: 'mock-a', prompt: 'x', max_tokens: 3 });
+    expect(t.body.object).toBe('text_completion');
+    expect(t.body.choices[0]).toMatchObject({ text: 'héllo', finish_reason: 'length' });
+    const text = Buffer.from('one two three', 'utf8').toString('base64');
+    const x = await json(m.port, 'POST', '/v1/chat/completions', { messages: [] }, { 'x-mock-text': text });
+    expect(x.body.choices[0].message.content).toBe('one two three');
+    expect(x.body.model).toBe('mock-a');
+  });
+
+  it('streaming SSE: chunk shape, role first, [DONE] last, include_usage honoured', async () => {
+    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [], stream: true, stream_options: { include_usage: true } }, { 'x-mock-tokens': '5' });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/event-stream/);
+    const evs = sseEvents(r.body.toString('utf8'));
+    expect(evs.at(-1)).toBe('data: [DONE]');
+    for (const e of evs) expect(e.startsWith('data: ')).toBe(true);
+    const objs = evs.slice(0, -1).map((e) => JSON.parse(e.slice(6)));
+    expect(objs[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    for (const o of objs) expect(o.object).toBe('chat.completion.chunk');
+    const usage = objs.at(-1);
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage.completion_tokens).toBe(5);
+    const content = objs.slice(1, -1).map((o) => o.choices[0].delta.content).join('');
+    expect(content).toBe('héllo wö');
+    expect(objs.at(-2).choices[0].finish_reason).toBe('stop');
+    // completions stream without usage
+    const c = await raw(m.port, 'POST', '/v1/completions', { model: 'mock-a', prompt: 'p', stream: true });
+    const cev = sseEvents(c.body.toString('utf8'));
+    expect(cev.at(-1)).toBe('data: [DONE]');
+    const cobjs = cev.slice(0, -1).map((e) => JSON.parse(e.slice(6)));
+    expect(cobjs).toHaveLength(16);
+    expect(cobjs.map((o) => o.choices[0].text).join('')).toBe(DEFAULT_TEXT_16);
+    expect(cobjs.every((o) => o.usage === undefined)).toBe(true);
+  });
+
+  it('1-byte chunking gives byte-identical streams and bodies, over several TCP reads', async () => {
+    const req = { model: 'mock-a', messages: [], stream: true, stream_options: { include_usage: true } };
+    const norm = (b: Buffer) => b.toString('latin1').replace(/"created":\d+/g, '"created":0');
+    const a = await raw(m.port, 'POST', '/v1/chat/completions', req, { 'x-request-id': 'same' });
+    const b = await raw(m.port, 'POST', '/v1/chat/completions', req, { 'x-request-id': 'same', 'x-mock-chunk-bytes': '1' });
+    expect(norm(b.body)).toBe(norm(a.body));
+    expect(b.chunks).toBeGreaterThan(1); // many reads (hundreds when idle; a loaded client coalesces them)
+    const na = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-request-id': 'same2' });
+    const nb = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-request-id': 'same2', 'x-mock-chunk-bytes': '1' });
+    expect(norm(nb.body)).toBe(norm(na.body));
+    expect(nb.chunks).toBeGreaterThan(1);
+  });
+
+  it('truncate-after: the socket closes after K events, no [DONE]', async () => {
+    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [], stream: true }, { 'x-mock-truncate-after': '3', 'x-request-id': 'trunc-1' });
+    expect(r.status).toBe(200);
+    expect(r.error).toBeDefined();
+    const evs = sseEvents(r.body.toString('utf8'));
+    expect(evs).toHaveLength(3);
+    expect(r.body.toString()).not.toContain('[DONE]');
+    // a deliberate cut is not a client abort
+    expect((await json(m.port, 'GET', '/mock/aborted')).body).not.toContain('trunc-1');
+  });
+
+  it('silent-after: stops after K events, keeps the connection; the client leaving is recorded as aborted', async () => {
+    const got: string[] = [];
+    const req = http.request({ host: '127.0.0.1', port: m.port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'x-mock-silent-after': '2', 'x-request-id': 'silent-1' } }, (res) => {
+      res.setEncoding('utf8').on('data', (d: string) => got.push(d));
+    });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ model: 'mock-a', messages: [], stream: true }));
+    await waitFor(async () => sseEvents(got.join('')).length === 2);
+    await sleep(200);
+    expect(sseEvents(got.join(''))).toHaveLength(2);
+    expect(req.destroyed).toBe(false);
+    req.destroy();
+    await waitFor(async () => (await json(m.port, 'GET', '/mock/aborted')).body.includes('silent-1'));
+  });
+
+  it('abort recording: a client that goes away mid-stream shows up in /mock/aborted', async () => {
+    await new Promise<void>((resolve) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: m.port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'x-mock-token-delay-ms': '50', 'x-request-id': 'abort-me' } },
+        (res) => res.once('data', () => {
+          req.destroy();
+          resolve();
+        }),
+      );
+      req.on('error', () => {});
+      req.end(JSON.stringify({ model: 'mock-a', messages: [], stream: true }));
+    });
+    const ids = await waitFor(async () => {
+      const a = (await json(m.port, 'GET', '/mock/aborted')).body as string[];
+      return a.includes('abort-me') && a;
+    });
+    expect(ids).toContain('abort-me');
+    const stats = (await json(m.port, 'GET', '/mock/stats')).body;
+    expect(stats.aborted).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reset: the body is read, the connection reset, nothing answered', async () => {
+    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [{ role: 'user', content: 'reset me' }] }, { 'x-mock-reset': '1', 'x-request-id': 'reset-1' });
+    expect(r.status).toBe(0);
+    expect(r.error?.code).toMatch(/ECONNRESET|EPIPE/);
+    const rec = ((await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; body: string }>).find((x) => x.requestId === 'reset-1');
+    expect(rec?.body).toContain('reset me');
+    expect((await json(m.port, 'GET', '/mock/aborted')).body).not.toContain('reset-1');
+  });
+
+  it('status knob: the status with a vLLM error body, or a custom one', async () => {
+    const a = await json(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-mock-status': '503' });
+    expect(a.status).toBe(503);
+    expect(a.body).toMatchObject({ object: 'error', type: 'ServiceUnavailableError', param: null, code: 503 });
+    const b = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-mock-status': '429', 'x-mock-error-body': '{"custom":true}' });
+    expect(b.status).toBe(429);
+    expect(b.body.toString()).toBe('{"custom":true}');
+  });
+
+  it('delay knob waits before the headers', async () => {
+    const t0 = Date.now();
+    const r = await raw(m.port, 'GET', '/v1/models', undefined, { 'x-mock-delay-ms': '150' });
+    expect(r.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+  });
+
+  it('wrong model 404, invalid JSON 400, unknown path 404, admin paths reached', async () => {
+    const w = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'x', messages: [] });
+    expect(w.status).toBe(404);
+    expect(w.body.toString()).toBe('{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}');
+    const bad = await json(m.port, 'POST', '/v1/chat/completions', '{"model": ');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ object: 'error', type: 'BadRequestError', code: 400 });
+    expect((await raw(m.port, 'GET', '/nope')).status).toBe(404);
+    for (const p of ['/pause', '/collective_rpc']) {
+      const a = await json(m.port, 'POST', p, {});
+      expect(a.status).toBe(200);
+      expect(a.body).toEqual({ ok: true, mock: 'admin path reached' });
+    }
+  });
+
+  it('other endpoints: embeddings, rerank, score, tokenize/detokenize, responses, messages, transcriptions', async () => {
+    const e1 = await json(m.port, 'POST', '/v1/embeddings', { model: 'mock-a', input: 'abc' });
+    const e2 = await json(m.port, 'POST', '/v1/embeddings', { model: 'mock-a', input: ['abc', 'def'] });
+    expect(e1.body.data[0].embedding).toHaveLength(8);
+    expect(e2.body.data).toHaveLength(2);
+    expect(e2.body.data[0].embedding).toEqual(e1.body.data[0].embedding);
+    const rr = await json(m.port, 'POST', '/v1/rerank', { model: 'mock-a', query: 'q', documents: ['a', 'b', 'c'], top_n: 2 });
+    expect(rr.body.results).toHaveLength(2);
+    const sc = await json(m.port, 'POST', '/v1/score', { model: 'mock-a', text_1: 'q', text_2: ['a', 'b'] });
+    expect(sc.body.data).toHaveLength(2);
+    const tk = await json(m.port, 'POST', '/tokenize', { model: 'mock-a', prompt: 'hé🚀' });
+    expect(tk.body.count).toBe(3);
+    const dt = await json(m.port, 'POST', '/detokenize', { model: 'mock-a', tokens: tk.body.tokens });
+    expect(dt.body.prompt).toBe('hé🚀');
+    const rs = await json(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi' });
+    expect(rs.body.output[0].content[0].text).toBe(DEFAULT_TEXT_16);
+    const rss = await raw(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi', stream: true });
+    expect(rss.body.toString()).toContain('event: response.completed');
+    const ms = await json(m.port, 'POST', '/v1/messages', { model: 'mock-a', max_tokens: 4, messages: [] });
+    expect(ms.body).toMatchObject({ type: 'message', stop_reason: 'max_tokens', content: [{ type: 'text', text: 'héllo w' }] });
+    const boundary = 'XyZ';
+    const form = `--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nmock-a\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF....\r\n--${boundary}--\r\n`;
+    const tr = await json(m.port, 'POST', '/v1/audio/transcriptions', form, { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    expect(tr.status).toBe(200);
+    expect(typeof tr.body.text).toBe('string');
+    const trBad = await raw(m.port, 'POST', '/v1/audio/transcriptions', form.replace('mock-a', 'other'), { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    expect(trBad.status).toBe(404);
+  });
+
+  it('/mock/received records method, path with query, lower-case headers, body; /mock/reset clears', async () => {
+    await raw(m.port, 'POST', '/v1/completions?x=1', { model: 'mock-a', prompt: 'recorded' }, { 'X-Request-Id': 'rec-1', 'X-Custom': 'v' });
+    const list = (await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; method: string; path: string; headers: Record<string, string>; body: string; at: number }>;
+    const rec = list.find((x) => x.requestId === 'rec-1')!;
+    expect(rec).toMatchObject({ method: 'POST', path: '/v1/completions?x=1' });
+    expect(rec.headers['x-custom']).toBe('v');
+    expect(JSON.parse(rec.body).prompt).toBe('recorded');
+    expect(typeof rec.at).toBe('number');
+    expect(list.some((x) => String(x.path).startsWith('/mock/'))).toBe(false);
+    expect((await json(m.port, 'POST', '/mock/reset')).status).toBe(200);
+    expect((await json(m.port, 'GET', '/mock/received')).body).toEqual([]);
+    expect((await json(m.port, 'GET', '/mock/aborted')).body).toEqual([]);
+    const stats = (await json(m.port, 'GET', '/mock/stats')).body;
+    expect(stats).toMatchObject({ received: 0, aborted: 0, completed: 0, inProgress: 0 });
+  });
+});
