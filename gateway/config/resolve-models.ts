@@ -45,14 +45,15 @@ export function resolveModels(
     }
 
     const allowed = keysOf(runtime);
-    const entry: Mapping = {};
+    // Null-prototype objects, so that a key named "__proto__" is a key (and reported as unknown).
+    const entry: Mapping = Object.create(null);
     for (const [key, value] of Object.entries(own)) {
       const elsewhere = RUNTIMES.filter((r) => r !== runtime && keysOf(r).includes(key));
       if (!allowed.includes(key) && elsewhere.length > 0) {
         issues.push({ path: at(key), message: `not allowed for runtime "${runtime}" (only for ${elsewhere.join(', ')} models)` });
       } else entry[key] = value;
     }
-    const merged: Mapping = {};
+    const merged: Mapping = Object.create(null);
     for (const key of allowed) if (has(defaults, key)) merged[key] = defaults[key];
     Object.assign(merged, entry);
     if (isMapping(defaults.env) && isMapping(entry.env) && allowed.includes('env')) merged.env = { ...defaults.env, ...entry.env };

@@ -80,6 +80,7 @@ describe('defaults (CONTRACT §2)', () => {
   it('resolves each model kind with its defaults, in file order', () => {
     const config = ok(`models:\n  d:${DOCKER}\n  p:${PROCESS}\n  r:${REMOTE}\n`);
     expect(config.models.map((m) => m.id)).toEqual(['d', 'p', 'r']);
+    for (const m of config.models) expect(Object.getPrototypeOf(m)).toBe(Object.prototype);
     const common = {
       aliases: [],
       maxConcurrent: 50,
@@ -236,6 +237,7 @@ describe('validation rules (each with its key path)', () => {
     badAt(`models:\n  d:${DOCKER}\n    vramGB: 3`, 'models.d.vramGB', /unknown key "vramGB" \(did you mean "vramGiB"\?\)/);
     badAt('defaults: { ttl: 3 }', 'defaults.ttl', /unknown key "ttl"/);
     badAt('whatever: 1', 'whatever', /^whatever: unknown key "whatever"$/);
+    badAt(`models:\n  r:${REMOTE}\n    __proto__: { pinned: true }`, 'models.r.__proto__', /unknown key "__proto__"/);
   });
 
   it('types and ranges', () => {
