@@ -2,8 +2,7 @@
 // The lifecycle owns the model's state; this file only makes containers exist or not, and says
 // as soon as one is gone (Docker events, `wait`, and a re-list after the daemon comes back).
 
-import { mkdir } from 'node:fs/promises';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import Dockerode from 'dockerode';
 import type { DockerModelConfig, GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -414,6 +413,9 @@ export class DockerRuntime implements Runtime {
       await (this.docker.ping as (opts: object) => Promise<unknown>).call(this.docker, { abortSignal: AbortSignal.timeout(5000) });
       return { ok: true, reason: null };
     } catch (err) {
+      if ((err as { name?: string }).name === 'AbortError' || (err as { name?: string }).name === 'TimeoutError') {
+        return { ok: false, reason: `Docker is not answering on ${this.where} (no reply within 5 s)` };
+      }
       return { ok: false, reason: healthReason(err, this.where) };
     }
   }
@@ -467,7 +469,12 @@ export class DockerRuntime implements Runtime {
     const inst = new DockerInstance(this, container.id, spec.name, model.id, spec.configHash, false);
     this.logger.info({ model: model.id, container: spec.name, id: container.id.slice(0, 12) }, 'container created');
 
-    const fail = async (err: GatewayError): Promise<never> => {
+    const fail = async (failure: GatewayError): Promise<never> => {
+      // Died by itself meanwhile (seen by `wait` or an event): that is the reason, not the step that tripped on it.
+      const err =
+        inst.settled && !inst.settled.requested
+          ? new GatewayError('model_start_failed', `model ${model.id}: the container ${inst.settled.reason} while starting`, { cause: failure })
+          : failure;
       inst.stopRequested = true;
       await inst.captureLogs();
       const logs = await inst.logs(40);
