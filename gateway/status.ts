@@ -2,6 +2,7 @@
 // Counts come from the live request sets (ModelEntry.toStatus), never from separate counters.
 
 import type { GatewayConfig } from './config/types.js';
+import { attributeGpuMemory } from './gpu/attribution.js';
 import type { GpuProbe } from './gpu/probe.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import type { GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
@@ -29,39 +30,20 @@ export function buildStatus(src: StatusSources): StatusDocument {
     if (!measured && e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
     return s;
   });
-  const gpus: GpuStatus[] = (snap?.gpus ?? []).map((g) => {
-    const onGpu = entries.filter((e) => e.holdsGpu && e.gpuIndices.includes(g.index));
-    if (!measured) {
-      const used = onGpu.reduce((s, e) => s + e.budgetMiB, 0);
-      return {
-        index: g.index,
-        name: g.name,
-        totalMiB: g.totalMiB,
-        usedMiB: used,
-        freeMiB: Math.max(0, g.totalMiB - g.reservedMiB - used),
-        reservedMiB: g.reservedMiB,
-        models: onGpu.map((e) => ({ id: e.id, usedMiB: e.budgetMiB })),
-        otherMiB: 0,
-        source: src.gpu?.kind === 'systeminformation' ? 'systeminformation' : 'static',
-        utilizationPercent: g.utilizationPercent,
-        temperatureC: g.temperatureC,
-        powerW: g.powerW,
-      };
-    }
-    const perModel = onGpu.map((e) => ({
-      id: e.id,
-      usedMiB: snap!.processes.filter((p) => p.gpuIndex === g.index && e.pids.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0),
-    }));
+  const attribution = snap ? attributeGpuMemory(snap, src.scheduler.managedModels(false)) : null;
+  const source: GpuStatus['source'] = measured ? 'nvidia-smi' : src.gpu?.kind === 'systeminformation' ? 'systeminformation' : 'static';
+  const gpus: GpuStatus[] = (snap?.gpus ?? []).map((g, i) => {
+    const a = attribution!.gpus[i];
     return {
       index: g.index,
       name: g.name,
       totalMiB: g.totalMiB,
-      usedMiB: g.usedMiB,
-      freeMiB: g.freeMiB,
+      usedMiB: a.usedMiB,
+      freeMiB: a.freeMiB,
       reservedMiB: g.reservedMiB,
-      models: perModel,
-      otherMiB: src.scheduler.otherMiB(snap!, g.index),
-      source: 'nvidia-smi',
+      models: a.models,
+      otherMiB: a.otherMiB,
+      source,
       utilizationPercent: g.utilizationPercent,
       temperatureC: g.temperatureC,
       powerW: g.powerW,

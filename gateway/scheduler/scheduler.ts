@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
+import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
 import { waitHealthy } from '../runtimes/wait-healthy.js';
@@ -23,6 +24,8 @@ export interface SchedulerDeps {
 /** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
 const MEASURED_RELEASE_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 10_000;
+/** How long PIDs of a stopped server are still expected to hold GPU memory. */
+const RELEASING_PIDS_MS = 15_000;
 
 export class Scheduler extends EventEmitter {
   readonly entries = new Map<string, ModelEntry>();
@@ -33,6 +36,7 @@ export class Scheduler extends EventEmitter {
   private placementLock: Promise<void> = Promise.resolve();
   private readonly changeWaiters = new Set<() => void>();
   private unsubscribeGpu: (() => void) | null = null;
+  private readonly releasingPids = new Map<number, number>();
   evictions = 0;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -288,25 +292,33 @@ export class Scheduler extends EventEmitter {
     if (!probe) return [];
     const snap = probe.state().snapshot ?? (await probe.refresh().catch(() => null));
     if (!snap) return [];
-    return snap.gpus.map((g) => ({
+    const attribution = attributeGpuMemory(snap, this.managedModels());
+    return snap.gpus.map((g, i) => ({
       index: g.index,
       totalMiB: g.totalMiB,
       reservedMiB: g.reservedMiB,
-      otherMiB: snap.measured ? this.otherMiB(snap, g.index) : 0,
+      otherMiB: attribution.gpus[i].otherMiB,
     }));
   }
 
-  /** Measured use on a GPU by processes that are not the servers of managed models. */
-  otherMiB(snap: GpuSnapshot, gpuIndex: number): number {
-    const managed = new Set<number>();
-    for (const e of this.entries.values()) for (const pid of e.pids) managed.add(pid);
-    const gpu = snap.gpus.find((g) => g.index === gpuIndex);
-    const procs = snap.processes.filter((p) => p.gpuIndex === gpuIndex);
-    const managedMiB = procs.filter((p) => managed.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0);
-    if (procs.length > 0) return procs.filter((p) => !managed.has(p.pid)).reduce((s, p) => s + p.usedMiB, 0);
-    // No per-process figures (e.g. inside a container): whatever is used beyond our models is "other".
-    const ours = [...this.entries.values()].filter((e) => e.holdsGpu && e.gpuIndices.includes(gpuIndex)).reduce((s, e) => s + e.budgetMiB, 0);
-    return Math.max(0, (gpu?.usedMiB ?? 0) - managedMiB - ours);
+  /**
+   * The managed models as GPU attribution sees them. PIDs of servers stopped in the last few
+   * seconds are included (as a model holding nothing): the driver frees their memory 0.2–0.3 s
+   * after they exit, and until then it must not count as another process's, or a start right
+   * after an eviction would evict more than it needs to. waitForMeasuredRelease covers the rest.
+   */
+  managedModels(includeReleasing = true): Map<string, ManagedModel> {
+    const out = new Map<string, ManagedModel>();
+    for (const e of this.entries.values()) {
+      if (e.config.runtime === 'remote') continue;
+      out.set(e.id, { pids: e.pids, gpus: e.gpuIndices, budgetMiB: e.budgetMiB, active: e.holdsGpu });
+    }
+    if (includeReleasing) {
+      const cutoff = this.now() - RELEASING_PIDS_MS;
+      for (const [pid, at] of this.releasingPids) if (at < cutoff) this.releasingPids.delete(pid);
+      if (this.releasingPids.size > 0) out.set('\0releasing', { pids: new Set(this.releasingPids.keys()), gpus: [], budgetMiB: 0, active: false });
+    }
+    return out;
   }
 
   /** After an eviction vLLM needs the memory really free: poll until measured free (P11). */
@@ -332,16 +344,14 @@ export class Scheduler extends EventEmitter {
 
   private async onGpuReading(snap: GpuSnapshot): Promise<void> {
     if (!snap.measured) return;
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        e.pids = e.instance ? new Set(await e.instance.pids().catch(() => [])) : new Set();
+      }),
+    );
+    const attribution = attributeGpuMemory(snap, this.managedModels(false));
     for (const e of this.entries.values()) {
-      const inst = e.instance;
-      if (!inst) {
-        e.pids.clear();
-        e.measuredMiB = null;
-        continue;
-      }
-      e.pids = new Set(await inst.pids().catch(() => []));
-      const mine = snap.processes.filter((p) => e.pids.has(p.pid));
-      e.measuredMiB = mine.length ? mine.reduce((s, p) => s + p.usedMiB, 0) : null;
+      e.measuredMiB = e.instance ? (attribution.models.get(e.id)?.vramUsedMiB ?? null) : null;
     }
     this.changed();
   }
@@ -370,10 +380,7 @@ export class Scheduler extends EventEmitter {
       entry.setState('stopping', this.now());
       this.deps.log.info({ model: entry.id, why }, 'stopping model');
       await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
-      entry.instance = null;
-      entry.gpuIndices = [];
-      entry.pids.clear();
-      entry.measuredMiB = null;
+      this.forgetServer(entry);
       entry.setState('stopped', this.now(), { error: null });
     })().finally(() => {
       entry.stopPromise = null;
@@ -386,14 +393,20 @@ export class Scheduler extends EventEmitter {
     void instance.exited.then((info) => {
       if (info.requested || entry.instance !== instance || entry.state !== 'ready') return; // start/stop paths handle the rest
       this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
-      entry.instance = null;
-      entry.gpuIndices = [];
-      entry.pids.clear();
-      entry.measuredMiB = null;
+      this.forgetServer(entry);
       entry.setState('stopped', this.now(), { error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}` });
       entry.queue.cutInFlight(new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`));
       if (entry.queue.queued > 0) this.ensureStarted(entry).catch(() => {});
     });
+  }
+
+  /** The server is gone: its GPUs are no longer held; its PIDs' memory is on its way out. */
+  private forgetServer(entry: ModelEntry): void {
+    for (const pid of entry.pids) this.releasingPids.set(pid, this.now());
+    entry.instance = null;
+    entry.gpuIndices = [];
+    entry.pids = new Set();
+    entry.measuredMiB = null;
   }
 
   // ---------------------------------------------------------------- idle
