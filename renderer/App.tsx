@@ -1,0 +1,292 @@
+// The dashboard: GPUs with their VRAM bars, models with their state and actions, recent requests.
+import { useCallback, useMemo, useState, type ReactElement } from "react";
+import type { ModelStatus, StatusDocument } from "../gateway/status-types.js";
+import {
+  errorMessage,
+  isApiError,
+  type GatewayApi,
+} from "./api/gateway-api.js";
+import { ConfirmEvict } from "./components/ConfirmEvict.js";
+import { GpuCard } from "./components/GpuCard.js";
+import { Header } from "./components/Header.js";
+import { AlertIcon, LockIcon } from "./components/icons.js";
+import { LogsDrawer } from "./components/LogsDrawer.js";
+import { ModelCard, type PendingAction } from "./components/ModelCard.js";
+import { RecentRequests } from "./components/RecentRequests.js";
+import { useNow } from "./hooks/use-now.js";
+import { useStatus } from "./hooks/use-status.js";
+import { assignModelColors, colorFunction, ModelColors } from "./lib/colors.js";
+import { gib } from "./lib/format.js";
+
+function Summary({ status }: { status: StatusDocument }): ReactElement {
+  const ms = status.models;
+  const ready = ms.filter((m) => m.state === "ready").length;
+  const loading = ms.filter(
+    (m) => m.state === "starting" || m.state === "pulling",
+  ).length;
+  const failed = ms.filter((m) => m.state === "failed").length;
+  const inFlight = ms.reduce((n, m) => n + m.inFlight, 0);
+  const queued = ms.reduce((n, m) => n + m.queued, 0);
+  const used = status.gpus.reduce((n, g) => n + g.usedMiB, 0);
+  const total = status.gpus.reduce((n, g) => n + g.totalMiB, 0);
+  const items: Array<{
+    label: string;
+    value: string;
+    tone?: string;
+    suffix?: string;
+  }> = [
+    { label: "Models ready", value: `${ready} / ${ms.length}` },
+    {
+      label: "Starting",
+      value: String(loading),
+      tone: loading > 0 ? "warn" : undefined,
+    },
+    {
+      label: "In flight",
+      value: String(inFlight),
+      tone: inFlight > 0 ? "accent" : undefined,
+    },
+    {
+      label: "Queued",
+      value: String(queued),
+      tone: queued > 0 ? "warn" : undefined,
+    },
+    {
+      label: "VRAM used",
+      value: status.gpus.length > 0 ? gib(used) : "—",
+      suffix: status.gpus.length > 0 ? ` / ${gib(total)} GiB` : undefined,
+    },
+  ];
+  if (failed > 0)
+    items.push({ label: "Failed", value: String(failed), tone: "bad" });
+  return (
+    <dl className="summary">
+      {items.map((it) => (
+        <div
+          key={it.label}
+          className={`summary-item ${it.tone ? `tone-${it.tone}` : ""}`}
+        >
+          <dt>{it.label}</dt>
+          <dd className="num">
+            {it.value}
+            {it.suffix ? <span className="dd-suffix">{it.suffix}</span> : null}
+          </dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+function ReadOnlyNotice(): ReactElement {
+  return (
+    <div className="notice" role="note" aria-label="Read-only mode">
+      <LockIcon width={16} height={16} />
+      <div>
+        <strong>Read-only.</strong> To warm or evict models from this browser,
+        open the link that <code>vllm-gateway serve</code> prints on the line
+        starting with <code>dashboard:</code> — it carries the admin token (in
+        the part after <code>#</code>, which never leaves your browser).
+      </div>
+    </div>
+  );
+}
+
+interface Confirm {
+  id: string;
+  inFlight: number;
+  queued: number;
+}
+
+export function App({ api }: { api: GatewayApi }): ReactElement {
+  const { status, connection, error } = useStatus(api);
+  const now = useNow(1000);
+  const [pending, setPending] = useState<Record<string, PendingAction>>({});
+  const [actionErrors, setActionErrors] = useState<
+    Record<string, string | null>
+  >({});
+  const [confirm, setConfirm] = useState<Confirm | null>(null);
+  const [logsFor, setLogsFor] = useState<string | null>(null);
+
+  const setPend = (id: string, p: PendingAction) =>
+    setPending((s) => ({ ...s, [id]: p }));
+  const setErr = (id: string, e: string | null) =>
+    setActionErrors((s) => ({ ...s, [id]: e }));
+
+  const modelIds = (status?.models ?? []).map((m) => m.id).join("\n");
+  const colorOf = useMemo(
+    () =>
+      colorFunction(assignModelColors(modelIds ? modelIds.split("\n") : [])),
+    [modelIds],
+  );
+  const modelById = useMemo(
+    () => new Map((status?.models ?? []).map((m) => [m.id, m] as const)),
+    [status],
+  );
+
+  const warm = useCallback(
+    async (id: string) => {
+      setErr(id, null);
+      setPend(id, "warm");
+      try {
+        await api.load(id);
+      } catch (err) {
+        setErr(id, `Could not warm ${id}: ${errorMessage(err)}`);
+      } finally {
+        setPend(id, null);
+      }
+    },
+    [api],
+  );
+
+  const unload = useCallback(
+    async (id: string, force: boolean) => {
+      setErr(id, null);
+      setPend(id, "evict");
+      try {
+        await api.unload(id, { force });
+      } catch (err) {
+        if (!force && isApiError(err) && err.code === "model_busy") {
+          const m = modelById.get(id);
+          setConfirm({
+            id,
+            inFlight: m?.inFlight ?? 0,
+            queued: m?.queued ?? 0,
+          });
+        } else {
+          setErr(id, `Could not evict ${id}: ${errorMessage(err)}`);
+        }
+      } finally {
+        setPend(id, null);
+      }
+    },
+    [api, modelById],
+  );
+
+  const evict = useCallback(
+    (id: string) => {
+      const m: ModelStatus | undefined = modelById.get(id);
+      if (m && m.inFlight + m.queued > 0) {
+        setConfirm({ id, inFlight: m.inFlight, queued: m.queued });
+        return;
+      }
+      void unload(id, false);
+    },
+    [modelById, unload],
+  );
+
+  return (
+    <ModelColors.Provider value={colorOf}>
+      <div className="app">
+        <Header
+          api={api}
+          listen={status?.listen ?? null}
+          version={status?.version ?? null}
+          connection={connection}
+        />
+        <main className="content" aria-busy={status === null}>
+          {!api.canControl ? <ReadOnlyNotice /> : null}
+
+          {status === null ? (
+            error ? (
+              <div className="card empty-state" role="alert">
+                <AlertIcon width={20} height={20} />
+                <h2>The gateway is not answering</h2>
+                <p className="muted">{error}</p>
+                <p className="muted small">Retrying every few seconds…</p>
+              </div>
+            ) : (
+              <div className="skeleton" aria-label="Loading status">
+                <div className="sk sk-summary" />
+                <div className="sk sk-gpu" />
+                <div className="sk-grid">
+                  <div className="sk sk-model" />
+                  <div className="sk sk-model" />
+                </div>
+              </div>
+            )
+          ) : (
+            <>
+              <Summary status={status} />
+
+              <section aria-labelledby="gpus-title" className="section">
+                <header className="section-head">
+                  <h2 id="gpus-title">GPUs</h2>
+                  {status.gpuProbe && !status.gpuProbe.available ? (
+                    <span className="muted small">
+                      {status.gpuProbe.error ?? "GPU probe unavailable"}
+                    </span>
+                  ) : null}
+                </header>
+                {status.gpus.length === 0 ? (
+                  <div className="card empty muted">
+                    No GPU reported. Configure <code>gpu.static</code> or
+                    install nvidia-smi.
+                  </div>
+                ) : (
+                  <div className="gpu-grid">
+                    {status.gpus.map((g) => (
+                      <GpuCard key={g.index} gpu={g} models={status.models} />
+                    ))}
+                  </div>
+                )}
+              </section>
+
+              <section aria-labelledby="models-title" className="section">
+                <header className="section-head">
+                  <h2 id="models-title">Models</h2>
+                  <span className="muted small num">
+                    {status.models.length} configured
+                  </span>
+                </header>
+                {status.models.length === 0 ? (
+                  <div className="card empty muted">
+                    No models configured. Add one under <code>models:</code> in
+                    the config file.
+                  </div>
+                ) : (
+                  <div className="model-grid">
+                    {status.models.map((m) => (
+                      <ModelCard
+                        key={m.id}
+                        model={m}
+                        now={now}
+                        canControl={api.canControl}
+                        pending={pending[m.id] ?? null}
+                        actionError={actionErrors[m.id] ?? null}
+                        onWarm={(id) => void warm(id)}
+                        onEvict={evict}
+                        onLogs={setLogsFor}
+                        onDismissError={(id) => setErr(id, null)}
+                      />
+                    ))}
+                  </div>
+                )}
+              </section>
+
+              {status.recentRequests ? (
+                <section className="section">
+                  <RecentRequests requests={status.recentRequests} />
+                </section>
+              ) : null}
+            </>
+          )}
+        </main>
+
+        {confirm ? (
+          <ConfirmEvict
+            {...confirm}
+            onCancel={() => setConfirm(null)}
+            onConfirm={() => {
+              const id = confirm.id;
+              setConfirm(null);
+              void unload(id, true);
+            }}
+          />
+        ) : null}
+        {logsFor ? (
+          <LogsDrawer api={api} id={logsFor} onClose={() => setLogsFor(null)} />
+        ) : null}
+      </div>
+    </ModelColors.Provider>
+  );
+}

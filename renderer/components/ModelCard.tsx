@@ -1,0 +1,359 @@
+// One model: state, progress, load figures, VRAM, idleness, start failure, and its actions.
+import type { ReactElement } from "react";
+import type { ModelStatus } from "../../gateway/status-types.js";
+import { useModelColor } from "../lib/colors.js";
+import {
+  ago,
+  clock,
+  duration,
+  elapsedSince,
+  gib,
+  idleStop,
+} from "../lib/format.js";
+import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from "./icons.js";
+
+export type PendingAction = "warm" | "evict" | null;
+
+export interface ModelCardProps {
+  model: ModelStatus;
+  now: number;
+  canControl: boolean;
+  pending: PendingAction;
+  actionError: string | null;
+  onWarm(id: string): void;
+  onEvict(id: string): void;
+  onLogs(id: string): void;
+  onDismissError(id: string): void;
+}
+
+const BUSY_STATES = new Set<ModelStatus["state"]>([
+  "pulling",
+  "starting",
+  "stopping",
+]);
+
+function Ratio({
+  label,
+  value,
+  max,
+  tone,
+}: {
+  label: string;
+  value: number;
+  max: number;
+  tone: "accent" | "warn";
+}): ReactElement {
+  const pct = max > 0 ? Math.min(100, (value / max) * 100) : 0;
+  return (
+    <div className="stat">
+      <div className="stat-label">{label}</div>
+      <div className="stat-value num">
+        <span className={value > 0 ? "strong" : undefined}>{value}</span>
+        <span className="muted"> / {max}</span>
+      </div>
+      <div className={`mini-bar tone-${tone}`} aria-hidden>
+        <div style={{ width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}
+
+function Progress({
+  model,
+  now,
+}: {
+  model: ModelStatus;
+  now: number;
+}): ReactElement {
+  const p = model.progress;
+  const elapsed = elapsedSince(model.stateSince, now);
+  if (model.state === "pulling" || model.state === "starting") {
+    const pct = p?.percent ?? null;
+    const label =
+      model.state === "pulling" || p?.phase === "pulling"
+        ? `Pulling image${pct !== null ? ` · ${Math.round(pct)}%` : ""}`
+        : `Loading${elapsed !== null ? ` · ${clock(elapsed)}` : ""}${pct !== null ? ` · ${Math.round(pct)}%` : ""}`;
+    return (
+      <div className="progress-row">
+        <div className="progress-text">
+          <span className="num">{label}</span>
+          {p?.message ? (
+            <span className="muted progress-msg" title={p.message}>
+              {p.message}
+            </span>
+          ) : null}
+        </div>
+        <div
+          className={`progress-bar ${pct === null ? "indeterminate" : ""}`}
+          role="progressbar"
+          aria-label={`${model.id} ${model.state === "pulling" ? "pull" : "start"} progress`}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={pct === null ? undefined : Math.round(pct)}
+        >
+          <div
+            style={
+              pct === null
+                ? undefined
+                : { width: `${Math.max(2, Math.min(100, pct))}%` }
+            }
+          />
+        </div>
+      </div>
+    );
+  }
+  if (model.state === "stopping") {
+    return (
+      <div className="progress-row">
+        <div className="progress-text">
+          <span className="num">
+            Stopping{elapsed !== null ? ` · ${clock(elapsed)}` : ""}
+          </span>
+        </div>
+        <div className="progress-bar indeterminate tone-muted" aria-hidden>
+          <div />
+        </div>
+      </div>
+    );
+  }
+  // Same height in every state, so cards do not jump when a model starts or stops.
+  let line: ReactElement;
+  if (model.state === "ready") {
+    line = (
+      <>
+        <span>
+          {model.runtime === "remote"
+            ? "Routed to"
+            : `Up ${elapsed !== null ? duration(elapsed) : ""}`}
+        </span>
+        {model.endpoint ? (
+          <span className="mono muted progress-msg">{model.endpoint}</span>
+        ) : null}
+      </>
+    );
+  } else if (model.state === "failed") {
+    line = (
+      <span>
+        Failed {elapsed !== null ? `${duration(elapsed)} ago` : ""} · retried
+        after a cool-down
+      </span>
+    );
+  } else {
+    line = (
+      <span className="muted">
+        Starts on the first request
+        {model.vramBudgetMiB !== null
+          ? ` · needs ${gib(model.vramBudgetMiB)} GiB`
+          : ""}
+      </span>
+    );
+  }
+  return (
+    <div className="progress-row">
+      <div className="progress-text num">{line}</div>
+    </div>
+  );
+}
+
+export function ModelCard(props: ModelCardProps): ReactElement {
+  const { model: m, now, canControl, pending } = props;
+  const modelColor = useModelColor();
+  const remote = m.runtime === "remote";
+  const idle = idleStop(m, now);
+  const lastUse = m.inFlight > 0 ? "now" : ago(m.lastUsedAt, now);
+  const vramPct =
+    m.vramBudgetMiB && m.vramUsedMiB
+      ? Math.min(100, (m.vramUsedMiB / m.vramBudgetMiB) * 100)
+      : 0;
+  const warmDisabled =
+    !canControl ||
+    pending !== null ||
+    remote ||
+    m.state === "ready" ||
+    BUSY_STATES.has(m.state);
+  const evictDisabled =
+    !canControl ||
+    pending !== null ||
+    remote ||
+    m.state === "stopped" ||
+    m.state === "stopping";
+  const readOnlyHint = canControl
+    ? undefined
+    : "Read-only: open the dashboard link printed by `serve` to control models";
+  const vram =
+    m.vramBudgetMiB === null && m.vramUsedMiB === null ? (
+      <span className="muted">—</span>
+    ) : (
+      <>
+        <span className={m.vramUsedMiB ? "strong" : undefined}>
+          {m.vramUsedMiB !== null ? gib(m.vramUsedMiB) : "0.0"}
+        </span>
+        <span className="muted"> / {gib(m.vramBudgetMiB)} GiB</span>
+      </>
+    );
+
+  return (
+    <article
+      role="group"
+      aria-label={m.id}
+      className={`card model state-${m.state}`}
+      data-state={m.state}
+    >
+      <header className="model-head">
+        <div className="model-title">
+          <span
+            className="swatch lg"
+            style={{ ["--c" as string]: modelColor(m.id) }}
+            aria-hidden
+          />
+          <h3 className="model-id" title={m.id}>
+            {m.id}
+          </h3>
+          <span className="badge subtle">{m.runtime}</span>
+          {m.pinned ? (
+            <span
+              className="badge subtle"
+              title="Never evicted or stopped for idleness"
+            >
+              <PinIcon width={12} height={12} /> pinned
+            </span>
+          ) : null}
+        </div>
+        <span className={`state-pill state-${m.state}`}>
+          <span className="state-dot" aria-hidden />
+          {m.state}
+        </span>
+      </header>
+      <div className="model-sub muted">
+        {m.aliases.length > 0 ? (
+          <span title="Aliases">aka {m.aliases.join(", ")}</span>
+        ) : null}
+      </div>
+
+      <Progress model={m} now={now} />
+
+      <div className="stats">
+        <Ratio
+          label="In flight"
+          value={m.inFlight}
+          max={m.maxConcurrent}
+          tone="accent"
+        />
+        <Ratio label="Queued" value={m.queued} max={m.maxQueue} tone="warn" />
+        <div className="stat">
+          <div className="stat-label">VRAM</div>
+          <div className="stat-value num">{vram}</div>
+          <div className="mini-bar" aria-hidden>
+            <div
+              style={{ width: `${vramPct}%`, background: modelColor(m.id) }}
+            />
+          </div>
+        </div>
+        <div className="stat">
+          <div className="stat-label">Last use</div>
+          <div className="stat-value num">{lastUse}</div>
+        </div>
+        <div className="stat">
+          <div className="stat-label">Idle stop</div>
+          <div
+            className="stat-value num"
+            title={
+              idle.kind === "countdown"
+                ? `Stopped after ${m.ttlSeconds}s without requests`
+                : undefined
+            }
+          >
+            {idle.text}
+          </div>
+        </div>
+        <div className="stat">
+          <div className="stat-label">GPU</div>
+          <div className="stat-value num">
+            {m.gpus.length > 0 ? (
+              m.gpus.join(", ")
+            ) : (
+              <span className="muted">{remote ? "remote" : "auto"}</span>
+            )}
+          </div>
+        </div>
+      </div>
+
+      {m.state === "failed" && m.error ? (
+        <div className="failure" role="alert">
+          <div className="failure-head">
+            <AlertIcon width={14} height={14} /> Start failed
+          </div>
+          <pre className="failure-msg">{m.error}</pre>
+        </div>
+      ) : null}
+
+      {props.actionError ? (
+        <div className="action-error" role="alert">
+          <AlertIcon width={14} height={14} />
+          <span>{props.actionError}</span>
+          <button
+            type="button"
+            className="link"
+            onClick={() => props.onDismissError(m.id)}
+            aria-label={`Dismiss error for ${m.id}`}
+          >
+            Dismiss
+          </button>
+        </div>
+      ) : null}
+
+      <footer className="model-actions">
+        <button
+          type="button"
+          className="btn primary"
+          aria-label={`Warm ${m.id}`}
+          disabled={warmDisabled}
+          title={
+            readOnlyHint ??
+            (remote
+              ? "Remote models are not started by the gateway"
+              : undefined)
+          }
+          onClick={() => props.onWarm(m.id)}
+        >
+          {pending === "warm" ? (
+            <span className="spinner" aria-hidden />
+          ) : (
+            <PlayIcon width={13} height={13} />
+          )}
+          <span>{pending === "warm" ? "Warming" : "Warm"}</span>
+        </button>
+        <button
+          type="button"
+          className="btn"
+          aria-label={`Evict ${m.id}`}
+          disabled={evictDisabled}
+          title={
+            readOnlyHint ??
+            (remote
+              ? "Remote models are not stopped by the gateway"
+              : undefined)
+          }
+          onClick={() => props.onEvict(m.id)}
+        >
+          {pending === "evict" ? (
+            <span className="spinner" aria-hidden />
+          ) : (
+            <StopIcon width={13} height={13} />
+          )}
+          <span>{pending === "evict" ? "Evicting" : "Evict"}</span>
+        </button>
+        <span className="spacer" />
+        <button
+          type="button"
+          className="btn ghost"
+          aria-label={`Logs of ${m.id}`}
+          onClick={() => props.onLogs(m.id)}
+        >
+          <LogsIcon width={14} height={14} />
+          <span>Logs</span>
+        </button>
+      </footer>
+    </article>
+  );
+}

@@ -1,0 +1,67 @@
+// Live status document: the first one fetched, then every pushed one (SSE or IPC).
+import { useEffect, useState } from "react";
+import type { StatusDocument } from "../../gateway/status-types.js";
+import { errorMessage, type GatewayApi } from "../api/gateway-api.js";
+
+export type Connection = "connecting" | "live" | "stale" | "offline";
+
+export interface StatusState {
+  status: StatusDocument | null;
+  connection: Connection;
+  /** Why the first fetch failed (shown until a document arrives). */
+  error: string | null;
+}
+
+/** The gateway pushes at least every 5 s; silence for longer than this marks the view stale. */
+export const STALE_AFTER_MS = 12_000;
+const RETRY_MS = 3_000;
+
+export function useStatus(api: GatewayApi): StatusState {
+  const [state, setState] = useState<StatusState>({
+    status: null,
+    connection: "connecting",
+    error: null,
+  });
+
+  useEffect(() => {
+    const ctrl = new AbortController();
+    let staleTimer: ReturnType<typeof setTimeout> | undefined;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+    const armStale = () => {
+      clearTimeout(staleTimer);
+      staleTimer = setTimeout(() => {
+        if (!ctrl.signal.aborted)
+          setState((s) => ({ ...s, connection: "stale" }));
+      }, STALE_AFTER_MS);
+    };
+    const accept = (doc: StatusDocument) => {
+      if (ctrl.signal.aborted) return;
+      setState({ status: doc, connection: "live", error: null });
+      armStale();
+    };
+
+    api.onStatus(accept, ctrl.signal);
+
+    const fetchFirst = () => {
+      api.status().then(accept, (err: unknown) => {
+        if (ctrl.signal.aborted) return;
+        setState((s) =>
+          s.status
+            ? s
+            : { status: null, connection: "offline", error: errorMessage(err) },
+        );
+        retryTimer = setTimeout(fetchFirst, RETRY_MS);
+      });
+    };
+    fetchFirst();
+
+    return () => {
+      ctrl.abort();
+      clearTimeout(staleTimer);
+      clearTimeout(retryTimer);
+    };
+  }, [api]);
+
+  return state;
+}
