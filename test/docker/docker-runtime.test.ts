@@ -70,6 +70,25 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
     expect(h.reason).toContain('sudo systemctl start docker');
   });
 
+  it('DOCKER_HOST as unix:// wins over socketPath', async () => {
+    const rt = newRuntime(prefix, { socketPath: '/nonexistent/docker.sock', dockerHost: 'unix:///var/run/docker.sock' });
+    expect(await rt.health()).toEqual({ ok: true, reason: null });
+  });
+
+  it('GPU requests on an engine without the NVIDIA toolkit fail the start saying how to install it', async (ctx) => {
+    const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
+    if (info.Runtimes && 'nvidia' in info.Runtimes) {
+      ctx.skip('this engine has the NVIDIA runtime: a GPU request would not fail here');
+      return;
+    }
+    const rt = newRuntime(prefix, { gpuRequests: true });
+    const err = (await rt.start(startRequest(mockModel('gpu-please'), { gpuIndices: [0] })).catch((e: unknown) => e)) as GatewayError;
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err.code).toBe('model_start_failed');
+    expect(err.message).toContain('NVIDIA Container Toolkit');
+    expect(await exists(docker, containerName(prefix, 'gpu-please'))).toBe(false);
+  });
+
   it('starts a container that answers /health and streams a chat completion through its endpoint', async () => {
     const rt = newRuntime();
     const model = mockModel('Qwen/Qwen2.5-7B');
