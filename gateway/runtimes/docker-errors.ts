@@ -59,7 +59,14 @@ export function statusCode(err: unknown): number | null {
 /** The socket is absent or refuses: the daemon is not running (or DOCKER_HOST names nothing). */
 export function isDaemonUnreachable(err: unknown): boolean {
   const code = asErrorLike(err).code;
-  return code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND';
+  return (
+    code === 'ENOENT' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENOTFOUND'
+  );
 }
 
 export function isPermissionDenied(err: unknown): boolean {

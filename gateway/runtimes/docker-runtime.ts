@@ -179,7 +179,12 @@ class DockerInstance implements Instance {
   async captureLogs(): Promise<boolean> {
     if (this.removed) return false;
     try {
-      const buf = (await this.container.logs({ stdout: true, stderr: true, follow: false, tail: this.runtime.keepLogLines })) as unknown as Buffer;
+      const buf = (await this.container.logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        tail: this.runtime.keepLogLines,
+      })) as unknown as Buffer;
       this.logBuffer = lastLines(demuxDockerLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf))), this.runtime.keepLogLines);
       return true;
     } catch (err) {
@@ -253,7 +258,10 @@ class DockerInstance implements Instance {
         const s = statusCode(err);
         if (s === 404) this.removed = true;
         else if (s !== 304) {
-          this.runtime.logger.warn({ model: this.modelId, container: this.name, err: engineMessage(err) }, 'docker stop failed; removing by force');
+          this.runtime.logger.warn(
+            { model: this.modelId, container: this.name, err: engineMessage(err) },
+            'docker stop failed; removing by force',
+          );
         }
       }
     }
@@ -442,11 +450,9 @@ export class DockerRuntime implements Runtime {
   }
 
   private async startNow(model: DockerModelConfig, req: StartRequest): Promise<Instance> {
-    const spec = buildContainerSpec(
-      { model, gpuIndices: req.gpuIndices, gpuMemoryUtilization: req.gpuMemoryUtilization },
-      this.config,
-      { shm: this.opts.shm },
-    );
+    const spec = buildContainerSpec({ model, gpuIndices: req.gpuIndices, gpuMemoryUtilization: req.gpuMemoryUtilization }, this.config, {
+      shm: this.opts.shm,
+    });
     const existing = this.liveInstanceOf(model.id);
     if (existing && existing.configHash === spec.configHash) return existing;
     if (req.signal.aborted) throw abortError(model.id, req.signal);
@@ -473,7 +479,9 @@ export class DockerRuntime implements Runtime {
       // Died by itself meanwhile (seen by `wait` or an event): that is the reason, not the step that tripped on it.
       const err =
         inst.settled && !inst.settled.requested
-          ? new GatewayError('model_start_failed', `model ${model.id}: the container ${inst.settled.reason} while starting`, { cause: failure })
+          ? new GatewayError('model_start_failed', `model ${model.id}: the container ${inst.settled.reason} while starting`, {
+              cause: failure,
+            })
           : failure;
       inst.stopRequested = true;
       await inst.captureLogs();
@@ -650,7 +658,9 @@ export class DockerRuntime implements Runtime {
       });
       stream.on('end', () => finish());
       stream.on('close', () => finish());
-      stream.on('error', (err: unknown) => finish(req.signal.aborted ? abortError(model.id, req.signal) : pullError(model.id, model.image, err, this.where)));
+      stream.on('error', (err: unknown) =>
+        finish(req.signal.aborted ? abortError(model.id, req.signal) : pullError(model.id, model.image, err, this.where)),
+      );
     });
     tracker.finish();
     report(true);
@@ -700,7 +710,14 @@ export class DockerRuntime implements Runtime {
           if (!isNotFound(err)) this.logger.warn({ container: name, err: engineMessage(err) }, 'could not inspect container');
         }
       }
-      const why = !modelId || !wanted.has(modelId) ? 'model no longer configured' : !hashOk ? 'config changed' : c.State !== 'running' ? `state ${c.State}` : 'duplicate';
+      const why =
+        !modelId || !wanted.has(modelId)
+          ? 'model no longer configured'
+          : !hashOk
+            ? 'config changed'
+            : c.State !== 'running'
+              ? `state ${c.State}`
+              : 'duplicate';
       this.logger.info({ model: modelId, container: name, why }, 'removing leftover container');
       try {
         await this.docker.getContainer(c.Id).remove({ force: true, v: true });

@@ -75,11 +75,16 @@ export function placeholderValues(input: SpecInput, gpuRequests: boolean): Recor
 export function buildCommand(input: SpecInput, values: Readonly<Record<string, string>>): string[] {
   const { model } = input;
   return [
-    '--model', model.model,
-    '--served-model-name', model.id,
-    '--host', '0.0.0.0',
-    '--port', String(CONTAINER_PORT),
-    '--gpu-memory-utilization', formatUtilization(input.gpuMemoryUtilization),
+    '--model',
+    model.model,
+    '--served-model-name',
+    model.id,
+    '--host',
+    '0.0.0.0',
+    '--port',
+    String(CONTAINER_PORT),
+    '--gpu-memory-utilization',
+    formatUtilization(input.gpuMemoryUtilization),
     ...model.args.map((a) => substitutePlaceholders(a, values)),
   ];
 }
@@ -109,9 +114,7 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
   };
   if (docker.gpuRequests && input.gpuIndices.length > 0) {
     // As `docker run --gpus '"device=0,1"'` sends it.
-    hostConfig.DeviceRequests = [
-      { Driver: '', Count: 0, DeviceIDs: input.gpuIndices.map(String), Capabilities: [['gpu']] },
-    ];
+    hostConfig.DeviceRequests = [{ Driver: '', Count: 0, DeviceIDs: input.gpuIndices.map(String), Capabilities: [['gpu']] }];
   }
 
   const name = containerName(docker.containerPrefix, model.id);

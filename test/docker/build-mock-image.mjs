@@ -71,7 +71,7 @@ async function withLock(name, fn) {
       if (err.code !== 'EEXIST') throw err;
       const st = await fs.stat(lock).catch(() => null);
       if (st && Date.now() - st.mtimeMs > 120_000) await fs.rm(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`, { cause: err });
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -112,10 +112,14 @@ export async function buildMockImage({ tag = DEFAULT_MOCK_TAG, script = DEFAULT_
           'docker',
           [
             'import',
-            '--change', 'ENTRYPOINT ["/usr/local/bin/node", "/app/mock-vllm.mjs"]',
-            '--change', 'WORKDIR /app',
-            '--change', 'EXPOSE 8000/tcp',
-            '--change', `LABEL ${HASH_LABEL}=${hash}`,
+            '--change',
+            'ENTRYPOINT ["/usr/local/bin/node", "/app/mock-vllm.mjs"]',
+            '--change',
+            'WORKDIR /app',
+            '--change',
+            'EXPOSE 8000/tcp',
+            '--change',
+            `LABEL ${HASH_LABEL}=${hash}`,
             '-',
             tag,
           ],

@@ -130,8 +130,22 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
       'vllm-gateway.config-hash': modelConfigHash(model, 0.42),
     });
     expect(info.Config.Cmd).toEqual([
-      '--model', 'facebook/opt-125m', '--served-model-name', 'spec-check', '--host', '0.0.0.0', '--port', '8000',
-      '--gpu-memory-utilization', '0.42', '--max-model-len', '4096', '--served-model-name', 'spec-check', '--port', '8000',
+      '--model',
+      'facebook/opt-125m',
+      '--served-model-name',
+      'spec-check',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8000',
+      '--gpu-memory-utilization',
+      '0.42',
+      '--max-model-len',
+      '4096',
+      '--served-model-name',
+      'spec-check',
+      '--port',
+      '8000',
     ]);
     expect(info.Config.Entrypoint).toEqual(['/usr/local/bin/node', '/app/mock-vllm.mjs']);
     // Only the model's env (plus whatever the image itself sets: this image sets nothing).
@@ -320,14 +334,18 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
     const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
     try {
-      await waitFor('dockerd to exit', () => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      }, 30_000);
+      await waitFor(
+        'dockerd to exit',
+        () => {
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        30_000,
+      );
       await waitFor('event stream to notice', () => !rt.eventStream.connected, 10_000);
     } finally {
       await run(path.join(here, 'start-dockerd.sh'), [], { timeout: 90_000 });

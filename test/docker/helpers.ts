@@ -84,7 +84,11 @@ export async function waitHealthy(endpoint: string, timeoutMs = 15_000, healthPa
   }
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const started = Date.now();
   for (;;) {
     const v = await fn();
@@ -100,7 +104,10 @@ export async function containersOfPrefix(docker: Dockerode, prefix: string): Pro
 
 export async function removePrefix(docker: Dockerode, prefix: string): Promise<void> {
   for (const c of await containersOfPrefix(docker, prefix).catch(() => [])) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
 }
 
@@ -125,7 +132,10 @@ export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending
   }
 }
 
-export async function streamChat(endpoint: string, model: string): Promise<{ status: number; chunks: number; text: string; done: boolean }> {
+export async function streamChat(
+  endpoint: string,
+  model: string,
+): Promise<{ status: number; chunks: number; text: string; done: boolean }> {
   const res = await fetch(`${endpoint}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -32,7 +32,11 @@ const conflict = dockerodeError(
   undefined,
   'Conflict. The container name "/vllm-gw-x" is already in use by container "f498d88". You have to remove (or rename) that container to be able to reuse that name.',
 );
-const podmanConflict = dockerodeError(500, 'server error', 'error creating container storage: the container name "vllm-gw-x" is already in use by "abc"');
+const podmanConflict = dockerodeError(
+  500,
+  'server error',
+  'error creating container storage: the container name "vllm-gw-x" is already in use by "abc"',
+);
 const gpu = dockerodeError(500, 'server error', 'could not select device driver "" with capabilities: [[gpu]]');
 const enoent = sysError('ENOENT', 'connect ENOENT /var/run/docker.sock');
 const refused = sysError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:2375');
@@ -55,7 +59,9 @@ describe('docker error translation', () => {
     expect(isNameConflict(dockerodeError(400, 'bad parameter', 'Conflict. The container name is already in use'))).toBe(true);
     expect(isNameConflict(gpu)).toBe(false);
     expect(isGpuDriverMissing(gpu)).toBe(true);
-    expect(isGpuDriverMissing(dockerodeError(500, 'server error', 'could not select device driver "nvidia" with capabilities: [[gpu]]'))).toBe(true);
+    expect(
+      isGpuDriverMissing(dockerodeError(500, 'server error', 'could not select device driver "nvidia" with capabilities: [[gpu]]')),
+    ).toBe(true);
   });
 
   it('tells the user how to start Docker, join the docker group, or reach a tcp daemon', () => {
@@ -97,7 +103,12 @@ describe('docker error translation', () => {
     expect(p.code).toBe('model_start_failed');
     expect(p.message).toContain('pulling image vllm/vllm-openai:latest failed');
     expect(p.message).toContain('the registry cannot be reached');
-    const u = pullError('qwen', 'private/x:1', new Error('pull access denied for private/x, repository does not exist or may require \'docker login\''), '/s');
+    const u = pullError(
+      'qwen',
+      'private/x:1',
+      new Error("pull access denied for private/x, repository does not exist or may require 'docker login'"),
+      '/s',
+    );
     expect(u.message).toContain('docker login');
   });
 });

@@ -64,7 +64,12 @@ describe('DockerEventFollower', () => {
     await until('connected', () => f.connected);
     expect(fake.calls[0].filters).toEqual({ type: ['container'], label: ['vllm-gateway.managed=true', 'vllm-gateway.prefix=p'] });
     expect(fake.calls[0].since).toBeUndefined();
-    const ev = JSON.stringify({ Type: 'container', Action: 'die', Actor: { ID: 'abc', Attributes: { exitCode: '137' } }, time: 1700000000 });
+    const ev = JSON.stringify({
+      Type: 'container',
+      Action: 'die',
+      Actor: { ID: 'abc', Attributes: { exitCode: '137' } },
+      time: 1700000000,
+    });
     fake.streams[0].write(ev.slice(0, 20));
     fake.streams[0].write(ev.slice(20) + '\n');
     await until('event', () => events.length === 1);

@@ -66,9 +66,21 @@ describe('configHash', () => {
 
   it('modelConfigHash reads those fields from a model config and ignores the rest', () => {
     const model = {
-      id: 'qwen', runtime: 'docker', image: base.image, model: base.model, args: base.args, env: base.env,
-      vramGiB: 20, gpus: 'auto', aliases: ['q'], maxConcurrent: 1, maxQueue: 1, ttlSeconds: 5, pinned: false,
-      preload: false, healthPath: '/health',
+      id: 'qwen',
+      runtime: 'docker',
+      image: base.image,
+      model: base.model,
+      args: base.args,
+      env: base.env,
+      vramGiB: 20,
+      gpus: 'auto',
+      aliases: ['q'],
+      maxConcurrent: 1,
+      maxQueue: 1,
+      ttlSeconds: 5,
+      pinned: false,
+      preload: false,
+      healthPath: '/health',
     } as DockerModelConfig;
     expect(modelConfigHash(model, 0.25)).toBe(configHash(base));
     expect(modelConfigHash({ ...model, aliases: [], ttlSeconds: 0, maxConcurrent: 9 }, 0.25)).toBe(configHash(base));

@@ -71,7 +71,13 @@ class FakeEngine {
           Id: c.id,
           Name: `/${c.name}`,
           Config: { Labels: c.labels },
-          State: { Running: c.running, Status: c.running ? 'running' : 'exited', ExitCode: c.exitCode, OOMKilled: c.oom, Pid: c.running ? 4242 : 0 },
+          State: {
+            Running: c.running,
+            Status: c.running ? 'running' : 'exited',
+            ExitCode: c.exitCode,
+            OOMKilled: c.oom,
+            Pid: c.running ? 4242 : 0,
+          },
           NetworkSettings: { Ports: c.running ? { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '49153' }] } : {} },
         };
       },
@@ -105,7 +111,15 @@ class FakeEngine {
         if (err) throw err;
         if (this.find(opts.name!)) throw apiError(409, `Conflict. The container name "/${opts.name}" is already in use`);
         const id = `c${++this.seq}`.padEnd(64, '0');
-        this.containers.set(id, { id, name: opts.name!, labels: opts.Labels ?? {}, running: false, exitCode: 0, oom: false, log: Buffer.alloc(0) });
+        this.containers.set(id, {
+          id,
+          name: opts.name!,
+          labels: opts.Labels ?? {},
+          running: false,
+          exitCode: 0,
+          oom: false,
+          log: Buffer.alloc(0),
+        });
         return this.container(id);
       },
       getContainer: (id: string) => this.container(id),
@@ -116,7 +130,8 @@ class FakeEngine {
         },
       }),
       pull: async (name: string) => {
-        if (!this.pullStream) throw apiError(500, 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host');
+        if (!this.pullStream)
+          throw apiError(500, 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host');
         const s = this.pullStream();
         s.on('end', () => this.images.add(name));
         return s;
@@ -129,20 +144,43 @@ class FakeEngine {
 }
 
 const config = (over: Partial<GatewayConfig['docker']> = {}): GatewayConfig['docker'] => ({
-  socketPath: '/var/run/docker.sock', dockerHost: null, containerPrefix: 'vllm-gw', pull: 'never',
-  hfCacheDir: '/tmp/vllm-gw-unit-hf', gpuRequests: false, ...over,
+  socketPath: '/var/run/docker.sock',
+  dockerHost: null,
+  containerPrefix: 'vllm-gw',
+  pull: 'never',
+  hfCacheDir: '/tmp/vllm-gw-unit-hf',
+  gpuRequests: false,
+  ...over,
 });
 const model = (over: Partial<DockerModelConfig> = {}): DockerModelConfig => ({
-  id: 'm1', runtime: 'docker', image: 'img:1', model: 'org/m', vramGiB: 1, gpus: 'auto', args: [], env: {}, aliases: [],
-  maxConcurrent: 1, maxQueue: 1, ttlSeconds: 0, pinned: false, preload: false, healthPath: '/health', ...over,
+  id: 'm1',
+  runtime: 'docker',
+  image: 'img:1',
+  model: 'org/m',
+  vramGiB: 1,
+  gpus: 'auto',
+  args: [],
+  env: {},
+  aliases: [],
+  maxConcurrent: 1,
+  maxQueue: 1,
+  ttlSeconds: 0,
+  pinned: false,
+  preload: false,
+  healthPath: '/health',
+  ...over,
 });
 function request(m: DockerModelConfig) {
   const controller = new AbortController();
   const phases: string[] = [];
   const progress: ModelProgress[] = [];
   const req: StartRequest = {
-    model: m, gpuIndices: [0], gpuMemoryUtilization: 0.5, signal: controller.signal,
-    onPhase: (p) => phases.push(p), onProgress: (p) => progress.push(p),
+    model: m,
+    gpuIndices: [0],
+    gpuMemoryUtilization: 0.5,
+    signal: controller.signal,
+    onPhase: (p) => phases.push(p),
+    onProgress: (p) => progress.push(p),
   };
   return { req, phases, progress, controller };
 }
@@ -194,7 +232,15 @@ describe('DockerRuntime (fake engine)', () => {
   it('removes a leftover managed container of the same name, and retries a create that hit a name conflict', async () => {
     const { engine, rt } = setup();
     const name = containerName('vllm-gw', 'm1');
-    engine.containers.set('old', { id: 'old', name, labels: { 'vllm-gateway.managed': 'true', 'vllm-gateway.prefix': 'vllm-gw' }, running: true, exitCode: 0, oom: false, log: Buffer.alloc(0) });
+    engine.containers.set('old', {
+      id: 'old',
+      name,
+      labels: { 'vllm-gateway.managed': 'true', 'vllm-gateway.prefix': 'vllm-gw' },
+      running: true,
+      exitCode: 0,
+      oom: false,
+      log: Buffer.alloc(0),
+    });
     engine.createErrors.push(apiError(409, `Conflict. The container name "/${name}" is already in use by container "x"`));
     const inst = await rt.start(request(model()).req);
     expect(inst.endpoint).toBe('http://127.0.0.1:49153');
@@ -289,8 +335,12 @@ describe('DockerRuntime (fake engine)', () => {
 
 describe('docker runtime helpers', () => {
   it('dockerConnection: DOCKER_HOST (unix:// or tcp://) wins over socketPath', () => {
-    expect(dockerConnection({ socketPath: '/var/run/docker.sock', dockerHost: null }).options).toEqual({ socketPath: '/var/run/docker.sock' });
-    expect(dockerConnection({ socketPath: '/x', dockerHost: 'unix:///run/user/1000/docker.sock' }).options).toEqual({ socketPath: '/run/user/1000/docker.sock' });
+    expect(dockerConnection({ socketPath: '/var/run/docker.sock', dockerHost: null }).options).toEqual({
+      socketPath: '/var/run/docker.sock',
+    });
+    expect(dockerConnection({ socketPath: '/x', dockerHost: 'unix:///run/user/1000/docker.sock' }).options).toEqual({
+      socketPath: '/run/user/1000/docker.sock',
+    });
     const tcp = dockerConnection({ socketPath: '/x', dockerHost: 'tcp://10.0.0.5:2375' });
     expect(tcp.options).toEqual({ host: '10.0.0.5', port: '2375', protocol: 'http' });
     expect(tcp.where).toBe('tcp://10.0.0.5:2375');
@@ -305,10 +355,17 @@ describe('docker runtime helpers', () => {
   });
 
   it('exitInfoFromState names the reason', () => {
-    expect(exitInfoFromState({ ExitCode: 137, OOMKilled: true }, { requested: false, sawOom: false })).toMatchObject({ oomKilled: true, reason: 'killed (OOM)', signal: 'SIGKILL' });
+    expect(exitInfoFromState({ ExitCode: 137, OOMKilled: true }, { requested: false, sawOom: false })).toMatchObject({
+      oomKilled: true,
+      reason: 'killed (OOM)',
+      signal: 'SIGKILL',
+    });
     expect(exitInfoFromState({ ExitCode: 137 }, { requested: false, sawOom: false }).reason).toBe('killed by SIGKILL (exit code 137)');
     expect(exitInfoFromState({ ExitCode: 1 }, { requested: false, sawOom: false }).reason).toBe('exited with code 1');
-    expect(exitInfoFromState({ ExitCode: 0 }, { requested: true, sawOom: false })).toMatchObject({ requested: true, reason: 'stopped (exit code 0)' });
+    expect(exitInfoFromState({ ExitCode: 0 }, { requested: true, sawOom: false })).toMatchObject({
+      requested: true,
+      reason: 'stopped (exit code 0)',
+    });
     expect(exitInfoFromState(null, { requested: false, sawOom: false }).reason).toBe('container removed');
     expect(exitInfoFromState(null, { requested: false, sawOom: true }).oomKilled).toBe(true);
   });

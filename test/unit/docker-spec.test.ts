@@ -1,26 +1,47 @@
 import { describe, expect, it } from 'vitest';
-import {
-  buildContainerSpec,
-  formatUtilization,
-  lastFlagValue,
-  substitutePlaceholders,
-} from '../../gateway/runtimes/docker-spec.js';
+import { buildContainerSpec, formatUtilization, lastFlagValue, substitutePlaceholders } from '../../gateway/runtimes/docker-spec.js';
 import { containerName, modelConfigHash } from '../../gateway/runtimes/docker-naming.js';
 import type { DockerModelConfig } from '../../gateway/config/types.js';
 
 const model = (over: Partial<DockerModelConfig> = {}): DockerModelConfig => ({
-  id: 'qwen2.5-7b', runtime: 'docker', image: 'vllm/vllm-openai:latest', model: 'Qwen/Qwen2.5-7B-Instruct',
-  vramGiB: 20, gpus: 'auto', args: [], env: {}, aliases: [], maxConcurrent: 50, maxQueue: 200, ttlSeconds: 1800,
-  pinned: false, preload: false, healthPath: '/health', ...over,
+  id: 'qwen2.5-7b',
+  runtime: 'docker',
+  image: 'vllm/vllm-openai:latest',
+  model: 'Qwen/Qwen2.5-7B-Instruct',
+  vramGiB: 20,
+  gpus: 'auto',
+  args: [],
+  env: {},
+  aliases: [],
+  maxConcurrent: 50,
+  maxQueue: 200,
+  ttlSeconds: 1800,
+  pinned: false,
+  preload: false,
+  healthPath: '/health',
+  ...over,
 });
 const docker = { containerPrefix: 'vllm-gw', hfCacheDir: '/home/u/.cache/huggingface', gpuRequests: true };
 
 describe('buildContainerSpec', () => {
   it('puts the gateway flags first, in order, then the model args', () => {
-    const spec = buildContainerSpec({ model: model({ args: ['--max-model-len', '8192'] }), gpuIndices: [0], gpuMemoryUtilization: 0.14 }, docker);
+    const spec = buildContainerSpec(
+      { model: model({ args: ['--max-model-len', '8192'] }), gpuIndices: [0], gpuMemoryUtilization: 0.14 },
+      docker,
+    );
     expect(spec.options.Cmd).toEqual([
-      '--model', 'Qwen/Qwen2.5-7B-Instruct', '--served-model-name', 'qwen2.5-7b', '--host', '0.0.0.0', '--port', '8000',
-      '--gpu-memory-utilization', '0.14', '--max-model-len', '8192',
+      '--model',
+      'Qwen/Qwen2.5-7B-Instruct',
+      '--served-model-name',
+      'qwen2.5-7b',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8000',
+      '--gpu-memory-utilization',
+      '0.14',
+      '--max-model-len',
+      '8192',
     ]);
     expect(spec.options.Image).toBe('vllm/vllm-openai:latest');
     expect(spec.options.Entrypoint).toBeUndefined(); // the image's entrypoint is kept
@@ -64,11 +85,12 @@ describe('buildContainerSpec', () => {
 
   it('requests the chosen GPUs through DeviceRequests, or none with gpuRequests: false', () => {
     const withGpus = buildContainerSpec({ model: model(), gpuIndices: [1, 3], gpuMemoryUtilization: 0.3 }, docker);
-    expect(withGpus.options.HostConfig!.DeviceRequests).toEqual([
-      { Driver: '', Count: 0, DeviceIDs: ['1', '3'], Capabilities: [['gpu']] },
-    ]);
+    expect(withGpus.options.HostConfig!.DeviceRequests).toEqual([{ Driver: '', Count: 0, DeviceIDs: ['1', '3'], Capabilities: [['gpu']] }]);
     expect(withGpus.options.Env).toEqual([]);
-    const without = buildContainerSpec({ model: model(), gpuIndices: [1, 3], gpuMemoryUtilization: 0.3 }, { ...docker, gpuRequests: false });
+    const without = buildContainerSpec(
+      { model: model(), gpuIndices: [1, 3], gpuMemoryUtilization: 0.3 },
+      { ...docker, gpuRequests: false },
+    );
     expect(without.options.HostConfig!.DeviceRequests).toBeUndefined();
     const cvd = buildContainerSpec(
       { model: model({ env: { C: '${CUDA_VISIBLE_DEVICES}' } }), gpuIndices: [1, 3], gpuMemoryUtilization: 0.3 },
