@@ -1,0 +1,92 @@
+// A model that fails to start: 503 model_start_failed carrying the last lines of its output, then
+// 503 model_cooling_down at once during the cool-down; its logs stay readable.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, baseYaml, chat, cleanupAll, errorOf, http, post, processModel, startGateway, type TestGateway } from './helpers.js';
+
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startGateway(
+    baseYaml(
+      [
+        'models:',
+        processModel('broken', { knobs: ['--mock-fail-at-start', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'] }),
+        processModel('nohealth', { knobs: ['--mock-health-delay-ms', '60000'] }),
+        '  notaprogram: { runtime: process, command: ["/nonexistent/vllm-binary", "serve"], vramGiB: 1 }',
+      ].join('\n'),
+      { timeouts: '{ connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 10, startSeconds: 1 }', limits: '{ queueTimeoutSeconds: 10 }' },
+    ),
+  );
+});
+afterAll(cleanupAll);
+
+describe('model_start_failed', () => {
+  it('a server that exits while starting: 503 with the tail of its output and Retry-After', async () => {
+    const res = await post(t.url, '/v1/chat/completions', chat('broken'));
+    expect(res.status).toBe(503);
+    const e = errorOf(res);
+    expect(e.code).toBe('model_start_failed');
+    expect(e.type).toBe('server_error');
+    expect(e.message).toContain('CUDA out of memory. Tried to allocate 2.00 GiB');
+    expect(e.message).toContain('Engine core initialization failed');
+    expect(e.message).toMatch(/exited with code 1/);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const m = await t.model('broken');
+    expect(m.state).toBe('failed');
+    expect(m.error).toContain('CUDA out of memory');
+    expect([m.inFlight, m.queued]).toEqual([0, 0]);
+    expect(m.gpus).toEqual([]);
+  });
+
+  it('then model_cooling_down at once, for requests and loads alike, without a new start', async () => {
+    const starts = t.runtime.starts.length;
+    const res = await post(t.url, '/v1/chat/completions', chat('broken'));
+    expect(res.status).toBe(503);
+    expect(errorOf(res).code).toBe('model_cooling_down');
+    const retryAfter = Number(res.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(10);
+    const load = await admin(t.url, '/gateway/models/broken/load');
+    expect(load.status).toBe(503);
+    expect(errorOf(load).code).toBe('model_cooling_down');
+    expect(t.runtime.starts.length).toBe(starts);
+  });
+
+  it('its output stays readable through /gateway/models/{id}/logs', async () => {
+    const res = await http(t.url, '/gateway/models/broken/logs?tail=5');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.text).toContain('CUDA out of memory');
+    expect(res.text.trimEnd().split('\n').length).toBeLessThanOrEqual(5);
+  });
+
+  it('unloading a failed model clears its failure', async () => {
+    const res = await admin(t.url, '/gateway/models/broken/unload');
+    expect(res.status).toBe(200);
+    expect(res.json.state).toBe('stopped');
+    expect(res.json.error).toBeNull();
+  });
+
+  it('a server that never becomes healthy within startSeconds fails and is killed', async () => {
+    const res = await post(t.url, '/v1/chat/completions', chat('nohealth'));
+    expect(res.status).toBe(503);
+    const e = errorOf(res);
+    expect(e.code).toBe('model_start_failed');
+    expect(e.message).toMatch(/did not answer \/health within 1 s/);
+    expect(e.message).toContain('Application startup complete');
+    const inst = t.runtime.instances.at(-1)!;
+    const exited = await Promise.race([inst.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+    expect(exited).toBe(true);
+    expect((await t.model('nohealth')).state).toBe('failed');
+  });
+
+  it('a command that cannot be run fails with the reason', async () => {
+    const res = await post(t.url, '/v1/chat/completions', chat('notaprogram'));
+    expect(res.status).toBe(503);
+    const e = errorOf(res);
+    expect(e.code).toBe('model_start_failed');
+    expect(e.message).toMatch(/ENOENT|could not be run/);
+    expect((await t.model('notaprogram')).state).toBe('failed');
+  });
+});
