@@ -223,7 +223,7 @@ class DockerInstance implements Instance {
     this.runtime.logger.info({ model: this.modelId, container: this.name, exit: info }, 'container exited');
     this.markExited(info);
     // Died by itself: remove it (contract §5), its output is kept here.
-    if (!this.stopRequested) await this.remove();
+    if (!this.stopRequested) await this.remove().catch(() => undefined); // logged in remove()
   }
 
   async remove(): Promise<void> {
@@ -388,9 +388,6 @@ export class DockerRuntime implements Runtime {
 
   forget(inst: DockerInstance): void {
     if (this.byId.get(inst.id) === inst) this.byId.delete(inst.id);
-    if (this.byId.size === 0) {
-      // Nothing to watch: keep the stream anyway (cheap), the next start needs it.
-    }
   }
 
   private track(inst: DockerInstance): void {
@@ -409,11 +406,8 @@ export class DockerRuntime implements Runtime {
     if (!id) return;
     const inst = this.byId.get(id);
     if (!inst) return;
-    if (action === 'oom') inst.sawOom = true;
-    if (action === 'die' || action === 'destroy' || action === 'oom' || action === 'kill' || action === 'stop') {
-      if (action === 'kill') return; // a die follows
-      void inst.refresh();
-    }
+    if (action === 'oom') inst.sawOom = true; // a "die" follows; OOMKilled is also in the inspect
+    if (action === 'die' || action === 'destroy' || action === 'oom' || action === 'stop') void inst.refresh();
   }
 
   async health(): Promise<RuntimeHealth> {
