@@ -36,7 +36,10 @@ if ! docker_ok; then
   else
     log "starting dockerd (log: ${DOCKERD_LOG:-/tmp/dockerd.log})"
     # --live-restore: containers keep running while the daemon restarts (the tests restart it).
-    $SUDO sh -c "nohup dockerd --live-restore >>'${DOCKERD_LOG:-/tmp/dockerd.log}' 2>&1 &"
+    # setsid: its own session, so a Ctrl-C (or a killed process group) of the caller does not reach it.
+    SETSID=""
+    if command -v setsid >/dev/null 2>&1; then SETSID="setsid"; fi
+    $SUDO sh -c "$SETSID nohup dockerd --live-restore >>'${DOCKERD_LOG:-/tmp/dockerd.log}' 2>&1 </dev/null &"
   fi
 fi
 
