@@ -28,6 +28,8 @@ export class ModelEntry {
   startPromise: Promise<void> | null = null;
   startAbort: AbortController | null = null;
   stopPromise: Promise<void> | null = null;
+  /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
+  vramWait: string | null = null;
   idleTimer: NodeJS.Timeout | null = null;
   /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
   pids = new Set<number>();

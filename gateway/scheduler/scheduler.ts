@@ -86,8 +86,15 @@ export class Scheduler extends EventEmitter {
     const ticket = entry.queue.enqueue(requestId);
     this.clearIdleTimer(entry);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
+    // Waiting out the queue timeout while the start waits for GPU memory is insufficient_vram
+    // (CONTRACT §3: everything else busy or pinned), not a plain queue timeout.
     const timer = setTimeout(
-      () => ticket.cancel(new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`)),
+      () =>
+        ticket.cancel(
+          entry.vramWait !== null
+            ? new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${entry.vramWait}`)
+            : new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`),
+        ),
       timeoutS * 1000,
     );
     const onAbort = () => ticket.cancel(new GatewayError('internal_error', 'client went away'));
@@ -224,6 +231,14 @@ export class Scheduler extends EventEmitter {
 
   /** Plan under the placement lock: evict, wait for measured release, reserve the GPUs. */
   private async place(entry: ModelEntry, signal: AbortSignal): Promise<{ gpuIndices: number[]; utilization: number }> {
+    try {
+      return await this.placeLoop(entry, signal);
+    } finally {
+      entry.vramWait = null;
+    }
+  }
+
+  private async placeLoop(entry: ModelEntry, signal: AbortSignal): Promise<{ gpuIndices: number[]; utilization: number }> {
     const config = entry.config as LocalModelConfig;
     const deadline = this.now() + this.deps.config.limits.queueTimeoutSeconds * 1000;
     for (;;) {
@@ -248,6 +263,7 @@ export class Scheduler extends EventEmitter {
         throw new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id}: ${outcome.reason}`);
       }
       entry.progress = { phase: 'loading', percent: null, message: `waiting for GPU memory: ${outcome.reason}` };
+      entry.vramWait = outcome.reason; // cleared when place() returns or throws
       this.changed();
       await this.nextChange(Math.min(1000, deadline - this.now()));
     }
