@@ -1,0 +1,138 @@
+// The tray: icon state, tooltip and menu template, all pure functions of the status document.
+// tray.ts turns the template into an Electron Menu and dispatches the actions.
+import type { ModelStatus, StatusDocument } from '../gateway/status-types.js';
+
+export type TrayIconState = 'idle' | 'busy' | 'loading' | 'error';
+
+export type TrayAction =
+  | { type: 'copy-url' }
+  | { type: 'load'; id: string }
+  | { type: 'unload'; id: string }
+  | { type: 'unload-all' }
+  | { type: 'open-dashboard' }
+  | { type: 'open-config' }
+  | { type: 'toggle-start-at-login' }
+  | { type: 'quit' };
+
+/** A plain menu template item (no functions): easy to test, turned into Electron items by tray.ts. */
+export interface TrayMenuItem {
+  id?: string;
+  label?: string;
+  type?: 'normal' | 'separator' | 'checkbox' | 'submenu';
+  enabled?: boolean;
+  checked?: boolean;
+  toolTip?: string;
+  submenu?: TrayMenuItem[];
+  action?: TrayAction;
+}
+
+export interface TrayMenuOptions {
+  startAtLogin: boolean;
+  /** Why the gateway is not running (config error, port taken…); null while it runs. */
+  gatewayError?: string | null;
+  /** Platform label for the dashboard item. */
+  dashboardLabel?: string;
+}
+
+const LOADING = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
+const LOADABLE = new Set<ModelStatus['state']>(['stopped', 'failed']);
+const UNLOADABLE = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'failed']);
+
+export function trayIconState(status: StatusDocument | null, gatewayError?: string | null): TrayIconState {
+  if (gatewayError) return 'error';
+  if (!status) return 'loading';
+  if (status.models.some((m) => m.state === 'failed')) return 'error';
+  if (status.models.some((m) => LOADING.has(m.state))) return 'loading';
+  if (status.models.some((m) => m.inFlight + m.queued > 0)) return 'busy';
+  return 'idle';
+}
+
+function gib(mib: number | null): string {
+  return mib === null ? '—' : (mib / 1024).toFixed(1);
+}
+
+export function modelVramText(m: ModelStatus): string {
+  if (m.runtime === 'remote') return 'remote';
+  if (m.vramUsedMiB !== null && m.vramUsedMiB > 0) return `${gib(m.vramUsedMiB)} / ${gib(m.vramBudgetMiB)} GiB`;
+  return `${gib(m.vramBudgetMiB)} GiB`;
+}
+
+export function modelMenuLabel(m: ModelStatus): string {
+  let state: string = m.state;
+  if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
+    state += ` ${Math.round(m.progress.percent)}%`;
+  }
+  const load = m.inFlight + m.queued > 0 ? ` · ${m.inFlight} in flight${m.queued ? `, ${m.queued} queued` : ''}` : '';
+  return `${m.id} — ${state} · ${modelVramText(m)}${load}`;
+}
+
+export function trayTooltip(status: StatusDocument | null, gatewayError?: string | null): string {
+  if (gatewayError) return `vLLM Gateway — not running: ${gatewayError}`.slice(0, 120);
+  if (!status) return 'vLLM Gateway — starting';
+  const ready = status.models.filter((m) => m.state === 'ready').length;
+  const loading = status.models.filter((m) => m.state === 'pulling' || m.state === 'starting').length;
+  const failed = status.models.filter((m) => m.state === 'failed').length;
+  const inFlight = status.models.reduce((n, m) => n + m.inFlight, 0);
+  const queued = status.models.reduce((n, m) => n + m.queued, 0);
+  const parts = [`${ready} ready`];
+  if (loading) parts.push(`${loading} loading`);
+  if (failed) parts.push(`${failed} failed`);
+  if (inFlight) parts.push(`${inFlight} in flight`);
+  if (queued) parts.push(`${queued} queued`);
+  return `vLLM Gateway — ${status.listen} — ${parts.join(', ')}`;
+}
+
+function modelSubmenu(m: ModelStatus): TrayMenuItem[] {
+  const remote = m.runtime === 'remote';
+  const items: TrayMenuItem[] = [
+    { id: `load:${m.id}`, label: 'Load', enabled: !remote && LOADABLE.has(m.state), action: { type: 'load', id: m.id } },
+    { id: `unload:${m.id}`, label: 'Unload', enabled: !remote && UNLOADABLE.has(m.state), action: { type: 'unload', id: m.id } },
+  ];
+  if (m.state === 'failed' && m.error) {
+    items.push({ type: 'separator' }, { label: `Failed: ${m.error.split('\n').find((l) => l.trim()) ?? ''}`.slice(0, 90), enabled: false });
+  }
+  return items;
+}
+
+export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions): TrayMenuItem[] {
+  const items: TrayMenuItem[] = [];
+  if (opts.gatewayError) {
+    items.push({ id: 'gateway-error', label: `Gateway not running: ${opts.gatewayError}`.slice(0, 100), enabled: false });
+  } else if (!status) {
+    items.push({ id: 'gateway-starting', label: 'Gateway starting…', enabled: false });
+  } else {
+    items.push({ id: 'copy-url', label: `Copy URL  ${status.listen}`, action: { type: 'copy-url' } });
+  }
+  items.push({ type: 'separator' });
+
+  const models = status?.models ?? [];
+  if (status) {
+    if (models.length === 0) items.push({ id: 'no-models', label: 'No models configured', enabled: false });
+    for (const m of models) {
+      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m), type: 'submenu', submenu: modelSubmenu(m) });
+    }
+    const anyLoaded = models.some((m) => m.runtime !== 'remote' && UNLOADABLE.has(m.state));
+    items.push({ id: 'unload-all', label: 'Unload all', enabled: anyLoaded, action: { type: 'unload-all' } });
+    items.push({ type: 'separator' });
+  }
+
+  items.push(
+    { id: 'open-dashboard', label: opts.dashboardLabel ?? 'Open dashboard', action: { type: 'open-dashboard' } },
+    { id: 'open-config', label: 'Open config', action: { type: 'open-config' } },
+    {
+      id: 'start-at-login',
+      label: 'Start at login',
+      type: 'checkbox',
+      checked: opts.startAtLogin,
+      action: { type: 'toggle-start-at-login' },
+    },
+    { type: 'separator' },
+    { id: 'quit', label: 'Quit', action: { type: 'quit' } },
+  );
+  return items;
+}
+
+/** Ids of the models unload-all should stop (local models holding or about to hold memory). */
+export function modelsToUnload(status: StatusDocument | null): string[] {
+  return (status?.models ?? []).filter((m) => m.runtime !== 'remote' && UNLOADABLE.has(m.state)).map((m) => m.id);
+}
