@@ -7,7 +7,7 @@ import Dockerode from 'dockerode';
 import type { DockerModelConfig, GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { ExitInfo, Instance, Runtime, RuntimeHealth, StartRequest } from './runtime.js';
-import { LABEL_CONFIG_HASH, LABEL_MANAGED, LABEL_MODEL, LABEL_PREFIX, modelConfigHash } from './docker-naming.js';
+import { LABEL_CONFIG_HASH, LABEL_GPUS, LABEL_MANAGED, LABEL_MODEL, LABEL_PREFIX, modelConfigHash } from './docker-naming.js';
 import { buildContainerSpec, type ContainerSpec, type SpecOptions } from './docker-spec.js';
 import { JsonLineSplitter, PullProgressTracker, type PullMessage } from './docker-pull-progress.js';
 import {
@@ -154,6 +154,8 @@ class DockerInstance implements Instance {
     readonly modelId: string,
     readonly configHash: string,
     readonly adopted: boolean,
+    /** Extension: the host GPU indices the container was given (from its label when adopted). */
+    readonly gpuIndices: number[] | null,
   ) {
     this.exited = new Promise<ExitInfo>((resolve) => {
       this.settle = resolve;
@@ -466,7 +468,7 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       throw startError(err, { ...ctx, what: 'creating the container' });
     }
-    const inst = new DockerInstance(this, container.id, spec.name, model.id, spec.configHash, false);
+    const inst = new DockerInstance(this, container.id, spec.name, model.id, spec.configHash, false, [...req.gpuIndices]);
     this.logger.info({ model: model.id, container: spec.name, id: container.id.slice(0, 12) }, 'container created');
 
     const fail = async (failure: GatewayError): Promise<never> => {
@@ -693,7 +695,7 @@ export class DockerRuntime implements Runtime {
           const info = await this.docker.getContainer(c.Id).inspect();
           const port = publishedPort(info, undefined);
           if (info.State.Running && port) {
-            const inst = new DockerInstance(this, c.Id, name, modelId, labels[LABEL_CONFIG_HASH], true);
+            const inst = new DockerInstance(this, c.Id, name, modelId, labels[LABEL_CONFIG_HASH], true, parseGpuLabel(labels[LABEL_GPUS]));
             inst.endpoint = `http://127.0.0.1:${port}`;
             this.track(inst);
             adopted.set(modelId, inst);
@@ -729,6 +731,13 @@ export class DockerRuntime implements Runtime {
     this.events.close();
     this.closeController.abort();
   }
+}
+
+function parseGpuLabel(value: string | undefined): number[] | null {
+  if (value === undefined) return null;
+  if (value === '') return [];
+  const list = value.split(',').map(Number);
+  return list.every((n) => Number.isInteger(n) && n >= 0) ? list : null;
 }
 
 /** The host port Docker published for `containerPort`/tcp on 127.0.0.1 (any bound port when undefined). */

@@ -314,7 +314,7 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
     const keep = mockModel('keep');
     const changed = mockModel('changed');
     const gone = mockModel('gone');
-    const keepInst = await old.start(startRequest(keep, { util: 0.3 }));
+    const keepInst = await old.start(startRequest(keep, { util: 0.3, gpuIndices: [1] }));
     await old.start(startRequest(changed, { util: 0.3 }));
     await old.start(startRequest(gone, { util: 0.3 }));
     // A managed container of this prefix that is not running, with a matching hash.
@@ -336,6 +336,8 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
     expect([...adopted.keys()]).toEqual(['keep']);
     const inst = adopted.get('keep') as Instance;
     expect(inst.adopted).toBe(true);
+    // Placement may pick another GPU for `gpus: auto` now; the container says which it has.
+    expect((inst as Instance & { gpuIndices: number[] | null }).gpuIndices).toEqual([1]);
     expect(inst.endpoint).toBe(keepInst.endpoint);
     await waitHealthy(inst.endpoint, 2000);
     const mine = await containersOfPrefix(docker, prefix);
