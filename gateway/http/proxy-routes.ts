@@ -86,7 +86,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
         if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
         const headers = upstreamRequestHeaders(request.headers, request.id, c.runtime === 'remote' && c.apiKey ? c.apiKey : null);
         headers['content-length'] = String(outBody.length);
-        const result = await forward(
+        await forward(
           dispatcher,
           {
             origin: c.runtime === 'remote' ? new URL(origin).origin : origin,
@@ -103,10 +103,12 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
               record.stream = streaming;
               metrics.firstByte.observe({ model: entry.id }, ms / 1000);
             },
+            onRetry() {
+              metrics.retries.inc({ model: entry.id });
+            },
           },
           res,
         );
-        if (result.attempts > 1) metrics.retries.inc({ model: entry.id }, result.attempts - 1);
       } catch (err) {
         sendErrorRaw(res, err, request.id, request.log);
       }

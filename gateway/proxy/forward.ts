@@ -24,6 +24,8 @@ export interface ForwardRequest {
   retry: RetrySettings;
   /** Called once when the upstream's response headers arrive (ms since forwarding began). */
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
+  /** Called before each retry's wait, whether or not a later attempt succeeds. */
+  onRetry?(attempt: number, delayMs: number): void;
 }
 
 export interface ForwardResult {
@@ -180,6 +182,7 @@ export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: 
       }
       const decision = decideRetry(req.retry, result.attempts, original, Date.now(), deadline);
       if (!decision.retry) throw beforeResponseError(original, req, result.attempts);
+      req.onRetry?.(result.attempts, decision.delayMs);
       await new Promise((r) => setTimeout(r, decision.delayMs));
       if (req.signal.aborted) {
         if (req.signal.reason instanceof GatewayError) throw req.signal.reason;
