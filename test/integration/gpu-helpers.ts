@@ -1,0 +1,362 @@
+// Helpers for the gateway-level GPU integration tests (test/integration/gpu-*.test.ts): a real
+// gateway on port 0 whose GPU probe is the real nvidia-smi probe running the fake nvidia-smi
+// (test/fixtures/fake-nvidia-smi.mjs), process models running the mock vLLM server with a
+// simulated allocation (`--mock-vram-mib`), and "other" processes holding GPU memory.
+//
+// Isolation: every gateway gets its own FAKE_NVIDIA_SMI_SCOPE, set in the gateway's environment
+// (process.env of this test file's worker, which the probe passes to the fake) and in each
+// model's `env`, so the fake only counts this test's processes, whatever other test files run
+// beside it. process.env is per test file (vitest runs each file in its own worker process).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { parseConfigText } from '../../gateway/config/load-config.js';
+import type { GatewayConfig } from '../../gateway/config/types.js';
+import { createGateway, type Gateway } from '../../gateway/index.js';
+import { ProcessRuntime } from '../../gateway/runtimes/process-runtime.js';
+import type { Instance, Runtime, StartRequest } from '../../gateway/runtimes/runtime.js';
+import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+
+export const FAKE_NVIDIA_SMI = fileURLToPath(new URL('../fixtures/fake-nvidia-smi.mjs', import.meta.url));
+export const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ADMIN_TOKEN = 'gpu-test-admin-token-0123456789';
+/** What the fake reports as memory.reserved on every GPU. */
+export const FAKE_RESERVED_MIB = 616;
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `fn` until it returns a truthy value (or stops throwing); fails after `timeoutMs`. */
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 8000, everyMs = 25): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
+    }
+    await sleep(everyMs);
+  }
+}
+
+/** The mock vLLM server as a process model's command, holding `mib` on the GPU the gateway gives it. */
+export function mockCommand(mib: number, ...extra: Array<string | number>): string[] {
+  return [
+    process.execPath,
+    MOCK_VLLM,
+    '--served-model-name',
+    '${MODEL_ID}',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '${PORT}',
+    '--gpu-memory-utilization',
+    '${GPU_MEMORY_UTILIZATION}',
+    '--mock-vram-mib',
+    String(mib),
+    '--mock-gpu-index',
+    '${CUDA_VISIBLE_DEVICES}',
+    ...extra.map(String),
+  ];
+}
+
+// A launcher like `vllm serve --tensor-parallel-size N`: the API server (the mock) holds memory on
+// the first visible GPU and one worker per further GPU holds the same on its GPU. The launcher's
+// own command line carries no --mock-vram-mib (the fake would count it), only --per-gpu-mib.
+const TP_LAUNCHER = `
+const { spawn } = require('node:child_process');
+const argv = process.argv.slice(1);
+const at = argv.indexOf('--per-gpu-mib');
+const mib = argv[at + 1];
+const rest = argv.filter((_, i) => i !== at && i !== at + 1);
+const gpus = (process.env.CUDA_VISIBLE_DEVICES || '0').split(',');
+for (const g of gpus.slice(1)) {
+  spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', '--', '--mock-vram-mib', mib, '--mock-gpu-index', g], { stdio: 'ignore' });
+}
+const api = spawn(process.execPath, [...rest, '--mock-vram-mib', mib, '--mock-gpu-index', gpus[0]], { stdio: 'inherit' });
+api.on('exit', (code) => process.exit(code ?? 1));
+`;
+
+/** A multi-GPU server: the mock plus one worker process per further GPU in CUDA_VISIBLE_DEVICES. */
+export function tensorParallelCommand(perGpuMib: number): string[] {
+  return [
+    process.execPath,
+    '-e',
+    TP_LAUNCHER,
+    '--',
+    MOCK_VLLM,
+    '--served-model-name',
+    '${MODEL_ID}',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '${PORT}',
+    '--gpu-memory-utilization',
+    '${GPU_MEMORY_UTILIZATION}',
+    '--mock-cuda-visible-devices',
+    '${CUDA_VISIBLE_DEVICES}',
+    '--per-gpu-mib',
+    String(perGpuMib),
+  ];
+}
+
+export interface ModelSpec {
+  vramGiB: number;
+  command: string[];
+  gpus?: 'auto' | number[];
+  extra?: Record<string, unknown>;
+}
+
+export interface GpuTestOptions {
+  /** FAKE_NVIDIA_SMI_GPUS, e.g. "Fake GPU:24576,Fake GPU:24576". */
+  gpus?: string;
+  models: Record<string, ModelSpec>;
+  /** Extra environment for the fake (FAKE_NVIDIA_SMI_EXTRA, _RELEASE_DELAY_MS, _FAIL_FILE, ...). */
+  fakeEnv?: Record<string, string>;
+  /** Overrides of the `gpu` config section. */
+  gpu?: Record<string, unknown>;
+  queueTimeoutSeconds?: number;
+}
+
+/** Remembers every instance it started so cleanup can kill it whatever happened. */
+export class RecordingRuntime implements Runtime {
+  readonly kind = 'process' as const;
+  readonly instances: Instance[] = [];
+  /** [model id, epoch ms] of each runtime.start() call. */
+  readonly starts: Array<[string, number]> = [];
+  private readonly inner = new ProcessRuntime(REPO_ROOT);
+  health() {
+    return this.inner.health();
+  }
+  async start(req: StartRequest): Promise<Instance> {
+    this.starts.push([req.model.id, Date.now()]);
+    const inst = await this.inner.start(req);
+    this.instances.push(inst);
+    return inst;
+  }
+  async killAll(): Promise<void> {
+    await Promise.all(this.instances.map((i) => i.stop(500).catch(() => {})));
+  }
+}
+
+export interface Res {
+  status: number;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+export interface GpuGateway {
+  gw: Gateway;
+  url: string;
+  scope: string;
+  runtime: RecordingRuntime;
+  logs: string[];
+  status(): StatusDocument;
+  model(id: string): ModelStatus;
+  get(p: string): Promise<Res>;
+  admin(p: string): Promise<Res>;
+  chat(model: string, headers?: Record<string, string>): Promise<Res>;
+  /** A process nobody manages holding `mib` on GPU `gpu` (in this gateway's scope). */
+  other(mib: number, gpu?: number): Promise<ChildProcess>;
+  close(): Promise<void>;
+}
+
+const open = new Set<GpuGateway>();
+const others = new Set<ChildProcess>();
+
+async function request(url: string, init: RequestInit = {}): Promise<Res> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+export function parseYaml(yaml: string): GatewayConfig {
+  const { config, issues } = parseConfigText(yaml, '<gpu-test>', { HOME: process.env.HOME ?? '/tmp' });
+  if (!config) throw new Error(`bad test config:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
+  return config;
+}
+
+/** Starts a gateway probing the fake nvidia-smi through `gpu.probe: nvidia-smi` (the config path). */
+export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway> {
+  const scope = `gpu-it-${randomUUID()}`;
+  const env: Record<string, string> = {
+    FAKE_NVIDIA_SMI_SCOPE: scope,
+    FAKE_NVIDIA_SMI_STATE: scope,
+    ...(opts.gpus ? { FAKE_NVIDIA_SMI_GPUS: opts.gpus } : {}),
+    ...opts.fakeEnv,
+  };
+  // The probe runs the fake with the gateway's environment: set it for this gateway's lifetime.
+  const saved = new Map<string, string | undefined>();
+  for (const [k, v] of Object.entries(env)) {
+    saved.set(k, process.env[k]);
+    process.env[k] = v;
+  }
+  const models: Record<string, unknown> = {};
+  for (const [id, m] of Object.entries(opts.models)) {
+    models[id] = {
+      runtime: 'process',
+      command: m.command,
+      vramGiB: m.vramGiB,
+      gpus: m.gpus ?? 'auto',
+      env: { FAKE_NVIDIA_SMI_SCOPE: scope },
+      ...m.extra,
+    };
+  }
+  const config = parseYaml(
+    JSON.stringify({
+      listen: { host: '127.0.0.1', port: 0 },
+      auth: { adminToken: ADMIN_TOKEN },
+      limits: { queueTimeoutSeconds: opts.queueTimeoutSeconds ?? 8 },
+      retry: { maxAttempts: 2, initialDelaySeconds: 0.05, backoff: 2 },
+      timeouts: { connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 10, startSeconds: 15 },
+      shutdown: { drainSeconds: 1 },
+      gpu: { probe: 'nvidia-smi', nvidiaSmiPath: FAKE_NVIDIA_SMI, pollSeconds: 0.25, reserveGiB: 0.5, ...opts.gpu },
+      models,
+    }),
+  );
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      if (logs.length > 5000) logs.splice(0, 1000);
+      cb();
+    },
+  });
+  const runtime = new RecordingRuntime();
+  const gw = await createGateway(config, { logger: pino({ level: 'info', base: undefined }, sink), runtimes: { process: runtime } });
+  const url = await gw.listen();
+  const mine = new Set<ChildProcess>();
+  let closing: Promise<void> | null = null;
+  const t: GpuGateway = {
+    gw,
+    url,
+    scope,
+    runtime,
+    logs,
+    status: () => gw.status(),
+    model(id) {
+      const m = gw.status().models.find((x) => x.id === id);
+      if (!m) throw new Error(`no model ${id}`);
+      return m;
+    },
+    get: (p) => request(url + p),
+    admin: (p) => request(url + p, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+    chat: (model, headers = {}) =>
+      request(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      }),
+    async other(mib, gpu = 0) {
+      const c = await holder(scope, mib, gpu);
+      mine.add(c);
+      return c;
+    },
+    close() {
+      closing ??= (async () => {
+        open.delete(t);
+        await Promise.race([gw.close(), sleep(8000)]).catch(() => {});
+        await runtime.killAll();
+        await Promise.all([...mine].map(kill));
+        for (const [k, v] of saved) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+        rmSync(path.join(tmpdir(), `fake-nvidia-smi-${scope}.json`), { force: true });
+      })();
+      return closing;
+    },
+  };
+  open.add(t);
+  return t;
+}
+
+/** A process holding `mib` on GPU `gpu` as the fake sees it; resolves once it runs. */
+export async function holder(scope: string, mib: number, gpu = 0): Promise<ChildProcess> {
+  const c = spawn(
+    process.execPath,
+    ['-e', 'setInterval(() => {}, 1e6); console.log("up")', '--', '--mock-vram-mib', String(mib), '--mock-gpu-index', String(gpu)],
+    {
+      env: { ...process.env, FAKE_NVIDIA_SMI_SCOPE: scope },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  others.add(c);
+  await new Promise<void>((resolve, reject) => {
+    c.stdout!.once('data', () => resolve());
+    c.once('error', reject);
+  });
+  return c;
+}
+
+/** Kills a process and waits for it to be gone. */
+export async function kill(c: ChildProcess): Promise<void> {
+  others.delete(c);
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const gone = new Promise((r) => c.once('exit', r));
+  c.kill('SIGKILL');
+  await Promise.race([gone, sleep(2000)]);
+}
+
+/** For afterEach: close every gateway still open, kill every "other" process. */
+export async function cleanupGpuTests(): Promise<void> {
+  await Promise.all([...open].map((g) => g.close()));
+  await Promise.all([...others].map(kill));
+}
+
+/** A temporary folder, removed by the returned function. */
+export function tempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The mock behind a model, through its endpoint in the status document. */
+export async function mockStats(t: GpuGateway, id: string): Promise<Record<string, any>> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
+  const m = t.model(id);
+  if (!m.endpoint) throw new Error(`${id} has no endpoint (state ${m.state})`);
+  return (await request(`${m.endpoint}/mock/stats`)).json;
+}
+
+/** Whether a process is alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The value after `flag` in an argv. */
+export function flagIn(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/** CONTRACT §2: vramGiB ÷ the GPU's total, rounded down to 2 decimals, at least 0.01. */
+export function expectedUtilization(vramGiB: number, totalMiB: number): number {
+  return Math.max(0.01, Math.floor(((vramGiB * 1024) / totalMiB) * 100) / 100);
+}
