@@ -103,7 +103,7 @@ export interface TestGateway {
 const openGateways = new Set<TestGateway>();
 const openMocks = new Set<ChildProcess>();
 
-export async function startGateway(yaml: string): Promise<TestGateway> {
+export async function startGateway(yaml: string, opts: { noGpu?: boolean } = {}): Promise<TestGateway> {
   const config = parseYaml(yaml);
   const logs: string[] = [];
   const sink = new Writable({
@@ -115,7 +115,7 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
   });
   const logger = pino({ level: 'info', base: undefined }, sink);
   const runtime = new TrackingRuntime();
-  const gw = await createGateway(config, { logger, gpuProbe: new StaticProbe(config.gpu.static), runtimes: { process: runtime } });
+  const gw = await createGateway(config, { logger, gpuProbe: opts.noGpu ? null : new StaticProbe(config.gpu.static), runtimes: { process: runtime } });
   const url = await gw.listen();
   let closed: Promise<void> | null = null;
   const t: TestGateway = {
