@@ -1,35 +1,26 @@
 // Component-level end-to-end test of the dashboard in Debian's Chromium: the built app served by
 // the real registerUi() (with its CSP), against a fake gateway backend (status, SSE, load/unload,
 // logs). The real-gateway end-to-end test reuses helpers.ts.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeGateway, type FakeGateway } from "./fake-gateway.js";
-import {
-  buildDashboardToTemp,
-  launchBrowser,
-  screenshot,
-  type LaunchedBrowser,
-} from "./helpers.js";
-import { START_FAILURE } from "./sample-status.js";
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
+import { buildDashboardToTemp, launchBrowser, screenshot, type LaunchedBrowser } from './helpers.js';
+import { START_FAILURE } from './sample-status.js';
 
 let ui: { dir: string; cleanup(): void };
 let gw: FakeGateway;
 const browsers: LaunchedBrowser[] = [];
 
-async function open(
-  opts: { colorScheme?: "light" | "dark"; token?: boolean; path?: string } = {},
-): Promise<LaunchedBrowser> {
-  const b = await launchBrowser({ colorScheme: opts.colorScheme ?? "light" });
+async function open(opts: { colorScheme?: 'light' | 'dark'; token?: boolean; path?: string } = {}): Promise<LaunchedBrowser> {
+  const b = await launchBrowser({ colorScheme: opts.colorScheme ?? 'light' });
   browsers.push(b);
-  const hash = opts.token === false ? "" : `#token=${gw.adminToken}`;
-  await b.page.goto(`${gw.url}${opts.path ?? "/ui/"}${hash}`);
-  await b.page.getByRole("group", { name: "qwen2.5-7b-instruct" }).waitFor();
+  const hash = opts.token === false ? '' : `#token=${gw.adminToken}`;
+  await b.page.goto(`${gw.url}${opts.path ?? '/ui/'}${hash}`);
+  await b.page.getByRole('group', { name: 'qwen2.5-7b-instruct' }).waitFor();
   return b;
 }
 
 function cspErrors(b: LaunchedBrowser): string[] {
-  return b.consoleErrors.filter((m) =>
-    /Content Security Policy|Refused to/i.test(m),
-  );
+  return b.consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m));
 }
 
 beforeAll(async () => {
@@ -37,7 +28,7 @@ beforeAll(async () => {
   gw = await startFakeGateway({
     distDir: ui.dir,
     startMs: 800,
-    failOnLoad: { "phi-4-mini": START_FAILURE },
+    failOnLoad: { 'phi-4-mini': START_FAILURE },
   });
 }, 120_000);
 
@@ -47,116 +38,83 @@ afterAll(async () => {
   ui?.cleanup();
 });
 
-describe("dashboard at /ui (fake backend)", () => {
-  it("renders GPUs and models, takes the token out of the URL, and breaks no CSP rule (light)", async () => {
-    const b = await open({ colorScheme: "light" });
+describe('dashboard at /ui (fake backend)', () => {
+  it('renders GPUs and models, takes the token out of the URL, and breaks no CSP rule (light)', async () => {
+    const b = await open({ colorScheme: 'light' });
     const { page } = b;
-    expect(page.url()).not.toContain("token");
-    expect(
-      await page.evaluate(() =>
-        sessionStorage.getItem("vllm-gateway.adminToken"),
-      ),
-    ).toBe(gw.adminToken);
+    expect(page.url()).not.toContain('token');
+    expect(await page.evaluate(() => sessionStorage.getItem('vllm-gateway.adminToken'))).toBe(gw.adminToken);
 
-    const meters = page.getByRole("meter");
+    const meters = page.getByRole('meter');
     await expect.poll(() => meters.count()).toBe(2);
-    await page
-      .getByRole("meter", { name: "NVIDIA H200: 59.9 of 140.4 GiB used" })
-      .waitFor();
-    for (const state of ["ready", "starting", "pulling", "failed", "stopped"]) {
-      await page
-        .getByRole("group")
-        .getByText(state, { exact: true })
-        .first()
-        .waitFor();
+    await page.getByRole('meter', { name: 'NVIDIA H200: 59.9 of 140.4 GiB used' }).waitFor();
+    for (const state of ['ready', 'starting', 'pulling', 'failed', 'stopped']) {
+      await page.getByRole('group').getByText(state, { exact: true }).first().waitFor();
     }
     await page
-      .getByRole("group", { name: "phi-4-mini" })
+      .getByRole('group', { name: 'phi-4-mini' })
       .getByText(/max seq len \(131072\)/)
       .waitFor();
-    await page.getByRole("button", { name: "Warm gemma-3-27b" }).waitFor();
-    await page
-      .getByRole("button", { name: "Evict qwen2.5-7b-instruct" })
-      .waitFor();
-    await page.getByRole("table").getByText("/v1/embeddings").waitFor();
+    await page.getByRole('button', { name: 'Warm gemma-3-27b' }).waitFor();
+    await page.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }).waitFor();
+    await page.getByRole('table').getByText('/v1/embeddings').waitFor();
 
-    console.log("screenshot:", await screenshot(page, "dashboard-light"));
+    console.log('screenshot:', await screenshot(page, 'dashboard-light'));
     expect(cspErrors(b)).toEqual([]);
   });
 
-  it("looks right in dark mode", async () => {
-    const b = await open({ colorScheme: "dark" });
-    console.log("screenshot:", await screenshot(b.page, "dashboard-dark"));
+  it('looks right in dark mode', async () => {
+    const b = await open({ colorScheme: 'dark' });
+    console.log('screenshot:', await screenshot(b.page, 'dashboard-dark'));
     expect(cspErrors(b)).toEqual([]);
   });
 
-  it("loads at /ui without the trailing slash too", async () => {
-    const b = await open({ path: "/ui" });
-    await b.page.getByRole("meter").first().waitFor();
+  it('loads at /ui without the trailing slash too', async () => {
+    const b = await open({ path: '/ui' });
+    await b.page.getByRole('meter').first().waitFor();
     expect(cspErrors(b)).toEqual([]);
   });
 
-  it("Warm starts a stopped model: its state reaches ready and its VRAM segment appears", async () => {
+  it('Warm starts a stopped model: its state reaches ready and its VRAM segment appears', async () => {
     const b = await open();
     const { page } = b;
-    const card = page.getByRole("group", { name: "gemma-3-27b" });
-    await card.getByText("stopped", { exact: true }).waitFor();
-    await page.getByRole("button", { name: "Warm gemma-3-27b" }).click();
-    await card.getByText("starting", { exact: true }).waitFor();
-    await card.getByText("ready", { exact: true }).waitFor({ timeout: 10_000 });
-    await page
-      .getByRole("list", { name: "Memory on GPU 0" })
-      .getByText("gemma-3-27b")
-      .waitFor();
+    const card = page.getByRole('group', { name: 'gemma-3-27b' });
+    await card.getByText('stopped', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Warm gemma-3-27b' }).click();
+    await card.getByText('starting', { exact: true }).waitFor();
+    await card.getByText('ready', { exact: true }).waitFor({ timeout: 10_000 });
+    await page.getByRole('list', { name: 'Memory on GPU 0' }).getByText('gemma-3-27b').waitFor();
     await page.locator('.vram-bar [data-model="gemma-3-27b"]').waitFor();
-    const call = gw.calls.find(
-      (c) => c.url === "/gateway/models/gemma-3-27b/load",
-    );
+    const call = gw.calls.find((c) => c.url === '/gateway/models/gemma-3-27b/load');
     expect(call?.auth).toBe(`Bearer ${gw.adminToken}`);
-    console.log("screenshot:", await screenshot(page, "dashboard-after-warm"));
+    console.log('screenshot:', await screenshot(page, 'dashboard-after-warm'));
   });
 
-  it("Evict of a busy model asks first, then forces", async () => {
+  it('Evict of a busy model asks first, then forces', async () => {
     const b = await open();
     const { page } = b;
-    await page
-      .getByRole("button", { name: "Evict llama-3.1-70b-instruct" })
-      .click();
-    const dialog = page.getByRole("dialog");
-    await dialog
-      .getByText(/16 requests in flight and 7 requests queued/)
-      .waitFor();
-    console.log(
-      "screenshot:",
-      await screenshot(page, "dashboard-confirm-evict", { fullPage: false }),
-    );
-    await dialog.getByRole("button", { name: "Evict anyway" }).click();
-    const card = page.getByRole("group", { name: "llama-3.1-70b-instruct" });
-    await card
-      .getByText("stopped", { exact: true })
-      .waitFor({ timeout: 10_000 });
-    expect(
-      gw.calls.some(
-        (c) =>
-          c.url === "/gateway/models/llama-3.1-70b-instruct/unload?force=true",
-      ),
-    ).toBe(true);
+    await page.getByRole('button', { name: 'Evict llama-3.1-70b-instruct' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText(/16 requests in flight and 7 requests queued/).waitFor();
+    console.log('screenshot:', await screenshot(page, 'dashboard-confirm-evict', { fullPage: false }));
+    await dialog.getByRole('button', { name: 'Evict anyway' }).click();
+    const card = page.getByRole('group', { name: 'llama-3.1-70b-instruct' });
+    await card.getByText('stopped', { exact: true }).waitFor({ timeout: 10_000 });
+    expect(gw.calls.some((c) => c.url === '/gateway/models/llama-3.1-70b-instruct/unload?force=true')).toBe(true);
   });
 
-  it("a failing start shows its error message", async () => {
+  it('a failing start shows its error message', async () => {
     const b = await open();
     const { page } = b;
     gw.update((d) => {
-      const m = d.models.find((x) => x.id === "phi-4-mini")!;
-      m.state = "stopped";
+      const m = d.models.find((x) => x.id === 'phi-4-mini')!;
+      m.state = 'stopped';
       m.error = null;
     });
-    const card = page.getByRole("group", { name: "phi-4-mini" });
-    await card.getByText("stopped", { exact: true }).waitFor();
-    await page.getByRole("button", { name: "Warm phi-4-mini" }).click();
-    await card
-      .getByText("failed", { exact: true })
-      .waitFor({ timeout: 10_000 });
+    const card = page.getByRole('group', { name: 'phi-4-mini' });
+    await card.getByText('stopped', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Warm phi-4-mini' }).click();
+    await card.getByText('failed', { exact: true }).waitFor({ timeout: 10_000 });
     await card.getByText(/Start failed/).waitFor();
     await card
       .getByText(/Could not warm phi-4-mini: .*max seq len/s)
@@ -164,55 +122,41 @@ describe("dashboard at /ui (fake backend)", () => {
       .waitFor();
   });
 
-  it("queue depth shows live within a second of a change", async () => {
+  it('queue depth shows live within a second of a change', async () => {
     const b = await open();
     const { page } = b;
-    const card = page.getByRole("group", { name: "qwen2.5-7b-instruct" });
+    const card = page.getByRole('group', { name: 'qwen2.5-7b-instruct' });
     gw.update((d) => {
-      const m = d.models.find((x) => x.id === "qwen2.5-7b-instruct")!;
+      const m = d.models.find((x) => x.id === 'qwen2.5-7b-instruct')!;
       m.inFlight = 50;
       m.queued = 37;
     });
-    await card.getByText("37", { exact: true }).waitFor({ timeout: 1000 });
-    await card.getByText("50", { exact: true }).waitFor({ timeout: 1000 });
+    await card.getByText('37', { exact: true }).waitFor({ timeout: 1000 });
+    await card.getByText('50', { exact: true }).waitFor({ timeout: 1000 });
   });
 
-  it("shows a model’s logs in a drawer", async () => {
-    const b = await open({ colorScheme: "dark" });
+  it('shows a model’s logs in a drawer', async () => {
+    const b = await open({ colorScheme: 'dark' });
     const { page } = b;
-    await page
-      .getByRole("button", { name: "Logs of qwen2.5-7b-instruct" })
-      .click();
-    const drawer = page.getByRole("dialog", {
-      name: "Logs of qwen2.5-7b-instruct",
+    await page.getByRole('button', { name: 'Logs of qwen2.5-7b-instruct' }).click();
+    const drawer = page.getByRole('dialog', {
+      name: 'Logs of qwen2.5-7b-instruct',
     });
     await drawer.getByText(/Application startup complete/).waitFor();
-    console.log(
-      "screenshot:",
-      await screenshot(page, "dashboard-logs-dark", { fullPage: false }),
-    );
-    await page.keyboard.press("Escape");
-    await drawer.waitFor({ state: "detached" });
+    console.log('screenshot:', await screenshot(page, 'dashboard-logs-dark', { fullPage: false }));
+    await page.keyboard.press('Escape');
+    await drawer.waitFor({ state: 'detached' });
   });
 
-  it("without the token it is read-only and says how to get the link", async () => {
+  it('without the token it is read-only and says how to get the link', async () => {
     const b = await open({ token: false });
     const { page } = b;
     await page
-      .getByRole("note", { name: "Read-only mode" })
+      .getByRole('note', { name: 'Read-only mode' })
       .getByText(/dashboard:/)
       .waitFor();
-    expect(
-      await page.getByRole("button", { name: "Warm gemma-3-27b" }).isDisabled(),
-    ).toBe(true);
-    expect(
-      await page
-        .getByRole("button", { name: "Evict qwen2.5-7b-instruct" })
-        .isDisabled(),
-    ).toBe(true);
-    console.log(
-      "screenshot:",
-      await screenshot(page, "dashboard-readonly", { fullPage: false }),
-    );
+    expect(await page.getByRole('button', { name: 'Warm gemma-3-27b' }).isDisabled()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }).isDisabled()).toBe(true);
+    console.log('screenshot:', await screenshot(page, 'dashboard-readonly', { fullPage: false }));
   });
 });

@@ -1,51 +1,44 @@
 // Reusable pieces for end-to-end tests of the dashboard: Debian's Chromium through Playwright,
 // the built dashboard, and screenshots saved as test artifacts (test-results/screenshots/).
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright";
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright';
 
-export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const DASHBOARD_DIST = path.join(REPO_ROOT, "dist", "renderer");
-export const SCREENSHOT_DIR = path.join(
-  REPO_ROOT,
-  "test-results",
-  "screenshots",
-);
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const DASHBOARD_DIST = path.join(REPO_ROOT, 'dist', 'renderer');
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results', 'screenshots');
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** Makes sure Debian's Chromium is installed (apt-get as root); never downloads Playwright's browsers. */
 export function ensureChromium(): string {
   if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
-  if (typeof process.getuid === "function" && process.getuid() === 0) {
-    execFileSync("apt-get", ["install", "-y", "chromium"], {
-      stdio: "ignore",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    execFileSync('apt-get', ['install', '-y', 'chromium'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
     if (!existsSync(CHROMIUM_PATH)) {
-      execFileSync("apt-get", ["update"], { stdio: "ignore" });
-      execFileSync("apt-get", ["install", "-y", "chromium"], {
-        stdio: "ignore",
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      execFileSync('apt-get', ['update'], { stdio: 'ignore' });
+      execFileSync('apt-get', ['install', '-y', 'chromium'], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       });
     }
   }
-  if (!existsSync(CHROMIUM_PATH))
-    throw new Error(
-      `Chromium not found at ${CHROMIUM_PATH}; install it with: apt-get install -y chromium`,
-    );
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}; install it with: apt-get install -y chromium`);
   return CHROMIUM_PATH;
 }
 
@@ -58,32 +51,30 @@ export interface LaunchedBrowser {
 }
 
 export interface LaunchOptions {
-  colorScheme?: "light" | "dark";
+  colorScheme?: 'light' | 'dark';
   viewport?: { width: number; height: number };
   deviceScaleFactor?: number;
 }
 
 /** Headless Chromium with a fresh user-data dir, removed on close. */
-export async function launchBrowser(
-  opts: LaunchOptions = {},
-): Promise<LaunchedBrowser> {
+export async function launchBrowser(opts: LaunchOptions = {}): Promise<LaunchedBrowser> {
   const executablePath = ensureChromium();
-  const userDataDir = mkdtempSync(path.join(tmpdir(), "vllm-gw-chromium-"));
+  const userDataDir = mkdtempSync(path.join(tmpdir(), 'vllm-gw-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
     args: CHROMIUM_ARGS,
-    colorScheme: opts.colorScheme ?? "light",
+    colorScheme: opts.colorScheme ?? 'light',
     viewport: opts.viewport ?? { width: 1360, height: 900 },
     deviceScaleFactor: opts.deviceScaleFactor ?? 1,
-    reducedMotion: "reduce",
+    reducedMotion: 'reduce',
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const consoleErrors: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") consoleErrors.push(msg.text());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(msg.text());
   });
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
   return {
     context,
     page,
@@ -96,20 +87,13 @@ export async function launchBrowser(
 }
 
 /** Saves a PNG under test-results/screenshots/<name>.png and returns its path. */
-export async function screenshot(
-  page: Page,
-  name: string,
-  opts: { fullPage?: boolean } = {},
-): Promise<string> {
+export async function screenshot(page: Page, name: string, opts: { fullPage?: boolean } = {}): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  const file = path.join(
-    SCREENSHOT_DIR,
-    `${name.replace(/[^A-Za-z0-9._-]+/g, "-")}.png`,
-  );
+  const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
   await page.screenshot({
     path: file,
     fullPage: opts.fullPage ?? true,
-    animations: "disabled",
+    animations: 'disabled',
   });
   return file;
 }
@@ -118,15 +102,13 @@ export async function screenshot(
  * Builds the dashboard into `outDir` (default dist/renderer) unless it is there already
  * (`force` rebuilds). Returns the folder.
  */
-export async function buildDashboard(
-  opts: { outDir?: string; force?: boolean } = {},
-): Promise<string> {
+export async function buildDashboard(opts: { outDir?: string; force?: boolean } = {}): Promise<string> {
   const outDir = opts.outDir ?? DASHBOARD_DIST;
-  if (!opts.force && existsSync(path.join(outDir, "index.html"))) return outDir;
-  const { build } = await import("vite");
+  if (!opts.force && existsSync(path.join(outDir, 'index.html'))) return outDir;
+  const { build } = await import('vite');
   await build({
-    configFile: path.join(REPO_ROOT, "renderer", "vite.config.ts"),
-    logLevel: "warn",
+    configFile: path.join(REPO_ROOT, 'renderer', 'vite.config.ts'),
+    logLevel: 'warn',
     build: { outDir, emptyOutDir: true },
   });
   return outDir;
@@ -137,7 +119,7 @@ export async function buildDashboardToTemp(): Promise<{
   dir: string;
   cleanup(): void;
 }> {
-  const dir = mkdtempSync(path.join(tmpdir(), "vllm-gw-ui-"));
+  const dir = mkdtempSync(path.join(tmpdir(), 'vllm-gw-ui-'));
   await buildDashboard({ outDir: dir, force: true });
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

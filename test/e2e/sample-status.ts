@@ -1,12 +1,7 @@
 // A canned status document shaped like a busy two-GPU workstation: one model of each state,
 // a pinned embedding model, a remote model and recent requests. Used by the renderer's component
 // tests and by the fake gateway that serves the dashboard for screenshots.
-import type {
-  GpuStatus,
-  ModelStatus,
-  RecentRequest,
-  StatusDocument,
-} from "../../gateway/status-types.js";
+import type { GpuStatus, ModelStatus, RecentRequest, StatusDocument } from '../../gateway/status-types.js';
 
 const GIB = 1024;
 
@@ -14,13 +9,11 @@ export function iso(msAgo: number, now = Date.now()): string {
   return new Date(now - msAgo).toISOString();
 }
 
-function model(
-  partial: Partial<ModelStatus> & Pick<ModelStatus, "id">,
-): ModelStatus {
+function model(partial: Partial<ModelStatus> & Pick<ModelStatus, 'id'>): ModelStatus {
   return {
     aliases: [],
-    runtime: "docker",
-    state: "stopped",
+    runtime: 'docker',
+    state: 'stopped',
     inFlight: 0,
     queued: 0,
     maxConcurrent: 50,
@@ -40,30 +33,30 @@ function model(
 }
 
 export const START_FAILURE = [
-  "vLLM exited with code 1 while starting. Last lines of its output:",
-  "INFO 11-27 12:00:41 [model_runner.py:1098] Loading model weights took 7.14 GiB",
+  'vLLM exited with code 1 while starting. Last lines of its output:',
+  'INFO 11-27 12:00:41 [model_runner.py:1098] Loading model weights took 7.14 GiB',
   "ValueError: The model's max seq len (131072) is larger than the maximum number of tokens that can be",
-  "stored in KV cache (65536). Try increasing `gpu_memory_utilization` or decreasing `max_model_len`.",
-].join("\n");
+  'stored in KV cache (65536). Try increasing `gpu_memory_utilization` or decreasing `max_model_len`.',
+].join('\n');
 
 export function sampleStatus(now = Date.now()): StatusDocument {
   const models: ModelStatus[] = [
     model({
-      id: "qwen2.5-7b-instruct",
-      aliases: ["qwen", "qwen-7b"],
-      state: "ready",
+      id: 'qwen2.5-7b-instruct',
+      aliases: ['qwen', 'qwen-7b'],
+      state: 'ready',
       inFlight: 3,
       vramBudgetMiB: 20 * GIB,
       vramUsedMiB: 19_800,
       gpus: [0],
-      endpoint: "http://127.0.0.1:49153",
+      endpoint: 'http://127.0.0.1:49153',
       lastUsedAt: iso(4_000, now),
       stateSince: iso(2 * 3_600_000 + 14 * 60_000, now),
     }),
     model({
-      id: "llama-3.1-70b-instruct",
-      aliases: ["llama"],
-      state: "ready",
+      id: 'llama-3.1-70b-instruct',
+      aliases: ['llama'],
+      state: 'ready',
       inFlight: 16,
       queued: 7,
       maxConcurrent: 16,
@@ -71,67 +64,67 @@ export function sampleStatus(now = Date.now()): StatusDocument {
       vramBudgetMiB: 90 * GIB,
       vramUsedMiB: 89_000,
       gpus: [1],
-      endpoint: "http://127.0.0.1:49160",
+      endpoint: 'http://127.0.0.1:49160',
       lastUsedAt: iso(1_000, now),
       stateSince: iso(5 * 3_600_000, now),
     }),
     model({
-      id: "mistral-small-24b",
-      state: "starting",
+      id: 'mistral-small-24b',
+      state: 'starting',
       vramBudgetMiB: 50 * GIB,
       vramUsedMiB: 30_100,
       gpus: [0],
       queued: 2,
       stateSince: iso(42_000, now),
       progress: {
-        phase: "loading",
+        phase: 'loading',
         percent: null,
-        message: "Loading safetensors checkpoint shards: 3/5",
+        message: 'Loading safetensors checkpoint shards: 3/5',
       },
     }),
     model({
-      id: "deepseek-r1-distill-32b",
-      state: "pulling",
+      id: 'deepseek-r1-distill-32b',
+      state: 'pulling',
       vramBudgetMiB: 64 * GIB,
       stateSince: iso(70_000, now),
       progress: {
-        phase: "pulling",
+        phase: 'pulling',
         percent: 63,
-        message: "vllm/vllm-openai:v0.11.0 · 6.1 of 9.7 GB",
+        message: 'vllm/vllm-openai:v0.11.0 · 6.1 of 9.7 GB',
       },
     }),
     model({
-      id: "phi-4-mini",
-      state: "failed",
+      id: 'phi-4-mini',
+      state: 'failed',
       vramBudgetMiB: 12 * GIB,
       stateSince: iso(95_000, now),
       error: START_FAILURE,
     }),
     model({
-      id: "gemma-3-27b",
-      aliases: ["gemma"],
-      state: "stopped",
+      id: 'gemma-3-27b',
+      aliases: ['gemma'],
+      state: 'stopped',
       vramBudgetMiB: 60 * GIB,
       lastUsedAt: iso(3 * 3_600_000, now),
     }),
     model({
-      id: "bge-m3",
-      runtime: "process",
-      state: "ready",
+      id: 'bge-m3',
+      runtime: 'process',
+      state: 'ready',
       pinned: true,
       ttlSeconds: 0,
       vramBudgetMiB: 4 * GIB,
       vramUsedMiB: 3_900,
       gpus: [1],
-      endpoint: "http://127.0.0.1:49170",
+      endpoint: 'http://127.0.0.1:49170',
       lastUsedAt: iso(64_000, now),
       stateSince: iso(26 * 3_600_000, now),
     }),
     model({
-      id: "gpt-oss-120b",
-      runtime: "remote",
-      state: "ready",
-      endpoint: "http://10.0.0.12:9000",
+      id: 'gpt-oss-120b',
+      runtime: 'remote',
+      state: 'ready',
+      endpoint: 'http://10.0.0.12:9000',
       lastUsedAt: iso(12 * 60_000, now),
       stateSince: iso(26 * 3_600_000, now),
     }),
@@ -139,43 +132,43 @@ export function sampleStatus(now = Date.now()): StatusDocument {
   const gpus: GpuStatus[] = [
     {
       index: 0,
-      name: "NVIDIA H200",
+      name: 'NVIDIA H200',
       totalMiB: 143_771,
       usedMiB: 0,
       freeMiB: 0,
       reservedMiB: 616,
       models: [
-        { id: "qwen2.5-7b-instruct", usedMiB: 19_800 },
-        { id: "mistral-small-24b", usedMiB: 30_100 },
+        { id: 'qwen2.5-7b-instruct', usedMiB: 19_800 },
+        { id: 'mistral-small-24b', usedMiB: 30_100 },
       ],
       otherMiB: 11_447,
-      source: "nvidia-smi",
+      source: 'nvidia-smi',
       utilizationPercent: 37,
       temperatureC: 48,
       powerW: 212,
     },
     {
       index: 1,
-      name: "NVIDIA H200",
+      name: 'NVIDIA H200',
       totalMiB: 143_771,
       usedMiB: 0,
       freeMiB: 0,
       reservedMiB: 616,
       models: [
-        { id: "bge-m3", usedMiB: 3_900 },
-        { id: "llama-3.1-70b-instruct", usedMiB: 89_000 },
+        { id: 'bge-m3', usedMiB: 3_900 },
+        { id: 'llama-3.1-70b-instruct', usedMiB: 89_000 },
       ],
       otherMiB: 1_210,
-      source: "nvidia-smi",
+      source: 'nvidia-smi',
       utilizationPercent: 91,
       temperatureC: 63,
       powerW: 540,
     },
   ];
   const doc: StatusDocument = {
-    version: "0.1.0",
+    version: '0.1.0',
     startedAt: iso(26 * 3_600_000, now),
-    listen: "http://127.0.0.1:8080",
+    listen: 'http://127.0.0.1:8080',
     models,
     gpus,
     limits: { maxQueuePerModel: 200, maxConcurrentPerModel: 50 },
@@ -195,70 +188,26 @@ export function recomputeGpus(doc: StatusDocument): StatusDocument {
 }
 
 export function sampleRequests(now = Date.now()): RecentRequest[] {
-  const rows: Array<
-    [string, string, number, boolean, number | null, number | null, number]
-  > = [
-    [
-      "llama-3.1-70b-instruct",
-      "/v1/chat/completions",
-      200,
-      true,
-      182,
-      null,
-      900,
-    ],
-    [
-      "qwen2.5-7b-instruct",
-      "/v1/chat/completions",
-      200,
-      true,
-      41,
-      2_310,
-      2_900,
-    ],
-    ["bge-m3", "/v1/embeddings", 200, false, 18, 22, 4_000],
-    [
-      "llama-3.1-70b-instruct",
-      "/v1/chat/completions",
-      200,
-      true,
-      240,
-      11_480,
-      6_100,
-    ],
-    ["mistral-small-24b", "/v1/chat/completions", 0, true, null, null, 8_000],
-    ["qwen2.5-7b-instruct", "/v1/completions", 200, false, 96, 1_040, 12_500],
-    ["phi-4-mini", "/v1/chat/completions", 503, false, null, 38_200, 95_000],
-    [
-      "llama-3.1-70b-instruct",
-      "/v1/chat/completions",
-      429,
-      false,
-      null,
-      2,
-      101_000,
-    ],
-    ["gpt-oss-120b", "/v1/responses", 200, true, 512, 9_870, 140_000],
-    [
-      "qwen2.5-7b-instruct",
-      "/v1/chat/completions",
-      400,
-      false,
-      12,
-      14,
-      190_000,
-    ],
+  const rows: Array<[string, string, number, boolean, number | null, number | null, number]> = [
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 182, null, 900],
+    ['qwen2.5-7b-instruct', '/v1/chat/completions', 200, true, 41, 2_310, 2_900],
+    ['bge-m3', '/v1/embeddings', 200, false, 18, 22, 4_000],
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 240, 11_480, 6_100],
+    ['mistral-small-24b', '/v1/chat/completions', 0, true, null, null, 8_000],
+    ['qwen2.5-7b-instruct', '/v1/completions', 200, false, 96, 1_040, 12_500],
+    ['phi-4-mini', '/v1/chat/completions', 503, false, null, 38_200, 95_000],
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 429, false, null, 2, 101_000],
+    ['gpt-oss-120b', '/v1/responses', 200, true, 512, 9_870, 140_000],
+    ['qwen2.5-7b-instruct', '/v1/chat/completions', 400, false, 12, 14, 190_000],
   ];
-  return rows.map(
-    ([model, path, status, stream, firstByteMs, durationMs, ago], i) => ({
-      id: `req_${(0x5f3a9c + i * 7919).toString(16)}${(0xbeef + i * 131).toString(16)}`,
-      model,
-      path,
-      status,
-      stream,
-      startedAt: iso(ago, now),
-      firstByteMs,
-      durationMs,
-    }),
-  );
+  return rows.map(([model, path, status, stream, firstByteMs, durationMs, ago], i) => ({
+    id: `req_${(0x5f3a9c + i * 7919).toString(16)}${(0xbeef + i * 131).toString(16)}`,
+    model,
+    path,
+    status,
+    stream,
+    startedAt: iso(ago, now),
+    firstByteMs,
+    durationMs,
+  }));
 }

@@ -1,0 +1,198 @@
+// @vitest-environment jsdom
+// Component tests of the dashboard with a fake GatewayApi: roles and names (CONTRACT.md §6),
+// actions, the confirm-before-force flow, failures, read-only mode and live updates.
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import { App } from '../../renderer/App.js';
+import { ApiError } from '../../renderer/api/gateway-api.js';
+import { sampleStatus, START_FAILURE } from '../e2e/sample-status.js';
+import { FakeApi } from './renderer-fake-api.js';
+
+afterEach(cleanup);
+
+async function renderApp(api: FakeApi) {
+  render(<App api={api} />);
+  await screen.findByRole('group', { name: 'qwen2.5-7b-instruct' });
+}
+
+describe('dashboard', () => {
+  it('names each GPU meter with its usage and exposes its values', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    const meters = screen.getAllByRole('meter');
+    expect(meters).toHaveLength(2);
+    const m0 = screen.getByRole('meter', { name: 'NVIDIA H200: 59.9 of 140.4 GiB used' });
+    expect(m0.getAttribute('aria-valuenow')).toBe('59.9');
+    expect(m0.getAttribute('aria-valuemin')).toBe('0');
+    expect(m0.getAttribute('aria-valuemax')).toBe('140.4');
+    screen.getByRole('meter', { name: 'NVIDIA H200: 91.9 of 140.4 GiB used' });
+    // one segment per model on the GPU, in the model's colour
+    const segs = [...m0.querySelectorAll('[data-model]')].map((e) => e.getAttribute('data-model'));
+    expect(segs.sort()).toEqual(['mistral-small-24b', 'qwen2.5-7b-instruct']);
+  });
+
+  it('shows one group per model, named by its id, with its state word', async () => {
+    const doc = sampleStatus();
+    await renderApp(new FakeApi(doc));
+    for (const m of doc.models) {
+      const group = screen.getByRole('group', { name: m.id });
+      expect(within(group).getByText(m.state, { exact: true })).toBeTruthy();
+      within(group).getByRole('button', { name: `Warm ${m.id}` });
+      within(group).getByRole('button', { name: `Evict ${m.id}` });
+    }
+    const pulling = screen.getByRole('group', { name: 'deepseek-r1-distill-32b' });
+    within(pulling).getByText(/Pulling image · 63%/);
+    const starting = screen.getByRole('group', { name: 'mistral-small-24b' });
+    within(starting).getByText(/Loading · 0:4\d/);
+    const llama = screen.getByRole('group', { name: 'llama-3.1-70b-instruct' });
+    expect(within(llama).getByText('In flight').parentElement!.textContent).toContain('16 / 16');
+    expect(within(llama).getByText('Queued').parentElement!.textContent).toContain('7 / 64');
+  });
+
+  it('shows the gateway URL with a copy button, and recent requests', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    screen.getByText('http://127.0.0.1:8080');
+    screen.getByRole('button', { name: 'Copy gateway URL' });
+    const table = screen.getByRole('table');
+    within(table).getByText('/v1/embeddings');
+    expect(within(table).getAllByRole('row')).toHaveLength(11);
+  });
+
+  it('Warm calls load with the model id', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    fireEvent.click(screen.getByRole('button', { name: 'Warm gemma-3-27b' }));
+    await waitFor(() => expect(api.load).toHaveBeenCalledWith('gemma-3-27b'));
+  });
+
+  it('Warm is disabled for a ready model; Evict for a stopped one', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    expect((screen.getByRole('button', { name: 'Warm qwen2.5-7b-instruct' }) as HTMLButtonElement).disabled).toBe(true);
+    expect((screen.getByRole('button', { name: 'Evict gemma-3-27b' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('Evict of an idle model unloads without force', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    fireEvent.click(screen.getByRole('button', { name: 'Evict bge-m3' }));
+    await waitFor(() => expect(api.unload).toHaveBeenCalledWith('bge-m3', { force: false }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('Evict of a busy model asks first; Cancel does nothing, confirming forces', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    const evict = screen.getByRole('button', { name: 'Evict llama-3.1-70b-instruct' });
+    fireEvent.click(evict);
+    let dialog = await screen.findByRole('dialog', { name: 'Evict llama-3.1-70b-instruct now?' });
+    within(dialog).getByText(/16 requests in flight and 7 requests queued/);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(api.unload).not.toHaveBeenCalled();
+
+    fireEvent.click(evict);
+    dialog = await screen.findByRole('dialog');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Evict anyway' }));
+    await waitFor(() => expect(api.unload).toHaveBeenCalledWith('llama-3.1-70b-instruct', { force: true }));
+    expect(api.unload).toHaveBeenCalledTimes(1);
+  });
+
+  it('when the gateway answers 409 model_busy, it asks and then forces', async () => {
+    const api = new FakeApi(sampleStatus());
+    api.unload.mockImplementationOnce(async () => {
+      throw new ApiError('qwen2.5-7b-instruct has requests in flight.', { code: 'model_busy', status: 409 });
+    });
+    await renderApp(api);
+    // The status says 3 in flight → asks at once. Make it look idle to exercise the race.
+    act(() => {
+      const doc = sampleStatus();
+      doc.models.find((m) => m.id === 'qwen2.5-7b-instruct')!.inFlight = 0;
+      api.push(doc);
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(api.unload).toHaveBeenCalledWith('qwen2.5-7b-instruct', { force: false });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Evict anyway' }));
+    await waitFor(() => expect(api.unload).toHaveBeenLastCalledWith('qwen2.5-7b-instruct', { force: true }));
+  });
+
+  it('Escape closes the confirmation', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    fireEvent.click(screen.getByRole('button', { name: 'Evict llama-3.1-70b-instruct' }));
+    await screen.findByRole('dialog');
+    fireEvent.keyDown(document, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('a failed model shows its start failure message', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    const group = screen.getByRole('group', { name: 'phi-4-mini' });
+    within(group).getByText('failed', { exact: true });
+    const alert = within(group).getByRole('alert');
+    expect(alert.textContent).toContain('Start failed');
+    expect(alert.textContent).toContain(START_FAILURE.split('\n')[2]);
+  });
+
+  it('shows the gateway’s error message when an action fails', async () => {
+    const api = new FakeApi(sampleStatus());
+    api.load.mockRejectedValueOnce(
+      new ApiError('Not enough GPU memory for gemma-3-27b (needs 60.0 GiB).', { code: 'insufficient_vram', status: 503 }),
+    );
+    await renderApp(api);
+    fireEvent.click(screen.getByRole('button', { name: 'Warm gemma-3-27b' }));
+    const group = screen.getByRole('group', { name: 'gemma-3-27b' });
+    await within(group).findByText(/Not enough GPU memory for gemma-3-27b/);
+  });
+
+  it('updates live when a new status document arrives', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    act(() => {
+      const doc = sampleStatus();
+      const m = doc.models.find((x) => x.id === 'gemma-3-27b')!;
+      m.state = 'starting';
+      m.queued = 12;
+      api.push(doc);
+    });
+    const group = screen.getByRole('group', { name: 'gemma-3-27b' });
+    within(group).getByText('starting', { exact: true });
+    expect(within(group).getByText('Queued').parentElement!.textContent).toContain('12 / 200');
+  });
+
+  it('opens a logs drawer with the model’s output', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    fireEvent.click(screen.getByRole('button', { name: 'Logs of bge-m3' }));
+    const drawer = await screen.findByRole('dialog', { name: 'Logs of bge-m3' });
+    await within(drawer).findByText(/Application startup complete/);
+    expect(api.logs).toHaveBeenCalledWith('bge-m3', expect.any(Number));
+    fireEvent.click(within(drawer).getByRole('button', { name: 'Close logs' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('is read-only without control: explains how to get the link and disables actions', async () => {
+    const api = new FakeApi(sampleStatus(), false);
+    await renderApp(api);
+    const note = screen.getByRole('note', { name: 'Read-only mode' });
+    expect(note.textContent).toContain('dashboard:');
+    expect((screen.getByRole('button', { name: 'Warm gemma-3-27b' }) as HTMLButtonElement).disabled).toBe(true);
+    expect((screen.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }) as HTMLButtonElement).disabled).toBe(true);
+    screen.getByText('Read-only');
+  });
+
+  it('says so when the gateway does not answer', async () => {
+    const api = new FakeApi(sampleStatus());
+    api.statusError = new ApiError('The gateway cannot be reached (connection refused).', { code: 'network_error' });
+    render(<App api={api} />);
+    await screen.findByText('The gateway is not answering');
+    screen.getByText(/connection refused/);
+  });
+
+  it('unsubscribes on unmount', async () => {
+    const api = new FakeApi(sampleStatus());
+    const { unmount } = render(<App api={api} />);
+    await screen.findByRole('group', { name: 'bge-m3' });
+    expect(api.subscribers).toBe(1);
+    unmount();
+    expect(api.subscribers).toBe(0);
+  });
+});
