@@ -37,6 +37,12 @@ export class Scheduler extends EventEmitter {
   private readonly changeWaiters = new Set<() => void>();
   private unsubscribeGpu: (() => void) | null = null;
   private readonly releasingPids = new Map<number, number>();
+  /**
+   * Per GPU: memory that servers stopped in the last few seconds last measured there (`mib`), the
+   * other processes' memory when they stopped (`otherBefore`) and when (`at`). nvidia-smi stops
+   * listing an exited process at once but counts its memory as used until the driver frees it.
+   */
+  private readonly releasingMiB = new Map<number, { mib: number; otherBefore: number; at: number }>();
   evictions = 0;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -313,8 +319,25 @@ export class Scheduler extends EventEmitter {
       index: g.index,
       totalMiB: g.totalMiB,
       reservedMiB: g.reservedMiB,
-      otherMiB: attribution.gpus[i].otherMiB,
+      otherMiB: this.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at),
     }));
+  }
+
+  /**
+   * Memory of processes the gateway does not manage, for placement. Unattributed memory that grew
+   * since a server stopped, up to what that server held, is its memory not yet freed (unlisted by
+   * nvidia-smi), not another process's: counting it as other would fail the start with
+   * insufficient_vram or evict more than needed. waitForMeasuredRelease then waits for it to go.
+   * Once a reading taken after the stop shows other memory back to its level, the record is done.
+   */
+  private otherMiB(gpu: number, measuredOther: number, snapshotAt: number): number {
+    const r = this.releasingMiB.get(gpu);
+    if (!r) return measuredOther;
+    if (this.now() - r.at > RELEASING_PIDS_MS || (snapshotAt > r.at && measuredOther <= r.otherBefore)) {
+      this.releasingMiB.delete(gpu);
+      return measuredOther;
+    }
+    return Math.max(r.otherBefore, measuredOther - r.mib);
   }
 
   /**
@@ -418,6 +441,17 @@ export class Scheduler extends EventEmitter {
 
   /** The server is gone: its GPUs are no longer held; its PIDs' memory is on its way out. */
   private forgetServer(entry: ModelEntry): void {
+    const snap = this.deps.gpu?.state().snapshot;
+    if (snap?.measured && entry.pids.size > 0) {
+      const attribution = attributeGpuMemory(snap, this.managedModels());
+      snap.gpus.forEach((g, i) => {
+        const held = attribution.gpus[i].models.find((m) => m.id === entry.id)?.usedMiB ?? 0;
+        if (held <= 0) return;
+        const other = this.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at);
+        const r = this.releasingMiB.get(g.index);
+        this.releasingMiB.set(g.index, { mib: (r?.mib ?? 0) + held, otherBefore: r?.otherBefore ?? other, at: this.now() });
+      });
+    }
     for (const pid of entry.pids) this.releasingPids.set(pid, this.now());
     entry.instance = null;
     entry.gpuIndices = [];
