@@ -1,30 +1,24 @@
 // The dashboard: GPUs with their VRAM bars, models with their state and actions, recent requests.
-import { useCallback, useMemo, useState, type ReactElement } from "react";
-import type { ModelStatus, StatusDocument } from "../gateway/status-types.js";
-import {
-  errorMessage,
-  isApiError,
-  type GatewayApi,
-} from "./api/gateway-api.js";
-import { ConfirmEvict } from "./components/ConfirmEvict.js";
-import { GpuCard } from "./components/GpuCard.js";
-import { Header } from "./components/Header.js";
-import { AlertIcon, LockIcon } from "./components/icons.js";
-import { LogsDrawer } from "./components/LogsDrawer.js";
-import { ModelCard, type PendingAction } from "./components/ModelCard.js";
-import { RecentRequests } from "./components/RecentRequests.js";
-import { useNow } from "./hooks/use-now.js";
-import { useStatus } from "./hooks/use-status.js";
-import { assignModelColors, colorFunction, ModelColors } from "./lib/colors.js";
-import { gib } from "./lib/format.js";
+import { useCallback, useMemo, useState, type ReactElement } from 'react';
+import type { ModelStatus, StatusDocument } from '../gateway/status-types.js';
+import { errorMessage, isApiError, type GatewayApi } from './api/gateway-api.js';
+import { ConfirmEvict } from './components/ConfirmEvict.js';
+import { GpuCard } from './components/GpuCard.js';
+import { Header } from './components/Header.js';
+import { AlertIcon, LockIcon } from './components/icons.js';
+import { LogsDrawer } from './components/LogsDrawer.js';
+import { ModelCard, type PendingAction } from './components/ModelCard.js';
+import { RecentRequests } from './components/RecentRequests.js';
+import { useNow } from './hooks/use-now.js';
+import { useStatus } from './hooks/use-status.js';
+import { assignModelColors, colorFunction, ModelColors } from './lib/colors.js';
+import { gib } from './lib/format.js';
 
 function Summary({ status }: { status: StatusDocument }): ReactElement {
   const ms = status.models;
-  const ready = ms.filter((m) => m.state === "ready").length;
-  const loading = ms.filter(
-    (m) => m.state === "starting" || m.state === "pulling",
-  ).length;
-  const failed = ms.filter((m) => m.state === "failed").length;
+  const ready = ms.filter((m) => m.state === 'ready').length;
+  const loading = ms.filter((m) => m.state === 'starting' || m.state === 'pulling').length;
+  const failed = ms.filter((m) => m.state === 'failed').length;
   const inFlight = ms.reduce((n, m) => n + m.inFlight, 0);
   const queued = ms.reduce((n, m) => n + m.queued, 0);
   const used = status.gpus.reduce((n, g) => n + g.usedMiB, 0);
@@ -35,37 +29,33 @@ function Summary({ status }: { status: StatusDocument }): ReactElement {
     tone?: string;
     suffix?: string;
   }> = [
-    { label: "Models ready", value: `${ready} / ${ms.length}` },
+    { label: 'Models ready', value: `${ready} / ${ms.length}` },
     {
-      label: "Starting",
+      label: 'Starting',
       value: String(loading),
-      tone: loading > 0 ? "warn" : undefined,
+      tone: loading > 0 ? 'warn' : undefined,
     },
     {
-      label: "In flight",
+      label: 'In flight',
       value: String(inFlight),
-      tone: inFlight > 0 ? "accent" : undefined,
+      tone: inFlight > 0 ? 'accent' : undefined,
     },
     {
-      label: "Queued",
+      label: 'Queued',
       value: String(queued),
-      tone: queued > 0 ? "warn" : undefined,
+      tone: queued > 0 ? 'warn' : undefined,
     },
     {
-      label: "VRAM used",
-      value: status.gpus.length > 0 ? gib(used) : "—",
+      label: 'VRAM used',
+      value: status.gpus.length > 0 ? gib(used) : '—',
       suffix: status.gpus.length > 0 ? ` / ${gib(total)} GiB` : undefined,
     },
   ];
-  if (failed > 0)
-    items.push({ label: "Failed", value: String(failed), tone: "bad" });
+  if (failed > 0) items.push({ label: 'Failed', value: String(failed), tone: 'bad' });
   return (
     <dl className="summary">
       {items.map((it) => (
-        <div
-          key={it.label}
-          className={`summary-item ${it.tone ? `tone-${it.tone}` : ""}`}
-        >
+        <div key={it.label} className={`summary-item ${it.tone ? `tone-${it.tone}` : ''}`}>
           <dt>{it.label}</dt>
           <dd className="num">
             {it.value}
@@ -82,10 +72,9 @@ function ReadOnlyNotice(): ReactElement {
     <div className="notice" role="note" aria-label="Read-only mode">
       <LockIcon width={16} height={16} />
       <div>
-        <strong>Read-only.</strong> To warm or evict models from this browser,
-        open the link that <code>vllm-gateway serve</code> prints on the line
-        starting with <code>dashboard:</code> — it carries the admin token (in
-        the part after <code>#</code>, which never leaves your browser).
+        <strong>Read-only.</strong> To warm or evict models from this browser, open the link that <code>vllm-gateway serve</code> prints on
+        the line starting with <code>dashboard:</code> — it carries the admin token (in the part after <code>#</code>, which never leaves
+        your browser).
       </div>
     </div>
   );
@@ -101,32 +90,21 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
   const { status, connection, error } = useStatus(api);
   const now = useNow(1000);
   const [pending, setPending] = useState<Record<string, PendingAction>>({});
-  const [actionErrors, setActionErrors] = useState<
-    Record<string, string | null>
-  >({});
+  const [actionErrors, setActionErrors] = useState<Record<string, string | null>>({});
   const [confirm, setConfirm] = useState<Confirm | null>(null);
   const [logsFor, setLogsFor] = useState<string | null>(null);
 
-  const setPend = (id: string, p: PendingAction) =>
-    setPending((s) => ({ ...s, [id]: p }));
-  const setErr = (id: string, e: string | null) =>
-    setActionErrors((s) => ({ ...s, [id]: e }));
+  const setPend = (id: string, p: PendingAction) => setPending((s) => ({ ...s, [id]: p }));
+  const setErr = (id: string, e: string | null) => setActionErrors((s) => ({ ...s, [id]: e }));
 
-  const modelIds = (status?.models ?? []).map((m) => m.id).join("\n");
-  const colorOf = useMemo(
-    () =>
-      colorFunction(assignModelColors(modelIds ? modelIds.split("\n") : [])),
-    [modelIds],
-  );
-  const modelById = useMemo(
-    () => new Map((status?.models ?? []).map((m) => [m.id, m] as const)),
-    [status],
-  );
+  const modelIds = (status?.models ?? []).map((m) => m.id).join('\n');
+  const colorOf = useMemo(() => colorFunction(assignModelColors(modelIds ? modelIds.split('\n') : [])), [modelIds]);
+  const modelById = useMemo(() => new Map((status?.models ?? []).map((m) => [m.id, m] as const)), [status]);
 
   const warm = useCallback(
     async (id: string) => {
       setErr(id, null);
-      setPend(id, "warm");
+      setPend(id, 'warm');
       try {
         await api.load(id);
       } catch (err) {
@@ -141,11 +119,11 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
   const unload = useCallback(
     async (id: string, force: boolean) => {
       setErr(id, null);
-      setPend(id, "evict");
+      setPend(id, 'evict');
       try {
         await api.unload(id, { force });
       } catch (err) {
-        if (!force && isApiError(err) && err.code === "model_busy") {
+        if (!force && isApiError(err) && err.code === 'model_busy') {
           const m = modelById.get(id);
           setConfirm({
             id,
@@ -177,12 +155,7 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
   return (
     <ModelColors.Provider value={colorOf}>
       <div className="app">
-        <Header
-          api={api}
-          listen={status?.listen ?? null}
-          version={status?.version ?? null}
-          connection={connection}
-        />
+        <Header api={api} listen={status?.listen ?? null} version={status?.version ?? null} connection={connection} />
         <main className="content" aria-busy={status === null}>
           {!api.canControl ? <ReadOnlyNotice /> : null}
 
@@ -212,15 +185,12 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                 <header className="section-head">
                   <h2 id="gpus-title">GPUs</h2>
                   {status.gpuProbe && !status.gpuProbe.available ? (
-                    <span className="muted small">
-                      {status.gpuProbe.error ?? "GPU probe unavailable"}
-                    </span>
+                    <span className="muted small">{status.gpuProbe.error ?? 'GPU probe unavailable'}</span>
                   ) : null}
                 </header>
                 {status.gpus.length === 0 ? (
                   <div className="card empty muted">
-                    No GPU reported. Configure <code>gpu.static</code> or
-                    install nvidia-smi.
+                    No GPU reported. Configure <code>gpu.static</code> or install nvidia-smi.
                   </div>
                 ) : (
                   <div className="gpu-grid">
@@ -234,14 +204,11 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
               <section aria-labelledby="models-title" className="section">
                 <header className="section-head">
                   <h2 id="models-title">Models</h2>
-                  <span className="muted small num">
-                    {status.models.length} configured
-                  </span>
+                  <span className="muted small num">{status.models.length} configured</span>
                 </header>
                 {status.models.length === 0 ? (
                   <div className="card empty muted">
-                    No models configured. Add one under <code>models:</code> in
-                    the config file.
+                    No models configured. Add one under <code>models:</code> in the config file.
                   </div>
                 ) : (
                   <div className="model-grid">
@@ -283,9 +250,7 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
             }}
           />
         ) : null}
-        {logsFor ? (
-          <LogsDrawer api={api} id={logsFor} onClose={() => setLogsFor(null)} />
-        ) : null}
+        {logsFor ? <LogsDrawer api={api} id={logsFor} onClose={() => setLogsFor(null)} /> : null}
       </div>
     </ModelColors.Provider>
   );

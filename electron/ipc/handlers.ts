@@ -60,10 +60,18 @@ export function checkSender(event: IpcEventLike | null | undefined, isAppUrl: (u
     throw new IpcRejection('forbidden_sender', `IPC from ${frame.url || 'an unknown page'} is not accepted.`, 'permission_error');
 }
 
-const ID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
+const MAX_ID_LENGTH = 256;
+
+function hasControlChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
 
 export function validateModelId(id: unknown): string {
-  if (typeof id !== 'string' || !ID_RE.test(id))
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || hasControlChars(id))
     throw new IpcRejection('invalid_request', 'A model id must be a non-empty string of at most 256 characters.');
   return id;
 }

@@ -1,10 +1,10 @@
 // Serves the built dashboard (dist/renderer) at /ui and /ui/ with a strict Content-Security-Policy.
 // Usable directly (`await registerUi(app, { distDir })`) or as a plugin (`app.register(registerUi, …)`).
 // The page reads the admin token from the URL fragment, which never reaches this server.
-import { readFile, realpath, stat } from "node:fs/promises";
-import path from "node:path";
-import type { FastifyInstance, FastifyReply } from "fastify";
-import { GatewayError } from "../errors.js";
+import { readFile, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { GatewayError } from '../errors.js';
 
 export const UI_CSP = [
   "default-src 'self'",
@@ -17,21 +17,21 @@ export const UI_CSP = [
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
-].join("; ");
+].join('; ');
 
 const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".ico": "image/x-icon",
-  ".webp": "image/webp",
-  ".woff2": "font/woff2",
-  ".txt": "text/plain; charset=utf-8",
-  ".map": "application/json; charset=utf-8",
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.webp': 'image/webp',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
 };
 
 export interface UiOptions {
@@ -41,23 +41,20 @@ export interface UiOptions {
 
 function securityHeaders(reply: FastifyReply): FastifyReply {
   return reply
-    .header("Content-Security-Policy", UI_CSP)
-    .header("X-Content-Type-Options", "nosniff")
-    .header("X-Frame-Options", "DENY")
-    .header("Referrer-Policy", "no-referrer")
-    .header("Cross-Origin-Opener-Policy", "same-origin")
-    .header("Cross-Origin-Resource-Policy", "same-origin");
+    .header('Content-Security-Policy', UI_CSP)
+    .header('X-Content-Type-Options', 'nosniff')
+    .header('X-Frame-Options', 'DENY')
+    .header('Referrer-Policy', 'no-referrer')
+    .header('Cross-Origin-Opener-Policy', 'same-origin')
+    .header('Cross-Origin-Resource-Policy', 'same-origin');
 }
 
 /** index.html refers to './assets/…'; served at /ui (no slash) those would resolve to /assets/…. */
 export function rewriteIndex(html: string): string {
-  return html.replace(/(\s(?:src|href)=["'])\.\//g, "$1/ui/");
+  return html.replace(/(\s(?:src|href)=["'])\.\//g, '$1/ui/');
 }
 
-export async function registerUi(
-  app: FastifyInstance,
-  opts: UiOptions,
-): Promise<void> {
+export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise<void> {
   const distDir = path.resolve(opts.distDir);
   let rootReal: string | null = null;
   let indexCache: string | null = null;
@@ -67,10 +64,7 @@ export async function registerUi(
       try {
         rootReal = await realpath(distDir);
       } catch {
-        throw new GatewayError(
-          "not_found",
-          "The dashboard is not built: run `npm run build` (it writes dist/renderer).",
-        );
+        throw new GatewayError('not_found', 'The dashboard is not built: run `npm run build` (it writes dist/renderer).');
       }
     }
     return rootReal;
@@ -81,62 +75,47 @@ export async function registerUi(
       const dir = await root();
       let html: string;
       try {
-        html = await readFile(path.join(dir, "index.html"), "utf8");
+        html = await readFile(path.join(dir, 'index.html'), 'utf8');
       } catch {
-        throw new GatewayError(
-          "not_found",
-          "The dashboard is not built: run `npm run build` (it writes dist/renderer).",
-        );
+        throw new GatewayError('not_found', 'The dashboard is not built: run `npm run build` (it writes dist/renderer).');
       }
       indexCache = rewriteIndex(html);
     }
-    return securityHeaders(reply)
-      .header("Cache-Control", "no-store")
-      .type(TYPES[".html"])
-      .send(indexCache);
+    return securityHeaders(reply).header('Cache-Control', 'no-store').type(TYPES['.html']).send(indexCache);
   }
 
-  async function sendFile(
-    rel: string,
-    reply: FastifyReply,
-  ): Promise<FastifyReply> {
+  async function sendFile(rel: string, reply: FastifyReply): Promise<FastifyReply> {
     const dir = await root();
-    const notFound = () =>
-      new GatewayError("not_found", "No such file in the dashboard.");
+    const notFound = () => new GatewayError('not_found', 'No such file in the dashboard.');
     let decoded: string;
     try {
       decoded = decodeURIComponent(rel);
     } catch {
       throw notFound();
     }
-    if (decoded.includes("\0") || decoded.includes("\\")) throw notFound();
+    if (decoded.includes('\0') || decoded.includes('\\')) throw notFound();
     const target = path.resolve(dir, decoded);
     if (target !== dir && !target.startsWith(dir + path.sep)) throw notFound();
     let real: string;
     try {
       real = await realpath(target);
-      if (!real.startsWith(dir + path.sep) || !(await stat(real)).isFile())
-        throw notFound();
+      if (!real.startsWith(dir + path.sep) || !(await stat(real)).isFile()) throw notFound();
     } catch {
       throw notFound();
     }
-    const type =
-      TYPES[path.extname(real).toLowerCase()] ?? "application/octet-stream";
+    const type = TYPES[path.extname(real).toLowerCase()] ?? 'application/octet-stream';
     const body = await readFile(real);
     const immutable = path.relative(dir, real).startsWith(`assets${path.sep}`);
     return securityHeaders(reply)
-      .header(
-        "Cache-Control",
-        immutable ? "public, max-age=31536000, immutable" : "no-cache",
-      )
+      .header('Cache-Control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
       .type(type)
       .send(body);
   }
 
-  app.get("/ui", async (_req, reply) => sendIndex(reply));
-  app.get<{ Params: { "*": string } }>("/ui/*", async (req, reply) => {
-    const rel = req.params["*"] ?? "";
-    if (rel === "" || rel === "index.html") return sendIndex(reply);
+  app.get('/ui', async (_req, reply) => sendIndex(reply));
+  app.get<{ Params: { '*': string } }>('/ui/*', async (req, reply) => {
+    const rel = req.params['*'] ?? '';
+    if (rel === '' || rel === 'index.html') return sendIndex(reply);
     return sendFile(rel, reply);
   });
 }

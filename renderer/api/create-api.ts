@@ -1,10 +1,10 @@
 // Picks the GatewayApi for where the dashboard runs: the desktop window (preload bridge present)
 // or a browser tab at /ui (HTTP + SSE, admin token from the URL fragment).
-import type { GatewayBridge } from "../../electron/ipc/contract.js";
-import type { GatewayApi } from "./gateway-api.js";
-import { HttpGatewayApi } from "./http-api.js";
-import { IpcGatewayApi } from "./ipc-api.js";
-import { takeAdminToken } from "./token.js";
+import type { GatewayBridge } from '../../electron/ipc/contract.js';
+import type { GatewayApi } from './gateway-api.js';
+import { HttpGatewayApi } from './http-api.js';
+import { IpcGatewayApi } from './ipc-api.js';
+import { takeAdminToken } from './token.js';
 
 declare global {
   interface Window {
@@ -14,11 +14,11 @@ declare global {
 
 export function createGatewayApi(win: Window = window): GatewayApi {
   if (win.gateway) return new IpcGatewayApi(win.gateway);
-  let storage: Storage | null = null;
+  let storage: Storage | null;
   try {
     storage = win.sessionStorage;
   } catch {
-    storage = null;
+    storage = null; // storage disabled (privacy settings): the token lives for this page only
   }
   const adminToken = takeAdminToken({
     location: win.location,

@@ -1,16 +1,13 @@
 // The one interface the dashboard talks to (CONTRACT.md §6). Two implementations:
 // ipc-api.ts (desktop, through the preload's window.gateway) and http-api.ts (browser, /ui).
 // The renderer never imports Node or Electron; status types are imported type-only.
-import type {
-  ModelStatus,
-  StatusDocument,
-} from "../../gateway/status-types.js";
+import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 
 export type { ModelStatus, StatusDocument };
 
 export interface GatewayApi {
   /** 'desktop' over IPC, 'browser' over HTTP + SSE. */
-  readonly mode: "desktop" | "browser";
+  readonly mode: 'desktop' | 'browser';
   /** False when state-changing calls will be refused (browser without the admin token). */
   readonly canControl: boolean;
   status(): Promise<StatusDocument>;
@@ -38,9 +35,9 @@ export class ApiError extends Error {
     } = {},
   ) {
     super(message);
-    this.name = "ApiError";
-    this.code = opts.code ?? "unknown_error";
-    this.type = opts.type ?? "server_error";
+    this.name = 'ApiError';
+    this.code = opts.code ?? 'unknown_error';
+    this.type = opts.type ?? 'server_error';
     this.status = opts.status ?? null;
   }
 }
@@ -52,6 +49,6 @@ export function isApiError(err: unknown): err is ApiError {
 /** The message to show for anything thrown by a GatewayApi call. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error && err.message) return err.message;
-  if (typeof err === "string" && err) return err;
-  return "Something went wrong.";
+  if (typeof err === 'string' && err) return err;
+  return 'Something went wrong.';
 }

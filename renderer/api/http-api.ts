@@ -1,9 +1,6 @@
 // GatewayApi over HTTP + Server-Sent Events, for the dashboard served by the gateway at /ui.
-import type {
-  ModelStatus,
-  StatusDocument,
-} from "../../gateway/status-types.js";
-import { ApiError, type GatewayApi } from "./gateway-api.js";
+import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import { ApiError, type GatewayApi } from './gateway-api.js';
 
 export interface HttpApiOptions {
   /** Origin (and optional path prefix) of the gateway; '' = same origin as the page. */
@@ -25,11 +22,10 @@ async function errorFrom(res: Response): Promise<ApiError> {
       const body = JSON.parse(text) as {
         error?: { message?: unknown; code?: unknown; type?: unknown };
       };
-      if (body && typeof body.error === "object" && body.error) {
-        if (typeof body.error.message === "string" && body.error.message)
-          message = body.error.message;
-        if (typeof body.error.code === "string") code = body.error.code;
-        if (typeof body.error.type === "string") type = body.error.type;
+      if (body && typeof body.error === 'object' && body.error) {
+        if (typeof body.error.message === 'string' && body.error.message) message = body.error.message;
+        if (typeof body.error.code === 'string') code = body.error.code;
+        if (typeof body.error.type === 'string') type = body.error.type;
       }
     } catch {
       if (text.trim()) message = text.trim().slice(0, 500);
@@ -43,14 +39,14 @@ async function errorFrom(res: Response): Promise<ApiError> {
 export function isHttpUrl(url: string): boolean {
   try {
     const u = new URL(url);
-    return u.protocol === "http:" || u.protocol === "https:";
+    return u.protocol === 'http:' || u.protocol === 'https:';
   } catch {
     return false;
   }
 }
 
 export class HttpGatewayApi implements GatewayApi {
-  readonly mode = "browser" as const;
+  readonly mode = 'browser' as const;
   readonly canControl: boolean;
   private readonly base: string;
   private readonly token: string | null;
@@ -59,67 +55,51 @@ export class HttpGatewayApi implements GatewayApi {
   private readonly openWindow: (url: string) => void;
 
   constructor(opts: HttpApiOptions) {
-    this.base = (opts.baseUrl ?? "").replace(/\/+$/, "");
+    this.base = (opts.baseUrl ?? '').replace(/\/+$/, '');
     this.token = opts.adminToken;
     this.canControl = Boolean(opts.adminToken);
-    this.fetchImpl =
-      opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.EventSourceImpl = opts.EventSource ?? globalThis.EventSource;
-    this.openWindow =
-      opts.openWindow ??
-      ((url) => void window.open(url, "_blank", "noopener,noreferrer"));
+    this.openWindow = opts.openWindow ?? ((url) => void window.open(url, '_blank', 'noopener,noreferrer'));
   }
 
-  private async request(
-    path: string,
-    init: RequestInit = {},
-    admin = false,
-  ): Promise<Response> {
+  private async request(path: string, init: RequestInit = {}, admin = false): Promise<Response> {
     const headers = new Headers(init.headers);
     if (admin) {
       if (!this.token) {
-        throw new ApiError(
-          "Read-only: open the dashboard link that `serve` prints (it carries the admin token) to control models.",
-          {
-            code: "invalid_admin_token",
-            type: "authentication_error",
-            status: 401,
-          },
-        );
+        throw new ApiError('Read-only: open the dashboard link that `serve` prints (it carries the admin token) to control models.', {
+          code: 'invalid_admin_token',
+          type: 'authentication_error',
+          status: 401,
+        });
       }
-      headers.set("Authorization", `Bearer ${this.token}`);
+      headers.set('Authorization', `Bearer ${this.token}`);
     }
     let res: Response;
     try {
       res = await this.fetchImpl(this.base + path, {
         ...init,
         headers,
-        cache: "no-store",
-        credentials: "same-origin",
+        cache: 'no-store',
+        credentials: 'same-origin',
       });
     } catch (err) {
-      throw new ApiError(
-        `The gateway cannot be reached (${err instanceof Error ? err.message : String(err)}).`,
-        {
-          code: "network_error",
-        },
-      );
+      throw new ApiError(`The gateway cannot be reached (${err instanceof Error ? err.message : String(err)}).`, {
+        code: 'network_error',
+      });
     }
     if (!res.ok) throw await errorFrom(res);
     return res;
   }
 
   async status(): Promise<StatusDocument> {
-    const res = await this.request("/gateway/status", {
-      headers: { Accept: "application/json" },
+    const res = await this.request('/gateway/status', {
+      headers: { Accept: 'application/json' },
     });
     return (await res.json()) as StatusDocument;
   }
 
-  onStatus(
-    cb: (doc: StatusDocument) => void,
-    signal?: AbortSignal,
-  ): () => void {
+  onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void {
     const ES = this.EventSourceImpl;
     if (!ES || signal?.aborted) return () => {};
     const es = new ES(`${this.base}/gateway/events`);
@@ -130,53 +110,42 @@ export class HttpGatewayApi implements GatewayApi {
         /* a malformed event is skipped; the next one (at most 5 s later) repairs the view */
       }
     };
-    es.addEventListener("status", onMessage as EventListener);
+    es.addEventListener('status', onMessage as EventListener);
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
-      es.removeEventListener("status", onMessage as EventListener);
+      es.removeEventListener('status', onMessage as EventListener);
       es.close();
-      signal?.removeEventListener("abort", close);
+      signal?.removeEventListener('abort', close);
     };
-    signal?.addEventListener("abort", close, { once: true });
+    signal?.addEventListener('abort', close, { once: true });
     return close;
   }
 
   async load(id: string): Promise<ModelStatus> {
-    const res = await this.request(
-      `/gateway/models/${encodeURIComponent(id)}/load`,
-      { method: "POST" },
-      true,
-    );
+    const res = await this.request(`/gateway/models/${encodeURIComponent(id)}/load`, { method: 'POST' }, true);
     return (await res.json()) as ModelStatus;
   }
 
   async unload(id: string, opts: { force: boolean }): Promise<ModelStatus> {
-    const q = opts.force ? "?force=true" : "";
-    const res = await this.request(
-      `/gateway/models/${encodeURIComponent(id)}/unload${q}`,
-      { method: "POST" },
-      true,
-    );
+    const q = opts.force ? '?force=true' : '';
+    const res = await this.request(`/gateway/models/${encodeURIComponent(id)}/unload${q}`, { method: 'POST' }, true);
     return (await res.json()) as ModelStatus;
   }
 
   async logs(id: string, tail: number): Promise<string> {
     const n = Math.max(1, Math.min(10_000, Math.floor(tail)));
-    const res = await this.request(
-      `/gateway/models/${encodeURIComponent(id)}/logs?tail=${n}`,
-      {
-        headers: { Accept: "text/plain" },
-      },
-    );
+    const res = await this.request(`/gateway/models/${encodeURIComponent(id)}/logs?tail=${n}`, {
+      headers: { Accept: 'text/plain' },
+    });
     return res.text();
   }
 
   async openExternal(url: string): Promise<void> {
     if (!isHttpUrl(url))
-      throw new ApiError("Only http(s) links can be opened.", {
-        code: "invalid_request",
+      throw new ApiError('Only http(s) links can be opened.', {
+        code: 'invalid_request',
       });
     this.openWindow(url);
   }

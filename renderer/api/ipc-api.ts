@@ -1,10 +1,7 @@
 // GatewayApi over Electron IPC, through the `window.gateway` bridge the preload exposes.
-import type { GatewayBridge, IpcResult } from "../../electron/ipc/contract.js";
-import type {
-  ModelStatus,
-  StatusDocument,
-} from "../../gateway/status-types.js";
-import { ApiError, type GatewayApi } from "./gateway-api.js";
+import type { GatewayBridge, IpcResult } from '../../electron/ipc/contract.js';
+import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import { ApiError, type GatewayApi } from './gateway-api.js';
 
 function unwrap<T>(result: IpcResult<T>): T {
   if (result && result.ok) return result.value;
@@ -12,15 +9,15 @@ function unwrap<T>(result: IpcResult<T>): T {
     result && !result.ok
       ? result.error
       : {
-          message: "No answer from the app.",
-          code: "ipc_error",
-          type: "server_error",
+          message: 'No answer from the app.',
+          code: 'ipc_error',
+          type: 'server_error',
         };
   throw new ApiError(e.message, { code: e.code, type: e.type });
 }
 
 export class IpcGatewayApi implements GatewayApi {
-  readonly mode = "desktop" as const;
+  readonly mode = 'desktop' as const;
   readonly canControl = true;
 
   constructor(private readonly bridge: GatewayBridge) {}
@@ -29,20 +26,17 @@ export class IpcGatewayApi implements GatewayApi {
     return unwrap(await this.bridge.status());
   }
 
-  onStatus(
-    cb: (doc: StatusDocument) => void,
-    signal?: AbortSignal,
-  ): () => void {
+  onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void {
     if (signal?.aborted) return () => {};
     const off = this.bridge.onStatus(cb);
     let done = false;
     const close = () => {
       if (done) return;
       done = true;
-      signal?.removeEventListener("abort", close);
+      signal?.removeEventListener('abort', close);
       off();
     };
-    signal?.addEventListener("abort", close, { once: true });
+    signal?.addEventListener('abort', close, { once: true });
     return close;
   }
 

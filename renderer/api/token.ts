@@ -2,7 +2,7 @@
 // `dashboard: http://HOST:PORT/ui#token=ADMIN_TOKEN`. The fragment never reaches a server; we keep
 // the token in sessionStorage (this tab only) and remove it from the address bar at once.
 
-export const TOKEN_STORAGE_KEY = "vllm-gateway.adminToken";
+export const TOKEN_STORAGE_KEY = 'vllm-gateway.adminToken';
 
 interface LocationLike {
   hash: string;
@@ -12,25 +12,24 @@ interface LocationLike {
 
 export interface TokenEnv {
   location: LocationLike;
-  history: Pick<History, "replaceState" | "state">;
-  storage: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
+  history: Pick<History, 'replaceState' | 'state'>;
+  storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
 }
 
 /** Reads `#token=…` (also among other fragment parameters), stores it and clears it from the URL. */
 export function takeAdminToken(env: TokenEnv): string | null {
-  const hash = env.location.hash.replace(/^#/, "");
+  const hash = env.location.hash.replace(/^#/, '');
   let fromHash: string | null = null;
   if (hash) {
     const params = new URLSearchParams(hash);
-    const t = params.get("token");
+    const t = params.get('token');
     if (t !== null) {
       fromHash = t.trim() || null;
-      params.delete("token");
+      params.delete('token');
       const rest = params.toString();
-      const url =
-        env.location.pathname + env.location.search + (rest ? `#${rest}` : "");
+      const url = env.location.pathname + env.location.search + (rest ? `#${rest}` : '');
       try {
-        env.history.replaceState(env.history.state, "", url);
+        env.history.replaceState(env.history.state, '', url);
       } catch {
         /* a sandboxed document may refuse; the token is still only in this tab */
       }
@@ -47,7 +46,7 @@ export function takeAdminToken(env: TokenEnv): string | null {
   }
 }
 
-export function forgetAdminToken(env: Pick<TokenEnv, "storage">): void {
+export function forgetAdminToken(env: Pick<TokenEnv, 'storage'>): void {
   try {
     env.storage?.removeItem(TOKEN_STORAGE_KEY);
   } catch {

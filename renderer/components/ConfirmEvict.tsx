@@ -1,7 +1,7 @@
 // Asked before forcing an unload that would cut requests in flight or queued (409 model_busy).
-import type { ReactElement } from "react";
-import { plural } from "../lib/format.js";
-import { Modal } from "./Modal.js";
+import type { ReactElement } from 'react';
+import { plural } from '../lib/format.js';
+import { Modal } from './Modal.js';
 
 export interface ConfirmEvictProps {
   id: string;
@@ -11,30 +11,16 @@ export interface ConfirmEvictProps {
   onCancel(): void;
 }
 
-export function ConfirmEvict({
-  id,
-  inFlight,
-  queued,
-  onConfirm,
-  onCancel,
-}: ConfirmEvictProps): ReactElement {
+export function ConfirmEvict({ id, inFlight, queued, onConfirm, onCancel }: ConfirmEvictProps): ReactElement {
   const parts: string[] = [];
-  if (inFlight > 0) parts.push(`${plural(inFlight, "request")} in flight`);
-  if (queued > 0) parts.push(`${plural(queued, "request")} queued`);
-  const what =
-    parts.length > 0 ? parts.join(" and ") : "requests in flight or queued";
+  if (inFlight > 0) parts.push(`${plural(inFlight, 'request')} in flight`);
+  if (queued > 0) parts.push(`${plural(queued, 'request')} queued`);
+  const what = parts.length > 0 ? parts.join(' and ') : 'requests in flight or queued';
   return (
-    <Modal
-      variant="dialog"
-      labelledBy="confirm-title"
-      describedBy="confirm-body"
-      onClose={onCancel}
-      initialFocus="[data-cancel]"
-    >
+    <Modal variant="dialog" labelledBy="confirm-title" describedBy="confirm-body" onClose={onCancel} initialFocus="[data-cancel]">
       <h2 id="confirm-title">Evict {id} now?</h2>
       <p id="confirm-body">
-        <strong>{id}</strong> has {what}. Evicting it now ends them with an
-        error (503) and frees its GPU memory.
+        <strong>{id}</strong> has {what}. Evicting it now ends them with an error (503) and frees its GPU memory.
       </p>
       <div className="dialog-actions">
         <button type="button" className="btn" data-cancel onClick={onCancel}>

@@ -1,31 +1,25 @@
 // One GPU: a VRAM bar segmented by model (measured use filled, budget outlined), other
 // processes, reserved and free memory, with a legend of GiB figures.
-import type { ReactElement } from "react";
-import type { GpuStatus, ModelStatus } from "../../gateway/status-types.js";
-import { useModelColor } from "../lib/colors.js";
-import { gib, gpuUsageText } from "../lib/format.js";
-import { gpuSegments, percent, type Segment } from "../lib/gpu-segments.js";
+import type { ReactElement } from 'react';
+import type { GpuStatus, ModelStatus } from '../../gateway/status-types.js';
+import { useModelColor } from '../lib/colors.js';
+import { gib, gpuUsageText } from '../lib/format.js';
+import { gpuSegments, percent, type Segment } from '../lib/gpu-segments.js';
 
 function segmentTitle(s: Segment): string {
   switch (s.kind) {
-    case "model":
-      return `${s.id}: ${gib(s.usedMiB)} GiB used${s.budgetMiB !== null ? ` of a ${gib(s.budgetMiB)} GiB budget` : ""}`;
-    case "other":
+    case 'model':
+      return `${s.id}: ${gib(s.usedMiB)} GiB used${s.budgetMiB !== null ? ` of a ${gib(s.budgetMiB)} GiB budget` : ''}`;
+    case 'other':
       return `Other processes: ${gib(s.spanMiB)} GiB`;
-    case "reserved":
+    case 'reserved':
       return `Reserved: ${gib(s.spanMiB)} GiB`;
-    case "free":
+    case 'free':
       return `Free: ${gib(s.spanMiB)} GiB`;
   }
 }
 
-export function GpuCard({
-  gpu,
-  models,
-}: {
-  gpu: GpuStatus;
-  models: readonly ModelStatus[];
-}): ReactElement {
+export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly ModelStatus[] }): ReactElement {
   const segs = gpuSegments(gpu, models);
   const modelColor = useModelColor();
   const total = gpu.totalMiB;
@@ -34,12 +28,9 @@ export function GpuCard({
   const totalGiB = Number((gpu.totalMiB / 1024).toFixed(1));
   const usedPct = Math.round(percent(gpu.usedMiB, total));
   const extras: string[] = [];
-  if (gpu.utilizationPercent !== undefined && gpu.utilizationPercent !== null)
-    extras.push(`${Math.round(gpu.utilizationPercent)}% util`);
-  if (gpu.temperatureC !== undefined && gpu.temperatureC !== null)
-    extras.push(`${Math.round(gpu.temperatureC)}°C`);
-  if (gpu.powerW !== undefined && gpu.powerW !== null)
-    extras.push(`${Math.round(gpu.powerW)} W`);
+  if (gpu.utilizationPercent !== undefined && gpu.utilizationPercent !== null) extras.push(`${Math.round(gpu.utilizationPercent)}% util`);
+  if (gpu.temperatureC !== undefined && gpu.temperatureC !== null) extras.push(`${Math.round(gpu.temperatureC)}°C`);
+  if (gpu.powerW !== undefined && gpu.powerW !== null) extras.push(`${Math.round(gpu.powerW)} W`);
 
   return (
     <section className="card gpu" aria-labelledby={`gpu-${gpu.index}-title`}>
@@ -47,11 +38,8 @@ export function GpuCard({
         <div className="gpu-title">
           <span className="gpu-index">GPU {gpu.index}</span>
           <h3 id={`gpu-${gpu.index}-title`}>{gpu.name}</h3>
-          {gpu.source === "static" ? (
-            <span
-              className="badge subtle"
-              title="No nvidia-smi: figures are the budgets of running models"
-            >
+          {gpu.source === 'static' ? (
+            <span className="badge subtle" title="No nvidia-smi: figures are the budgets of running models">
               simulated
             </span>
           ) : null}
@@ -74,14 +62,13 @@ export function GpuCard({
       >
         {segs.map((s) => {
           const width = `${percent(s.spanMiB, total)}%`;
-          if (s.kind === "model") {
-            const fill =
-              s.spanMiB > 0 ? `${percent(s.usedMiB, s.spanMiB)}%` : "0%";
+          if (s.kind === 'model') {
+            const fill = s.spanMiB > 0 ? `${percent(s.usedMiB, s.spanMiB)}%` : '0%';
             return (
               <div
                 key={`m-${s.id}`}
                 className="seg seg-model"
-                style={{ width, ["--c" as string]: modelColor(s.id) }}
+                style={{ width, ['--c' as string]: modelColor(s.id) }}
                 title={segmentTitle(s)}
                 data-model={s.id}
               >
@@ -89,49 +76,31 @@ export function GpuCard({
               </div>
             );
           }
-          return (
-            <div
-              key={s.kind}
-              className={`seg seg-${s.kind}`}
-              style={{ width }}
-              title={segmentTitle(s)}
-            />
-          );
+          return <div key={s.kind} className={`seg seg-${s.kind}`} style={{ width }} title={segmentTitle(s)} />;
         })}
       </div>
 
       <ul className="legend" aria-label={`Memory on GPU ${gpu.index}`}>
         {segs.map((s) =>
-          s.kind === "model" ? (
+          s.kind === 'model' ? (
             <li key={`m-${s.id}`}>
-              <span
-                className="swatch"
-                style={{ ["--c" as string]: modelColor(s.id) }}
-              />
+              <span className="swatch" style={{ ['--c' as string]: modelColor(s.id) }} />
               <span className="legend-name">{s.id}</span>
               <span className="num muted">
                 {gib(s.usedMiB)}
-                {s.budgetMiB !== null ? ` / ${gib(s.budgetMiB)}` : ""} GiB
+                {s.budgetMiB !== null ? ` / ${gib(s.budgetMiB)}` : ''} GiB
               </span>
             </li>
           ) : (
             <li key={s.kind}>
               <span className={`swatch swatch-${s.kind}`} />
-              <span className="legend-name">
-                {s.kind === "other"
-                  ? "Other processes"
-                  : s.kind === "reserved"
-                    ? "Reserved"
-                    : "Free"}
-              </span>
+              <span className="legend-name">{s.kind === 'other' ? 'Other processes' : s.kind === 'reserved' ? 'Reserved' : 'Free'}</span>
               <span className="num muted">{gib(s.spanMiB)} GiB</span>
             </li>
           ),
         )}
       </ul>
-      {extras.length > 0 ? (
-        <div className="gpu-extras muted num">{extras.join(" · ")}</div>
-      ) : null}
+      {extras.length > 0 ? <div className="gpu-extras muted num">{extras.join(' · ')}</div> : null}
     </section>
   );
 }

@@ -1,21 +1,15 @@
 // Top bar: product, the gateway URL with a copy button, connection state.
-import type { ReactElement } from "react";
-import type { GatewayApi } from "../api/gateway-api.js";
-import type { Connection } from "../hooks/use-status.js";
-import { useClipboard } from "../hooks/use-clipboard.js";
-import {
-  CheckIcon,
-  CopyIcon,
-  ExternalIcon,
-  LockIcon,
-  LogoMark,
-} from "./icons.js";
+import type { ReactElement } from 'react';
+import type { GatewayApi } from '../api/gateway-api.js';
+import type { Connection } from '../hooks/use-status.js';
+import { useClipboard } from '../hooks/use-clipboard.js';
+import { CheckIcon, CopyIcon, ExternalIcon, LockIcon, LogoMark } from './icons.js';
 
 const CONNECTION_TEXT: Record<Connection, string> = {
-  connecting: "Connecting",
-  live: "Live",
-  stale: "Reconnecting",
-  offline: "Offline",
+  connecting: 'Connecting',
+  live: 'Live',
+  stale: 'Reconnecting',
+  offline: 'Offline',
 };
 
 export function Header({
@@ -36,9 +30,7 @@ export function Header({
         <div className="brand">
           <LogoMark />
           <span className="brand-name">vLLM Gateway</span>
-          {version ? (
-            <span className="brand-version num">v{version}</span>
-          ) : null}
+          {version ? <span className="brand-version num">v{version}</span> : null}
         </div>
         <div className="topbar-right">
           {listen ? (
@@ -47,51 +39,30 @@ export function Header({
               <code className="url-value" title={listen}>
                 {listen}
               </code>
-              <button
-                type="button"
-                className="icon-btn sm"
-                aria-label="Copy gateway URL"
-                onClick={() => void copy(listen)}
-                title="Copy"
-              >
-                {copied ? (
-                  <CheckIcon width={14} height={14} />
-                ) : (
-                  <CopyIcon width={14} height={14} />
-                )}
+              <button type="button" className="icon-btn sm" aria-label="Copy gateway URL" onClick={() => void copy(listen)} title="Copy">
+                {copied ? <CheckIcon width={14} height={14} /> : <CopyIcon width={14} height={14} />}
               </button>
-              {api.mode === "desktop" ? (
+              {api.mode === 'desktop' ? (
                 <button
                   type="button"
                   className="icon-btn sm"
                   aria-label="Open model list in browser"
-                  onClick={() =>
-                    void api
-                      .openExternal(`${listen}/v1/models`)
-                      .catch(() => undefined)
-                  }
+                  onClick={() => void api.openExternal(`${listen}/v1/models`).catch(() => undefined)}
                 >
                   <ExternalIcon width={14} height={14} />
                 </button>
               ) : null}
               <span className="sr-only" role="status">
-                {copied ? "Copied" : failed ? "Copy failed" : ""}
+                {copied ? 'Copied' : failed ? 'Copy failed' : ''}
               </span>
             </div>
           ) : null}
           {!api.canControl ? (
-            <span
-              className="badge warn-badge"
-              title="No admin token: models cannot be controlled from this tab"
-            >
+            <span className="badge warn-badge" title="No admin token: models cannot be controlled from this tab">
               <LockIcon width={12} height={12} /> Read-only
             </span>
           ) : null}
-          <span
-            className={`conn conn-${connection}`}
-            role="status"
-            aria-label={`Connection: ${CONNECTION_TEXT[connection]}`}
-          >
+          <span className={`conn conn-${connection}`} role="status" aria-label={`Connection: ${CONNECTION_TEXT[connection]}`}>
             <span className="conn-dot" aria-hidden />
             {CONNECTION_TEXT[connection]}
           </span>

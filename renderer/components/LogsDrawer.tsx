@@ -1,28 +1,14 @@
 // The last lines of a model server's output, refreshed while the drawer is open.
-import {
-  useCallback,
-  useEffect,
-  useRef,
-  useState,
-  type ReactElement,
-} from "react";
-import { errorMessage, type GatewayApi } from "../api/gateway-api.js";
-import { useClipboard } from "../hooks/use-clipboard.js";
-import { CheckIcon, CloseIcon, CopyIcon, RefreshIcon } from "./icons.js";
-import { Modal } from "./Modal.js";
+import { useCallback, useEffect, useRef, useState, type ReactElement } from 'react';
+import { errorMessage, type GatewayApi } from '../api/gateway-api.js';
+import { useClipboard } from '../hooks/use-clipboard.js';
+import { CheckIcon, CloseIcon, CopyIcon, RefreshIcon } from './icons.js';
+import { Modal } from './Modal.js';
 
 export const LOG_TAIL = 300;
 const FOLLOW_MS = 2000;
 
-export function LogsDrawer({
-  api,
-  id,
-  onClose,
-}: {
-  api: GatewayApi;
-  id: string;
-  onClose(): void;
-}): ReactElement {
+export function LogsDrawer({ api, id, onClose }: { api: GatewayApi; id: string; onClose(): void }): ReactElement {
   const [text, setText] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [follow, setFollow] = useState(true);
@@ -59,60 +45,28 @@ export function LogsDrawer({
   }, [text, follow]);
 
   return (
-    <Modal
-      variant="drawer"
-      labelledBy="logs-title"
-      onClose={onClose}
-      initialFocus="[data-close]"
-    >
+    <Modal variant="drawer" labelledBy="logs-title" onClose={onClose} initialFocus="[data-close]">
       <header className="drawer-head">
         <div>
           <div className="eyebrow">Server output</div>
           <h2 id="logs-title">Logs of {id}</h2>
         </div>
-        <button
-          type="button"
-          className="icon-btn"
-          data-close
-          aria-label="Close logs"
-          onClick={onClose}
-        >
+        <button type="button" className="icon-btn" data-close aria-label="Close logs" onClick={onClose}>
           <CloseIcon />
         </button>
       </header>
       <div className="drawer-tools">
         <label className="toggle">
-          <input
-            type="checkbox"
-            checked={follow}
-            onChange={(e) => setFollow(e.target.checked)}
-          />
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} />
           <span>Follow</span>
         </label>
         <span className="muted small">last {LOG_TAIL} lines</span>
         <span className="spacer" />
-        <button
-          type="button"
-          className="btn ghost sm"
-          onClick={() => void refresh()}
-          disabled={loading}
-          aria-label="Refresh logs"
-        >
+        <button type="button" className="btn ghost sm" onClick={() => void refresh()} disabled={loading} aria-label="Refresh logs">
           <RefreshIcon width={14} height={14} /> Refresh
         </button>
-        <button
-          type="button"
-          className="btn ghost sm"
-          onClick={() => void copy(text ?? "")}
-          disabled={!text}
-          aria-label="Copy logs"
-        >
-          {copied ? (
-            <CheckIcon width={14} height={14} />
-          ) : (
-            <CopyIcon width={14} height={14} />
-          )}{" "}
-          {copied ? "Copied" : "Copy"}
+        <button type="button" className="btn ghost sm" onClick={() => void copy(text ?? '')} disabled={!text} aria-label="Copy logs">
+          {copied ? <CheckIcon width={14} height={14} /> : <CopyIcon width={14} height={14} />} {copied ? 'Copied' : 'Copy'}
         </button>
       </div>
       {error ? (
@@ -120,13 +74,8 @@ export function LogsDrawer({
           {error}
         </div>
       ) : null}
-      <pre
-        ref={pre}
-        className="logs"
-        tabIndex={0}
-        aria-label={`Output of ${id}`}
-      >
-        {text === null ? "Loading…" : text.trim() ? text : "No output yet."}
+      <pre ref={pre} className="logs" tabIndex={0} aria-label={`Output of ${id}`}>
+        {text === null ? 'Loading…' : text.trim() ? text : 'No output yet.'}
       </pre>
     </Modal>
   );

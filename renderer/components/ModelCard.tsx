@@ -1,18 +1,11 @@
 // One model: state, progress, load figures, VRAM, idleness, start failure, and its actions.
-import type { ReactElement } from "react";
-import type { ModelStatus } from "../../gateway/status-types.js";
-import { useModelColor } from "../lib/colors.js";
-import {
-  ago,
-  clock,
-  duration,
-  elapsedSince,
-  gib,
-  idleStop,
-} from "../lib/format.js";
-import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from "./icons.js";
+import type { ReactElement } from 'react';
+import type { ModelStatus } from '../../gateway/status-types.js';
+import { useModelColor } from '../lib/colors.js';
+import { ago, clock, duration, elapsedSince, gib, idleStop } from '../lib/format.js';
+import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
 
-export type PendingAction = "warm" | "evict" | null;
+export type PendingAction = 'warm' | 'evict' | null;
 
 export interface ModelCardProps {
   model: ModelStatus;
@@ -26,29 +19,15 @@ export interface ModelCardProps {
   onDismissError(id: string): void;
 }
 
-const BUSY_STATES = new Set<ModelStatus["state"]>([
-  "pulling",
-  "starting",
-  "stopping",
-]);
+const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
 
-function Ratio({
-  label,
-  value,
-  max,
-  tone,
-}: {
-  label: string;
-  value: number;
-  max: number;
-  tone: "accent" | "warn";
-}): ReactElement {
+function Ratio({ label, value, max, tone }: { label: string; value: number; max: number; tone: 'accent' | 'warn' }): ReactElement {
   const pct = max > 0 ? Math.min(100, (value / max) * 100) : 0;
   return (
     <div className="stat">
       <div className="stat-label">{label}</div>
       <div className="stat-value num">
-        <span className={value > 0 ? "strong" : undefined}>{value}</span>
+        <span className={value > 0 ? 'strong' : undefined}>{value}</span>
         <span className="muted"> / {max}</span>
       </div>
       <div className={`mini-bar tone-${tone}`} aria-hidden>
@@ -58,21 +37,15 @@ function Ratio({
   );
 }
 
-function Progress({
-  model,
-  now,
-}: {
-  model: ModelStatus;
-  now: number;
-}): ReactElement {
+function Progress({ model, now }: { model: ModelStatus; now: number }): ReactElement {
   const p = model.progress;
   const elapsed = elapsedSince(model.stateSince, now);
-  if (model.state === "pulling" || model.state === "starting") {
+  if (model.state === 'pulling' || model.state === 'starting') {
     const pct = p?.percent ?? null;
     const label =
-      model.state === "pulling" || p?.phase === "pulling"
-        ? `Pulling image${pct !== null ? ` · ${Math.round(pct)}%` : ""}`
-        : `Loading${elapsed !== null ? ` · ${clock(elapsed)}` : ""}${pct !== null ? ` · ${Math.round(pct)}%` : ""}`;
+      model.state === 'pulling' || p?.phase === 'pulling'
+        ? `Pulling image${pct !== null ? ` · ${Math.round(pct)}%` : ''}`
+        : `Loading${elapsed !== null ? ` · ${clock(elapsed)}` : ''}${pct !== null ? ` · ${Math.round(pct)}%` : ''}`;
     return (
       <div className="progress-row">
         <div className="progress-text">
@@ -84,31 +57,23 @@ function Progress({
           ) : null}
         </div>
         <div
-          className={`progress-bar ${pct === null ? "indeterminate" : ""}`}
+          className={`progress-bar ${pct === null ? 'indeterminate' : ''}`}
           role="progressbar"
-          aria-label={`${model.id} ${model.state === "pulling" ? "pull" : "start"} progress`}
+          aria-label={`${model.id} ${model.state === 'pulling' ? 'pull' : 'start'} progress`}
           aria-valuemin={0}
           aria-valuemax={100}
           aria-valuenow={pct === null ? undefined : Math.round(pct)}
         >
-          <div
-            style={
-              pct === null
-                ? undefined
-                : { width: `${Math.max(2, Math.min(100, pct))}%` }
-            }
-          />
+          <div style={pct === null ? undefined : { width: `${Math.max(2, Math.min(100, pct))}%` }} />
         </div>
       </div>
     );
   }
-  if (model.state === "stopping") {
+  if (model.state === 'stopping') {
     return (
       <div className="progress-row">
         <div className="progress-text">
-          <span className="num">
-            Stopping{elapsed !== null ? ` · ${clock(elapsed)}` : ""}
-          </span>
+          <span className="num">Stopping{elapsed !== null ? ` · ${clock(elapsed)}` : ''}</span>
         </div>
         <div className="progress-bar indeterminate tone-muted" aria-hidden>
           <div />
@@ -118,33 +83,20 @@ function Progress({
   }
   // Same height in every state, so cards do not jump when a model starts or stops.
   let line: ReactElement;
-  if (model.state === "ready") {
+  if (model.state === 'ready') {
     line = (
       <>
-        <span>
-          {model.runtime === "remote"
-            ? "Routed to"
-            : `Up ${elapsed !== null ? duration(elapsed) : ""}`}
-        </span>
-        {model.endpoint ? (
-          <span className="mono muted progress-msg">{model.endpoint}</span>
-        ) : null}
+        <span>{model.runtime === 'remote' ? 'Routed to' : `Up ${elapsed !== null ? duration(elapsed) : ''}`}</span>
+        {model.endpoint ? <span className="mono muted progress-msg">{model.endpoint}</span> : null}
       </>
     );
-  } else if (model.state === "failed") {
-    line = (
-      <span>
-        Failed {elapsed !== null ? `${duration(elapsed)} ago` : ""} · retried
-        after a cool-down
-      </span>
-    );
+  } else if (model.state === 'failed') {
+    line = <span>Failed {elapsed !== null ? `${duration(elapsed)} ago` : ''} · retried after a cool-down</span>;
   } else {
     line = (
       <span className="muted">
         Starts on the first request
-        {model.vramBudgetMiB !== null
-          ? ` · needs ${gib(model.vramBudgetMiB)} GiB`
-          : ""}
+        {model.vramBudgetMiB !== null ? ` · needs ${gib(model.vramBudgetMiB)} GiB` : ''}
       </span>
     );
   }
@@ -158,63 +110,34 @@ function Progress({
 export function ModelCard(props: ModelCardProps): ReactElement {
   const { model: m, now, canControl, pending } = props;
   const modelColor = useModelColor();
-  const remote = m.runtime === "remote";
+  const remote = m.runtime === 'remote';
   const idle = idleStop(m, now);
-  const lastUse = m.inFlight > 0 ? "now" : ago(m.lastUsedAt, now);
-  const vramPct =
-    m.vramBudgetMiB && m.vramUsedMiB
-      ? Math.min(100, (m.vramUsedMiB / m.vramBudgetMiB) * 100)
-      : 0;
-  const warmDisabled =
-    !canControl ||
-    pending !== null ||
-    remote ||
-    m.state === "ready" ||
-    BUSY_STATES.has(m.state);
-  const evictDisabled =
-    !canControl ||
-    pending !== null ||
-    remote ||
-    m.state === "stopped" ||
-    m.state === "stopping";
-  const readOnlyHint = canControl
-    ? undefined
-    : "Read-only: open the dashboard link printed by `serve` to control models";
+  const lastUse = m.inFlight > 0 ? 'now' : ago(m.lastUsedAt, now);
+  const vramPct = m.vramBudgetMiB && m.vramUsedMiB ? Math.min(100, (m.vramUsedMiB / m.vramBudgetMiB) * 100) : 0;
+  const warmDisabled = !canControl || pending !== null || remote || m.state === 'ready' || BUSY_STATES.has(m.state);
+  const evictDisabled = !canControl || pending !== null || remote || m.state === 'stopped' || m.state === 'stopping';
+  const readOnlyHint = canControl ? undefined : 'Read-only: open the dashboard link printed by `serve` to control models';
   const vram =
     m.vramBudgetMiB === null && m.vramUsedMiB === null ? (
       <span className="muted">—</span>
     ) : (
       <>
-        <span className={m.vramUsedMiB ? "strong" : undefined}>
-          {m.vramUsedMiB !== null ? gib(m.vramUsedMiB) : "0.0"}
-        </span>
+        <span className={m.vramUsedMiB ? 'strong' : undefined}>{m.vramUsedMiB !== null ? gib(m.vramUsedMiB) : '0.0'}</span>
         <span className="muted"> / {gib(m.vramBudgetMiB)} GiB</span>
       </>
     );
 
   return (
-    <article
-      role="group"
-      aria-label={m.id}
-      className={`card model state-${m.state}`}
-      data-state={m.state}
-    >
+    <article role="group" aria-label={m.id} className={`card model state-${m.state}`} data-state={m.state}>
       <header className="model-head">
         <div className="model-title">
-          <span
-            className="swatch lg"
-            style={{ ["--c" as string]: modelColor(m.id) }}
-            aria-hidden
-          />
+          <span className="swatch lg" style={{ ['--c' as string]: modelColor(m.id) }} aria-hidden />
           <h3 className="model-id" title={m.id}>
             {m.id}
           </h3>
           <span className="badge subtle">{m.runtime}</span>
           {m.pinned ? (
-            <span
-              className="badge subtle"
-              title="Never evicted or stopped for idleness"
-            >
+            <span className="badge subtle" title="Never evicted or stopped for idleness">
               <PinIcon width={12} height={12} /> pinned
             </span>
           ) : null}
@@ -224,29 +147,18 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           {m.state}
         </span>
       </header>
-      <div className="model-sub muted">
-        {m.aliases.length > 0 ? (
-          <span title="Aliases">aka {m.aliases.join(", ")}</span>
-        ) : null}
-      </div>
+      <div className="model-sub muted">{m.aliases.length > 0 ? <span title="Aliases">aka {m.aliases.join(', ')}</span> : null}</div>
 
       <Progress model={m} now={now} />
 
       <div className="stats">
-        <Ratio
-          label="In flight"
-          value={m.inFlight}
-          max={m.maxConcurrent}
-          tone="accent"
-        />
+        <Ratio label="In flight" value={m.inFlight} max={m.maxConcurrent} tone="accent" />
         <Ratio label="Queued" value={m.queued} max={m.maxQueue} tone="warn" />
         <div className="stat">
           <div className="stat-label">VRAM</div>
           <div className="stat-value num">{vram}</div>
           <div className="mini-bar" aria-hidden>
-            <div
-              style={{ width: `${vramPct}%`, background: modelColor(m.id) }}
-            />
+            <div style={{ width: `${vramPct}%`, background: modelColor(m.id) }} />
           </div>
         </div>
         <div className="stat">
@@ -255,30 +167,19 @@ export function ModelCard(props: ModelCardProps): ReactElement {
         </div>
         <div className="stat">
           <div className="stat-label">Idle stop</div>
-          <div
-            className="stat-value num"
-            title={
-              idle.kind === "countdown"
-                ? `Stopped after ${m.ttlSeconds}s without requests`
-                : undefined
-            }
-          >
+          <div className="stat-value num" title={idle.kind === 'countdown' ? `Stopped after ${m.ttlSeconds}s without requests` : undefined}>
             {idle.text}
           </div>
         </div>
         <div className="stat">
           <div className="stat-label">GPU</div>
           <div className="stat-value num">
-            {m.gpus.length > 0 ? (
-              m.gpus.join(", ")
-            ) : (
-              <span className="muted">{remote ? "remote" : "auto"}</span>
-            )}
+            {m.gpus.length > 0 ? m.gpus.join(', ') : <span className="muted">{remote ? 'remote' : 'auto'}</span>}
           </div>
         </div>
       </div>
 
-      {m.state === "failed" && m.error ? (
+      {m.state === 'failed' && m.error ? (
         <div className="failure" role="alert">
           <div className="failure-head">
             <AlertIcon width={14} height={14} /> Start failed
@@ -291,12 +192,7 @@ export function ModelCard(props: ModelCardProps): ReactElement {
         <div className="action-error" role="alert">
           <AlertIcon width={14} height={14} />
           <span>{props.actionError}</span>
-          <button
-            type="button"
-            className="link"
-            onClick={() => props.onDismissError(m.id)}
-            aria-label={`Dismiss error for ${m.id}`}
-          >
+          <button type="button" className="link" onClick={() => props.onDismissError(m.id)} aria-label={`Dismiss error for ${m.id}`}>
             Dismiss
           </button>
         </div>
@@ -308,48 +204,25 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           className="btn primary"
           aria-label={`Warm ${m.id}`}
           disabled={warmDisabled}
-          title={
-            readOnlyHint ??
-            (remote
-              ? "Remote models are not started by the gateway"
-              : undefined)
-          }
+          title={readOnlyHint ?? (remote ? 'Remote models are not started by the gateway' : undefined)}
           onClick={() => props.onWarm(m.id)}
         >
-          {pending === "warm" ? (
-            <span className="spinner" aria-hidden />
-          ) : (
-            <PlayIcon width={13} height={13} />
-          )}
-          <span>{pending === "warm" ? "Warming" : "Warm"}</span>
+          {pending === 'warm' ? <span className="spinner" aria-hidden /> : <PlayIcon width={13} height={13} />}
+          <span>{pending === 'warm' ? 'Warming' : 'Warm'}</span>
         </button>
         <button
           type="button"
           className="btn"
           aria-label={`Evict ${m.id}`}
           disabled={evictDisabled}
-          title={
-            readOnlyHint ??
-            (remote
-              ? "Remote models are not stopped by the gateway"
-              : undefined)
-          }
+          title={readOnlyHint ?? (remote ? 'Remote models are not stopped by the gateway' : undefined)}
           onClick={() => props.onEvict(m.id)}
         >
-          {pending === "evict" ? (
-            <span className="spinner" aria-hidden />
-          ) : (
-            <StopIcon width={13} height={13} />
-          )}
-          <span>{pending === "evict" ? "Evicting" : "Evict"}</span>
+          {pending === 'evict' ? <span className="spinner" aria-hidden /> : <StopIcon width={13} height={13} />}
+          <span>{pending === 'evict' ? 'Evicting' : 'Evict'}</span>
         </button>
         <span className="spacer" />
-        <button
-          type="button"
-          className="btn ghost"
-          aria-label={`Logs of ${m.id}`}
-          onClick={() => props.onLogs(m.id)}
-        >
+        <button type="button" className="btn ghost" aria-label={`Logs of ${m.id}`} onClick={() => props.onLogs(m.id)}>
           <LogsIcon width={14} height={14} />
           <span>Logs</span>
         </button>

@@ -1,44 +1,31 @@
 // The last requests the gateway saw (status document extension `recentRequests`).
-import type { ReactElement } from "react";
-import type { RecentRequest } from "../../gateway/status-types.js";
-import { useModelColor } from "../lib/colors.js";
-import { ms, timeOfDay } from "../lib/format.js";
+import type { ReactElement } from 'react';
+import type { RecentRequest } from '../../gateway/status-types.js';
+import { useModelColor } from '../lib/colors.js';
+import { ms, timeOfDay } from '../lib/format.js';
 
 const MAX_ROWS = 50;
 
 function statusTone(code: number): string {
-  if (code === 0) return "pending";
-  if (code < 300) return "ok";
-  if (code < 500) return "warn";
-  return "bad";
+  if (code === 0) return 'pending';
+  if (code < 300) return 'ok';
+  if (code < 500) return 'warn';
+  return 'bad';
 }
 
-export function RecentRequests({
-  requests,
-}: {
-  requests: readonly RecentRequest[];
-}): ReactElement {
+export function RecentRequests({ requests }: { requests: readonly RecentRequest[] }): ReactElement {
   const rows = requests.slice(0, MAX_ROWS);
   const modelColor = useModelColor();
   return (
     <section className="card table-card" aria-labelledby="recent-title">
       <header className="section-head">
         <h2 id="recent-title">Recent requests</h2>
-        <span className="muted small num">
-          {rows.length > 0 ? `latest ${rows.length}` : ""}
-        </span>
+        <span className="muted small num">{rows.length > 0 ? `latest ${rows.length}` : ''}</span>
       </header>
       {rows.length === 0 ? (
-        <p className="empty muted">
-          No requests yet. Point a client at the gateway URL and they appear
-          here.
-        </p>
+        <p className="empty muted">No requests yet. Point a client at the gateway URL and they appear here.</p>
       ) : (
-        <div
-          className="table-wrap"
-          tabIndex={0}
-          aria-label="Recent requests table"
-        >
+        <div className="table-wrap" tabIndex={0} aria-label="Recent requests table">
           <table className="table">
             <thead>
               <tr>
@@ -63,33 +50,19 @@ export function RecentRequests({
                   <td className="num muted">{timeOfDay(r.startedAt)}</td>
                   <td>
                     <span className="cell-model">
-                      <span
-                        className="swatch"
-                        style={{ ["--c" as string]: modelColor(r.model) }}
-                        aria-hidden
-                      />
+                      <span className="swatch" style={{ ['--c' as string]: modelColor(r.model) }} aria-hidden />
                       {r.model}
                     </span>
                   </td>
                   <td className="mono">
                     {r.path}
-                    {r.stream ? (
-                      <span className="badge subtle tiny">stream</span>
-                    ) : null}
+                    {r.stream ? <span className="badge subtle tiny">stream</span> : null}
                   </td>
                   <td className="right">
-                    <span className={`code code-${statusTone(r.status)} num`}>
-                      {r.status === 0 ? "…" : r.status}
-                    </span>
+                    <span className={`code code-${statusTone(r.status)} num`}>{r.status === 0 ? '…' : r.status}</span>
                   </td>
                   <td className="right num">{ms(r.firstByteMs)}</td>
-                  <td className="right num">
-                    {r.durationMs === null ? (
-                      <span className="muted">running</span>
-                    ) : (
-                      ms(r.durationMs)
-                    )}
-                  </td>
+                  <td className="right num">{r.durationMs === null ? <span className="muted">running</span> : ms(r.durationMs)}</td>
                   <td className="mono muted ellipsis" title={r.id}>
                     {r.id}
                   </td>

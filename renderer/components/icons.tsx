@@ -1,17 +1,17 @@
 // Small inline SVG icons (inline SVG is allowed by the CSP; no icon fonts, no CDNs).
-import type { ReactElement, SVGProps } from "react";
+import type { ReactElement, SVGProps } from 'react';
 
 type P = SVGProps<SVGSVGElement>;
 const base = (p: P): P => ({
   width: 16,
   height: 16,
-  viewBox: "0 0 24 24",
-  fill: "none",
-  stroke: "currentColor",
+  viewBox: '0 0 24 24',
+  fill: 'none',
+  stroke: 'currentColor',
   strokeWidth: 2,
-  strokeLinecap: "round",
-  strokeLinejoin: "round",
-  "aria-hidden": true,
+  strokeLinecap: 'round',
+  strokeLinejoin: 'round',
+  'aria-hidden': true,
   focusable: false,
   ...p,
 });
@@ -78,41 +78,10 @@ export const PinIcon = (p: P): ReactElement => (
 );
 
 export const LogoMark = (p: P): ReactElement => (
-  <svg
-    width={22}
-    height={22}
-    viewBox="0 0 32 32"
-    aria-hidden
-    focusable={false}
-    {...p}
-  >
+  <svg width={22} height={22} viewBox="0 0 32 32" aria-hidden focusable={false} {...p}>
     <rect x="1" y="1" width="30" height="30" rx="8" fill="var(--brand)" />
-    <rect
-      x="8"
-      y="8.5"
-      width="16"
-      height="3.4"
-      rx="1.7"
-      fill="#fff"
-      opacity="0.95"
-    />
-    <rect
-      x="8"
-      y="14.3"
-      width="11"
-      height="3.4"
-      rx="1.7"
-      fill="#fff"
-      opacity="0.8"
-    />
-    <rect
-      x="8"
-      y="20.1"
-      width="6"
-      height="3.4"
-      rx="1.7"
-      fill="#fff"
-      opacity="0.65"
-    />
+    <rect x="8" y="8.5" width="16" height="3.4" rx="1.7" fill="#fff" opacity="0.95" />
+    <rect x="8" y="14.3" width="11" height="3.4" rx="1.7" fill="#fff" opacity="0.8" />
+    <rect x="8" y="20.1" width="6" height="3.4" rx="1.7" fill="#fff" opacity="0.65" />
   </svg>
 );

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from 'react';
 
 /** Copies text; `copied` is true for a moment afterwards (for a "Copied" label). */
 export function useClipboard(resetMs = 1600): {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useState } from 'react';
 
 /** The current time, refreshed every `intervalMs` (for countdowns and "3m ago"). */
 export function useNow(intervalMs = 1000): number {

@@ -1,9 +1,9 @@
 // Live status document: the first one fetched, then every pushed one (SSE or IPC).
-import { useEffect, useState } from "react";
-import type { StatusDocument } from "../../gateway/status-types.js";
-import { errorMessage, type GatewayApi } from "../api/gateway-api.js";
+import { useEffect, useState } from 'react';
+import type { StatusDocument } from '../../gateway/status-types.js';
+import { errorMessage, type GatewayApi } from '../api/gateway-api.js';
 
-export type Connection = "connecting" | "live" | "stale" | "offline";
+export type Connection = 'connecting' | 'live' | 'stale' | 'offline';
 
 export interface StatusState {
   status: StatusDocument | null;
@@ -19,7 +19,7 @@ const RETRY_MS = 3_000;
 export function useStatus(api: GatewayApi): StatusState {
   const [state, setState] = useState<StatusState>({
     status: null,
-    connection: "connecting",
+    connection: 'connecting',
     error: null,
   });
 
@@ -31,13 +31,12 @@ export function useStatus(api: GatewayApi): StatusState {
     const armStale = () => {
       clearTimeout(staleTimer);
       staleTimer = setTimeout(() => {
-        if (!ctrl.signal.aborted)
-          setState((s) => ({ ...s, connection: "stale" }));
+        if (!ctrl.signal.aborted) setState((s) => ({ ...s, connection: 'stale' }));
       }, STALE_AFTER_MS);
     };
     const accept = (doc: StatusDocument) => {
       if (ctrl.signal.aborted) return;
-      setState({ status: doc, connection: "live", error: null });
+      setState({ status: doc, connection: 'live', error: null });
       armStale();
     };
 
@@ -46,11 +45,7 @@ export function useStatus(api: GatewayApi): StatusState {
     const fetchFirst = () => {
       api.status().then(accept, (err: unknown) => {
         if (ctrl.signal.aborted) return;
-        setState((s) =>
-          s.status
-            ? s
-            : { status: null, connection: "offline", error: errorMessage(err) },
-        );
+        setState((s) => (s.status ? s : { status: null, connection: 'offline', error: errorMessage(err) }));
         retryTimer = setTimeout(fetchFirst, RETRY_MS);
       });
     };

@@ -2,7 +2,7 @@
 // table row, across reloads. Each id starts from a hash of itself; ids whose colour is already
 // taken (in sorted order) move on to the next free one, so the models of one config never share
 // a colour while there are enough. Colours are CSS custom properties defined for light and dark.
-import { createContext, useContext } from "react";
+import { createContext, useContext } from 'react';
 
 export const MODEL_PALETTE_SIZE = 10;
 
@@ -22,8 +22,7 @@ export function assignModelColors(ids: Iterable<string>): Map<string, number> {
   const taken = new Set<number>();
   for (const id of [...new Set(ids)].sort()) {
     let i = hashId(id) % MODEL_PALETTE_SIZE;
-    for (let step = 0; step < MODEL_PALETTE_SIZE && taken.has(i); step++)
-      i = (i + 1) % MODEL_PALETTE_SIZE;
+    for (let step = 0; step < MODEL_PALETTE_SIZE && taken.has(i); step++) i = (i + 1) % MODEL_PALETTE_SIZE;
     out.set(id, i);
     taken.add(i);
     if (taken.size === MODEL_PALETTE_SIZE) taken.clear();
@@ -34,8 +33,7 @@ export function assignModelColors(ids: Iterable<string>): Map<string, number> {
 export type ColorOf = (id: string) => string;
 
 export function colorFunction(assigned: Map<string, number>): ColorOf {
-  return (id) =>
-    `var(--model-${assigned.get(id) ?? hashId(id) % MODEL_PALETTE_SIZE})`;
+  return (id) => `var(--model-${assigned.get(id) ?? hashId(id) % MODEL_PALETTE_SIZE})`;
 }
 
 export const ModelColors = createContext<ColorOf>(colorFunction(new Map()));

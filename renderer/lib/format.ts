@@ -1,10 +1,10 @@
 // Formatting helpers: pure, locale-independent so figures do not change width between updates.
-import type { ModelStatus } from "../../gateway/status-types.js";
+import type { ModelStatus } from '../../gateway/status-types.js';
 
 export const MIB_PER_GIB = 1024;
 
 export function gib(mib: number | null | undefined, digits = 1): string {
-  if (mib === null || mib === undefined || !Number.isFinite(mib)) return "—";
+  if (mib === null || mib === undefined || !Number.isFinite(mib)) return '—';
   return (mib / MIB_PER_GIB).toFixed(digits);
 }
 
@@ -24,9 +24,9 @@ export function duration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
   const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+  if (h < 24) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
   const d = Math.floor(h / 24);
   return `${d}d ${h % 24}h`;
 }
@@ -36,60 +36,52 @@ export function clock(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
 export function ago(iso: string | null | undefined, now: number): string {
   const t = parseTime(iso);
-  if (t === null) return "never";
+  if (t === null) return 'never';
   const d = now - t;
-  if (d < 5_000) return "just now";
+  if (d < 5_000) return 'just now';
   return `${duration(d)} ago`;
 }
 
-export function elapsedSince(
-  iso: string | null | undefined,
-  now: number,
-): number | null {
+export function elapsedSince(iso: string | null | undefined, now: number): number | null {
   const t = parseTime(iso);
   return t === null ? null : Math.max(0, now - t);
 }
 
-export type IdleStop =
-  | { kind: "countdown"; ms: number; text: string }
-  | { kind: "none"; text: string };
+export type IdleStop = { kind: 'countdown'; ms: number; text: string } | { kind: 'none'; text: string };
 
 /** Time left before the model is stopped for idleness (lastUsedAt + ttlSeconds). */
 export function idleStop(m: ModelStatus, now: number): IdleStop {
-  if (m.runtime === "remote") return { kind: "none", text: "not managed" };
-  if (m.state !== "ready") return { kind: "none", text: "—" };
-  if (m.pinned) return { kind: "none", text: "pinned" };
-  if (!m.ttlSeconds || m.ttlSeconds <= 0)
-    return { kind: "none", text: "never" };
-  if (m.inFlight + m.queued > 0) return { kind: "none", text: "in use" };
+  if (m.runtime === 'remote') return { kind: 'none', text: 'not managed' };
+  if (m.state !== 'ready') return { kind: 'none', text: '—' };
+  if (m.pinned) return { kind: 'none', text: 'pinned' };
+  if (!m.ttlSeconds || m.ttlSeconds <= 0) return { kind: 'none', text: 'never' };
+  if (m.inFlight + m.queued > 0) return { kind: 'none', text: 'in use' };
   const since = parseTime(m.lastUsedAt) ?? parseTime(m.stateSince);
-  if (since === null) return { kind: "none", text: "—" };
+  if (since === null) return { kind: 'none', text: '—' };
   const left = since + m.ttlSeconds * 1000 - now;
-  if (left <= 0) return { kind: "countdown", ms: 0, text: "stopping soon" };
-  return { kind: "countdown", ms: left, text: `in ${duration(left)}` };
+  if (left <= 0) return { kind: 'countdown', ms: 0, text: 'stopping soon' };
+  return { kind: 'countdown', ms: left, text: `in ${duration(left)}` };
 }
 
 export function ms(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return "—";
+  if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   if (n < 1000) return `${Math.round(n)} ms`;
   return `${(n / 1000).toFixed(n < 10_000 ? 2 : 1)} s`;
 }
 
 export function timeOfDay(iso: string): string {
   const t = parseTime(iso);
-  if (t === null) return "—";
+  if (t === null) return '—';
   const d = new Date(t);
-  return [d.getHours(), d.getMinutes(), d.getSeconds()]
-    .map((x) => String(x).padStart(2, "0"))
-    .join(":");
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((x) => String(x).padStart(2, '0')).join(':');
 }
 
 export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

@@ -1,9 +1,9 @@
 // How a GPU's bar is divided: one segment per model (measured use filled, budget outlined),
 // memory held by other processes, memory reserved by the driver, and free memory. Pure.
-import type { GpuStatus, ModelStatus } from "../../gateway/status-types.js";
+import type { GpuStatus, ModelStatus } from '../../gateway/status-types.js';
 
 export interface ModelSegment {
-  kind: "model";
+  kind: 'model';
   id: string;
   /** Measured use on this GPU (MiB), 0 when not measured yet. */
   usedMiB: number;
@@ -14,28 +14,20 @@ export interface ModelSegment {
 }
 
 export interface PlainSegment {
-  kind: "other" | "reserved" | "free";
+  kind: 'other' | 'reserved' | 'free';
   spanMiB: number;
 }
 
 export type Segment = ModelSegment | PlainSegment;
 
-const HOLDS_VRAM = new Set<ModelStatus["state"]>([
-  "pulling",
-  "starting",
-  "ready",
-  "stopping",
-]);
+const HOLDS_VRAM = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'stopping']);
 
-export function gpuSegments(
-  gpu: GpuStatus,
-  models: readonly ModelStatus[],
-): Segment[] {
+export function gpuSegments(gpu: GpuStatus, models: readonly ModelStatus[]): Segment[] {
   const byId = new Map<string, ModelSegment>();
   for (const m of gpu.models) {
     const status = models.find((x) => x.id === m.id);
     byId.set(m.id, {
-      kind: "model",
+      kind: 'model',
       id: m.id,
       usedMiB: Math.max(0, m.usedMiB),
       budgetMiB: status?.vramBudgetMiB ?? null,
@@ -44,15 +36,10 @@ export function gpuSegments(
   }
   // Models placed on this GPU that hold (or are about to hold) memory but have no measurement yet.
   for (const m of models) {
-    if (
-      !m.gpus.includes(gpu.index) ||
-      !HOLDS_VRAM.has(m.state) ||
-      byId.has(m.id)
-    )
-      continue;
+    if (!m.gpus.includes(gpu.index) || !HOLDS_VRAM.has(m.state) || byId.has(m.id)) continue;
     if (m.vramBudgetMiB === null) continue;
     byId.set(m.id, {
-      kind: "model",
+      kind: 'model',
       id: m.id,
       usedMiB: 0,
       budgetMiB: m.vramBudgetMiB,
@@ -76,9 +63,9 @@ export function gpuSegments(
   }
   const free = Math.max(0, total - other - reserved - modelSpan);
   const out: Segment[] = [...segs];
-  if (other > 0) out.push({ kind: "other", spanMiB: other });
-  if (reserved > 0) out.push({ kind: "reserved", spanMiB: reserved });
-  out.push({ kind: "free", spanMiB: free });
+  if (other > 0) out.push({ kind: 'other', spanMiB: other });
+  if (reserved > 0) out.push({ kind: 'reserved', spanMiB: reserved });
+  out.push({ kind: 'free', spanMiB: free });
   return out;
 }
 

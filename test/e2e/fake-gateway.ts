@@ -35,7 +35,7 @@ function err(code: string, type: string, message: string) {
 export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGateway> {
   const adminToken = opts.adminToken ?? 'test-admin-token-0123456789';
   const startMs = opts.startMs ?? 1200;
-  let doc = opts.doc ?? sampleStatus();
+  const doc = opts.doc ?? sampleStatus();
   const clients = new Set<ServerResponse>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const calls: FakeGateway['calls'] = [];
