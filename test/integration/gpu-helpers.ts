@@ -116,6 +116,43 @@ export function tensorParallelCommand(perGpuMib: number): string[] {
   ];
 }
 
+// A server that takes a while to shut down, like vLLM tearing down its engine: the launcher holds
+// the GPU memory (its command line declares it) and serves through a mock it starts; on SIGTERM
+// the mock goes at once but the launcher keeps the memory for --stop-delay-ms before exiting.
+const SLOW_STOP_LAUNCHER = `
+const { spawn } = require('node:child_process');
+const argv = process.argv.slice(1);
+const sep = argv.indexOf('--');
+const delay = Number(argv[argv.indexOf('--stop-delay-ms') + 1]);
+spawn(process.execPath, argv.slice(sep + 1), { stdio: 'inherit' });
+setInterval(() => {}, 1e6);
+process.on('SIGTERM', () => setTimeout(() => process.exit(0), delay));
+`;
+
+/** A server holding `mib` that exits `stopDelayMs` after SIGTERM. */
+export function slowStopCommand(mib: number, stopDelayMs: number): string[] {
+  return [
+    process.execPath,
+    '-e',
+    SLOW_STOP_LAUNCHER,
+    '--',
+    '--stop-delay-ms',
+    String(stopDelayMs),
+    '--mock-vram-mib',
+    String(mib),
+    '--mock-gpu-index',
+    '${CUDA_VISIBLE_DEVICES}',
+    '--',
+    MOCK_VLLM,
+    '--served-model-name',
+    '${MODEL_ID}',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '${PORT}',
+  ];
+}
+
 export interface ModelSpec {
   vramGiB: number;
   command: string[];
@@ -333,8 +370,8 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
 }
 
 /** The mock behind a model, through its endpoint in the status document. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function mockStats(t: GpuGateway, id: string): Promise<Record<string, any>> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
   const m = t.model(id);
   if (!m.endpoint) throw new Error(`${id} has no endpoint (state ${m.state})`);
   return (await request(`${m.endpoint}/mock/stats`)).json;

@@ -4,7 +4,7 @@
 // until the GPU measures the evicted server's memory free (P11).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, cleanupGpuTests, kill, mockCommand, mockStats, sleep, startGpuGateway, waitFor } from './gpu-helpers.js';
+import { alive, cleanupGpuTests, kill, mockCommand, mockStats, sleep, slowStopCommand, startGpuGateway, waitFor } from './gpu-helpers.js';
 
 afterEach(cleanupGpuTests);
 
@@ -121,6 +121,32 @@ describe.runIf(process.platform === 'linux')('eviction waits for the measured re
     expect(bSpawnedAt).toBeGreaterThanOrEqual(aGoneAt + RELEASE_MS - 100);
     expect(bStartedAt).toBeGreaterThanOrEqual(bSpawnedAt);
     expect(t.gw.scheduler.evictions).toBe(1);
+    await t.close();
+  });
+
+  it('evicting two models that stop at different times: memory still being released is not taken for another process', async () => {
+    // x stops at once, y takes 1.2 s; the driver frees x's memory 3 s after x is gone, so when
+    // both are stopped nvidia-smi still counts x's memory as used without listing its process.
+    const t = await startGpuGateway({
+      gpus: GPU,
+      fakeEnv: { FAKE_NVIDIA_SMI_RELEASE_DELAY_MS: '3000' },
+      models: {
+        x: { vramGiB: 8, command: mockCommand(8192) },
+        y: { vramGiB: 8, command: slowStopCommand(8192, 1200) },
+        z: { vramGiB: 20, command: mockCommand(20480) },
+      },
+      queueTimeoutSeconds: 15,
+    });
+    expect((await t.admin('/gateway/models/x/load')).status).toBe(200);
+    expect((await t.admin('/gateway/models/y/load')).status).toBe(200);
+    await waitFor(() => t.status().gpus[0]?.models.length === 2, 'x and y measured');
+
+    const res = await t.chat('z');
+    expect(res.status, res.text).toBe(200);
+    expect(t.model('x').state).toBe('stopped');
+    expect(t.model('y').state).toBe('stopped');
+    expect(t.model('z').state).toBe('ready');
+    expect(t.gw.scheduler.evictions).toBe(2);
     await t.close();
   });
 });
