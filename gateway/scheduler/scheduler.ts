@@ -37,6 +37,9 @@ export class Scheduler extends EventEmitter {
   private readonly changeWaiters = new Set<() => void>();
   private unsubscribeGpu: (() => void) | null = null;
   private readonly releasingPids = new Map<number, number>();
+  /** Runtimes whose start-up reconciliation has not succeeded yet, and the one in progress. */
+  private readonly unreconciled = new Set<Runtime['kind']>();
+  private readonly reconciling = new Map<Runtime['kind'], Promise<void>>();
   /**
    * Per GPU: memory that servers stopped in the last few seconds last measured there (`mib`), the
    * other processes' memory when they stopped (`otherBefore`) and when (`at`). nvidia-smi stops
@@ -186,6 +189,10 @@ export class Scheduler extends EventEmitter {
     const startedAt = this.now();
     try {
       if (!runtime) throw new GatewayError('model_start_failed', `No ${config.runtime} runtime is available`);
+      if (this.unreconciled.has(runtime.kind)) {
+        await this.reconcile(runtime); // throws while the runtime still cannot be asked
+        if (entry.instance) return; // adopted: ready now
+      }
       const placement = await this.place(entry, ac.signal);
       entry.progress = { phase: 'loading', percent: null, message: 'starting the server' };
       instance = await runtime.start({
@@ -483,32 +490,22 @@ export class Scheduler extends EventEmitter {
 
   // ---------------------------------------------------------------- lifecycle of the scheduler
 
-  /** Adopt servers still running from an earlier gateway (P14), then start preload models. */
+  /**
+   * Adopt servers still running from an earlier gateway (P14), then start preload models. A runtime
+   * that cannot be asked yet (Docker not running) does not fail start-up: it is asked again in the
+   * background until it answers, and its models' starts wait for that answer (so that nothing is
+   * started beside a server that should have been adopted).
+   */
   async init(): Promise<void> {
     for (const runtime of Object.values(this.deps.runtimes)) {
       if (!runtime?.reconcile) continue;
-      const gpus = await this.placementGpus();
-      const models = [...this.entries.values()]
-        .filter((e) => e.config.runtime === runtime.kind)
-        .map((e) => {
-          const c = e.config as LocalModelConfig;
-          const indices = c.gpus === 'auto' ? [gpus[0]?.index ?? 0] : c.gpus;
-          const totals = indices.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
-          return { model: c, gpuIndices: indices, gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9 };
-        });
-      const adopted = await runtime.reconcile(models);
-      for (const [id, instance] of adopted) {
-        const entry = this.entries.get(id);
-        if (!entry) continue;
-        const m = models.find((x) => x.model.id === id)!;
-        entry.instance = instance;
-        entry.lastInstance = instance;
-        entry.gpuIndices = m.gpuIndices;
-        entry.readyAt = this.now();
-        entry.setState('ready', this.now());
-        this.watchExit(entry, instance);
-        this.armIdleTimer(entry);
-        this.deps.log.info({ model: id, endpoint: instance.endpoint }, 'adopted running model server');
+      try {
+        await this.reconcile(runtime);
+      } catch (err) {
+        const msg = (err as Error).message;
+        this.deps.log.warn({ runtime: runtime.kind, err: msg }, 'could not look for running model servers; retrying in the background');
+        this.unreconciled.add(runtime.kind);
+        void this.retryReconcile(runtime);
       }
     }
     for (const e of this.entries.values()) {
@@ -519,6 +516,58 @@ export class Scheduler extends EventEmitter {
         );
       }
     }
+  }
+
+  /** Lists the runtime's servers still running, adopts those that match, lets it remove the rest. */
+  private reconcile(runtime: Runtime): Promise<void> {
+    const running = this.reconciling.get(runtime.kind);
+    if (running) return running;
+    const p = (async () => {
+      const gpus = await this.placementGpus();
+      const models = [...this.entries.values()]
+        .filter((e) => e.config.runtime === runtime.kind)
+        .map((e) => {
+          const c = e.config as LocalModelConfig;
+          const indices = c.gpus === 'auto' ? [gpus[0]?.index ?? 0] : c.gpus;
+          const totals = indices.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
+          return { model: c, gpuIndices: indices, gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9 };
+        });
+      const adopted = await runtime.reconcile!(models);
+      this.unreconciled.delete(runtime.kind);
+      for (const [id, instance] of adopted) {
+        const entry = this.entries.get(id);
+        if (!entry) continue;
+        const m = models.find((x) => x.model.id === id)!;
+        entry.instance = instance;
+        entry.lastInstance = instance;
+        entry.gpuIndices = m.gpuIndices;
+        entry.readyAt = this.now();
+        entry.failures = 0;
+        entry.coolDownUntil = 0;
+        entry.setState('ready', this.now(), { error: null, progress: null });
+        this.watchExit(entry, instance);
+        this.armIdleTimer(entry);
+        this.deps.log.info({ model: id, endpoint: instance.endpoint }, 'adopted running model server');
+        entry.queue.grant();
+      }
+    })().finally(() => {
+      this.reconciling.delete(runtime.kind);
+    });
+    this.reconciling.set(runtime.kind, p);
+    return p;
+  }
+
+  private async retryReconcile(runtime: Runtime): Promise<void> {
+    for (let attempt = 0; this.unreconciled.has(runtime.kind) && !this.shuttingDown; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, 250 * 2 ** attempt)).unref());
+      if (!this.unreconciled.has(runtime.kind) || this.shuttingDown) return;
+      await this.reconcile(runtime).catch(() => {});
+    }
+  }
+
+  /** True while a runtime's start-up reconciliation still waits for the runtime to answer (for /ready). */
+  get reconcilePending(): boolean {
+    return this.unreconciled.size > 0;
   }
 
   get isShuttingDown(): boolean {
