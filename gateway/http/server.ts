@@ -49,6 +49,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.server.headersTimeout = 30_000;
 
+  // On close, Fastify closes the connections idle at that moment ('idle' above); a kept-alive
+  // connection whose request was still running (a stream being drained) becomes idle only later
+  // and would hold close() until keepAliveTimeout (65 s) ran out. Keep closing idle ones.
+  app.addHook('preClose', (done) => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+
   // Bodies are kept as bytes: the proxy reads `model` and forwards the original bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
