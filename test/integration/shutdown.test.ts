@@ -1,0 +1,142 @@
+// Graceful shutdown (P13): stop accepting, drain in-flight requests up to drainSeconds, refuse
+// queued and new ones with 503 shutting_down, stop the model servers, and (CLI) exit 0.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, describe, expect, it } from 'vitest';
+import { alive, baseYaml, chat, cleanupAll, errorOf, http, mockOf, post, processModel, REPO_ROOT, sleep, startGateway, waitUntil } from './helpers.js';
+
+afterAll(cleanupAll);
+
+describe('in-process close()', () => {
+  it('drains the stream in flight, refuses queued and new requests with 503 shutting_down, stops models', async () => {
+    const t = await startGateway(baseYaml(`models:\n${processModel('sd', { extra: 'maxConcurrent: 1' })}`));
+    expect((await post(t.url, '/v1/chat/completions', chat('sd'))).status).toBe(200);
+    const pid = (await (await mockOf(t, 'sd')).stats()).pid;
+    // Clients that keep connections open (undici honours the server's keep-alive hint of 65 s).
+    const keepAlive = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 120_000 });
+    // Open a kept-alive connection before the shutdown.
+    expect((await request(`${t.url}/health`, { dispatcher: keepAlive }).then(async (r) => (await r.body.text(), r.statusCode)))).toBe(200);
+    const stream = request(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify(chat('sd', { stream: true })),
+      headers: { 'content-type': 'application/json', 'x-mock-tokens': '10', 'x-mock-token-delay-ms': '80' },
+      dispatcher: keepAlive,
+    }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }));
+    await waitUntil(async () => (await t.model('sd')).inFlight === 1, 2000, 'streaming');
+    const queued = post(t.url, '/v1/chat/completions', chat('sd'));
+    await waitUntil(async () => (await t.model('sd')).queued === 1, 2000, 'queued');
+    const closeStarted = Date.now();
+    const closing = t.gw.close();
+    const q = await queued;
+    expect(q.status).toBe(503);
+    expect(errorOf(q).code).toBe('shutting_down');
+    // A new request on the kept-alive connection is refused in the OpenAI shape, or the connection is closed.
+    const late = await request(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify(chat('sd')),
+      headers: { 'content-type': 'application/json' },
+      dispatcher: keepAlive,
+    }).then(
+      async (r) => ({ status: r.statusCode, text: await r.body.text() }),
+      (err: Error) => ({ status: 0, text: err.message }),
+    );
+    if (late.status !== 0) {
+      expect(late.status).toBe(503);
+      expect(JSON.parse(late.text).error.code).toBe('shutting_down');
+    }
+    // A new connection is refused.
+    await expect(http(t.url, '/health')).rejects.toThrow();
+    const s = await stream;
+    expect(s.status).toBe(200);
+    expect(s.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    await closing;
+    // Done once the stream ended: connections left open by keep-alive clients do not hold it up.
+    expect(Date.now() - closeStarted).toBeLessThan(2000 + 3000);
+    expect(alive(pid)).toBe(false);
+    await keepAlive.close();
+  });
+
+  it('cuts what is still running after drainSeconds', async () => {
+    const t = await startGateway(baseYaml(`models:\n${processModel('sd2')}`).replace('drainSeconds: 2', 'drainSeconds: 0.3'));
+    expect((await post(t.url, '/v1/chat/completions', chat('sd2'))).status).toBe(200);
+    const stream = post(t.url, '/v1/chat/completions', chat('sd2', { stream: true }), { 'x-mock-tokens': '100', 'x-mock-token-delay-ms': '100' }).then(
+      () => 'completed',
+      () => 'cut',
+    );
+    await waitUntil(async () => (await t.model('sd2')).inFlight === 1, 2000, 'streaming');
+    const started = Date.now();
+    await t.gw.close();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await stream).toBe('cut');
+  });
+});
+
+// ---------------------------------------------------------------- the CLI as a real child process
+
+/** `npm test` builds first (`npm run build && vitest run`); build here only when dist is missing. */
+function ensureBuilt(): void {
+  if (existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'ignore' });
+}
+
+describe('serve as a child process', () => {
+  it('prints its lines, drains a stream on SIGTERM, refuses new requests, stops models and exits 0', { timeout: 90_000 }, async () => {
+    ensureBuilt();
+    const dir = mkdtempSync(path.join(tmpdir(), 'gw-shutdown-'));
+    try {
+      const file = path.join(dir, 'gateway.yaml');
+      writeFileSync(file, baseYaml(`models:\n${processModel('cli1')}`).replace(/^auth: .*$/m, 'auth: { adminToken: auto }').replace('drainSeconds: 2', 'drainSeconds: 10'));
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, LOG_LEVEL: 'info' },
+      });
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      try {
+        await waitUntil(() => /^dashboard: /m.test(out), 15_000, `serve to print its lines; output so far:\n${out}`);
+        const url = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1];
+        expect(url).toBeDefined();
+        const dash = /^dashboard: (\S+)$/m.exec(out)![1];
+        expect(dash).toMatch(new RegExp(`^${url}/ui#token=[A-Za-z0-9_-]{32,}$`));
+        expect((await post(url!, '/v1/chat/completions', chat('cli1'))).status).toBe(200);
+        const endpoint = (await http(url!, '/gateway/status')).json.models[0].endpoint;
+        const pid = (await http(endpoint, '/mock/stats')).json.pid;
+        // A stream of ~1.2 s in flight when SIGTERM arrives.
+        const res = await request(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          body: JSON.stringify(chat('cli1', { stream: true })),
+          headers: { 'content-type': 'application/json', 'x-mock-tokens': '12', 'x-mock-token-delay-ms': '100' },
+        });
+        expect(res.statusCode).toBe(200);
+        const body = res.body.text();
+        await sleep(150);
+        child.kill('SIGTERM');
+        await sleep(150);
+        const refused = await http(url!, '/v1/chat/completions', { method: 'POST', body: JSON.stringify(chat('cli1')) }).then(
+          (r) => r.status,
+          () => 'refused',
+        );
+        expect(refused === 'refused' || refused === 503).toBe(true);
+        const text = await body;
+        expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+        expect(await exited).toBe(0);
+        expect(alive(pid)).toBe(false);
+        expect(out).toMatch(/shutting down/);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- serve output:\n${out.slice(-3000)}`);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
