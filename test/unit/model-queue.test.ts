@@ -1,0 +1,98 @@
+// The per-model queue (pure): bounded FIFO of waiters, maxConcurrent leases, counts as live sets.
+
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../gateway/errors.js';
+import { ModelQueue, type Lease } from '../../gateway/scheduler/model-queue.js';
+
+function queue(maxQueue = 3, maxConcurrent = 2) {
+  let changes = 0;
+  const q = new ModelQueue({ maxQueue, maxConcurrent }, () => changes++);
+  return { q, changes: () => changes };
+}
+const settled = async <T>(p: Promise<T>) => {
+  let v: { ok: boolean; value?: T; err?: unknown } | null = null;
+  p.then((value) => (v = { ok: true, value }), (err) => (v = { ok: false, err }));
+  await new Promise((r) => setImmediate(r));
+  return v as { ok: boolean; value?: T; err?: unknown } | null;
+};
+
+describe('ModelQueue', () => {
+  it('queue_full at the bound, at once, without joining', () => {
+    const { q } = queue(2, 1);
+    q.enqueue('a');
+    q.enqueue('b');
+    expect(() => q.enqueue('c')).toThrowError(GatewayError);
+    try {
+      q.enqueue('c');
+    } catch (e) {
+      expect((e as GatewayError).code).toBe('queue_full');
+      expect((e as GatewayError).retryAfter).toBeGreaterThan(0);
+    }
+    expect(q.queued).toBe(2);
+  });
+
+  it('grant hands slots in FIFO order up to maxConcurrent', async () => {
+    const { q, changes } = queue(5, 2);
+    const tickets = ['a', 'b', 'c'].map((id) => q.enqueue(id));
+    q.grant();
+    const [a, b, c] = await Promise.all(tickets.map((t) => settled(t.granted)));
+    expect(a?.ok && (a.value as Lease).requestId).toBe('a');
+    expect(b?.ok && (b.value as Lease).requestId).toBe('b');
+    expect(c).toBeNull(); // still waiting
+    expect([q.inFlight.size, q.queued, q.busy]).toEqual([2, 1, true]);
+    (a!.value as Lease).release();
+    q.grant();
+    const c2 = await settled(tickets[2].granted);
+    expect(c2?.ok && (c2.value as Lease).requestId).toBe('c');
+    expect(changes()).toBeGreaterThan(0);
+  });
+
+  it('release is idempotent; counts return to 0', async () => {
+    const { q } = queue();
+    const t = q.enqueue('a');
+    q.grant();
+    const lease = await t.granted;
+    lease.release();
+    lease.release();
+    expect([q.inFlight.size, q.queued, q.busy]).toEqual([0, 0, false]);
+  });
+
+  it('cancel takes a waiter out and rejects it; cancelling again or after the grant does nothing', async () => {
+    const { q } = queue();
+    const t = q.enqueue('a');
+    t.cancel(new Error('gone'));
+    expect(q.queued).toBe(0);
+    await expect(t.granted).rejects.toThrow('gone');
+    t.cancel(new Error('again'));
+    const t2 = q.enqueue('b');
+    q.grant();
+    const lease = await t2.granted;
+    t2.cancel(new Error('late')); // already granted: stays in flight
+    expect(q.inFlight.has(lease)).toBe(true);
+  });
+
+  it('rejectWaiting rejects every waiter; cutInFlight aborts every lease signal with the reason', async () => {
+    const { q } = queue(5, 1);
+    const first = q.enqueue('a');
+    const rest = [q.enqueue('b'), q.enqueue('c')];
+    q.grant();
+    const lease = await first.granted;
+    const why = new GatewayError('model_stopped', 'unloaded');
+    q.rejectWaiting(why);
+    for (const r of rest) await expect(r.granted).rejects.toBe(why);
+    expect(q.queued).toBe(0);
+    q.cutInFlight(why);
+    expect(lease.signal.aborted).toBe(true);
+    expect(lease.signal.reason).toBe(why);
+    expect(q.inFlight.size).toBe(1); // it leaves through its own release()
+    lease.release();
+    expect(q.inFlight.size).toBe(0);
+  });
+
+  it('a cancelled waiter whose promise nobody awaits does not become an unhandled rejection', async () => {
+    const { q } = queue();
+    q.enqueue('a').cancel(new Error('nobody listens'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(q.queued).toBe(0);
+  });
+});
