@@ -1,13 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+// Two projects: everything else runs files in parallel; the Docker-engine tests run one file at a
+// time, because two of them restart the shared dockerd and would break each other's Docker calls.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.{ts,tsx}'],
-    environment: 'node',
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // Integration, docker and e2e tests start real servers and containers: keep CPU contention sane on 2 cores.
     maxWorkers: 2,
-    fileParallelism: true,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.{ts,tsx}'],
+          exclude: ['test/docker/**', '**/node_modules/**'],
+          environment: 'node',
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'docker',
+          include: ['test/docker/**/*.test.ts'],
+          environment: 'node',
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

@@ -82,7 +82,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   let initialised = false;
   const ready = async () => {
     const reasons: string[] = [];
-    if (!initialised) reasons.push('the gateway is still adopting running model servers');
+    if (!initialised || scheduler.reconcilePending) reasons.push('the gateway is still adopting running model servers');
     if (scheduler.isShuttingDown) reasons.push('the gateway is shutting down');
     for (const [kind, runtime] of Object.entries(runtimes)) {
       const h = await runtime.health().catch((err: Error) => ({ ok: false, reason: err.message }));
