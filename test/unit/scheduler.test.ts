@@ -1,0 +1,264 @@
+// The scheduler's state machine with a fake runtime and a static GPU: shared starts (P15), start
+// failures with cool-down, LRU eviction with the stop finished before the next start (P11), busy
+// and pinned models kept (P10), unload, crashes while serving, idle stop and shutdown.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { GatewayError } from '../../gateway/errors.js';
+import type { Lease } from '../../gateway/scheduler/model-queue.js';
+import { fakeModel, makeScheduler, never } from './scheduler-fakes.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function setup(models: string, opts: Parameters<typeof makeScheduler>[1] = {}) {
+  const s = await makeScheduler(models, opts);
+  cleanups.push(async () => {
+    await s.scheduler.shutdown(0, true);
+    await s.runtime.close();
+  });
+  return s;
+}
+
+const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (e: GatewayError) => e.code);
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+describe('starts', () => {
+  it('concurrent admits share one start and all get leases once healthy (P15)', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4));
+    runtime.autoHealthy = false;
+    const e = entry('m');
+    const admits = [1, 2, 3].map((i) => scheduler.admit(e, `r${i}`, never()));
+    await tick(20);
+    expect(e.state).toBe('starting');
+    expect(e.queue.queued).toBe(3);
+    expect(runtime.events).toEqual(['start m']);
+    runtime.latest('m')!.healthy = true;
+    const leases = await Promise.all(admits);
+    expect(e.state).toBe('ready');
+    expect(leases.map((l) => l.requestId)).toEqual(['r1', 'r2', 'r3']);
+    expect(e.queue.inFlight.size).toBe(3);
+    for (const l of leases) scheduler.release(e, l);
+    expect([e.queue.inFlight.size, e.queue.queued]).toEqual([0, 0]);
+    await scheduler.load(e); // already ready: no new start
+    expect(runtime.events).toEqual(['start m']);
+  });
+
+  it('a server that exits while starting fails the waiters with its output, then cools down', async () => {
+    let now = 1_000_000;
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4), { now: () => now });
+    runtime.autoHealthy = false;
+    const e = entry('m');
+    const a = scheduler.admit(e, 'a', never());
+    const b = scheduler.admit(e, 'b', never());
+    await tick(20);
+    runtime.latest('m')!.crash('torch.OutOfMemoryError: CUDA out of memory');
+    for (const p of [a, b]) {
+      const err = await p.catch((x: GatewayError) => x);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect((err as GatewayError).code).toBe('model_start_failed');
+      expect((err as GatewayError).message).toContain('CUDA out of memory');
+    }
+    expect(e.state).toBe('failed');
+    expect(e.gpuIndices).toEqual([]);
+    expect([e.queue.inFlight.size, e.queue.queued]).toEqual([0, 0]);
+    // Cool-down: refused at once, with Retry-After, no new start.
+    const cooling = await scheduler.admit(e, 'c', never()).catch((x: GatewayError) => x);
+    expect((cooling as GatewayError).code).toBe('model_cooling_down');
+    expect((cooling as GatewayError).retryAfter).toBe(10);
+    expect(await codeOf(scheduler.load(e))).toBe('model_cooling_down');
+    expect(runtime.events).toEqual(['start m', 'exit m#0']);
+    // After 10 s it may start again.
+    now += 10_001;
+    runtime.autoHealthy = true;
+    const lease = await scheduler.admit(e, 'd', never());
+    expect(e.state).toBe('ready');
+    scheduler.release(e, lease);
+  });
+
+  it('a runtime that cannot start fails with model_start_failed', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4));
+    runtime.failStart = 'docker: no such image';
+    const err = await scheduler.admit(entry('m'), 'a', never()).catch((x: GatewayError) => x);
+    expect((err as GatewayError).code).toBe('model_start_failed');
+    expect((err as GatewayError).message).toContain('no such image');
+    expect(entry('m').state).toBe('failed');
+  });
+
+  it('a request whose client goes away leaves the queue at once; the start goes on', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4));
+    runtime.autoHealthy = false;
+    const e = entry('m');
+    const ac = new AbortController();
+    const p = scheduler.admit(e, 'gone', ac.signal);
+    await tick(10);
+    expect(e.queue.queued).toBe(1);
+    ac.abort();
+    await expect(p).rejects.toBeTruthy();
+    expect(e.queue.queued).toBe(0);
+    expect(e.state).toBe('starting');
+    runtime.latest('m')!.healthy = true;
+    await scheduler.load(e);
+    expect(e.state).toBe('ready');
+  });
+
+  it('an already aborted signal never joins', async () => {
+    const { scheduler, entry } = await setup(fakeModel('m', 4));
+    const ac = new AbortController();
+    ac.abort();
+    await expect(scheduler.admit(entry('m'), 'x', ac.signal)).rejects.toBeTruthy();
+    expect(entry('m').queue.queued).toBe(0);
+  });
+});
+
+describe('placement and eviction', () => {
+  const three = [fakeModel('a', 10), fakeModel('b', 10), fakeModel('c', 10)].join('\n');
+
+  it('evicts the least recently used idle model, its stop finished before the next start (P11)', async () => {
+    const { scheduler, runtime, entry } = await setup(three);
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const l = await scheduler.admit(entry('b'), 'use-b', never());
+    scheduler.release(entry('b'), l);
+    await scheduler.load(entry('c'));
+    expect(runtime.events).toEqual(['start a', 'start b', 'stop a#0', 'start c']);
+    expect(entry('a').state).toBe('stopped');
+    expect(entry('a').gpuIndices).toEqual([]);
+    expect([entry('b').state, entry('c').state]).toEqual(['ready', 'ready']);
+    expect(scheduler.evictions).toBe(1);
+  });
+
+  it('never evicts a model with requests in flight (P10)', async () => {
+    const { scheduler, runtime, entry } = await setup(three);
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const busy = await scheduler.admit(entry('a'), 'busy-a', never()); // a is LRU but busy
+    await scheduler.load(entry('c'));
+    expect(runtime.events).toEqual(['start a', 'start b', 'stop b#1', 'start c']);
+    expect(busy.signal.aborted).toBe(false);
+    scheduler.release(entry('a'), busy);
+  });
+
+  it('never evicts a pinned model; with everything pinned → insufficient_vram at once, no start', async () => {
+    const { scheduler, runtime, entry } = await setup([fakeModel('a', 10, 'pinned: true'), fakeModel('b', 10, 'pinned: true'), fakeModel('c', 10)].join('\n'));
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    expect(await codeOf(scheduler.load(entry('c')))).toBe('insufficient_vram');
+    expect(runtime.events).toEqual(['start a', 'start b']);
+    expect(entry('c').state).toBe('stopped'); // no cool-down for a placement refusal
+    expect(await codeOf(scheduler.admit(entry('c'), 'x', never()))).toBe('insufficient_vram');
+  });
+
+  it('with everything busy, a request waits out the queue timeout and gets insufficient_vram', async () => {
+    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 0.3 }' });
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const la = await scheduler.admit(entry('a'), 'la', never());
+    const lb = await scheduler.admit(entry('b'), 'lb', never());
+    expect(await codeOf(scheduler.admit(entry('c'), 'c', never()))).toBe('insufficient_vram');
+    expect(runtime.events).toEqual(['start a', 'start b']);
+    // The abandoned start gives up by its own deadline too (state back to stopped, no cool-down).
+    for (let i = 0; i < 100 && entry('c').startPromise; i++) await tick(10);
+    expect(entry('c').state).toBe('stopped');
+    expect(entry('c').error).toMatch(/GPU memory/);
+    // Once one is idle, the next request's start goes ahead by evicting it.
+    scheduler.release(entry('b'), lb);
+    const lc = await scheduler.admit(entry('c'), 'c2', never());
+    expect(runtime.events).toEqual(['start a', 'start b', 'stop b#1', 'start c']);
+    scheduler.release(entry('a'), la);
+    scheduler.release(entry('c'), lc);
+  });
+});
+
+describe('unload, crashes, idle, shutdown', () => {
+  it('unload: model_busy while busy; force cuts in-flight and queued requests with model_stopped', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'maxConcurrent: 1'));
+    const e = entry('m');
+    const lease = await scheduler.admit(e, 'in', never());
+    const waiting = scheduler.admit(e, 'wait', never());
+    await tick(5);
+    expect(await codeOf(scheduler.unload(e, false))).toBe('model_busy');
+    expect(e.state).toBe('ready');
+    await scheduler.unload(e, true);
+    expect(e.state).toBe('stopped');
+    expect(lease.signal.aborted).toBe(true);
+    expect((lease.signal.reason as GatewayError).code).toBe('model_stopped');
+    expect(await codeOf(waiting)).toBe('model_stopped');
+    scheduler.release(e, lease);
+    expect([e.queue.inFlight.size, e.queue.queued]).toEqual([0, 0]);
+    expect(runtime.latest('m')!.stopped).toBe(true);
+  });
+
+  it('a server that dies while serving: stopped (no cool-down), in-flight cut, the next request restarts it', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4));
+    const e = entry('m');
+    const lease = await scheduler.admit(e, 'in', never());
+    runtime.latest('m')!.crash();
+    await tick(5);
+    expect(e.state).toBe('stopped');
+    expect(e.error).toMatch(/exited with code 1/);
+    expect(lease.signal.aborted).toBe(true);
+    scheduler.release(e, lease);
+    const again = await scheduler.admit(e, 'again', never());
+    expect(runtime.events.filter((x) => x.startsWith('start'))).toHaveLength(2);
+    scheduler.release(e, again);
+  });
+
+  it('stops a model after ttlSeconds idle, never while a lease is held (P10)', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.1'));
+    const e = entry('m');
+    const lease = await scheduler.admit(e, 'long', never());
+    await tick(250);
+    expect(e.state).toBe('ready');
+    scheduler.release(e, lease);
+    await tick(60);
+    expect(e.state).toBe('ready');
+    await tick(200);
+    expect(e.state).toBe('stopped');
+    expect(runtime.latest('m')!.stopped).toBe(true);
+  });
+
+  it('pinned models are not stopped for idleness', async () => {
+    const { scheduler, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.05, pinned: true'));
+    await scheduler.load(entry('m'));
+    await tick(200);
+    expect(entry('m').state).toBe('ready');
+  });
+
+  it('preload models start at init', async () => {
+    const { runtime, entry } = await setup([fakeModel('p', 4, 'preload: true'), fakeModel('q', 4)].join('\n'));
+    await tick(100);
+    expect(entry('p').state).toBe('ready');
+    expect(entry('q').state).toBe('stopped');
+    expect(runtime.events).toEqual(['start p']);
+  });
+
+  it('shutdown: refuses new work, rejects waiters, drains leases, stops models', async () => {
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'maxConcurrent: 1'));
+    const e = entry('m');
+    const lease = await scheduler.admit(e, 'in', never());
+    const waiting = scheduler.admit(e, 'wait', never());
+    await tick(5);
+    const done = scheduler.shutdown(2000, true);
+    expect(await codeOf(waiting)).toBe('shutting_down');
+    expect(await codeOf(scheduler.admit(e, 'new', never()))).toBe('shutting_down');
+    expect(await codeOf(scheduler.load(e))).toBe('shutting_down');
+    await tick(50);
+    expect(runtime.latest('m')!.stopped).toBe(false); // still draining
+    scheduler.release(e, lease);
+    await done;
+    expect(lease.signal.aborted).toBe(false); // finished within the drain, never cut
+    expect(runtime.latest('m')!.stopped).toBe(true);
+    expect(e.state).toBe('stopped');
+  });
+
+  it('shutdown cuts what is left after the drain', async () => {
+    const { scheduler, entry } = await setup(fakeModel('m', 4));
+    const lease: Lease = await scheduler.admit(entry('m'), 'in', never());
+    await scheduler.shutdown(100, true);
+    expect(lease.signal.aborted).toBe(true);
+    expect((lease.signal.reason as GatewayError).code).toBe('shutting_down');
+    scheduler.release(entry('m'), lease);
+  });
+});
