@@ -49,12 +49,10 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
     const res = reply.raw;
 
-    // The client going away is seen on the response (P6), not on request.raw.
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!res.writableEnded) gone.abort(new Error('client went away'));
-    };
-    res.once('close', onClose);
+    // One controller per request: aborted when the client goes away (seen on the response, P6, not
+    // on request.raw) or when the gateway cuts the lease. (AbortSignal.any costs ~30 µs a request
+    // on Node 20 and keeps WeakRefs for the GC to clear; a listener on the lease does the same job.)
+    const cancel = new AbortController();
 
     const record: RecentRequest = {
       id: request.id,
@@ -67,6 +65,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       durationMs: null,
     };
     res.once('close', () => {
+      if (!res.writableEnded) cancel.abort(new Error('client went away'));
       record.status = res.headersSent ? res.statusCode : 499;
       record.durationMs = Date.now() - started;
       metrics.requests.inc({ model: entry.id, status: String(record.status) });
@@ -75,23 +74,27 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       request.log.info({ model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs }, 'request done');
     });
 
-    const lease = await scheduler.admit(entry, request.id, gone.signal);
+    const signal = cancel.signal;
+    const lease = await scheduler.admit(entry, request.id, signal);
+    const onCut = () => cancel.abort(lease.signal.reason);
     try {
       reply.hijack();
-      if (gone.signal.aborted) return;
-      const signal = AbortSignal.any([gone.signal, lease.signal]);
+      if (signal.aborted) return;
+      if (lease.signal.aborted) onCut();
+      else lease.signal.addEventListener('abort', onCut, { once: true });
       try {
         const c = entry.config;
-        const origin = c.runtime === 'remote' ? c.url : entry.instance?.endpoint;
+        const remote = c.runtime === 'remote' ? remoteTarget(c.url) : null;
+        const origin = remote ? remote.origin : entry.instance?.endpoint;
         if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
         const headers = upstreamRequestHeaders(request.headers, request.id, c.runtime === 'remote' && c.apiKey ? c.apiKey : null);
         headers['content-length'] = String(outBody.length);
         await forward(
           dispatcher,
           {
-            origin: c.runtime === 'remote' ? new URL(origin).origin : origin,
+            origin,
             method: request.method,
-            path: c.runtime === 'remote' ? joinPath(new URL(origin).pathname, request.url) : request.url,
+            path: remote ? joinPath(remote.base, request.url) : request.url,
             headers,
             body: outBody,
             signal,
@@ -113,11 +116,25 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
         sendErrorRaw(res, err, request.id, request.log);
       }
     } finally {
+      lease.signal.removeEventListener('abort', onCut);
       scheduler.release(entry, lease);
     }
   }
 
   for (const path of PROXIED_PATHS) app.post(path, handle);
+}
+
+const remoteTargets = new Map<string, { origin: string; base: string }>();
+
+/** A remote model's url split once into origin and base path (not parsed again on every request). */
+function remoteTarget(url: string): { origin: string; base: string } {
+  let t = remoteTargets.get(url);
+  if (!t) {
+    const u = new URL(url);
+    t = { origin: u.origin, base: u.pathname };
+    remoteTargets.set(url, t);
+  }
+  return t;
 }
 
 /** A remote url may carry a base path (http://host/prefix): keep it in front of the request's path. */
