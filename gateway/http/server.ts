@@ -40,7 +40,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: config.limits.maxBodyBytes,
     genReqId: (req) => saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
-    return503OnClosing: true,
+    // Fastify's own 503 while closing has a body outside the error catalogue. Requests that still
+    // arrive on kept-alive connections get 'Connection: close' from Fastify and reach the routes:
+    // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // Slow-header clients (slowloris) are cut after 30 s; long generations are unaffected.
     connectionTimeout: 0,
