@@ -101,6 +101,21 @@ describe('admin load / unload / logs', () => {
   });
 });
 
+describe('a server that dies while serving', () => {
+  it('its request ends with a 502 in the OpenAI shape, the model is stopped (no cool-down), the next request restarts it', async () => {
+    const t = await startGateway(baseYaml(`models:\n${processModel('dies', { knobs: ['--mock-exit-after-ms', 700] })}`));
+    expect((await admin(t.url, '/gateway/models/dies/load')).status).toBe(200);
+    const res = await post(t.url, '/v1/chat/completions', chat('dies'), { 'x-mock-delay-ms': '5000' });
+    expect(res.status).toBe(502);
+    errorOf(res);
+    await waitUntil(async () => (await t.model('dies')).state === 'stopped', 2000, 'stopped');
+    expect((await t.model('dies')).error).toMatch(/exited with code 1/);
+    expect([(await t.model('dies')).inFlight, (await t.model('dies')).queued]).toEqual([0, 0]);
+    expect((await post(t.url, '/v1/chat/completions', chat('dies'))).status).toBe(200);
+    expect(t.runtime.starts).toEqual(['dies', 'dies']);
+  });
+});
+
 describe('idle stop', () => {
   it('a model idle for ttlSeconds is stopped and its server exits', async () => {
     const t = await startGateway(baseYaml(`models:\n${processModel('idle', { extra: 'ttlSeconds: 1' })}`));
