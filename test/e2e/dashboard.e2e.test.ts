@@ -3,8 +3,11 @@
 // logs). The real-gateway end-to-end test reuses helpers.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
-import { buildDashboardToTemp, launchBrowser, screenshot, type LaunchedBrowser } from './helpers.js';
+import { buildDashboardToTemp, chromiumSkipReason, launchBrowser, screenshot, type LaunchedBrowser } from './helpers.js';
 import { START_FAILURE } from './sample-status.js';
+
+// Skips (saying why) without Chromium; with REQUIRE_CHROMIUM=1 (CI) a missing Chromium throws here.
+const SKIP = chromiumSkipReason();
 
 let ui: { dir: string; cleanup(): void };
 let gw: FakeGateway;
@@ -23,22 +26,22 @@ function cspErrors(b: LaunchedBrowser): string[] {
   return b.consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m));
 }
 
-beforeAll(async () => {
-  ui = await buildDashboardToTemp();
-  gw = await startFakeGateway({
-    distDir: ui.dir,
-    startMs: 800,
-    failOnLoad: { 'phi-4-mini': START_FAILURE },
+describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — skipped: ${SKIP}` : ''}`, () => {
+  beforeAll(async () => {
+    ui = await buildDashboardToTemp();
+    gw = await startFakeGateway({
+      distDir: ui.dir,
+      startMs: 800,
+      failOnLoad: { 'phi-4-mini': START_FAILURE },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const b of browsers) await b.close();
+    await gw?.close();
+    ui?.cleanup();
   });
-}, 120_000);
 
-afterAll(async () => {
-  for (const b of browsers) await b.close();
-  await gw?.close();
-  ui?.cleanup();
-});
-
-describe('dashboard at /ui (fake backend)', () => {
   it('renders GPUs and models, takes the token out of the URL, and breaks no CSP rule (light)', async () => {
     const b = await open({ colorScheme: 'light' });
     const { page } = b;
