@@ -80,6 +80,26 @@ function ReadOnlyNotice(): ReactElement {
   );
 }
 
+/**
+ * The gateway refused to show anything without a credential: auth.apiKeys is set, and this tab has
+ * no admin token (or one the gateway no longer accepts). Only the `dashboard:` link helps.
+ */
+function NeedsLink({ hasToken }: { hasToken: boolean }): ReactElement {
+  return (
+    <div className="card empty-state needs-link" role="note" aria-labelledby="needs-link-title">
+      <LockIcon width={20} height={20} />
+      <h2 id="needs-link-title">{hasToken ? 'The gateway refused this tab’s admin token' : 'This gateway needs the dashboard link'}</h2>
+      <p className="muted">
+        {hasToken
+          ? 'The token this tab holds is not the gateway’s admin token any more (it may have been regenerated). '
+          : 'API keys are set for this gateway, so even its status needs a credential. '}
+        Open the link that <code>vllm-gateway serve</code> prints on the line starting with <code>dashboard:</code> — it carries the admin
+        token (in the part after <code>#</code>, which never leaves your browser).
+      </p>
+    </div>
+  );
+}
+
 interface Confirm {
   id: string;
   inFlight: number;
@@ -87,7 +107,7 @@ interface Confirm {
 }
 
 export function App({ api }: { api: GatewayApi }): ReactElement {
-  const { status, connection, error } = useStatus(api);
+  const { status, connection, error, needsToken } = useStatus(api);
   const now = useNow(1000);
   const [pending, setPending] = useState<Record<string, PendingAction>>({});
   const [actionErrors, setActionErrors] = useState<Record<string, string | null>>({});
@@ -157,10 +177,12 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
       <div className="app">
         <Header api={api} listen={status?.listen ?? null} version={status?.version ?? null} connection={connection} />
         <main className="content" aria-busy={status === null}>
-          {!api.canControl ? <ReadOnlyNotice /> : null}
+          {!api.canControl && !(status === null && needsToken) ? <ReadOnlyNotice /> : null}
 
           {status === null ? (
-            error ? (
+            needsToken ? (
+              <NeedsLink hasToken={api.canControl} />
+            ) : error ? (
               <div className="card empty-state" role="alert">
                 <AlertIcon width={20} height={20} />
                 <h2>The gateway is not answering</h2>

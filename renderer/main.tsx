@@ -1,10 +1,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.js';
-import { createGatewayApi } from './api/create-api.js';
+import { createGatewayApi, watchForTokenLink } from './api/create-api.js';
 import './styles.css';
 
 const api = createGatewayApi();
+watchForTokenLink();
 const root = document.getElementById('root');
 if (root) {
   createRoot(root).render(

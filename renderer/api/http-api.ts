@@ -1,11 +1,15 @@
 // GatewayApi over HTTP + Server-Sent Events, for the dashboard served by the gateway at /ui.
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { ApiError, type GatewayApi } from './gateway-api.js';
+import { readSse } from './sse-fetch.js';
 
 export interface HttpApiOptions {
   /** Origin (and optional path prefix) of the gateway; '' = same origin as the page. */
   baseUrl?: string;
-  /** Admin token for POST /gateway/*; null = read-only. */
+  /**
+   * Admin token: sent as a bearer on every request (POST /gateway/* needs it, and so does every
+   * GET once the gateway has API keys set); null = read-only.
+   */
   adminToken: string | null;
   fetch?: typeof fetch;
   EventSource?: typeof EventSource;
@@ -65,16 +69,15 @@ export class HttpGatewayApi implements GatewayApi {
 
   private async request(path: string, init: RequestInit = {}, admin = false): Promise<Response> {
     const headers = new Headers(init.headers);
-    if (admin) {
-      if (!this.token) {
-        throw new ApiError('Read-only: open the dashboard link that `serve` prints (it carries the admin token) to control models.', {
-          code: 'invalid_admin_token',
-          type: 'authentication_error',
-          status: 401,
-        });
-      }
-      headers.set('Authorization', `Bearer ${this.token}`);
+    if (admin && !this.token) {
+      throw new ApiError('Read-only: open the dashboard link that `serve` prints (it carries the admin token) to control models.', {
+        code: 'invalid_admin_token',
+        type: 'authentication_error',
+        status: 401,
+      });
     }
+    // With auth.apiKeys set every route but /health needs a bearer, reads included.
+    if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
     let res: Response;
     try {
       res = await this.fetchImpl(this.base + path, {
@@ -100,16 +103,22 @@ export class HttpGatewayApi implements GatewayApi {
   }
 
   onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void {
-    const ES = this.EventSourceImpl;
-    if (!ES || signal?.aborted) return () => {};
-    const es = new ES(`${this.base}/gateway/events`);
-    const onMessage = (ev: MessageEvent) => {
+    if (signal?.aborted) return () => {};
+    const deliver = (data: string) => {
       try {
-        cb(JSON.parse(String(ev.data)) as StatusDocument);
+        cb(JSON.parse(data) as StatusDocument);
       } catch {
         /* a malformed event is skipped; the next one (at most 5 s later) repairs the view */
       }
     };
+    // EventSource cannot send an Authorization header, which the gateway asks for on every route
+    // once API keys are set: with a token, read the stream with fetch instead (reconnecting with
+    // backoff); without one, EventSource (which reconnects by itself) is all a read-only tab can use.
+    if (this.token) return this.onStatusFetch(deliver, signal);
+    const ES = this.EventSourceImpl;
+    if (!ES) return () => {};
+    const es = new ES(`${this.base}/gateway/events`);
+    const onMessage = (ev: MessageEvent) => deliver(String(ev.data));
     es.addEventListener('status', onMessage as EventListener);
     let closed = false;
     const close = () => {
@@ -120,6 +129,25 @@ export class HttpGatewayApi implements GatewayApi {
       signal?.removeEventListener('abort', close);
     };
     signal?.addEventListener('abort', close, { once: true });
+    return close;
+  }
+
+  private onStatusFetch(deliver: (data: string) => void, signal?: AbortSignal): () => void {
+    const ctrl = new AbortController();
+    const close = () => {
+      ctrl.abort();
+      signal?.removeEventListener('abort', close);
+    };
+    signal?.addEventListener('abort', close, { once: true });
+    void readSse({
+      url: `${this.base}/gateway/events`,
+      headers: { Authorization: `Bearer ${this.token}` },
+      signal: ctrl.signal,
+      fetch: this.fetchImpl,
+      onEvent: (ev) => {
+        if (ev.type === 'status') deliver(ev.data);
+      },
+    });
     return close;
   }
 

@@ -10,6 +10,7 @@ const CONNECTION_TEXT: Record<Connection, string> = {
   live: 'Live',
   stale: 'Reconnecting',
   offline: 'Offline',
+  locked: 'Needs the link',
 };
 
 export function Header({

@@ -1,15 +1,21 @@
 // Live status document: the first one fetched, then every pushed one (SSE or IPC).
 import { useEffect, useState } from 'react';
 import type { StatusDocument } from '../../gateway/status-types.js';
-import { errorMessage, type GatewayApi } from '../api/gateway-api.js';
+import { errorMessage, isApiError, type GatewayApi } from '../api/gateway-api.js';
 
-export type Connection = 'connecting' | 'live' | 'stale' | 'offline';
+/** `locked`: the gateway answers but wants a credential this tab does not have. */
+export type Connection = 'connecting' | 'live' | 'stale' | 'offline' | 'locked';
 
 export interface StatusState {
   status: StatusDocument | null;
   connection: Connection;
   /** Why the first fetch failed (shown until a document arrives). */
   error: string | null;
+  /**
+   * True when the gateway refused to show its status without a credential (auth.apiKeys set and
+   * no admin token in this tab, or a stale one): only the `dashboard:` link helps then.
+   */
+  needsToken: boolean;
 }
 
 /** The gateway pushes at least every 5 s; silence for longer than this marks the view stale. */
@@ -21,6 +27,7 @@ export function useStatus(api: GatewayApi): StatusState {
     status: null,
     connection: 'connecting',
     error: null,
+    needsToken: false,
   });
 
   useEffect(() => {
@@ -36,7 +43,7 @@ export function useStatus(api: GatewayApi): StatusState {
     };
     const accept = (doc: StatusDocument) => {
       if (ctrl.signal.aborted) return;
-      setState({ status: doc, connection: 'live', error: null });
+      setState({ status: doc, connection: 'live', error: null, needsToken: false });
       armStale();
     };
 
@@ -45,8 +52,12 @@ export function useStatus(api: GatewayApi): StatusState {
     const fetchFirst = () => {
       api.status().then(accept, (err: unknown) => {
         if (ctrl.signal.aborted) return;
-        setState((s) => (s.status ? s : { status: null, connection: 'offline', error: errorMessage(err) }));
-        retryTimer = setTimeout(fetchFirst, RETRY_MS);
+        const needsToken = isApiError(err) && err.status === 401;
+        setState((s) =>
+          s.status ? s : { status: null, connection: needsToken ? 'locked' : 'offline', error: errorMessage(err), needsToken },
+        );
+        // A refused credential stays refused until the page is opened with the right link.
+        if (!needsToken) retryTimer = setTimeout(fetchFirst, RETRY_MS);
       });
     };
     fetchFirst();
