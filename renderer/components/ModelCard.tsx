@@ -107,6 +107,31 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   );
 }
 
+/** Keeps a scrolled box at its end: the last lines of a server's output say why it failed. */
+function scrollToEnd(el: HTMLElement | null): void {
+  if (el) el.scrollTop = el.scrollHeight;
+}
+
+/**
+ * A start failure: the gateway's summary on its own line, then the server's last lines, scrolled
+ * to the end (where CUDA, import and argument errors are) and scrollable back up.
+ */
+function FailureMessage({ message }: { message: string }): ReactElement {
+  const nl = message.indexOf('\n');
+  const summary = nl < 0 ? message : message.slice(0, nl);
+  const output = nl < 0 ? '' : message.slice(nl + 1).replace(/\s+$/, '');
+  return (
+    <>
+      <div className="failure-summary">{summary}</div>
+      {output ? (
+        <pre className="failure-msg" ref={scrollToEnd} tabIndex={0} aria-label="Last lines of the server's output">
+          {output}
+        </pre>
+      ) : null}
+    </>
+  );
+}
+
 export function ModelCard(props: ModelCardProps): ReactElement {
   const { model: m, now, canControl, pending } = props;
   const modelColor = useModelColor();
@@ -184,7 +209,7 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           <div className="failure-head">
             <AlertIcon width={14} height={14} /> Start failed
           </div>
-          <pre className="failure-msg">{m.error}</pre>
+          <FailureMessage message={m.error} />
         </div>
       ) : null}
 
