@@ -40,7 +40,11 @@ describe('API keys', () => {
       expectError(await http(t.url, path, { headers: bearer('sk-wrong') }), 401, 'invalid_api_key', 'authentication_error');
     }
     expectError(await http(t.url, '/v1/models', { headers: { authorization: KEY } }), 401, 'invalid_api_key', 'authentication_error');
-    const res = await http(t.url, '/v1/chat/completions', { method: 'POST', body: JSON.stringify(chat('r1')), headers: { 'content-type': 'application/json' } });
+    const res = await http(t.url, '/v1/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify(chat('r1')),
+      headers: { 'content-type': 'application/json' },
+    });
     expectError(res, 401, 'invalid_api_key', 'authentication_error');
   });
 
@@ -92,7 +96,13 @@ describe('Host allow-list', () => {
 
 describe('Origin allow-list (CORS)', () => {
   it('a foreign or "null" Origin → 403 forbidden_origin', async () => {
-    for (const origin of ['https://evil.example', 'null', `http://127.0.0.1:${port + 1}`, 'https://app.example.org.evil', 'http://app.example.org']) {
+    for (const origin of [
+      'https://evil.example',
+      'null',
+      `http://127.0.0.1:${port + 1}`,
+      'https://app.example.org.evil',
+      'http://app.example.org',
+    ]) {
       expectError(await http(t.url, '/v1/models', { headers: { origin, ...bearer(KEY) } }), 403, 'forbidden_origin', 'permission_error');
     }
     expectError(await http(t.url, '/health', { headers: { origin: 'https://evil.example' } }), 403, 'forbidden_origin', 'permission_error');

@@ -2,7 +2,20 @@
 // starts no model, never reaches a model server, and the gateway stays healthy.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, baseYaml, chat, cleanupAll, errorOf, http, mockOf, post, processModel, type Res, startGateway, type TestGateway } from './helpers.js';
+import {
+  admin,
+  baseYaml,
+  chat,
+  cleanupAll,
+  errorOf,
+  http,
+  mockOf,
+  post,
+  processModel,
+  type Res,
+  startGateway,
+  type TestGateway,
+} from './helpers.js';
 
 let t: TestGateway;
 

@@ -3,14 +3,31 @@
 
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, agent, baseYaml, chat, cleanupAll, mockOf, post, processModel, sleep, startGateway, type TestGateway, waitUntil } from './helpers.js';
+import {
+  admin,
+  agent,
+  baseYaml,
+  chat,
+  cleanupAll,
+  mockOf,
+  post,
+  processModel,
+  sleep,
+  startGateway,
+  type TestGateway,
+  waitUntil,
+} from './helpers.js';
 
 let t: TestGateway;
 
 beforeAll(async () => {
   t = await startGateway(
     baseYaml(
-      ['models:', processModel('ab', { extra: 'maxConcurrent: 1' }), processModel('slowstart', { knobs: ['--mock-start-delay-ms', 1500] })].join('\n'),
+      [
+        'models:',
+        processModel('ab', { extra: 'maxConcurrent: 1' }),
+        processModel('slowstart', { knobs: ['--mock-start-delay-ms', 1500] }),
+      ].join('\n'),
     ),
   );
   expect((await admin(t.url, '/gateway/models/ab/load')).status).toBe(200);
@@ -53,7 +70,11 @@ describe('client gone', () => {
 
   it('while its model starts: leaves at once; the start goes on', async () => {
     const r = abortable('slowstart', 'during-start');
-    await waitUntil(async () => (await t.model('slowstart')).state === 'starting' && (await t.model('slowstart')).queued === 1, 2000, 'starting with one queued');
+    await waitUntil(
+      async () => (await t.model('slowstart')).state === 'starting' && (await t.model('slowstart')).queued === 1,
+      2000,
+      'starting with one queued',
+    );
     r.ac.abort();
     await waitUntil(async () => (await t.model('slowstart')).queued === 0, 1000, 'queue place freed');
     await waitUntil(async () => (await t.model('slowstart')).state === 'ready', 5000, 'ready anyway');

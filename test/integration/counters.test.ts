@@ -2,16 +2,36 @@
 
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, agent, allIdle, baseYaml, chat, cleanupAll, http, post, processModel, startGateway, type TestGateway, waitUntil } from './helpers.js';
+import {
+  admin,
+  agent,
+  allIdle,
+  baseYaml,
+  chat,
+  cleanupAll,
+  http,
+  post,
+  processModel,
+  startGateway,
+  type TestGateway,
+  waitUntil,
+} from './helpers.js';
 
 let t: TestGateway;
 
 beforeAll(async () => {
   t = await startGateway(
-    baseYaml(['models:', processModel('c1', { extra: 'maxConcurrent: 3\nmaxQueue: 6' }), processModel('c2', { knobs: ['--mock-fail-at-start', 'boom'] })].join('\n'), {
-      limits: '{ queueTimeoutSeconds: 1 }',
-      timeouts: '{ connectSeconds: 1, firstByteSeconds: 0.8, idleSeconds: 0.8, startSeconds: 5 }',
-    }),
+    baseYaml(
+      [
+        'models:',
+        processModel('c1', { extra: 'maxConcurrent: 3\nmaxQueue: 6' }),
+        processModel('c2', { knobs: ['--mock-fail-at-start', 'boom'] }),
+      ].join('\n'),
+      {
+        limits: '{ queueTimeoutSeconds: 1 }',
+        timeouts: '{ connectSeconds: 1, firstByteSeconds: 0.8, idleSeconds: 0.8, startSeconds: 5 }',
+      },
+    ),
   );
   expect((await admin(t.url, '/gateway/models/c1/load')).status).toBe(200);
 });
@@ -31,13 +51,18 @@ function aborted(headers: Record<string, string>, afterMs: number, stream = fals
     .catch(() => 'aborted');
 }
 
-const settle = (p: Promise<unknown>) => p.then((r) => (r && typeof r === 'object' && 'status' in r ? (r as { status: number }).status : 'ok'), () => 'error');
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    (r) => (r && typeof r === 'object' && 'status' in r ? (r as { status: number }).status : 'ok'),
+    () => 'error',
+  );
 
 describe('counts are views of live sets', () => {
   it('return to 0 after a burst of successes, errors, aborts, timeouts, rejections', async () => {
     const jobs: Array<Promise<unknown>> = [];
     for (let i = 0; i < 4; i++) jobs.push(post(t.url, '/v1/chat/completions', chat('c1'), { 'x-mock-delay-ms': '100' }));
-    for (let i = 0; i < 2; i++) jobs.push(post(t.url, '/v1/chat/completions', chat('c1', { stream: true }), { 'x-mock-tokens': '5', 'x-mock-token-delay-ms': '50' }));
+    for (let i = 0; i < 2; i++)
+      jobs.push(post(t.url, '/v1/chat/completions', chat('c1', { stream: true }), { 'x-mock-tokens': '5', 'x-mock-token-delay-ms': '50' }));
     jobs.push(post(t.url, '/v1/chat/completions', chat('c1'), { 'x-mock-status': '500' }));
     jobs.push(post(t.url, '/v1/chat/completions', chat('c1'), { 'x-mock-reset': '1' }));
     jobs.push(post(t.url, '/v1/chat/completions', chat('c1'), { 'x-mock-delay-ms': '3000' })); // first-byte timeout

@@ -4,13 +4,28 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Instance } from '../../gateway/runtimes/runtime.js';
-import { admin, alive, baseYaml, chat, cleanupAll, errorOf, mockOf, post, processModel, startGateway, type TestGateway, waitUntil } from './helpers.js';
+import {
+  admin,
+  alive,
+  baseYaml,
+  chat,
+  cleanupAll,
+  errorOf,
+  mockOf,
+  post,
+  processModel,
+  startGateway,
+  type TestGateway,
+  waitUntil,
+} from './helpers.js';
 
 afterEach(cleanupAll);
 
 /** Three 10 GiB models: any two fit in 23.5 GiB, three do not. */
 function threeModels(extra: Record<string, string> = {}): string {
-  return ['models:', ...['a', 'b', 'c'].map((id) => processModel(`ev-${id}`, { vramGiB: 10, extra: extra[id] ?? 'ttlSeconds: 0' }))].join('\n');
+  return ['models:', ...['a', 'b', 'c'].map((id) => processModel(`ev-${id}`, { vramGiB: 10, extra: extra[id] ?? 'ttlSeconds: 0' }))].join(
+    '\n',
+  );
 }
 
 async function loadAll(t: TestGateway, ids: string[]): Promise<void> {
@@ -55,7 +70,10 @@ describe('LRU eviction', () => {
   it('a busy model is never evicted (P10): the idle one goes even if it was used more recently', async () => {
     const t = await startGateway(baseYaml(threeModels()));
     await loadAll(t, ['ev-a', 'ev-b']); // a is least recently used
-    const stream = post(t.url, '/v1/chat/completions', chat('ev-a', { stream: true }), { 'x-mock-tokens': '10', 'x-mock-token-delay-ms': '100' });
+    const stream = post(t.url, '/v1/chat/completions', chat('ev-a', { stream: true }), {
+      'x-mock-tokens': '10',
+      'x-mock-token-delay-ms': '100',
+    });
     await waitUntil(async () => (await t.model('ev-a')).inFlight === 1, 2000, 'a busy');
     const res = await post(t.url, '/v1/chat/completions', chat('ev-c'));
     expect(res.status).toBe(200);

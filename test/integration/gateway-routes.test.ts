@@ -58,8 +58,24 @@ describe('/health and /ready', () => {
 });
 
 const MODEL_KEYS = [
-  'id', 'aliases', 'runtime', 'state', 'inFlight', 'queued', 'maxConcurrent', 'maxQueue', 'vramBudgetMiB', 'vramUsedMiB', 'gpus',
-  'endpoint', 'lastUsedAt', 'stateSince', 'pinned', 'ttlSeconds', 'error', 'progress',
+  'id',
+  'aliases',
+  'runtime',
+  'state',
+  'inFlight',
+  'queued',
+  'maxConcurrent',
+  'maxQueue',
+  'vramBudgetMiB',
+  'vramUsedMiB',
+  'gpus',
+  'endpoint',
+  'lastUsedAt',
+  'stateSince',
+  'pinned',
+  'ttlSeconds',
+  'error',
+  'progress',
 ];
 const GPU_KEYS = ['index', 'name', 'totalMiB', 'usedMiB', 'freeMiB', 'reservedMiB', 'models', 'otherMiB'];
 
@@ -76,8 +92,23 @@ describe('GET /gateway/status', () => {
     for (const m of s.models) for (const k of MODEL_KEYS) expect(m, `${m.id}.${k}`).toHaveProperty(k);
     const [gm1, gm2, gr] = s.models;
     expect(gm1).toMatchObject({
-      id: 'gm1', aliases: ['gm1-a', 'gm1-b'], runtime: 'process', state: 'stopped', inFlight: 0, queued: 0, maxConcurrent: 7, maxQueue: 9,
-      vramBudgetMiB: 6144, vramUsedMiB: null, gpus: [], endpoint: null, lastUsedAt: null, pinned: false, ttlSeconds: 120, error: null, progress: null,
+      id: 'gm1',
+      aliases: ['gm1-a', 'gm1-b'],
+      runtime: 'process',
+      state: 'stopped',
+      inFlight: 0,
+      queued: 0,
+      maxConcurrent: 7,
+      maxQueue: 9,
+      vramBudgetMiB: 6144,
+      vramUsedMiB: null,
+      gpus: [],
+      endpoint: null,
+      lastUsedAt: null,
+      pinned: false,
+      ttlSeconds: 120,
+      error: null,
+      progress: null,
     });
     expect(new Date(gm1.stateSince).toISOString()).toBe(gm1.stateSince);
     expect(gm2).toMatchObject({ maxConcurrent: 44, maxQueue: 33, pinned: true, vramBudgetMiB: 2560 });

@@ -115,7 +115,11 @@ export async function startGateway(yaml: string, opts: { noGpu?: boolean } = {})
   });
   const logger = pino({ level: 'info', base: undefined }, sink);
   const runtime = new TrackingRuntime();
-  const gw = await createGateway(config, { logger, gpuProbe: opts.noGpu ? null : new StaticProbe(config.gpu.static), runtimes: { process: runtime } });
+  const gw = await createGateway(config, {
+    logger,
+    gpuProbe: opts.noGpu ? null : new StaticProbe(config.gpu.static),
+    runtimes: { process: runtime },
+  });
   const url = await gw.listen();
   let closed: Promise<void> | null = null;
   const t: TestGateway = {
@@ -166,7 +170,10 @@ export async function waitUntil<T>(fn: () => T | Promise<T>, timeoutMs = 5000, w
     } catch (err) {
       last = err;
     }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > until)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
     await sleep(everyMs);
   }
 }
@@ -189,7 +196,8 @@ export async function http(
   const res = await undiciRequest(base + path, {
     method: (opts.method ?? (opts.body !== undefined ? 'POST' : 'GET')) as Dispatcher.HttpMethod,
     body: opts.body,
-    headers: opts.body !== undefined && typeof opts.body === 'string' ? { 'content-type': 'application/json', ...opts.headers } : opts.headers,
+    headers:
+      opts.body !== undefined && typeof opts.body === 'string' ? { 'content-type': 'application/json', ...opts.headers } : opts.headers,
     signal: opts.signal,
     dispatcher: agent,
   });
@@ -233,7 +241,9 @@ export interface Mock {
   port: number;
   url: string;
   output: string[];
-  received(): Promise<Array<{ requestId: string; method: string; path: string; headers: Record<string, string>; body: string; at: number }>>;
+  received(): Promise<
+    Array<{ requestId: string; method: string; path: string; headers: Record<string, string>; body: string; at: number }>
+  >;
   aborted(): Promise<string[]>;
   stats(): Promise<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
   kill(): Promise<void>;

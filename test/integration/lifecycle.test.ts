@@ -3,7 +3,21 @@
 // never while busy (P10), and how soon readiness is seen after the server's health answers.
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { admin, alive, baseYaml, chat, cleanupAll, errorOf, http, mockOf, post, processModel, sleep, startGateway, waitUntil } from './helpers.js';
+import {
+  admin,
+  alive,
+  baseYaml,
+  chat,
+  cleanupAll,
+  errorOf,
+  http,
+  mockOf,
+  post,
+  processModel,
+  sleep,
+  startGateway,
+  waitUntil,
+} from './helpers.js';
 
 afterEach(cleanupAll);
 afterAll(cleanupAll);
@@ -44,7 +58,11 @@ describe('starts', () => {
 
 describe('admin load / unload / logs', () => {
   it('load answers 200 with the entry once ready; ?wait=false answers 202 at once', async () => {
-    const t = await startGateway(baseYaml(`models:\n${processModel('l1', { knobs: ['--mock-start-delay-ms', 300] })}\n${processModel('l2', { knobs: ['--mock-start-delay-ms', 300] })}`));
+    const t = await startGateway(
+      baseYaml(
+        `models:\n${processModel('l1', { knobs: ['--mock-start-delay-ms', 300] })}\n${processModel('l2', { knobs: ['--mock-start-delay-ms', 300] })}`,
+      ),
+    );
     const res = await admin(t.url, '/gateway/models/l1/load');
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ id: 'l1', state: 'ready', inFlight: 0, queued: 0 });
@@ -66,7 +84,14 @@ describe('admin load / unload / logs', () => {
     const pid = (await mock.stats()).pid;
     const running = post(t.url, '/v1/chat/completions', chat('u1'), { 'x-mock-delay-ms': '5000', 'x-request-id': 'cut-running' });
     const waiting = post(t.url, '/v1/chat/completions', chat('u1'), { 'x-request-id': 'cut-waiting' });
-    await waitUntil(async () => { const m = await t.model('u1'); return m.inFlight === 1 && m.queued === 1; }, 2000, 'one running, one queued');
+    await waitUntil(
+      async () => {
+        const m = await t.model('u1');
+        return m.inFlight === 1 && m.queued === 1;
+      },
+      2000,
+      'one running, one queued',
+    );
     const busy = await admin(t.url, '/gateway/models/u1/unload');
     expect(busy.status).toBe(409);
     const e = errorOf(busy);
@@ -128,7 +153,10 @@ describe('idle stop', () => {
   it('a model with a request in flight is not stopped for idleness (P10), then is once idle', async () => {
     const t = await startGateway(baseYaml(`models:\n${processModel('busy', { extra: 'ttlSeconds: 1' })}`));
     expect((await admin(t.url, '/gateway/models/busy/load')).status).toBe(200);
-    const stream = post(t.url, '/v1/chat/completions', chat('busy', { stream: true }), { 'x-mock-tokens': '20', 'x-mock-token-delay-ms': '100' });
+    const stream = post(t.url, '/v1/chat/completions', chat('busy', { stream: true }), {
+      'x-mock-tokens': '20',
+      'x-mock-token-delay-ms': '100',
+    });
     await sleep(1500);
     expect((await t.model('busy')).state).toBe('ready');
     const res = await stream;
@@ -139,7 +167,11 @@ describe('idle stop', () => {
   });
 
   it('pinned and ttlSeconds: 0 models are never stopped for idleness', async () => {
-    const t = await startGateway(baseYaml(`models:\n${processModel('pin', { extra: 'ttlSeconds: 0.3\npinned: true' })}\n${processModel('zero', { extra: 'ttlSeconds: 0' })}`));
+    const t = await startGateway(
+      baseYaml(
+        `models:\n${processModel('pin', { extra: 'ttlSeconds: 0.3\npinned: true' })}\n${processModel('zero', { extra: 'ttlSeconds: 0' })}`,
+      ),
+    );
     expect((await admin(t.url, '/gateway/models/pin/load')).status).toBe(200);
     expect((await admin(t.url, '/gateway/models/zero/load')).status).toBe(200);
     await sleep(1200);

@@ -77,7 +77,11 @@ describe('alias rewriting', () => {
   it('a multipart form without a model field → 400 model_required', async () => {
     const boundary = 'b0';
     const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nxx\r\n--${boundary}--\r\n`;
-    const res = await http(t.url, '/v1/audio/transcriptions', { method: 'POST', body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    const res = await http(t.url, '/v1/audio/transcriptions', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe('model_required');
   });
@@ -108,8 +112,18 @@ describe('X-Request-Id', () => {
   });
 
   it('every response carries one, errors and gateway routes included; log lines carry it', async () => {
-    for (const [path, method] of [['/health', 'GET'], ['/v1/models', 'GET'], ['/nope', 'GET'], ['/gateway/status', 'GET'], ['/v1/chat/completions', 'POST']] as const) {
-      const res = await http(t.url, path, { method, headers: { 'x-request-id': `route-${path.length}` }, body: method === 'POST' ? '{' : undefined });
+    for (const [path, method] of [
+      ['/health', 'GET'],
+      ['/v1/models', 'GET'],
+      ['/nope', 'GET'],
+      ['/gateway/status', 'GET'],
+      ['/v1/chat/completions', 'POST'],
+    ] as const) {
+      const res = await http(t.url, path, {
+        method,
+        headers: { 'x-request-id': `route-${path.length}` },
+        body: method === 'POST' ? '{' : undefined,
+      });
       expect(res.headers['x-request-id'], path).toBe(`route-${path.length}`);
     }
     await post(t.url, '/v1/chat/completions', chat('m1'), { 'x-request-id': 'logged-request-7' });
@@ -122,9 +136,20 @@ describe('upstream responses', () => {
     for (const status of [400, 404, 422, 429, 500, 503]) {
       const res = await post(t.url, '/v1/chat/completions', chat('m1'), { 'x-mock-status': String(status) });
       expect(res.status).toBe(status);
-      expect(res.json).toEqual({ object: 'error', message: `mock error (x-mock-status: ${status})`, type: expect.any(String), param: null, code: status });
+      expect(res.json).toEqual({
+        object: 'error',
+        message: `mock error (x-mock-status: ${status})`,
+        type: expect.any(String),
+        param: null,
+        code: status,
+      });
     }
-    const custom = await post(t.url, '/v1/embeddings', { model: 'm1', input: 'x' }, { 'x-mock-status': '418', 'x-mock-error-body': 'not json at all' });
+    const custom = await post(
+      t.url,
+      '/v1/embeddings',
+      { model: 'm1', input: 'x' },
+      { 'x-mock-status': '418', 'x-mock-error-body': 'not json at all' },
+    );
     expect(custom.status).toBe(418);
     expect(custom.text).toBe('not json at all');
   });

@@ -2,7 +2,19 @@
 // queue_full with Retry-After at once; a queued request waits at most queueTimeoutSeconds.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, baseYaml, chat, cleanupAll, errorOf, mockOf, post, processModel, startGateway, type TestGateway, waitUntil } from './helpers.js';
+import {
+  admin,
+  baseYaml,
+  chat,
+  cleanupAll,
+  errorOf,
+  mockOf,
+  post,
+  processModel,
+  startGateway,
+  type TestGateway,
+  waitUntil,
+} from './helpers.js';
 
 let t: TestGateway;
 
@@ -14,7 +26,8 @@ beforeAll(async () => {
 });
 afterAll(cleanupAll);
 
-const slow = (id: string, ms: number) => post(t.url, '/v1/chat/completions', chat('q1'), { 'x-request-id': id, 'x-mock-delay-ms': String(ms) });
+const slow = (id: string, ms: number) =>
+  post(t.url, '/v1/chat/completions', chat('q1'), { 'x-request-id': id, 'x-mock-delay-ms': String(ms) });
 
 describe('queue bounds', () => {
   it('a full queue answers 429 queue_full with Retry-After at once; FIFO order upstream', async () => {
@@ -39,7 +52,14 @@ describe('queue bounds', () => {
     const received = (await (await mockOf(t, 'q1')).received()).map((r) => r.requestId);
     const order = received.filter((id) => ['hold-1', 'fifo-a', 'fifo-b', 'rejected'].includes(id));
     expect(order).toEqual(['hold-1', 'fifo-a', 'fifo-b']);
-    await waitUntil(async () => { const s = await t.model('q1'); return s.inFlight === 0 && s.queued === 0; }, 1000, 'counts at 0');
+    await waitUntil(
+      async () => {
+        const s = await t.model('q1');
+        return s.inFlight === 0 && s.queued === 0;
+      },
+      1000,
+      'counts at 0',
+    );
   });
 
   it('a request queued longer than queueTimeoutSeconds gets 503 queue_timeout with Retry-After', async () => {

@@ -96,14 +96,20 @@ describe('failures after the request was sent are not retried', () => {
   it('a stream cut after response bytes reached the client ends in an error, not retried (P2)', async () => {
     const mock = await spawnMock(['--served-model-name', 'rm']);
     const t = await startGateway(baseYaml(remote(mock.port), { retry: '{ maxAttempts: 5, initialDelaySeconds: 0.05, backoff: 1 }' }));
-    const outcome = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), { 'x-mock-truncate-after': '3', 'x-request-id': 'trunc' }).then(
+    const outcome = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), {
+      'x-mock-truncate-after': '3',
+      'x-request-id': 'trunc',
+    }).then(
       (r) => ({ ok: true as const, r }),
       (err: Error) => ({ ok: false as const, err }),
     );
     expect(outcome.ok).toBe(false); // the client sees a broken stream, never a clean but truncated end
     await sleep(200);
     expect((await mock.received()).filter((r) => r.requestId === 'trunc')).toHaveLength(1);
-    const plain = await post(t.url, '/v1/chat/completions', chat('rm'), { 'x-mock-truncate-after': '10', 'x-request-id': 'trunc-body' }).then(
+    const plain = await post(t.url, '/v1/chat/completions', chat('rm'), {
+      'x-mock-truncate-after': '10',
+      'x-request-id': 'trunc-body',
+    }).then(
       (r) => ({ ok: true as const, r }),
       (err: Error) => ({ ok: false as const, err }),
     );

@@ -9,7 +9,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, baseYaml, chat, cleanupAll, errorOf, http, mockOf, post, processModel, REPO_ROOT, sleep, startGateway, waitUntil } from './helpers.js';
+import {
+  alive,
+  baseYaml,
+  chat,
+  cleanupAll,
+  errorOf,
+  http,
+  mockOf,
+  post,
+  processModel,
+  REPO_ROOT,
+  sleep,
+  startGateway,
+  waitUntil,
+} from './helpers.js';
 
 afterAll(cleanupAll);
 
@@ -21,7 +35,7 @@ describe('in-process close()', () => {
     // Clients that keep connections open (undici honours the server's keep-alive hint of 65 s).
     const keepAlive = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 120_000 });
     // Open a kept-alive connection before the shutdown.
-    expect((await request(`${t.url}/health`, { dispatcher: keepAlive }).then(async (r) => (await r.body.text(), r.statusCode)))).toBe(200);
+    expect(await request(`${t.url}/health`, { dispatcher: keepAlive }).then(async (r) => (await r.body.text(), r.statusCode))).toBe(200);
     const stream = request(`${t.url}/v1/chat/completions`, {
       method: 'POST',
       body: JSON.stringify(chat('sd', { stream: true })),
@@ -113,7 +127,10 @@ describe('in-process close()', () => {
   it('cuts what is still running after drainSeconds', async () => {
     const t = await startGateway(baseYaml(`models:\n${processModel('sd2')}`).replace('drainSeconds: 2', 'drainSeconds: 0.3'));
     expect((await post(t.url, '/v1/chat/completions', chat('sd2'))).status).toBe(200);
-    const stream = post(t.url, '/v1/chat/completions', chat('sd2', { stream: true }), { 'x-mock-tokens': '100', 'x-mock-token-delay-ms': '100' }).then(
+    const stream = post(t.url, '/v1/chat/completions', chat('sd2', { stream: true }), {
+      'x-mock-tokens': '100',
+      'x-mock-token-delay-ms': '100',
+    }).then(
       () => 'completed',
       () => 'cut',
     );
@@ -130,7 +147,10 @@ describe('in-process close()', () => {
 /** `npm test` builds first (`npm run build && vitest run`); build here only when dist is missing. */
 function ensureBuilt(): void {
   if (existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: REPO_ROOT,
+    stdio: 'ignore',
+  });
 }
 
 describe('serve as a child process', () => {
@@ -139,7 +159,12 @@ describe('serve as a child process', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'gw-shutdown-'));
     try {
       const file = path.join(dir, 'gateway.yaml');
-      writeFileSync(file, baseYaml(`models:\n${processModel('cli1')}`).replace(/^auth: .*$/m, 'auth: { adminToken: auto }').replace('drainSeconds: 2', 'drainSeconds: 10'));
+      writeFileSync(
+        file,
+        baseYaml(`models:\n${processModel('cli1')}`)
+          .replace(/^auth: .*$/m, 'auth: { adminToken: auto }')
+          .replace('drainSeconds: 2', 'drainSeconds: 10'),
+      );
       const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -180,7 +205,7 @@ describe('serve as a child process', () => {
         expect(alive(pid)).toBe(false);
         expect(out).toMatch(/shutting down/);
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n--- serve output:\n${out.slice(-3000)}`);
+        throw new Error(`${(err as Error).message}\n--- serve output:\n${out.slice(-3000)}`, { cause: err });
       } finally {
         if (child.exitCode === null) child.kill('SIGKILL');
       }

@@ -11,7 +11,9 @@ beforeAll(async () => {
     baseYaml(
       [
         'models:',
-        processModel('broken', { knobs: ['--mock-fail-at-start', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'] }),
+        processModel('broken', {
+          knobs: ['--mock-fail-at-start', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'],
+        }),
         processModel('nohealth', { knobs: ['--mock-health-delay-ms', '60000'] }),
         '  notaprogram: { runtime: process, command: ["/nonexistent/vllm-binary", "serve"], vramGiB: 1 }',
       ].join('\n'),

@@ -19,7 +19,12 @@ afterAll(cleanupAll);
 const TEXT = 'Grüße, 世界! 🚀🎉 naïve café — ok ✓ 𝄞 end';
 
 async function bytes(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Buffer> {
-  const res = await request(base + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers }, dispatcher: agent });
+  const res = await request(base + path, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+    dispatcher: agent,
+  });
   expect(res.statusCode).toBe(200);
   return Buffer.from(await res.body.arrayBuffer());
 }

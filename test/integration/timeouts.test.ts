@@ -20,7 +20,10 @@ afterAll(cleanupAll);
 describe('no total timeout', () => {
   it('a stream longer than firstByte + idle, with small gaps, completes', async () => {
     const started = Date.now();
-    const res = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), { 'x-mock-tokens': '8', 'x-mock-token-delay-ms': '200' });
+    const res = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), {
+      'x-mock-tokens': '8',
+      'x-mock-token-delay-ms': '200',
+    });
     expect(Date.now() - started).toBeGreaterThan(1200 + 100); // it did outlast both timeouts together
     expect(res.status).toBe(200);
     expect(res.text.match(/^data: \{/gm)!.length).toBeGreaterThanOrEqual(8);
@@ -45,7 +48,10 @@ describe('timeouts fire and abort the upstream', () => {
   });
 
   it('a stream that goes silent trips the idle timeout: the client sees an error, the upstream is aborted', async () => {
-    const outcome = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), { 'x-mock-silent-after': '3', 'x-request-id': 'went-silent' }).then(
+    const outcome = await post(t.url, '/v1/chat/completions', chat('rm', { stream: true }), {
+      'x-mock-silent-after': '3',
+      'x-request-id': 'went-silent',
+    }).then(
       (r) => ({ ok: true as const, r }),
       (err: Error) => ({ ok: false as const, err }),
     );
@@ -55,7 +61,12 @@ describe('timeouts fire and abort the upstream', () => {
   });
 
   it('a non-streamed body that stalls mid-way trips the idle timeout too', async () => {
-    const outcome = await post(t.url, '/v1/completions', { model: 'rm', prompt: 'x' }, { 'x-mock-silent-after': '20', 'x-request-id': 'body-stall' }).then(
+    const outcome = await post(
+      t.url,
+      '/v1/completions',
+      { model: 'rm', prompt: 'x' },
+      { 'x-mock-silent-after': '20', 'x-request-id': 'body-stall' },
+    ).then(
       (r) => ({ ok: true as const, r }),
       (err: Error) => ({ ok: false as const, err }),
     );

@@ -28,8 +28,21 @@ describe('JSON bodies', () => {
   });
 
   it('model missing or not a non-empty string, or not an object → model_required', () => {
-    for (const body of ['{}', '{"model":null}', '{"model":1}', '{"model":["m"]}', '{"model":""}', '[]', '"m"', 'null', '{"__proto__":{"model":"m"}}']) {
-      expect(codeOf(() => readBodyModel(Buffer.from(body), 'application/json')), body).toBe('model_required');
+    for (const body of [
+      '{}',
+      '{"model":null}',
+      '{"model":1}',
+      '{"model":["m"]}',
+      '{"model":""}',
+      '[]',
+      '"m"',
+      'null',
+      '{"__proto__":{"model":"m"}}',
+    ]) {
+      expect(
+        codeOf(() => readBodyModel(Buffer.from(body), 'application/json')),
+        body,
+      ).toBe('model_required');
     }
   });
 

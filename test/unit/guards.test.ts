@@ -23,7 +23,12 @@ describe('allowedHostNames', () => {
 
 describe('ownOrigins', () => {
   it('are the loopback origins and the configured host on the port', () => {
-    expect([...ownOrigins('10.0.0.5', 8080)].sort()).toEqual(['http://10.0.0.5:8080', 'http://127.0.0.1:8080', 'http://[::1]:8080', 'http://localhost:8080']);
+    expect([...ownOrigins('10.0.0.5', 8080)].sort()).toEqual([
+      'http://10.0.0.5:8080',
+      'http://127.0.0.1:8080',
+      'http://[::1]:8080',
+      'http://localhost:8080',
+    ]);
     expect(ownOrigins('::', 80).has('http://[::]:80')).toBe(true);
   });
 });
@@ -54,6 +59,7 @@ describe('saneRequestId', () => {
   it('accepts 1–128 characters of [A-Za-z0-9._-], nothing else', () => {
     expect(saneRequestId('abc-DEF_1.2')).toBe('abc-DEF_1.2');
     expect(saneRequestId('a'.repeat(128))).toBe('a'.repeat(128));
-    for (const bad of ['a'.repeat(129), '', 'a b', 'a/b', 'a\nb', 'ü', '<x>', undefined, ['a'], 42]) expect(saneRequestId(bad), String(bad)).toBeNull();
+    for (const bad of ['a'.repeat(129), '', 'a b', 'a/b', 'a\nb', 'ü', '<x>', undefined, ['a'], 42])
+      expect(saneRequestId(bad), String(bad)).toBeNull();
   });
 });

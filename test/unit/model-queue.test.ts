@@ -11,7 +11,10 @@ function queue(maxQueue = 3, maxConcurrent = 2) {
 }
 const settled = async <T>(p: Promise<T>) => {
   let v: { ok: boolean; value?: T; err?: unknown } | null = null;
-  p.then((value) => (v = { ok: true, value }), (err) => (v = { ok: false, err }));
+  p.then(
+    (value) => (v = { ok: true, value }),
+    (err) => (v = { ok: false, err }),
+  );
   await new Promise((r) => setImmediate(r));
   return v as { ok: boolean; value?: T; err?: unknown } | null;
 };

@@ -2,10 +2,22 @@
 // first; busy, pinned, starting models are never candidates; wait vs impossible.
 
 import { describe, expect, it } from 'vitest';
-import { availableMiB, gpuMemoryUtilization, planPlacement, type PlacedModel, type PlacementGpu } from '../../gateway/scheduler/placement.js';
+import {
+  availableMiB,
+  gpuMemoryUtilization,
+  planPlacement,
+  type PlacedModel,
+  type PlacementGpu,
+} from '../../gateway/scheduler/placement.js';
 
 const GiB = 1024;
-const gpu = (index: number, totalGiB = 24, over: Partial<PlacementGpu> = {}): PlacementGpu => ({ index, totalMiB: totalGiB * GiB, reservedMiB: 0, otherMiB: 0, ...over });
+const gpu = (index: number, totalGiB = 24, over: Partial<PlacementGpu> = {}): PlacementGpu => ({
+  index,
+  totalMiB: totalGiB * GiB,
+  reservedMiB: 0,
+  otherMiB: 0,
+  ...over,
+});
 const placed = (id: string, budgetGiB: number, over: Partial<PlacedModel> = {}): PlacedModel => ({
   id,
   gpus: [0],
@@ -33,8 +45,12 @@ describe('planPlacement', () => {
 
   it('fits exactly at the boundary, and not one MiB over', () => {
     const exact = (24 * GiB - RESERVE - 10 * GiB) / GiB;
-    expect(planPlacement([gpu(0)], RESERVE, [placed('a', 10, { busy: true })], { id: 'n', budgetMiB: exact * GiB, gpus: 'auto' }).kind).toBe('fit');
-    expect(planPlacement([gpu(0)], RESERVE, [placed('a', 10, { busy: true })], { id: 'n', budgetMiB: exact * GiB + 1, gpus: 'auto' }).kind).toBe('wait');
+    expect(
+      planPlacement([gpu(0)], RESERVE, [placed('a', 10, { busy: true })], { id: 'n', budgetMiB: exact * GiB, gpus: 'auto' }).kind,
+    ).toBe('fit');
+    expect(
+      planPlacement([gpu(0)], RESERVE, [placed('a', 10, { busy: true })], { id: 'n', budgetMiB: exact * GiB + 1, gpus: 'auto' }).kind,
+    ).toBe('wait');
   });
 
   it('evicts the least recently used idle models, only as many as needed', () => {
@@ -61,7 +77,9 @@ describe('planPlacement', () => {
   });
 
   it('is impossible when pinned models and other processes hold too much, or the GPU is too small', () => {
-    expect(planPlacement([gpu(0)], RESERVE, [placed('p1', 10, { pinned: true }), placed('p2', 10, { pinned: true })], req('n', 10)).kind).toBe('impossible');
+    expect(
+      planPlacement([gpu(0)], RESERVE, [placed('p1', 10, { pinned: true }), placed('p2', 10, { pinned: true })], req('n', 10)).kind,
+    ).toBe('impossible');
     expect(planPlacement([gpu(0, 24, { otherMiB: 20 * GiB })], RESERVE, [], req('n', 10)).kind).toBe('impossible');
     const plan = planPlacement([gpu(0)], RESERVE, [], req('n', 30));
     expect(plan.kind).toBe('impossible');

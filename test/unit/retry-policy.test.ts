@@ -12,7 +12,15 @@ describe('neverReachedUpstream', () => {
     for (const c of ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']) {
       expect(neverReachedUpstream(err(c)), c).toBe(true);
     }
-    for (const c of ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_ABORTED', 'ETIMEDOUT']) {
+    for (const c of [
+      'ECONNRESET',
+      'EPIPE',
+      'UND_ERR_SOCKET',
+      'UND_ERR_HEADERS_TIMEOUT',
+      'UND_ERR_BODY_TIMEOUT',
+      'UND_ERR_ABORTED',
+      'ETIMEDOUT',
+    ]) {
       expect(neverReachedUpstream(err(c)), c).toBe(false);
     }
     expect(neverReachedUpstream(new Error('no code'))).toBe(false);
@@ -57,7 +65,8 @@ describe('decideRetry', () => {
   });
 
   it('never retries once the request may have been received (P1)', () => {
-    for (const c of ['ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT']) expect(decideRetry(S, 1, err(c), now, far, mid)).toEqual({ retry: false });
+    for (const c of ['ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT'])
+      expect(decideRetry(S, 1, err(c), now, far, mid)).toEqual({ retry: false });
   });
 
   it('stops at maxAttempts, the first attempt included', () => {

@@ -113,7 +113,8 @@ ${models}
 }
 
 /** `  id: { runtime: process, command: ["fake"], vramGiB: N, ... }` */
-export const fakeModel = (id: string, vramGiB: number, more = '') => `  ${id}: { runtime: process, command: ["fake"], vramGiB: ${vramGiB}${more ? `, ${more}` : ''} }`;
+export const fakeModel = (id: string, vramGiB: number, more = '') =>
+  `  ${id}: { runtime: process, command: ["fake"], vramGiB: ${vramGiB}${more ? `, ${more}` : ''} }`;
 
 export const silentLog = { info() {}, warn() {}, error() {} };
 

@@ -21,7 +21,11 @@ async function setup(models: string, opts: Parameters<typeof makeScheduler>[1] =
   return s;
 }
 
-const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (e: GatewayError) => e.code);
+const codeOf = async (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: GatewayError) => e.code,
+  );
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 describe('starts', () => {
@@ -141,7 +145,9 @@ describe('placement and eviction', () => {
   });
 
   it('never evicts a pinned model; with everything pinned → insufficient_vram at once, no start', async () => {
-    const { scheduler, runtime, entry } = await setup([fakeModel('a', 10, 'pinned: true'), fakeModel('b', 10, 'pinned: true'), fakeModel('c', 10)].join('\n'));
+    const { scheduler, runtime, entry } = await setup(
+      [fakeModel('a', 10, 'pinned: true'), fakeModel('b', 10, 'pinned: true'), fakeModel('c', 10)].join('\n'),
+    );
     await scheduler.load(entry('a'));
     await scheduler.load(entry('b'));
     expect(await codeOf(scheduler.load(entry('c')))).toBe('insufficient_vram');
