@@ -22,6 +22,7 @@ let browser: LaunchedBrowser | undefined;
 const gateways: RealGateway[] = [];
 const traffic: Array<Promise<number>> = [];
 const stopTraffic = new AbortController();
+let warming: Promise<Response> | undefined;
 
 function card(page: Page, id: string): Locator {
   return page.getByRole('group', { name: id, exact: true });
@@ -145,6 +146,8 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('queue depth rises under load', async () => {
     await withLogs(gw, async () => {
+      // Meanwhile another model warms (the screenshots below want it up for a few seconds).
+      warming = gw.admin('load', WARM);
       // 8 slow requests to a model that serves one at a time (started by the first of them).
       for (let i = 0; i < 8; i++) traffic.push(chat(gw.url, 'qwen', { delayMs: 400, signal: stopTraffic.signal }));
       await expect.poll(() => stat(page, BUSY, 'Queued'), { timeout: 10_000, interval: 100 }).toBeGreaterThan(0);
@@ -158,7 +161,7 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('screenshots of a realistic state: two models ready with traffic, one failed, one stopped (light and dark)', async () => {
     await withLogs(gw, async () => {
-      expect((await gw.admin('load', WARM)).status).toBe(200);
+      expect((await (warming ?? gw.admin('load', WARM))).status).toBe(200);
       // Some finished requests for the table, then a slow burst still running when the pictures are taken.
       await Promise.all([chat(gw.url, WARM), chat(gw.url, 'llama', { delayMs: 120 }), chat(gw.url, BUSY, { delayMs: 60 })]);
       for (let i = 0; i < 3; i++) traffic.push(chat(gw.url, WARM, { delayMs: 20_000, signal: stopTraffic.signal }));
