@@ -18,21 +18,39 @@ function requireModel(value: unknown): string {
   return value;
 }
 
+/**
+ * Bodies from this size on are parsed from a latin1 view of the bytes: decoding 1 MiB as latin1
+ * costs a third of decoding it as UTF-8 and gives a one-byte string JSON.parse reads faster. It
+ * accepts exactly the same bodies: JSON's structure is ASCII, and a byte of 0x80 or more is valid
+ * inside a string and invalid outside one under both decodings (UTF-8 decoding never lets an
+ * invalid sequence swallow an ASCII byte). Only a non-ASCII `model` needs the UTF-8 reading.
+ */
+const LATIN1_FROM_BYTES = 64 * 1024;
+const NON_ASCII = /[^\x00-\x7f]/;
+
 function fromJson(body: Buffer): BodyModel {
   let parsed: unknown;
+  const latin1 = body.length >= LATIN1_FROM_BYTES;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(body.toString(latin1 ? 'latin1' : 'utf8'));
   } catch (err) {
     throw new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new GatewayError('model_required', 'The request body must be a JSON object naming a model', { param: 'model' });
   }
-  const obj = parsed as Record<string, unknown>;
-  const model = requireModel(Object.prototype.hasOwnProperty.call(obj, 'model') ? obj.model : undefined);
+  let obj = parsed as Record<string, unknown>;
+  const utf8 = () => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  let value = Object.prototype.hasOwnProperty.call(obj, 'model') ? obj.model : undefined;
+  if (latin1 && typeof value === 'string' && NON_ASCII.test(value)) {
+    obj = utf8();
+    value = obj.model;
+  }
+  const model = requireModel(value);
   return {
     model,
     rewrite(id) {
+      if (latin1) obj = utf8(); // strings read as latin1 must not be re-encoded
       obj.model = id;
       return Buffer.from(JSON.stringify(obj));
     },
