@@ -48,6 +48,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
 
   app.get('/gateway/status', async () => deps.status());
 
+  // Event streams never end on their own: end them when the server closes, or close() would wait
+  // for every open dashboard tab.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get('/gateway/events', (request, reply) => {
     reply.hijack();
     const res = reply.raw;
@@ -55,7 +62,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(doc)}\n\n`);
     send(deps.status());
     const unsubscribe = deps.hub.subscribe(send);
-    res.on('close', unsubscribe);
+    const end = () => {
+      unsubscribe();
+      streams.delete(end);
+      if (!res.writableEnded) res.end();
+    };
+    streams.add(end);
+    res.once('close', end);
     request.log.debug('status stream opened');
   });
 

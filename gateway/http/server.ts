@@ -110,7 +110,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       }
       return;
     }
-    if (apiKeys.length > 0 && !path.startsWith('/ui') && !anySecretEquals(token, everyKey)) {
+    if (apiKeys.length > 0 && !(path === '/ui' || path.startsWith('/ui/')) && !anySecretEquals(token, everyKey)) {
       throw new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
     }
   });

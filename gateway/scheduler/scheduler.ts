@@ -106,7 +106,7 @@ export class Scheduler extends EventEmitter {
         ),
       timeoutS * 1000,
     );
-    const onAbort = () => ticket.cancel(new GatewayError('internal_error', 'client went away'));
+    const onAbort = () => ticket.cancel(new GatewayError('client_gone', 'The client went away while waiting'));
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {

@@ -142,6 +142,24 @@ describe('in-process close()', () => {
   });
 });
 
+describe('open event streams', () => {
+  it('close() ends /gateway/events streams instead of waiting for the dashboard tab to go away', async () => {
+    const t = await startGateway(baseYaml(`models:\n${processModel('sd3')}`));
+    const res = await request(`${t.url}/gateway/events`);
+    expect(res.statusCode).toBe(200);
+    const ended = (async () => {
+      let text = '';
+      for await (const chunk of res.body) text += String(chunk);
+      return text;
+    })();
+    await waitUntil(async () => (await t.status()).models.length === 1, 2000, 'status');
+    const closing = t.gw.close().then(() => 'closed');
+    const outcome = await Promise.race([closing, sleep(5000).then(() => 'still open after 5 s')]);
+    expect(outcome).toBe('closed');
+    expect(await ended).toContain('event: status');
+  });
+});
+
 // ---------------------------------------------------------------- the CLI as a real child process
 
 /** `npm test` builds first (`npm run build && vitest run`); build here only when dist is missing. */
