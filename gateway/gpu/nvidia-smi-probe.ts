@@ -1,16 +1,16 @@
 // The measured GPU source: runs nvidia-smi (no shell), parses it, keeps the last good reading.
 //
-// One poll = the two queries below, run side by side. Never two polls at once: a refresh()
-// while a poll runs gets that poll's result. A failed poll keeps the last good snapshot and
-// sets `error` (phrased for a user); the next good poll clears it. Snapshot `at` is the time
-// the poll *began*, so a caller waiting for memory released after time T can require
+// One poll = the two queries below, run side by side; the polling itself (one poll at a time,
+// last good snapshot kept, `error` phrased for a user) is PollingProbe's. Snapshot `at` is the
+// time the poll *began*, so a caller waiting for memory released after time T can require
 // `snapshot.at >= T` (a shared poll that began earlier cannot satisfy it by accident).
 
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { GpuProbe, GpuSnapshot, ProbeState } from './probe.js';
+import { PollingProbe } from './polling-probe.js';
+import type { GpuSnapshot } from './probe.js';
 import {
   APPS_QUERY_FIELDS,
   GPU_QUERY_FIELDS,
@@ -56,123 +56,47 @@ function firstLine(s: string | undefined): string {
   return (s ?? '').split(/\r?\n/).map((l) => l.trim()).find((l) => l.length > 0) ?? '';
 }
 
-export class NvidiaSmiProbe implements GpuProbe {
+export class NvidiaSmiProbe extends PollingProbe {
   readonly kind = 'nvidia-smi' as const;
   readonly path: string;
-  private readonly pollMsInterval: number;
   private readonly timeoutMs: number;
-  private readonly now: () => number;
   private readonly env: NodeJS.ProcessEnv | undefined;
-
-  private snapshot: GpuSnapshot | null = null;
-  private error: string | null = null;
-  private pollMs: number | null = null;
-  private inFlight: Promise<GpuSnapshot> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  /** Bumped by start()/stop() so a poll chain from before a restart does not reschedule itself. */
-  private generation = 0;
-  private readonly listeners = new Set<(s: GpuSnapshot) => void>();
   /** Old drivers reject `memory.reserved`: switched to the shorter query once seen. */
   private gpuFields: readonly string[] = GPU_QUERY_FIELDS;
   /** Number of nvidia-smi invocations so far (diagnostics and tests). */
   calls = 0;
 
   constructor(opts: NvidiaSmiProbeOptions) {
+    super({ intervalMs: Math.max(50, Math.round(opts.pollSeconds * 1000)), schedule: 'from-start', now: opts.now });
     this.path = opts.path;
-    this.pollMsInterval = Math.max(50, Math.round(opts.pollSeconds * 1000));
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.now = opts.now ?? Date.now;
     this.env = opts.env;
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.tick(++this.generation);
-  }
-
-  stop(): void {
-    this.running = false;
-    this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  state(): ProbeState {
-    return { snapshot: this.snapshot, error: this.error, pollMs: this.pollMs };
-  }
-
-  onReading(cb: (snapshot: GpuSnapshot) => void): () => void {
-    this.listeners.add(cb);
-    return () => {
-      this.listeners.delete(cb);
-    };
-  }
-
-  refresh(): Promise<GpuSnapshot> {
-    if (!this.inFlight) {
-      this.inFlight = this.poll().finally(() => {
-        this.inFlight = null;
-      });
-    }
-    return this.inFlight;
-  }
-
-  private tick(generation: number): void {
-    if (!this.running || generation !== this.generation) return;
-    const began = Date.now();
-    this.refresh()
-      .catch(() => undefined) // recorded in state()
-      .finally(() => {
-        if (!this.running || generation !== this.generation) return;
-        const wait = Math.max(0, this.pollMsInterval - (Date.now() - began));
-        this.timer = setTimeout(() => this.tick(generation), wait);
-        this.timer.unref?.();
-      });
-  }
-
-  private async poll(): Promise<GpuSnapshot> {
-    const at = this.now();
-    const t0 = performance.now();
+  protected override async read(at: number): Promise<GpuSnapshot> {
+    let gpuOut: ExecResult;
+    let appsOut: ExecResult;
     try {
-      let gpuOut: ExecResult;
-      let appsOut: ExecResult;
-      try {
-        [gpuOut, appsOut] = await this.queryBoth();
-      } catch (err) {
-        if (this.gpuFields === GPU_QUERY_FIELDS && mentionsInvalidReservedField(err)) {
-          this.gpuFields = GPU_QUERY_FIELDS_NO_RESERVED;
-          [gpuOut, appsOut] = await this.queryBoth();
-        } else {
-          throw err;
-        }
-      }
-      let snapshot: GpuSnapshot;
-      try {
-        const gpus = parseGpuQuery(gpuOut.stdout, this.gpuFields);
-        const processes = parseComputeApps(appsOut.stdout, gpus);
-        snapshot = { at, gpus, processes, measured: true };
-      } catch (err) {
-        throw new GpuProbeError(`nvidia-smi output not understood: ${(err as Error).message}`, { cause: err });
-      }
-      this.snapshot = snapshot;
-      this.error = null;
-      this.pollMs = performance.now() - t0;
-      for (const cb of [...this.listeners]) {
-        try {
-          cb(snapshot);
-        } catch {
-          // A subscriber's failure is its own; the probe keeps going.
-        }
-      }
-      return snapshot;
+      [gpuOut, appsOut] = await this.queryBoth();
     } catch (err) {
-      const e = err instanceof GpuProbeError ? err : this.describe(err);
-      this.error = e.message;
-      this.pollMs = performance.now() - t0;
-      throw e;
+      if (this.gpuFields === GPU_QUERY_FIELDS && mentionsInvalidReservedField(err)) {
+        this.gpuFields = GPU_QUERY_FIELDS_NO_RESERVED;
+        [gpuOut, appsOut] = await this.queryBoth();
+      } else {
+        throw err;
+      }
     }
+    try {
+      const gpus = parseGpuQuery(gpuOut.stdout, this.gpuFields);
+      const processes = parseComputeApps(appsOut.stdout, gpus);
+      return { at, gpus, processes, measured: true };
+    } catch (err) {
+      throw new GpuProbeError(`nvidia-smi output not understood: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  protected override toError(err: unknown): GpuProbeError {
+    return err instanceof GpuProbeError ? err : this.describe(err);
   }
 
   private queryBoth(): Promise<[ExecResult, ExecResult]> {

@@ -9,7 +9,8 @@
 // memoryUsed/memoryFree where given, for display.
 
 import * as si from 'systeminformation';
-import type { GpuProbe, GpuReading, GpuSnapshot, ProbeState } from './probe.js';
+import { PollingProbe } from './polling-probe.js';
+import type { GpuReading, GpuSnapshot } from './probe.js';
 
 type Controller = {
   vendor?: string;
@@ -64,94 +65,23 @@ export interface SiProbeOptions {
   graphics?: GraphicsFn;
 }
 
-export class SystemInformationProbe implements GpuProbe {
+export class SystemInformationProbe extends PollingProbe {
   readonly kind = 'systeminformation' as const;
-  private readonly intervalMs: number;
-  private readonly now: () => number;
   private readonly graphics: GraphicsFn;
-  private snapshot: GpuSnapshot | null;
-  private error: string | null = null;
-  private pollMs: number | null = null;
-  private inFlight: Promise<GpuSnapshot> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
-  /** Bumped by start()/stop() so a poll chain from before a restart does not reschedule itself. */
-  private generation = 0;
-  private readonly listeners = new Set<(s: GpuSnapshot) => void>();
 
   /** `initial`: the readings found when the probe was chosen (avoids a second slow call). */
   constructor(opts: SiProbeOptions, initial?: GpuReading[]) {
-    this.intervalMs = Math.max(5000, Math.round(opts.pollSeconds * 1000));
-    this.now = opts.now ?? Date.now;
+    super({ intervalMs: Math.max(5000, Math.round(opts.pollSeconds * 1000)), schedule: 'after-end', now: opts.now });
     this.graphics = opts.graphics ?? (si.graphics as unknown as GraphicsFn);
     this.snapshot = initial ? { at: this.now(), gpus: initial, processes: [], measured: false } : null;
   }
 
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.tick(++this.generation);
+  protected override async read(at: number): Promise<GpuSnapshot> {
+    const data = await this.graphics();
+    return { at, gpus: readingsFromControllers(data?.controllers ?? []), processes: [], measured: false };
   }
 
-  stop(): void {
-    this.running = false;
-    this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  state(): ProbeState {
-    return { snapshot: this.snapshot, error: this.error, pollMs: this.pollMs };
-  }
-
-  onReading(cb: (snapshot: GpuSnapshot) => void): () => void {
-    this.listeners.add(cb);
-    return () => {
-      this.listeners.delete(cb);
-    };
-  }
-
-  refresh(): Promise<GpuSnapshot> {
-    if (!this.inFlight) {
-      this.inFlight = this.poll().finally(() => {
-        this.inFlight = null;
-      });
-    }
-    return this.inFlight;
-  }
-
-  private tick(generation: number): void {
-    if (!this.running || generation !== this.generation) return;
-    this.refresh()
-      .catch(() => undefined)
-      .finally(() => {
-        if (!this.running || generation !== this.generation) return;
-        this.timer = setTimeout(() => this.tick(generation), this.intervalMs);
-        this.timer.unref?.();
-      });
-  }
-
-  private async poll(): Promise<GpuSnapshot> {
-    const at = this.now();
-    const t0 = performance.now();
-    try {
-      const data = await this.graphics();
-      const snapshot: GpuSnapshot = { at, gpus: readingsFromControllers(data?.controllers ?? []), processes: [], measured: false };
-      this.snapshot = snapshot;
-      this.error = null;
-      this.pollMs = performance.now() - t0;
-      for (const cb of [...this.listeners]) {
-        try {
-          cb(snapshot);
-        } catch {
-          // ignore a subscriber's failure
-        }
-      }
-      return snapshot;
-    } catch (err) {
-      this.error = `systeminformation graphics() failed: ${(err as Error)?.message ?? String(err)}`;
-      this.pollMs = performance.now() - t0;
-      throw new Error(this.error, { cause: err });
-    }
+  protected override toError(err: unknown): Error {
+    return new Error(`systeminformation graphics() failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }
