@@ -113,7 +113,7 @@ export function cpuMs(pid) {
 
 export const cpuMsAll = (pids) => pids.reduce((s, p) => s + cpuMs(p), 0);
 
-/** VmRSS in MB (10^6 bytes... no: MiB-free figure, kB/1024 = MiB); summed over pids. */
+/** VmRSS in MiB, summed over pids. */
 export function rssMiB(pids) {
   let kb = 0;
   for (const pid of pids) {
@@ -159,10 +159,13 @@ export function median(xs) {
 // ------------------------------------------------------------------------------------ SSE client
 
 /**
- * Open `n` streams at once; per stream: time to first body chunk, gaps between chunks, whole time.
- * `onTick` runs every 20 ms while streams are open (RSS sampling).
+ * `n` concurrent streams held for `windowMs`: each of n workers opens a stream, reads it to the end
+ * and opens the next one. Workers start spread over one stream's length, so starts are staggered
+ * as in steady use rather than a synchronized burst; streams that start before all workers are
+ * running (the ramp) are not counted. Per stream: time to the first body chunk, gaps between
+ * chunks, whole time. `onTick` runs every 20 ms (RSS sampling).
  */
-export function runStreams({ url, n, model, tokens, tokenDelayMs, onTick }) {
+export function runStreams({ url, n, model, tokens, tokenDelayMs, windowMs = 0, onTick }) {
   const u = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const body = chatBody(model, true);
@@ -170,11 +173,16 @@ export function runStreams({ url, n, model, tokens, tokenDelayMs, onTick }) {
   const gaps = [];
   const total = [];
   let failed = 0;
-  let open = n;
+  let count = 0;
+  const streamMs = tokens * tokenDelayMs;
+  const t0 = performance.now();
+  const rampEnd = t0 + streamMs;
+  const stopAt = rampEnd + windowMs;
   const tick = onTick ? setInterval(onTick, 20) : null;
   return new Promise((resolve) => {
-    const done = () => {
-      if (--open > 0) return;
+    let workers = n;
+    const finish = () => {
+      if (--workers > 0) return;
       if (tick) clearInterval(tick);
       agent.destroy();
       const s = (a) => a.sort((x, y) => x - y);
@@ -182,7 +190,7 @@ export function runStreams({ url, n, model, tokens, tokenDelayMs, onTick }) {
       s(gaps);
       s(total);
       resolve({
-        streams: n,
+        streams: count,
         failed,
         ttfcP50: percentile(ttfc, 50),
         ttfcP99: percentile(ttfc, 99),
@@ -191,10 +199,18 @@ export function runStreams({ url, n, model, tokens, tokenDelayMs, onTick }) {
         totalP99: percentile(total, 99),
       });
     };
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
+    const one = (then) => {
+      const start = performance.now();
+      const counted = windowMs === 0 || start >= rampEnd;
       let last = 0;
       let text = '';
+      let settled = false;
+      const end = (ok) => {
+        if (settled) return;
+        settled = true;
+        if (!ok) failed++;
+        then();
+      };
       const req = http.request(
         {
           host: u.hostname,
@@ -213,27 +229,32 @@ export function runStreams({ url, n, model, tokens, tokenDelayMs, onTick }) {
           res.setEncoding('utf8');
           res.on('data', (c) => {
             const now = performance.now();
-            if (last === 0) ttfc.push(now - t0);
-            else gaps.push(now - last);
+            if (counted) {
+              if (last === 0) ttfc.push(now - start);
+              else gaps.push(now - last);
+            }
             last = now;
             text += c;
           });
           res.on('end', () => {
-            if (res.statusCode !== 200 || !text.includes('data: [DONE]')) failed++;
-            else total.push(performance.now() - t0);
-            done();
+            const ok = res.statusCode === 200 && text.includes('data: [DONE]');
+            if (ok && counted) {
+              total.push(performance.now() - start);
+              count++;
+            }
+            end(ok);
           });
-          res.on('error', () => {
-            failed++;
-            done();
-          });
+          res.on('error', () => end(false));
         },
       );
-      req.on('error', () => {
-        failed++;
-        done();
-      });
+      req.on('error', () => end(false));
       req.end(body);
+    };
+    for (let i = 0; i < n; i++) {
+      const loop = () => (windowMs > 0 && performance.now() < stopAt ? one(loop) : finish());
+      const delay = windowMs > 0 ? (i * streamMs) / n : 0;
+      if (windowMs === 0) one(finish);
+      else setTimeout(() => one(loop), delay);
     }
   });
 }

@@ -4,9 +4,12 @@
 // gateway in every round), after a warm-up; medians over rounds, and ratios.
 //
 //   BENCH_QUICK=1    a few seconds in all (smoke test); skips nginx when it is not installed
-//   BENCH_ROUNDS=N   rounds (default 5; quick 1)     BENCH_DURATION_S=S  seconds per load run (default 4)
+//   BENCH_ROUNDS=N   rounds (default 5; quick 1)     BENCH_DURATION_S=S  seconds per load run (default 3)
 //   BENCH_OUT=FILE   where to write the results (default ./bench-results.json)
 //   BENCH_NO_NGINX=1 leave nginx out
+//   BENCH_GATEWAY_BIN=PATH        another build's gateway/bin.mjs (before/after comparisons)
+//   BENCH_GATEWAY_NODE_ARGS="..."  node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+//                                  (then: node test/bench/profile-top.mjs /tmp/p/*.cpuprofile)
 //
 // The gateway runs as shipped (`node gateway/bin.mjs serve`, default log level) with its stdout,
 // one JSON log line per request, written to a file in the run's temporary folder.
@@ -35,10 +38,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const MOCK = path.join(ROOT, 'test/fixtures/mock-vllm.mjs');
 const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 5));
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 0.4 : 4));
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 0.25 : 3));
 const OUT = path.resolve(process.env.BENCH_OUT ?? path.join(ROOT, 'bench-results.json'));
 const MODEL = 'bench-remote';
-const STREAM = QUICK ? { tokens: 4, tokenDelayMs: 10 } : { tokens: 20, tokenDelayMs: 50 };
+// A stream: 20 tokens 50 ms apart (1 s; 20 tokens/s, a loaded vLLM's pace), held for STREAM_WINDOW_MS
+// after a ramp of one stream length.
+const STREAM = QUICK ? { tokens: 4, tokenDelayMs: 25 } : { tokens: 20, tokenDelayMs: 50 };
+const STREAM_WINDOW_MS = QUICK ? 200 : 2000;
 const NONSTREAM_C = [1, 16, 128];
 const STREAM_N = [1, 64, 512];
 const BODY_BYTES = 1024 * 1024;
@@ -194,7 +200,7 @@ async function startGateway(upstreamUrl) {
   const extra = process.env.BENCH_GATEWAY_NODE_ARGS ? process.env.BENCH_GATEWAY_NODE_ARGS.split(' ') : [];
   const { child } = await spawnLogged(
     process.execPath,
-    [...extra, path.join(ROOT, 'gateway/bin.mjs'), 'serve', '--config', cfgFile, '--port', String(port)],
+    [...extra, path.resolve(process.env.BENCH_GATEWAY_BIN ?? path.join(ROOT, 'gateway/bin.mjs')), 'serve', '--config', cfgFile, '--port', String(port)],
     logFile,
     /listening on (http:\/\/\S+)/,
     { env, cwd: ROOT },
@@ -227,12 +233,13 @@ async function streams(target, n) {
   let peak = 0;
   const pids = target.pids ? target.pids() : [];
   // Warm-up of the same shape, so every target starts with its upstream connections open.
-  await runStreams({ url: target.url, n, model: MODEL, tokens: 1, tokenDelayMs: 0 });
+  if (!QUICK) await runStreams({ url: target.url, n, model: MODEL, tokens: 1, tokenDelayMs: 0 });
   const r = await runStreams({
     url: target.url,
     n,
     model: MODEL,
     ...STREAM,
+    windowMs: STREAM_WINDOW_MS,
     onTick: pids.length ? () => (peak = Math.max(peak, rssMiB(pids))) : undefined,
   });
   r.rssPeakMiB = pids.length ? peak : null;
@@ -325,7 +332,7 @@ async function main() {
 
   // Warm-up: JIT, connection pools.
   log('warm-up');
-  for (const t of targets) load(t.url, 16, QUICK ? 0.3 : 2);
+  for (const t of targets) load(t.url, 16, QUICK ? 0.25 : 2);
 
   /** raw[scenario][target] = [per-round results] */
   const raw = {};
@@ -430,7 +437,7 @@ async function main() {
       durationS: DURATION_S,
       nonStreamConcurrency: NONSTREAM_C,
       streams: STREAM_N,
-      stream: STREAM,
+      stream: { ...STREAM, windowMs: STREAM_WINDOW_MS, note: 'n workers, each opening its next stream when one ends; starts staggered over one stream length; streams of the ramp not counted' },
       bodyBytes: BODY_BYTES,
       bodyConcurrency: BODY_C,
       nginxWorkers: 1,
