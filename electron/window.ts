@@ -2,20 +2,10 @@
 // navigation, and the hardening applied to its webContents.
 import type { BrowserWindowConstructorOptions } from 'electron';
 import { pathToFileURL } from 'node:url';
+import { DASHBOARD_CSP } from '../gateway/http/content-security-policy.js';
 
 /** The CSP the window's responses carry (also in the built index.html as a meta tag). */
-export const WINDOW_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const WINDOW_CSP = DASHBOARD_CSP;
 
 export function mainWindowOptions(opts: { preloadPath: string; dark?: boolean; iconPath?: string }): BrowserWindowConstructorOptions {
   return {

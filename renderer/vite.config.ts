@@ -3,21 +3,12 @@
 import react from '@vitejs/plugin-react';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin } from 'vite';
+import { DASHBOARD_CSP_META } from '../gateway/http/content-security-policy.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 /** The CSP the built page carries (the gateway and Electron also send it as a header). */
-export const DASHBOARD_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+export const DASHBOARD_CSP = DASHBOARD_CSP_META;
 
 /** Adds the CSP meta tag to the built index.html only (the dev server needs inline scripts for HMR). */
 function cspMeta(): Plugin {
