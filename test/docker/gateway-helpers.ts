@@ -11,7 +11,7 @@ import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
 import { createGateway, type Gateway } from '../../gateway/index.js';
 import type { StatusDocument } from '../../gateway/status-types.js';
-import { ADMIN_TOKEN, REPO_ROOT, http, type Res } from '../integration/helpers.js';
+import { ADMIN_TOKEN, findModel, REPO_ROOT, http, type Res } from '../integration/helpers.js';
 import { MOCK_IMAGE } from './helpers.js';
 
 export { ADMIN_TOKEN };
@@ -129,11 +129,7 @@ export async function startDockerGateway(yaml: string, env: NodeJS.ProcessEnv = 
     url,
     logs,
     transitions,
-    model(id) {
-      const m = gw.status().models.find((x) => x.id === id);
-      if (!m) throw new Error(`no model ${id}`);
-      return m;
-    },
+    model: (id) => findModel(gw, id),
     close() {
       closing ??= (async () => {
         open.delete(t);

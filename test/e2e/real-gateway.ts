@@ -2,28 +2,17 @@
 // the real registerUi(), for the browser end-to-end tests. Its log lines are kept in memory and
 // printed only when asked (a failing test).
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { parseConfigText } from '../../gateway/config/load-config.js';
 import { registerUi } from '../../gateway/http/ui-route.js';
 import { createGateway, type Gateway } from '../../gateway/index.js';
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import { findModel, MOCK_SERVE_ARGS, parseYaml } from '../integration/helpers.js';
 
-export const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', import.meta.url));
+export { MOCK_VLLM } from '../integration/helpers.js';
 
 /** The command of a mock vLLM process model, as a YAML flow list, with extra `--mock-*` knobs. */
 export function mockCommand(...knobs: Array<string | number>): string {
-  return JSON.stringify([
-    process.execPath,
-    MOCK_VLLM,
-    '--served-model-name',
-    '${MODEL_ID}',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '${PORT}',
-    ...knobs.map(String),
-  ]);
+  return JSON.stringify([process.execPath, ...MOCK_SERVE_ARGS, ...knobs.map(String)]);
 }
 
 export interface MockModel {
@@ -76,8 +65,7 @@ defaults: { ttlSeconds: 1800 }
 models:
 ${models}
 `;
-  const { config, issues } = parseConfigText(yaml, '<inline>', { HOME: process.env.HOME ?? '/tmp' });
-  if (!config) throw new Error(`bad e2e config:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
+  const config = parseYaml(yaml, '<inline>', 'e2e');
 
   const logs: string[] = [];
   const sink = new Writable({
@@ -99,11 +87,7 @@ ${models}
     adminToken,
     logs,
     status: () => gw.status(),
-    model(id) {
-      const m = gw.status().models.find((x) => x.id === id);
-      if (!m) throw new Error(`no model ${id}`);
-      return m;
-    },
+    model: (id) => findModel(gw, id),
     admin(action, id, query = '') {
       return fetch(`${url}/gateway/models/${encodeURIComponent(id)}/${action}${query}`, {
         method: 'POST',

@@ -13,61 +13,41 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
-import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
 import { createGateway, type Gateway } from '../../gateway/index.js';
-import { ProcessRuntime } from '../../gateway/runtimes/process-runtime.js';
-import type { Instance, Runtime, StartRequest } from '../../gateway/runtimes/runtime.js';
+import type { StartRequest } from '../../gateway/runtimes/runtime.js';
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import {
+  findModel,
+  GPU_UTILIZATION_ARGS,
+  InstanceTrackingRuntime,
+  killChild,
+  memoryLogger,
+  MOCK_SERVE_ARGS,
+  parseYaml as parseTestYaml,
+  sleep,
+  waitUntil,
+} from './helpers.js';
+
+export { alive, MOCK_VLLM, REPO_ROOT, sleep } from './helpers.js';
 
 export const FAKE_NVIDIA_SMI = fileURLToPath(new URL('../fixtures/fake-nvidia-smi.mjs', import.meta.url));
-export const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', import.meta.url));
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ADMIN_TOKEN = 'gpu-test-admin-token-0123456789';
 /** What the fake reports as memory.reserved on every GPU. */
 export const FAKE_RESERVED_MIB = 616;
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** Polls `fn` until it returns a truthy value (or stops throwing); fails after `timeoutMs`. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 8000, everyMs = 25): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
-      );
-    }
-    await sleep(everyMs);
-  }
+export function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 8000, everyMs = 25): Promise<NonNullable<T>> {
+  return waitUntil(fn, timeoutMs, what, everyMs) as Promise<NonNullable<T>>;
 }
 
 /** The mock vLLM server as a process model's command, holding `mib` on the GPU the gateway gives it. */
 export function mockCommand(mib: number, ...extra: Array<string | number>): string[] {
   return [
     process.execPath,
-    MOCK_VLLM,
-    '--served-model-name',
-    '${MODEL_ID}',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '${PORT}',
-    '--gpu-memory-utilization',
-    '${GPU_MEMORY_UTILIZATION}',
+    ...MOCK_SERVE_ARGS,
+    ...GPU_UTILIZATION_ARGS,
     '--mock-vram-mib',
     String(mib),
     '--mock-gpu-index',
@@ -100,15 +80,8 @@ export function tensorParallelCommand(perGpuMib: number): string[] {
     '-e',
     TP_LAUNCHER,
     '--',
-    MOCK_VLLM,
-    '--served-model-name',
-    '${MODEL_ID}',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '${PORT}',
-    '--gpu-memory-utilization',
-    '${GPU_MEMORY_UTILIZATION}',
+    ...MOCK_SERVE_ARGS,
+    ...GPU_UTILIZATION_ARGS,
     '--mock-cuda-visible-devices',
     '${CUDA_VISIBLE_DEVICES}',
     '--per-gpu-mib',
@@ -143,13 +116,7 @@ export function slowStopCommand(mib: number, stopDelayMs: number): string[] {
     '--mock-gpu-index',
     '${CUDA_VISIBLE_DEVICES}',
     '--',
-    MOCK_VLLM,
-    '--served-model-name',
-    '${MODEL_ID}',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '${PORT}',
+    ...MOCK_SERVE_ARGS,
   ];
 }
 
@@ -172,23 +139,11 @@ export interface GpuTestOptions {
 }
 
 /** Remembers every instance it started so cleanup can kill it whatever happened. */
-export class RecordingRuntime implements Runtime {
-  readonly kind = 'process' as const;
-  readonly instances: Instance[] = [];
+export class RecordingRuntime extends InstanceTrackingRuntime {
   /** [model id, epoch ms] of each runtime.start() call. */
   readonly starts: Array<[string, number]> = [];
-  private readonly inner = new ProcessRuntime(REPO_ROOT);
-  health() {
-    return this.inner.health();
-  }
-  async start(req: StartRequest): Promise<Instance> {
+  protected override noteStart(req: StartRequest): void {
     this.starts.push([req.model.id, Date.now()]);
-    const inst = await this.inner.start(req);
-    this.instances.push(inst);
-    return inst;
-  }
-  async killAll(): Promise<void> {
-    await Promise.all(this.instances.map((i) => i.stop(500).catch(() => {})));
   }
 }
 
@@ -230,9 +185,7 @@ async function request(url: string, init: RequestInit = {}): Promise<Res> {
 }
 
 export function parseYaml(yaml: string): GatewayConfig {
-  const { config, issues } = parseConfigText(yaml, '<gpu-test>', { HOME: process.env.HOME ?? '/tmp' });
-  if (!config) throw new Error(`bad test config:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
-  return config;
+  return parseTestYaml(yaml, '<gpu-test>');
 }
 
 /** Starts a gateway probing the fake nvidia-smi through `gpu.probe: nvidia-smi` (the config path). */
@@ -274,15 +227,8 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
     }),
   );
   const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      if (logs.length > 5000) logs.splice(0, 1000);
-      cb();
-    },
-  });
   const runtime = new RecordingRuntime();
-  const gw = await createGateway(config, { logger: pino({ level: 'info', base: undefined }, sink), runtimes: { process: runtime } });
+  const gw = await createGateway(config, { logger: memoryLogger(logs), runtimes: { process: runtime } });
   const url = await gw.listen();
   const mine = new Set<ChildProcess>();
   let closing: Promise<void> | null = null;
@@ -293,11 +239,7 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
     runtime,
     logs,
     status: () => gw.status(),
-    model(id) {
-      const m = gw.status().models.find((x) => x.id === id);
-      if (!m) throw new Error(`no model ${id}`);
-      return m;
-    },
+    model: (id) => findModel(gw, id),
     get: (p) => request(url + p),
     admin: (p) => request(url + p, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
     chat: (model, headers = {}) =>
@@ -330,31 +272,32 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
   return t;
 }
 
-/** A process holding `mib` on GPU `gpu` as the fake sees it; resolves once it runs. */
-export async function holder(scope: string, mib: number, gpu = 0): Promise<ChildProcess> {
-  const c = spawn(
+/** Spawns a process holding `mib` on GPU `gpu` as the fake sees it (in `env`'s scope); `ready` resolves once it runs. */
+export function spawnHolder(env: NodeJS.ProcessEnv, mib: number, gpu = 0): { child: ChildProcess; ready: Promise<void> } {
+  const child = spawn(
     process.execPath,
     ['-e', 'setInterval(() => {}, 1e6); console.log("up")', '--', '--mock-vram-mib', String(mib), '--mock-gpu-index', String(gpu)],
-    {
-      env: { ...process.env, FAKE_NVIDIA_SMI_SCOPE: scope },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  others.add(c);
-  await new Promise<void>((resolve, reject) => {
-    c.stdout!.once('data', () => resolve());
-    c.once('error', reject);
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('error', reject);
   });
-  return c;
+  return { child, ready };
+}
+
+/** A process holding `mib` on GPU `gpu` as the fake sees it; resolves once it runs. */
+export async function holder(scope: string, mib: number, gpu = 0): Promise<ChildProcess> {
+  const { child, ready } = spawnHolder({ ...process.env, FAKE_NVIDIA_SMI_SCOPE: scope }, mib, gpu);
+  others.add(child);
+  await ready;
+  return child;
 }
 
 /** Kills a process and waits for it to be gone. */
 export async function kill(c: ChildProcess): Promise<void> {
   others.delete(c);
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const gone = new Promise((r) => c.once('exit', r));
-  c.kill('SIGKILL');
-  await Promise.race([gone, sleep(2000)]);
+  await killChild(c);
 }
 
 /** For afterEach: close every gateway still open, kill every "other" process. */
@@ -375,16 +318,6 @@ export async function mockStats(t: GpuGateway, id: string): Promise<Record<strin
   const m = t.model(id);
   if (!m.endpoint) throw new Error(`${id} has no endpoint (state ${m.state})`);
   return (await request(`${m.endpoint}/mock/stats`)).json;
-}
-
-/** Whether a process is alive. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The value after `flag` in an argv. */

@@ -13,9 +13,8 @@ import { createGpuProbe } from '../../gateway/gpu/create-probe.js';
 import { findNvidiaSmi, NvidiaSmiProbe } from '../../gateway/gpu/nvidia-smi-probe.js';
 import type { GpuSnapshot } from '../../gateway/gpu/probe.js';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
+import { FAKE_NVIDIA_SMI as FAKE, MOCK_VLLM, spawnHolder } from './gpu-helpers.js';
 
-const FAKE = fileURLToPath(new URL('../fixtures/fake-nvidia-smi.mjs', import.meta.url));
-const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', import.meta.url));
 const CAPTURES = fileURLToPath(new URL('../fixtures/nvidia-smi/', import.meta.url));
 const IS_LINUX = process.platform === 'linux';
 
@@ -43,16 +42,10 @@ function probe(env: NodeJS.ProcessEnv, over: Partial<ConstructorParameters<typeo
 
 /** A process holding `mib` on `gpu` (as the fake sees it); resolves once it runs. */
 async function holder(env: NodeJS.ProcessEnv, mib: number, gpu = 0): Promise<ChildProcess> {
-  const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000); console.log("up")', '--', '--mock-vram-mib', String(mib), '--mock-gpu-index', String(gpu)], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(c);
-  await new Promise<void>((resolve, reject) => {
-    c.stdout!.once('data', () => resolve());
-    c.once('error', reject);
-  });
-  return c;
+  const { child, ready } = spawnHolder(env, mib, gpu);
+  children.push(child);
+  await ready;
+  return child;
 }
 
 /** A parent that spawns a holder child (like `vllm serve` starting its engine core). */

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
 import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
@@ -20,21 +20,22 @@ export const MOCK_VLLM = fileURLToPath(new URL('../fixtures/mock-vllm.mjs', impo
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/** The mock vLLM script and the serve arguments the gateway fills in, as a command runs them after node. */
+export const MOCK_SERVE_ARGS: readonly string[] = [
+  MOCK_VLLM,
+  '--served-model-name',
+  '${MODEL_ID}',
+  '--host',
+  '127.0.0.1',
+  '--port',
+  '${PORT}',
+];
+/** The GPU share the gateway works out for a process model, passed on to the server. */
+export const GPU_UTILIZATION_ARGS: readonly string[] = ['--gpu-memory-utilization', '${GPU_MEMORY_UTILIZATION}'];
+
 /** A YAML flow list running the mock vLLM server as a process model, with extra `--mock-*` knobs. */
 export function mockCommand(...knobs: Array<string | number>): string {
-  return JSON.stringify([
-    process.execPath,
-    MOCK_VLLM,
-    '--served-model-name',
-    '${MODEL_ID}',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '${PORT}',
-    '--gpu-memory-utilization',
-    '${GPU_MEMORY_UTILIZATION}',
-    ...knobs.map(String),
-  ]);
+  return JSON.stringify([process.execPath, ...MOCK_SERVE_ARGS, ...GPU_UTILIZATION_ARGS, ...knobs.map(String)]);
 }
 
 /** A process model block (indented for `models:`). */
@@ -63,23 +64,25 @@ ${body}
 `;
 }
 
-export function parseYaml(yaml: string): GatewayConfig {
-  const { config, issues } = parseConfigText(yaml, '<test>', { HOME: process.env.HOME ?? '/tmp' });
-  if (!config) throw new Error(`bad test config:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
+/** `source`: the name config issues carry; `what`: how the error names the config. */
+export function parseYaml(yaml: string, source = '<test>', what = 'test'): GatewayConfig {
+  const { config, issues } = parseConfigText(yaml, source, { HOME: process.env.HOME ?? '/tmp' });
+  if (!config) throw new Error(`bad ${what} config:\n${issues.map((i) => `${i.path}: ${i.message}`).join('\n')}`);
   return config;
 }
 
 /** The process runtime, remembering every instance it started so cleanup can kill it whatever happened. */
-export class TrackingRuntime implements Runtime {
+export abstract class InstanceTrackingRuntime implements Runtime {
   readonly kind = 'process' as const;
   readonly instances: Instance[] = [];
-  readonly starts: string[] = [];
   private readonly inner = new ProcessRuntime(REPO_ROOT);
+  /** Called as each start() begins. */
+  protected abstract noteStart(req: StartRequest): void;
   health() {
     return this.inner.health();
   }
   async start(req: StartRequest): Promise<Instance> {
-    this.starts.push(req.model.id);
+    this.noteStart(req);
     const inst = await this.inner.start(req);
     this.instances.push(inst);
     return inst;
@@ -87,6 +90,33 @@ export class TrackingRuntime implements Runtime {
   async killAll(): Promise<void> {
     await Promise.all(this.instances.map((i) => i.stop(500).catch(() => {})));
   }
+}
+
+/** Also remembers the model id of each start() call, in order. */
+export class TrackingRuntime extends InstanceTrackingRuntime {
+  readonly starts: string[] = [];
+  protected override noteStart(req: StartRequest): void {
+    this.starts.push(req.model.id);
+  }
+}
+
+/** An info-level logger keeping its lines in `logs` (the oldest thousand dropped past 5000). */
+export function memoryLogger(logs: string[]): Logger {
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      if (logs.length > 5000) logs.splice(0, 1000);
+      cb();
+    },
+  });
+  return pino({ level: 'info', base: undefined }, sink);
+}
+
+/** The model `id` in the gateway's status document; throws when there is none. */
+export function findModel(gw: Gateway, id: string): StatusDocument['models'][number] {
+  const m = gw.status().models.find((x) => x.id === id);
+  if (!m) throw new Error(`no model ${id}`);
+  return m;
 }
 
 export interface TestGateway {
@@ -106,14 +136,7 @@ const openMocks = new Set<ChildProcess>();
 export async function startGateway(yaml: string, opts: { noGpu?: boolean } = {}): Promise<TestGateway> {
   const config = parseYaml(yaml);
   const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      if (logs.length > 5000) logs.splice(0, 1000);
-      cb();
-    },
-  });
-  const logger = pino({ level: 'info', base: undefined }, sink);
+  const logger = memoryLogger(logs);
   const runtime = new TrackingRuntime();
   const gw = await createGateway(config, {
     logger,
@@ -139,9 +162,7 @@ export async function startGateway(yaml: string, opts: { noGpu?: boolean } = {})
       return gw.status();
     },
     async model(id) {
-      const m = gw.status().models.find((x) => x.id === id);
-      if (!m) throw new Error(`no model ${id}`);
-      return m;
+      return findModel(gw, id);
     },
   };
   openGateways.add(t);
@@ -262,12 +283,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function killMock(child: ChildProcess): Promise<void> {
-  openMocks.delete(child);
+/** SIGKILLs a child process and waits until it is gone (2 s at most). */
+export async function killChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await Promise.race([gone, sleep(2000)]);
+}
+
+async function killMock(child: ChildProcess): Promise<void> {
+  openMocks.delete(child);
+  await killChild(child);
 }
 
 /** Helpers to read a mock's introspection routes at `url`. */
