@@ -85,8 +85,7 @@ export abstract class PollingProbe implements GpuProbe {
       .catch(() => undefined) // recorded in state()
       .finally(() => {
         if (!this.running || generation !== this.generation) return;
-        const wait =
-          this.schedule === 'from-start' ? Math.max(0, this.intervalMs - (Date.now() - began)) : this.intervalMs;
+        const wait = this.schedule === 'from-start' ? Math.max(0, this.intervalMs - (Date.now() - began)) : this.intervalMs;
         this.timer = setTimeout(() => this.tick(generation), wait);
         this.timer.unref?.();
       });
