@@ -24,14 +24,17 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function checkSections(tree: Record<string, unknown>): PathIssue[] {
   const issues: PathIssue[] = [];
-  const listen = configSchema.shape.listen.safeParse(tree.listen);
-  const auth = configSchema.shape.auth.safeParse(tree.auth);
   const gpu = configSchema.shape.gpu.safeParse(tree.gpu);
-  if (listen.success && auth.success && !isLoopbackHost(listen.data.host) && auth.data.apiKeys.length === 0) {
+  // Read from the raw tree, so a typo elsewhere in `listen` or `auth` does not hide this one.
+  const rawListen = (tree.listen ?? {}) as Record<string, unknown>;
+  const rawAuth = (tree.auth ?? {}) as Record<string, unknown>;
+  const host = typeof rawListen.host === 'string' ? rawListen.host : '127.0.0.1';
+  const hasKeys = Array.isArray(rawAuth.apiKeys) && rawAuth.apiKeys.length > 0;
+  if (!isLoopbackHost(host) && !hasKeys) {
     issues.push({
       path: 'listen.host',
       message:
-        `"${listen.data.host}" is not a loopback address, so other machines could use the gateway (and its GPUs) ` +
+        `"${host}" is not a loopback address, so other machines could use the gateway (and its GPUs) ` +
         'without any key: set auth.apiKeys (non-empty), or listen on 127.0.0.1',
     });
   }
@@ -44,10 +47,13 @@ export function checkSections(tree: Record<string, unknown>): PathIssue[] {
   return issues;
 }
 
-/** An alias may not be any model's id, nor another alias. */
-export function checkAliases(models: readonly ModelConfig[]): PathIssue[] {
+/**
+ * An alias may not be any model's id, nor another alias. `allIds` are the ids of every model in the
+ * file, valid or not, so a collision is reported even when the other model has errors of its own.
+ */
+export function checkAliases(models: readonly ModelConfig[], allIds: Iterable<string> = models.map((m) => m.id)): PathIssue[] {
   const issues: PathIssue[] = [];
-  const ids = new Set(models.map((m) => m.id));
+  const ids = new Set(allIds);
   const aliasOwner = new Map<string, string>();
   for (const model of models) {
     model.aliases.forEach((alias, i) => {

@@ -47,7 +47,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   // Models are checked even when another section is wrong, so that every issue shows at once.
   const limits = parsed.success ? parsed.data.limits : configSchema.shape.limits.parse({});
   const models = resolveModels(isMapping(tree.models) ? tree.models : {}, tree.defaults, limits);
-  checks.push(...models.issues, ...checkSections(tree), ...checkAliases(models.models));
+  checks.push(...models.issues, ...checkSections(tree), ...checkAliases(models.models, modelIds(tree)));
 
   // A value whose substitution failed is reported once, not again as "expected number, got …".
   const failed = substitutionIssues.map((i) => i.path);
@@ -124,4 +124,10 @@ function dedupe(issues: PathIssue[]): PathIssue[] {
     const key = `${i.path}\n${i.message}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });
+}
+
+/** Every key under `models:`, whether or not that model validated. */
+function modelIds(tree: Record<string, unknown>): string[] {
+  const models = tree.models;
+  return models && typeof models === 'object' && !Array.isArray(models) ? Object.keys(models) : [];
 }

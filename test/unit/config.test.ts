@@ -395,9 +395,18 @@ models:
         'models.a.model: required (string)',
         'models.a.vramGiB: required (number)',
         expect.stringMatching(/^models\.b\.vramGiB: not allowed/),
+        'models.b.aliases.0: alias "a" is the id of another model',
       ]),
     );
-    expect(lines).toHaveLength(7);
+    expect(lines).toHaveLength(8);
+  });
+
+  it('a non-loopback host without API keys is reported even when listen has another error', () => {
+    const lines = bad(`listen: { host: 0.0.0.0, prot: 8080 }\n`);
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^listen\.prot: unknown key/), expect.stringMatching(/^listen\.host: "0\.0\.0\.0" is not a loopback address/)]),
+    );
+    expect(lines).toHaveLength(2);
   });
 });
 
