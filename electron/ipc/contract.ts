@@ -1,6 +1,7 @@
 // The one typed IPC contract between the renderer (through the preload) and Electron main
 // (CONTRACT.md §6). Channels are named `domain:action`. This module has no runtime dependencies
-// so that the preload bundle and the renderer (type-only) can both use it.
+// so that the preload bundle and the renderer can both use it (the renderer imports its types and
+// the pure bridge-error helpers below).
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 
 export const IPC = {
@@ -63,19 +64,54 @@ export const INVOKE_CHANNELS: readonly InvokeChannel[] = [
   IPC.shellOpenExternal,
 ];
 
-/** What the preload exposes as `window.gateway` (exactly these members). */
+/**
+ * What the preload exposes as `window.gateway` (exactly these members, CONTRACT.md §6).
+ *
+ * The channels between main and the preload carry `IpcResult` envelopes; the preload unwraps them,
+ * so these methods resolve with the value itself. On an error they reject with an `Error` whose
+ * message is the bridge-error format (see `formatBridgeError`):
+ *
+ *     [<code>] <message>        e.g.  "[model_busy] llama has 2 requests in flight"
+ *
+ * because only an Error's message survives contextBridge (its `code` and other properties are
+ * dropped). `<code>` matches `BRIDGE_ERROR_CODE` (letters, digits, `_ . : -`); the error `type` is
+ * not carried. `parseBridgeError` reads it back (the renderer's IPC GatewayApi makes an ApiError
+ * of it). Failures of the IPC itself (no handler, malformed answer) use the code `ipc_error`.
+ */
 export interface GatewayBridge {
-  status(): Promise<IpcResult<StatusDocument>>;
+  status(): Promise<StatusDocument>;
   /**
-   * Calls cb with every status document pushed by main; returns the unsubscribe function.
-   * (An AbortSignal cannot cross contextBridge, so the renderer's IPC GatewayApi maps its
-   * signal onto this function.)
+   * Calls cb with every status document pushed by main; returns the unsubscribe function. With a
+   * signal, also unsubscribes when it aborts, where the signal still works on the preload's side:
+   * an AbortSignal passed from the page through contextBridge may arrive as a plain copied object
+   * without its methods, so callers should rely on the returned function (the renderer's IPC
+   * GatewayApi maps its own signal onto it).
    */
-  onStatus(cb: (doc: StatusDocument) => void): () => void;
-  load(id: string): Promise<IpcResult<ModelStatus>>;
-  unload(id: string, opts: { force: boolean }): Promise<IpcResult<ModelStatus>>;
-  logs(id: string, tail: number): Promise<IpcResult<string>>;
-  openExternal(url: string): Promise<IpcResult<null>>;
+  onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void;
+  load(id: string): Promise<ModelStatus>;
+  /** opts.force defaults to false. */
+  unload(id: string, opts?: { force: boolean }): Promise<ModelStatus>;
+  logs(id: string, tail: number): Promise<string>;
+  /** http(s) URLs only. */
+  openExternal(url: string): Promise<void>;
+}
+
+/** The error codes the bridge-error format carries. */
+export const BRIDGE_ERROR_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+const BRIDGE_ERROR = /^\[([A-Za-z0-9_.:-]{1,64})\] ([\s\S]*)$/;
+
+/** `[code] message`: the message of the Error a `window.gateway` method rejects with. */
+export function formatBridgeError(error: Pick<IpcError, 'code' | 'message'>): string {
+  const code = typeof error.code === 'string' && BRIDGE_ERROR_CODE.test(error.code) ? error.code : 'internal_error';
+  const message = typeof error.message === 'string' && error.message ? error.message : 'Unexpected error.';
+  return `[${code}] ${message}`;
+}
+
+/** Reads `[code] message` back; null when the text is not in that format. */
+export function parseBridgeError(text: string): { code: string; message: string } | null {
+  const m = BRIDGE_ERROR.exec(text);
+  return m ? { code: m[1], message: m[2] } : null;
 }
 
 export const BRIDGE_KEYS = [

@@ -1,19 +1,31 @@
-// GatewayApi over Electron IPC, through the `window.gateway` bridge the preload exposes.
-import type { GatewayBridge, IpcResult } from '../../electron/ipc/contract.js';
+// GatewayApi over Electron IPC, through the `window.gateway` bridge the preload exposes. The
+// bridge resolves with values and rejects with Errors whose message is `[code] message`
+// (formatBridgeError in electron/ipc/contract.ts); this turns those back into ApiErrors, so that
+// e.g. `model_busy` still leads to the confirm-before-force dialog.
+import { parseBridgeError, type GatewayBridge } from '../../electron/ipc/contract.js';
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { ApiError, type GatewayApi } from './gateway-api.js';
 
-function unwrap<T>(result: IpcResult<T>): T {
-  if (result && result.ok) return result.value;
-  const e =
-    result && !result.ok
-      ? result.error
-      : {
-          message: 'No answer from the app.',
-          code: 'ipc_error',
-          type: 'server_error',
-        };
-  throw new ApiError(e.message, { code: e.code, type: e.type });
+/** An ApiError from whatever a bridge method rejected with. */
+export function bridgeApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const text =
+    err && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string'
+      ? (err as { message: string }).message
+      : typeof err === 'string'
+        ? err
+        : '';
+  const parsed = parseBridgeError(text);
+  if (parsed) return new ApiError(parsed.message || 'Something went wrong.', { code: parsed.code });
+  return new ApiError(text || 'No answer from the app.', { code: 'ipc_error' });
+}
+
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw bridgeApiError(err);
+  }
 }
 
 export class IpcGatewayApi implements GatewayApi {
@@ -22,12 +34,14 @@ export class IpcGatewayApi implements GatewayApi {
 
   constructor(private readonly bridge: GatewayBridge) {}
 
-  async status(): Promise<StatusDocument> {
-    return unwrap(await this.bridge.status());
+  status(): Promise<StatusDocument> {
+    return call(() => this.bridge.status());
   }
 
   onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void {
     if (signal?.aborted) return () => {};
+    // The signal is not passed across: it may arrive in the preload as a copy without its
+    // methods. It is mapped onto the returned unsubscribe function instead, which always works.
     const off = this.bridge.onStatus(cb);
     let done = false;
     const close = () => {
@@ -40,19 +54,19 @@ export class IpcGatewayApi implements GatewayApi {
     return close;
   }
 
-  async load(id: string): Promise<ModelStatus> {
-    return unwrap(await this.bridge.load(id));
+  load(id: string): Promise<ModelStatus> {
+    return call(() => this.bridge.load(id));
   }
 
-  async unload(id: string, opts: { force: boolean }): Promise<ModelStatus> {
-    return unwrap(await this.bridge.unload(id, { force: opts.force }));
+  unload(id: string, opts: { force: boolean }): Promise<ModelStatus> {
+    return call(() => this.bridge.unload(id, { force: opts.force }));
   }
 
-  async logs(id: string, tail: number): Promise<string> {
-    return unwrap(await this.bridge.logs(id, tail));
+  logs(id: string, tail: number): Promise<string> {
+    return call(() => this.bridge.logs(id, tail));
   }
 
   async openExternal(url: string): Promise<void> {
-    unwrap(await this.bridge.openExternal(url));
+    await call(() => this.bridge.openExternal(url));
   }
 }

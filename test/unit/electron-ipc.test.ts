@@ -1,6 +1,11 @@
 // IPC handlers under Node with `electron` replaced: sender checks, argument validation, error
-// mapping, registration and status pushes (CONTRACT.md §6, RELIABILITY.md Security).
-import { describe, expect, it, vi } from 'vitest';
+// mapping, registration and status pushes (CONTRACT.md §6, RELIABILITY.md Security); and the
+// bundled preload's window.gateway, run in a vm sandbox with a fake `electron`.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BRIDGE_KEYS, INVOKE_CHANNELS, IPC } from '../../electron/ipc/contract.js';
 import { createIpcHandlers, registerIpc, StatusBroadcaster, type IpcEventLike, type SenderLike } from '../../electron/ipc/handlers.js';
 import { appUrls, isAppUrl } from '../../electron/window.js';
@@ -197,5 +202,154 @@ describe('registration and status pushes', () => {
     expect(b.size).toBe(0);
     b.push(doc);
     expect(mine.sent).toHaveLength(1);
+  });
+});
+
+describe('preload bundle: window.gateway', () => {
+  const tmp = mkdtempSync(path.join(tmpdir(), 'vllm-gw-preload-test-'));
+  let code = '';
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  beforeAll(async () => {
+    const { build } = await import('vite');
+    const config = (await import('../../build/vite.preload.config.js')).default as Record<string, unknown> & {
+      build: Record<string, unknown>;
+    };
+    const outDir = path.join(tmp, 'preload');
+    await build({ ...config, configFile: false, build: { ...config.build, outDir } });
+    code = readFileSync(path.join(outDir, 'preload.cjs'), 'utf8');
+  }, 60_000);
+
+  type Gateway = Record<string, (...a: unknown[]) => unknown>;
+
+  /** Runs the bundle with a fake electron whose invoke answers from `answers` (channel → envelope). */
+  function loadPreload(answers: Record<string, (...args: unknown[]) => unknown> = {}) {
+    const exposed: Record<string, Gateway> = {};
+    const invoke = vi.fn(async (channel: string, ...args: unknown[]) => {
+      const answer = answers[channel];
+      if (!answer) throw new Error(`No handler registered for '${channel}'`);
+      return answer(...args);
+    });
+    const pushHandlers: Array<(event: unknown, doc: unknown) => void> = [];
+    const ipcRenderer = {
+      invoke,
+      send: vi.fn(),
+      on: vi.fn((_channel: string, fn: (event: unknown, doc: unknown) => void) => pushHandlers.push(fn)),
+      removeListener: vi.fn((_channel: string, fn: (event: unknown, doc: unknown) => void) => {
+        pushHandlers.splice(pushHandlers.indexOf(fn), 1);
+      }),
+    };
+    const electron = {
+      contextBridge: { exposeInMainWorld: vi.fn((key: string, api: Gateway) => (exposed[key] = api)) },
+      ipcRenderer,
+    };
+    const sandboxRequire = (name: string) => {
+      if (name === 'electron') return electron;
+      throw new Error(`a sandboxed preload cannot require ${name}`);
+    };
+    vm.runInNewContext(code, { require: sandboxRequire, module: { exports: {} }, exports: {} });
+    const push = (doc: unknown) => {
+      for (const fn of [...pushHandlers]) fn({}, doc);
+    };
+    return { exposed, gateway: exposed.gateway, ipcRenderer, push };
+  }
+
+  const ok = (value: unknown) => ({ ok: true, value });
+  const fail = (code: string, message: string) => ({ ok: false, error: { code, message, type: 'invalid_request_error' } });
+  const rejection = (p: unknown) =>
+    (p as Promise<unknown>).then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: unknown) => e as { message: string },
+    );
+
+  it('exposes exactly window.gateway with exactly the six contract members', () => {
+    const { exposed, gateway } = loadPreload();
+    expect(Object.keys(exposed)).toEqual(['gateway']);
+    expect(Object.keys(gateway).sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
+    expect(Object.keys(gateway).sort()).toEqual([...BRIDGE_KEYS].sort());
+  });
+
+  it('resolves with the values themselves, not envelopes', async () => {
+    const doc = sampleStatus();
+    const { gateway, ipcRenderer } = loadPreload({
+      'status:get': () => ok(doc),
+      'models:load': (id) => ok(doc.models.find((m) => m.id === id)),
+      'models:unload': (id) => ok(doc.models.find((m) => m.id === id)),
+      'models:logs': () => ok('line 1\nline 2'),
+      'shell:openExternal': () => ok(null),
+    });
+    expect(await gateway.status()).toBe(doc);
+    expect(await gateway.load('bge-m3')).toBe(doc.models.find((m) => m.id === 'bge-m3'));
+    expect(await gateway.unload('bge-m3')).toMatchObject({ id: 'bge-m3' });
+    expect(await gateway.unload('bge-m3', { force: true, extra: 1 })).toMatchObject({ id: 'bge-m3' });
+    expect(await gateway.logs('bge-m3', 50)).toBe('line 1\nline 2');
+    expect(await gateway.openExternal('https://example.com/')).toBeUndefined();
+    expect(ipcRenderer.invoke.mock.calls).toEqual([
+      ['status:get'],
+      ['models:load', 'bge-m3'],
+      ['models:unload', 'bge-m3', { force: false }],
+      ['models:unload', 'bge-m3', { force: true }],
+      ['models:logs', 'bge-m3', 50],
+      ['shell:openExternal', 'https://example.com/'],
+    ]);
+  });
+
+  it('rejects an error envelope with an Error whose message is `[code] message`', async () => {
+    const { gateway } = loadPreload({
+      'models:unload': () => fail('model_busy', 'llama has 2 requests in flight'),
+      'status:get': () => ({ nonsense: true }),
+    });
+    const err = await rejection(gateway.unload('llama', { force: false }));
+    expect(err.constructor.name).toBe('Error');
+    expect(err.message).toBe('[model_busy] llama has 2 requests in flight');
+    expect((await rejection(gateway.status())).message).toBe('[ipc_error] No answer from the app.');
+    expect((await rejection(gateway.logs('llama', 1))).message).toBe("[ipc_error] No handler registered for 'models:logs'");
+  });
+
+  it('onStatus delivers pushes, unsubscribes through the returned function and on a real signal’s abort', () => {
+    const { gateway, ipcRenderer, push } = loadPreload();
+    const seen: unknown[] = [];
+    const ctrl = new AbortController();
+    const off = gateway.onStatus((d: unknown) => seen.push(d), ctrl.signal) as () => void;
+    expect(ipcRenderer.send).toHaveBeenCalledWith('status:subscribe');
+    push('doc 1');
+    expect(seen).toEqual(['doc 1']);
+    ctrl.abort();
+    expect(ipcRenderer.send).toHaveBeenLastCalledWith('status:unsubscribe');
+    expect(ipcRenderer.removeListener).toHaveBeenCalledTimes(1);
+    push('doc 2');
+    expect(seen).toEqual(['doc 1']);
+    off(); // idempotent after the abort
+    expect(ipcRenderer.send).toHaveBeenCalledTimes(2);
+
+    const again = gateway.onStatus(() => undefined) as () => void;
+    again();
+    expect(ipcRenderer.send.mock.calls.map((c) => c[0])).toEqual([
+      'status:subscribe',
+      'status:unsubscribe',
+      'status:subscribe',
+      'status:unsubscribe',
+    ]);
+  });
+
+  it('onStatus copes with a signal contextBridge copied into a plain object, and an aborted one', () => {
+    const { gateway, ipcRenderer, push } = loadPreload();
+    const seen: unknown[] = [];
+    let off: () => void = () => undefined;
+    expect(() => (off = gateway.onStatus((d: unknown) => seen.push(d), { aborted: false }) as () => void)).not.toThrow();
+    push('doc');
+    expect(seen).toEqual(['doc']);
+    off();
+    expect(ipcRenderer.send).toHaveBeenLastCalledWith('status:unsubscribe');
+
+    ipcRenderer.send.mockClear();
+    const aborted = gateway.onStatus(() => undefined, { aborted: true }) as () => void;
+    const ctrl = new AbortController();
+    ctrl.abort();
+    gateway.onStatus(() => undefined, ctrl.signal);
+    expect(ipcRenderer.send).not.toHaveBeenCalled();
+    expect(() => aborted()).not.toThrow();
+    expect(() => gateway.onStatus('not a function')).toThrow('onStatus needs a callback');
   });
 });

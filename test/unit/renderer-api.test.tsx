@@ -2,7 +2,7 @@
 // The two GatewayApi implementations (HTTP + SSE, IPC), the admin token's handling, and the
 // renderer's pure helpers (VRAM segments, colours, idle countdown).
 import { describe, expect, it, vi } from 'vitest';
-import type { GatewayBridge, IpcResult } from '../../electron/ipc/contract.js';
+import { formatBridgeError, parseBridgeError, type GatewayBridge } from '../../electron/ipc/contract.js';
 import { createGatewayApi } from '../../renderer/api/create-api.js';
 import { ApiError } from '../../renderer/api/gateway-api.js';
 import { HttpGatewayApi } from '../../renderer/api/http-api.js';
@@ -137,28 +137,60 @@ describe('HttpGatewayApi', () => {
 });
 
 describe('IpcGatewayApi', () => {
-  const ok = <T,>(value: T): IpcResult<T> => ({ ok: true, value });
   function bridge(over: Partial<GatewayBridge> = {}): GatewayBridge {
     return {
-      status: vi.fn(async () => ok(sampleStatus())),
+      status: vi.fn(async () => sampleStatus()),
       onStatus: vi.fn(() => vi.fn()),
-      load: vi.fn(async () => ok(sampleStatus().models[0])),
-      unload: vi.fn(
-        async () => ({ ok: false, error: { message: 'busy!', code: 'model_busy', type: 'invalid_request_error' } }) as IpcResult<never>,
-      ),
-      logs: vi.fn(async () => ok('lines')),
-      openExternal: vi.fn(async () => ok(null)),
+      load: vi.fn(async () => sampleStatus().models[0]),
+      unload: vi.fn(async () => {
+        throw new Error('[model_busy] busy!');
+      }),
+      logs: vi.fn(async () => 'lines'),
+      openExternal: vi.fn(async () => undefined),
       ...over,
     };
   }
 
-  it('unwraps results and turns error results into ApiErrors with their code', async () => {
+  it('passes values through and turns a rejected `[code] message` into an ApiError with that code', async () => {
     const b = bridge();
     const api = new IpcGatewayApi(b);
     expect((await api.status()).listen).toBe('http://127.0.0.1:8080');
     expect(await api.logs('m', 10)).toBe('lines');
-    await expect(api.unload('m', { force: false })).rejects.toMatchObject({ code: 'model_busy', message: 'busy!' });
+    expect(await api.openExternal('https://example.com/')).toBeUndefined();
+    const err = await api.unload('m', { force: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ code: 'model_busy', message: 'busy!' });
     expect(b.unload).toHaveBeenCalledWith('m', { force: false });
+  });
+
+  it('keeps multi-line messages, and calls anything unprefixed an ipc_error', async () => {
+    const api = new IpcGatewayApi(
+      bridge({
+        load: vi.fn(async () => {
+          throw new Error('[invalid_request] bad id\nsecond line');
+        }),
+        logs: vi.fn(async () => {
+          throw new Error("Error invoking remote method 'models:logs': boom");
+        }),
+        status: vi.fn(async () => {
+          throw 'gone';
+        }),
+      }),
+    );
+    await expect(api.load('x')).rejects.toMatchObject({ code: 'invalid_request', message: 'bad id\nsecond line' });
+    await expect(api.logs('x', 1)).rejects.toMatchObject({
+      code: 'ipc_error',
+      message: "Error invoking remote method 'models:logs': boom",
+    });
+    await expect(api.status()).rejects.toMatchObject({ code: 'ipc_error', message: 'gone' });
+  });
+
+  it('formats and parses the bridge-error prefix', () => {
+    expect(formatBridgeError({ code: 'model_busy', message: 'm is busy' })).toBe('[model_busy] m is busy');
+    expect(formatBridgeError({ code: 'bad code]', message: '' })).toBe('[internal_error] Unexpected error.');
+    expect(parseBridgeError('[model_busy] m is busy')).toEqual({ code: 'model_busy', message: 'm is busy' });
+    expect(parseBridgeError('model_busy: m is busy')).toBeNull();
+    expect(parseBridgeError('[a b] x')).toBeNull();
   });
 
   it('maps the AbortSignal onto the bridge’s unsubscribe function', () => {
