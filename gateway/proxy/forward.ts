@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
+import type { AbortLike } from './cancel.js';
 import { decideRetry, errorCode, type RetrySettings } from './retry-policy.js';
 
 export interface ForwardRequest {
@@ -18,7 +19,7 @@ export interface ForwardRequest {
   headers: Record<string, string | string[]>;
   body: Buffer | null;
   /** Aborted when the client goes away or the gateway cuts the request. */
-  signal: AbortSignal;
+  signal: AbortLike;
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
@@ -85,17 +86,21 @@ class AttemptError extends Error {
   }
 }
 
+function abortReason(signal: AbortLike): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
 function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse, started: number, result: ForwardResult): Promise<void> {
   return new Promise((resolve, reject) => {
     let responseStarted = false;
     let controller: Dispatcher.DispatchController | null = null;
-    const onAbort = () => controller?.abort(req.signal.reason ?? new Error('aborted'));
+    const onAbort = () => controller?.abort(abortReason(req.signal));
     const settle = (err?: Error) => {
       req.signal.removeEventListener('abort', onAbort);
       if (err) reject(new AttemptError(err, responseStarted));
       else resolve();
     };
-    req.signal.addEventListener('abort', onAbort, { once: true });
+    req.signal.addEventListener('abort', onAbort);
 
     dispatcher.dispatch(
       {
@@ -110,7 +115,7 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
       {
         onRequestStart(c) {
           controller = c;
-          if (req.signal.aborted) c.abort(req.signal.reason ?? new Error('aborted'));
+          if (req.signal.aborted) c.abort(abortReason(req.signal));
         },
         onResponseStart(c, statusCode, headers) {
           responseStarted = true;

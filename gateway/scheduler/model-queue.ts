@@ -3,11 +3,12 @@
 // exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
 
 import { GatewayError } from '../errors.js';
+import { Cancel, type AbortLike } from '../proxy/cancel.js';
 
 export interface Lease {
   readonly requestId: string;
   /** Aborted when the gateway cuts the request (model crashed, forced unload, shutdown). */
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   /** Leaves the in-flight set. Idempotent: call it in a `finally`. */
   release(): void;
 }
@@ -20,8 +21,7 @@ interface Waiter {
 
 export class ModelQueue {
   readonly waiting = new Set<Waiter>();
-  readonly inFlight = new Set<Lease>();
-  private readonly cutters = new Map<Lease, AbortController>();
+  readonly inFlight = new Set<ModelLease>();
 
   constructor(
     private readonly limits: { maxQueue: number; maxConcurrent: number },
@@ -64,6 +64,14 @@ export class ModelQueue {
     };
   }
 
+  /** A slot at once, when nobody is waiting and one is free (the hot path: no promise, no timer). */
+  tryLease(requestId: string): Lease | null {
+    if (this.waiting.size > 0 || this.inFlight.size >= this.limits.maxConcurrent) return null;
+    const lease = this.lease(requestId);
+    this.onChange();
+    return lease;
+  }
+
   /** Hand free slots to waiters in FIFO order. Only called while the model is ready. */
   grant(): void {
     let changed = false;
@@ -87,22 +95,30 @@ export class ModelQueue {
 
   /** Cut every in-flight request; each leaves the set through its own release(). */
   cutInFlight(err: Error): void {
-    for (const ac of this.cutters.values()) ac.abort(err);
+    for (const lease of [...this.inFlight]) lease.signal.abort(err);
   }
 
-  private lease(requestId: string): Lease {
-    const ac = new AbortController();
-    const lease: Lease = {
-      requestId,
-      signal: ac.signal,
-      release: () => {
-        if (!this.inFlight.delete(lease)) return;
-        this.cutters.delete(lease);
-        this.onChange();
-      },
-    };
+  /** Called by ModelLease.release(). */
+  leave(lease: ModelLease): void {
+    if (this.inFlight.delete(lease)) this.onChange();
+  }
+
+  private lease(requestId: string): ModelLease {
+    const lease = new ModelLease(requestId, this);
     this.inFlight.add(lease);
-    this.cutters.set(lease, ac);
     return lease;
+  }
+}
+
+class ModelLease implements Lease {
+  readonly signal = new Cancel();
+
+  constructor(
+    readonly requestId: string,
+    private readonly queue: ModelQueue,
+  ) {}
+
+  release(): void {
+    this.queue.leave(this);
   }
 }

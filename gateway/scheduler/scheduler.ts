@@ -11,6 +11,7 @@ import type { Instance, Runtime } from '../runtimes/runtime.js';
 import { waitHealthy } from '../runtimes/wait-healthy.js';
 import { ModelEntry, coolDownMs } from './model-entry.js';
 import type { Lease } from './model-queue.js';
+import type { AbortLike } from '../proxy/cancel.js';
 import { gpuMemoryUtilization, planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
 
 export interface SchedulerDeps {
@@ -89,11 +90,15 @@ export class Scheduler extends EventEmitter {
    * for a slot, in FIFO order, at most queueTimeoutSeconds. `signal` is the client going away: the
    * request leaves the queue at once (P5). Resolves with a lease to release in a `finally`.
    */
-  async admit(entry: ModelEntry, requestId: string, signal: AbortSignal): Promise<Lease> {
+  async admit(entry: ModelEntry, requestId: string, signal: AbortLike): Promise<Lease> {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
+    // Hot path: ready, nobody waiting and a slot free: in flight at once (no timer, no listeners).
+    if (entry.state === 'ready' && !signal.aborted) {
+      const lease = entry.queue.tryLease(requestId);
+      if (lease) return lease;
+    }
     const ticket = entry.queue.enqueue(requestId);
-    this.clearIdleTimer(entry);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
     // Waiting out the queue timeout while the start waits for GPU memory is insufficient_vram
     // (CONTRACT §3: everything else busy or pinned), not a plain queue timeout.
@@ -473,15 +478,18 @@ export class Scheduler extends EventEmitter {
     entry.idleTimer = null;
   }
 
-  /** Stop after ttlSeconds with nothing in flight or queued (P10: never while busy). */
+  /**
+   * Stop after ttlSeconds with nothing in flight or queued (P10: never while busy). One timer per
+   * model at most: it is armed when the model goes idle and, when it fires, re-checks use and
+   * re-arms itself for the remaining time, so busy traffic costs no timer operations.
+   */
   private armIdleTimer(entry: ModelEntry): void {
-    this.clearIdleTimer(entry);
     const ttl = entry.config.ttlSeconds;
-    if (ttl <= 0 || entry.config.pinned || entry.state !== 'ready' || entry.queue.busy || entry.config.runtime === 'remote') return;
+    if (entry.idleTimer || ttl <= 0 || entry.config.pinned || entry.state !== 'ready' || entry.queue.busy || entry.config.runtime === 'remote') return;
     const due = entry.lastActivity + ttl * 1000 - this.now();
     entry.idleTimer = setTimeout(() => {
       entry.idleTimer = null;
-      if (entry.state !== 'ready' || entry.queue.busy) return;
+      if (entry.state !== 'ready' || entry.queue.busy) return; // re-armed when it goes idle
       if (entry.lastActivity + ttl * 1000 > this.now() + 5) return this.armIdleTimer(entry);
       void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
     }, Math.max(0, due));
