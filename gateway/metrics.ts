@@ -7,12 +7,41 @@ import type { StatusDocument } from './status-types.js';
 
 const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
 
+/** One model's labelled metric children, resolved once (prom-client hashes labels on every call). */
+export interface ModelMetrics {
+  duration: { observe(v: number): void };
+  firstByte: { observe(v: number): void };
+  retries: { inc(v?: number): void };
+  requests(status: number): { inc(v?: number): void };
+}
+
 export class Metrics {
+  private readonly perModel = new Map<string, ModelMetrics>();
+
   readonly registry = new Registry();
   readonly requests: Counter<'model' | 'status'>;
   readonly duration: Histogram<'model'>;
   readonly firstByte: Histogram<'model'>;
   readonly retries: Counter<'model'>;
+
+  forModel(model: string): ModelMetrics {
+    let m = this.perModel.get(model);
+    if (!m) {
+      const byStatus = new Map<number, { inc(v?: number): void }>();
+      m = {
+        duration: this.duration.labels({ model }),
+        firstByte: this.firstByte.labels({ model }),
+        retries: this.retries.labels({ model }),
+        requests: (status) => {
+          let c = byStatus.get(status);
+          if (!c) byStatus.set(status, (c = this.requests.labels({ model, status: String(status) })));
+          return c;
+        },
+      };
+      this.perModel.set(model, m);
+    }
+    return m;
+  }
 
   constructor(scheduler: Scheduler, status: () => StatusDocument) {
     const r = this.registry;

@@ -26,6 +26,7 @@ function requireModel(value: unknown): string {
  * invalid sequence swallow an ASCII byte). Only a non-ASCII `model` needs the UTF-8 reading.
  */
 const LATIN1_FROM_BYTES = 64 * 1024;
+// eslint-disable-next-line no-control-regex -- the whole ASCII range, control characters included, is meant
 const NON_ASCII = /[^\x00-\x7f]/;
 
 function fromJson(body: Buffer): BodyModel {

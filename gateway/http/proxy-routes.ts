@@ -69,10 +69,12 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
       record.status = res.headersSent ? res.statusCode : 499;
       record.durationMs = Date.now() - started;
-      metrics.requests.inc({ model: entry.id, status: String(record.status) });
-      metrics.duration.observe({ model: entry.id }, record.durationMs / 1000);
+      const m = metrics.forModel(entry.id);
+      m.requests(record.status).inc();
+      m.duration.observe(record.durationMs / 1000);
       deps.recordRequest(record);
-      request.log.info({ model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs }, 'request done');
+      // Through the root logger with the id as a field: no per-request child logger.
+      app.log.info({ reqId: request.id, model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs }, 'request done');
     });
 
     const signal = cancel;
@@ -105,10 +107,10 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;
               record.stream = streaming;
-              metrics.firstByte.observe({ model: entry.id }, ms / 1000);
+              metrics.forModel(entry.id).firstByte.observe(ms / 1000);
             },
             onRetry() {
-              metrics.retries.inc({ model: entry.id });
+              metrics.forModel(entry.id).retries.inc();
             },
           },
           res,

@@ -2,7 +2,7 @@
 // One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
 // route; one error handler renders every failure in the OpenAI shape.
 
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
@@ -15,6 +15,7 @@ import type { RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { errorHeaders, toGatewayError } from './errors.js';
 import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
+import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { registerProxyRoutes } from './proxy-routes.js';
 
 export interface ServerDeps {
@@ -36,6 +37,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    childLoggerFactory: lazyChildLoggerFactory,
     // One log line per request is written by the proxy route itself (cheaper, and no bodies).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: config.limits.maxBodyBytes,
@@ -80,39 +82,52 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const apiKeys = config.auth.apiKeys;
   const everyKey = [...apiKeys, deps.adminToken];
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.raw.setHeader('x-request-id', request.id);
+  /** The checks every request passes: returns an error to answer with, or null to go on. */
+  const guard = (request: FastifyRequest): GatewayError | null => {
     const host = request.headers.host;
     if (!host || !hosts.has(hostName(host))) {
-      throw new GatewayError('forbidden_host', `Host "${host ?? ''}" is not allowed; add it to auth.allowedHosts`);
+      return new GatewayError('forbidden_host', `Host "${host ?? ''}" is not allowed; add it to auth.allowedHosts`);
     }
     const origin = request.headers.origin;
+    if (origin !== undefined && !originAllowed(origin)) {
+      return new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
+    }
+    if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
+    const q = request.url.indexOf('?');
+    const path = q < 0 ? request.url : request.url.slice(0, q);
+    if (path === '/health') return null;
+    const token = bearer(request.headers.authorization);
+    if (request.method === 'POST' && path.startsWith('/gateway/')) {
+      return anySecretEquals(token, [deps.adminToken])
+        ? null
+        : new GatewayError('invalid_admin_token', 'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)');
+    }
+    if (apiKeys.length > 0 && !(path === '/ui' || path.startsWith('/ui/')) && !anySecretEquals(token, everyKey)) {
+      return new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
+    }
+    return null;
+  };
+
+  // A callback hook, not an async one: no promise per request on the hot path.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.raw.setHeader('x-request-id', request.id);
+    const origin = request.headers.origin;
+    const refused = guard(request);
+    if (refused) return done(refused);
     if (origin !== undefined) {
-      if (!originAllowed(origin)) throw new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
       reply.raw.setHeader('access-control-allow-origin', origin);
       reply.raw.setHeader('vary', 'Origin');
       if (request.method === 'OPTIONS') {
-        reply
+        void reply
           .code(204)
           .header('access-control-allow-methods', 'GET, POST, OPTIONS')
           .header('access-control-allow-headers', 'authorization, content-type, x-request-id')
           .header('access-control-max-age', '600')
           .send();
-        return reply;
+        return; // answered: the route does not run
       }
     }
-    const path = request.url.split('?')[0];
-    if (path === '/health') return;
-    const token = bearer(request.headers.authorization);
-    if (request.method === 'POST' && path.startsWith('/gateway/')) {
-      if (!anySecretEquals(token, [deps.adminToken])) {
-        throw new GatewayError('invalid_admin_token', 'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)');
-      }
-      return;
-    }
-    if (apiKeys.length > 0 && !(path === '/ui' || path.startsWith('/ui/')) && !anySecretEquals(token, everyKey)) {
-      throw new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
-    }
+    done();
   });
 
   app.setErrorHandler((raw, request, reply) => {
