@@ -82,6 +82,8 @@ async function serve(file: string, port: string | undefined, host: string | unde
     await gateway.close().catch(() => {});
     return fail(`Could not listen on ${effective.listen.host}:${effective.listen.port}: ${(err as Error).message}`);
   }
+  // What was logged while starting (adoptions, preloads) comes out before the line supervisors wait for.
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
   process.stdout.write(`listening on ${url}\n`);
   process.stdout.write(`dashboard: ${url}/ui#token=${gateway.adminToken}\n`);
 
