@@ -61,13 +61,19 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const startedAt = new Date();
   const recent: RecentRequest[] = [];
   let listenUrl = `http://${config.listen.host}:${config.listen.port}`;
-  let host: StatusDocument['host'] = { hostname: hostname(), platform: platform(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', memTotalMiB: 0, memFreeMiB: 0 };
+  let host: StatusDocument['host'] = {
+    hostname: hostname(),
+    platform: platform(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    memTotalMiB: 0,
+    memFreeMiB: 0,
+  };
   void readHostInfo()
     .then((h) => (host = h))
     .catch(() => {});
 
-  const status = () =>
-    buildStatus({ config, scheduler, gpu, startedAt, listen: () => listenUrl, recent: () => recent, host: () => host });
+  const status = () => buildStatus({ config, scheduler, gpu, startedAt, listen: () => listenUrl, recent: () => recent, host: () => host });
   const hub = new StatusHub(status);
   scheduler.on('change', () => hub.changed());
   gpu?.onReading(() => hub.changed());
@@ -91,7 +97,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     const needsGpu = config.models.some((m) => m.runtime !== 'remote');
     const probe = gpu?.state();
     if (needsGpu && !gpu) reasons.push('no GPU found: install the NVIDIA driver (nvidia-smi) or set gpu.probe: static');
-    else if (needsGpu && probe && !probe.snapshot) reasons.push(`GPU probe (${gpu!.kind}) has no reading yet${probe.error ? `: ${probe.error}` : ''}`);
+    else if (needsGpu && probe && !probe.snapshot)
+      reasons.push(`GPU probe (${gpu!.kind}) has no reading yet${probe.error ? `: ${probe.error}` : ''}`);
     else if (probe?.error) reasons.push(`GPU probe (${gpu!.kind}): ${probe.error}`);
     return { ok: reasons.length === 0, reasons };
   };

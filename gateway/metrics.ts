@@ -46,7 +46,12 @@ export class Metrics {
   constructor(scheduler: Scheduler, status: () => StatusDocument) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_process_' });
-    this.requests = new Counter({ name: 'vllm_gateway_requests_total', help: 'Proxied requests by model and HTTP status', labelNames: ['model', 'status'], registers: [r] });
+    this.requests = new Counter({
+      name: 'vllm_gateway_requests_total',
+      help: 'Proxied requests by model and HTTP status',
+      labelNames: ['model', 'status'],
+      registers: [r],
+    });
     this.duration = new Histogram({
       name: 'vllm_gateway_request_duration_seconds',
       help: 'Whole request time, queueing included',
@@ -61,7 +66,12 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
       registers: [r],
     });
-    this.retries = new Counter({ name: 'vllm_gateway_upstream_retries_total', help: 'Connection retries to model servers', labelNames: ['model'], registers: [r] });
+    this.retries = new Counter({
+      name: 'vllm_gateway_upstream_retries_total',
+      help: 'Connection retries to model servers',
+      labelNames: ['model'],
+      registers: [r],
+    });
     new Gauge({
       name: 'vllm_gateway_model_queued',
       help: 'Requests waiting for a slot or for the model to start',

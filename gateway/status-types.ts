@@ -67,7 +67,13 @@ export interface StatusDocument {
   gpus: GpuStatus[];
   limits: { maxQueuePerModel: number; maxConcurrentPerModel: number };
   /** Extensions beyond the contract's minimum; clients must tolerate their absence. */
-  gpuProbe?: { kind: 'nvidia-smi' | 'static' | 'systeminformation' | 'none'; available: boolean; error: string | null; ageMs: number | null; pollMs: number | null };
+  gpuProbe?: {
+    kind: 'nvidia-smi' | 'static' | 'systeminformation' | 'none';
+    available: boolean;
+    error: string | null;
+    ageMs: number | null;
+    pollMs: number | null;
+  };
   host?: { hostname: string; platform: string; cpus: number; cpuModel: string; memTotalMiB: number; memFreeMiB: number } | null;
   recentRequests?: RecentRequest[];
 }

@@ -3,11 +3,7 @@
 import { loadConfigFile } from './load-config.js';
 
 /** Prints `FILE: KEY.PATH: reason` per issue and a summary; returns the exit code (1 if any issue). */
-export async function runCheckConfig(
-  file: string,
-  env: NodeJS.ProcessEnv,
-  out: (line: string) => void,
-): Promise<number> {
+export async function runCheckConfig(file: string, env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
   const { config, issues } = await loadConfigFile(file, env);
   for (const issue of issues) out(`${issue.file}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`);
   if (!config || issues.length > 0) {

@@ -21,7 +21,13 @@ export function collectIssues(issues: readonly z.core.$ZodIssue[], schema: z.Zod
         out.push({ path: dotted([...at, key]), message: `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}` });
       }
     } else {
-      out.push({ path: dotted(at), message: messageOf(issue, at.some((k) => SECRET.has(String(k)))) });
+      out.push({
+        path: dotted(at),
+        message: messageOf(
+          issue,
+          at.some((k) => SECRET.has(String(k))),
+        ),
+      });
     }
   }
   return out;
@@ -72,7 +78,8 @@ export function knownKeysAt(schema: z.ZodType, path: readonly Key[]): string[] {
     // Unwrap optional/default/preprocess layers until a container.
     for (;;) {
       const def: Record<string, unknown> & { type: string } = node!._zod.def as never;
-      if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable') node = def.innerType as z.core.$ZodType;
+      if (def.type === 'optional' || def.type === 'default' || def.type === 'prefault' || def.type === 'nullable')
+        node = def.innerType as z.core.$ZodType;
       else if (def.type === 'pipe') node = def.out as z.core.$ZodType;
       else break;
     }

@@ -54,12 +54,7 @@ function isModelTemplatePath(path: readonly string[]): boolean {
   return field === 'command' || field === 'args' || field === 'env';
 }
 
-function substituteString(
-  s: string,
-  path: readonly string[],
-  env: NodeJS.ProcessEnv,
-  issues: PathIssue[],
-): string {
+function substituteString(s: string, path: readonly string[], env: NodeJS.ProcessEnv, issues: PathIssue[]): string {
   const template = isModelTemplatePath(path);
   const where = path.join('.');
   return scan(
@@ -89,18 +84,11 @@ function substituteString(
 }
 
 /** Returns a copy of `value` with every string substituted; problems go to `issues`. */
-export function substituteEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  issues: PathIssue[],
-  path: readonly string[] = [],
-): unknown {
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, issues: PathIssue[], path: readonly string[] = []): unknown {
   if (typeof value === 'string') return substituteString(value, path, env, issues);
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, issues, [...path, String(i)]));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, issues, [...path, k])]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, issues, [...path, k])]));
   }
   return value;
 }

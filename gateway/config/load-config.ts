@@ -107,7 +107,10 @@ function parseYaml(text: string, issues: PathIssue[]): Mapping | null {
     return null;
   }
   if (!isMapping(value)) {
-    issues.push({ path: '', message: `the top level must be a mapping of keys (listen:, models:, …), got ${Array.isArray(value) ? 'a list' : typeof value}` });
+    issues.push({
+      path: '',
+      message: `the top level must be a mapping of keys (listen:, models:, …), got ${Array.isArray(value) ? 'a list' : typeof value}`,
+    });
     return null;
   }
   return value;

@@ -38,7 +38,10 @@ export function resolveModels(
       if (own.runtime !== undefined || runtime === undefined) {
         issues.push({
           path: at('runtime'),
-          message: runtime === undefined ? 'required: docker | process | remote' : `must be docker | process | remote, got ${JSON.stringify(runtime)}`,
+          message:
+            runtime === undefined
+              ? 'required: docker | process | remote'
+              : `must be docker | process | remote, got ${JSON.stringify(runtime)}`,
         });
       }
       continue;

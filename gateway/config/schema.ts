@@ -65,10 +65,7 @@ const httpUrl = z.string().refine((s) => {
   }
 }, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:9000');
 
-const envMap = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'),
-  text,
-);
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'), text);
 
 // ---------------------------------------------------------------- models
 
@@ -120,12 +117,14 @@ export const modelSchemas = {
 } as const;
 
 /** `defaults:` may hold any model key; each model takes those that apply to its runtime. */
-export const defaultsSchema = z.strictObject({
-  ...dockerModelSchema.shape,
-  ...processModelSchema.shape,
-  ...remoteModelSchema.shape,
-  runtime: z.enum(RUNTIMES),
-}).partial();
+export const defaultsSchema = z
+  .strictObject({
+    ...dockerModelSchema.shape,
+    ...processModelSchema.shape,
+    ...remoteModelSchema.shape,
+    runtime: z.enum(RUNTIMES),
+  })
+  .partial();
 
 // ---------------------------------------------------------------- the file
 

@@ -59,7 +59,12 @@ async function readStaticFacts(src: HostInfoSources): Promise<StaticFacts> {
     withTimeout(src.cpu(), SOURCE_TIMEOUT_MS).catch(() => null),
     withTimeout(src.osInfo(), SOURCE_TIMEOUT_MS).catch(() => null),
   ]);
-  const cpuModel = cpu ? [cpu.manufacturer, cpu.brand].filter((s) => s && s.trim()).join(' ').trim() : '';
+  const cpuModel = cpu
+    ? [cpu.manufacturer, cpu.brand]
+        .filter((s) => s && s.trim())
+        .join(' ')
+        .trim()
+    : '';
   return {
     hostname: info?.hostname || fallback.hostname,
     platform: info?.platform || fallback.platform,

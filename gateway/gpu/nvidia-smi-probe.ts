@@ -11,13 +11,7 @@ import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PollingProbe } from './polling-probe.js';
 import type { GpuSnapshot } from './probe.js';
-import {
-  APPS_QUERY_FIELDS,
-  GPU_QUERY_FIELDS,
-  GPU_QUERY_FIELDS_NO_RESERVED,
-  parseComputeApps,
-  parseGpuQuery,
-} from './nvidia-smi-parse.js';
+import { APPS_QUERY_FIELDS, GPU_QUERY_FIELDS, GPU_QUERY_FIELDS_NO_RESERVED, parseComputeApps, parseGpuQuery } from './nvidia-smi-parse.js';
 
 export interface NvidiaSmiProbeOptions {
   /** Executable: a bare name looked up in PATH, or a path. */
@@ -53,7 +47,12 @@ interface ExecFailure extends Error {
 }
 
 function firstLine(s: string | undefined): string {
-  return (s ?? '').split(/\r?\n/).map((l) => l.trim()).find((l) => l.length > 0) ?? '';
+  return (
+    (s ?? '')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? ''
+  );
 }
 
 export class NvidiaSmiProbe extends PollingProbe {

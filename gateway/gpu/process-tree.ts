@@ -10,7 +10,10 @@ import { readdir } from 'node:fs/promises';
 export function parseProcStatPpid(stat: string): number | null {
   const close = stat.lastIndexOf(')');
   if (close < 0) return null;
-  const fields = stat.slice(close + 1).trim().split(/\s+/);
+  const fields = stat
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   const ppid = Number(fields[1]);
   return Number.isInteger(ppid) && ppid >= 0 ? ppid : null;
 }

@@ -58,7 +58,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   app.get('/gateway/events', (request, reply) => {
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(doc)}\n\n`);
     send(deps.status());
     const unsubscribe = deps.hub.subscribe(send);

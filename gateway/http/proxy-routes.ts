@@ -45,7 +45,11 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
     const named = readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
     if (!entry) {
-      throw new GatewayError('model_not_found', `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`, { param: 'model' });
+      throw new GatewayError(
+        'model_not_found',
+        `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`,
+        { param: 'model' },
+      );
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
     const res = reply.raw;
@@ -74,7 +78,10 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       m.duration.observe(record.durationMs / 1000);
       deps.recordRequest(record);
       // Through the root logger with the id as a field: no per-request child logger.
-      app.log.info({ reqId: request.id, model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs }, 'request done');
+      app.log.info(
+        { reqId: request.id, model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs },
+        'request done',
+      );
     });
 
     const signal = cancel;

@@ -100,7 +100,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (request.method === 'POST' && path.startsWith('/gateway/')) {
       return anySecretEquals(token, [deps.adminToken])
         ? null
-        : new GatewayError('invalid_admin_token', 'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)');
+        : new GatewayError(
+            'invalid_admin_token',
+            'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)',
+          );
     }
     if (apiKeys.length > 0 && !(path === '/ui' || path.startsWith('/ui/')) && !anySecretEquals(token, everyKey)) {
       return new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
@@ -132,12 +135,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((raw, request, reply) => {
     const err = toGatewayError(raw);
-    if (err.status >= 500) request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
+    if (err.status >= 500)
+      request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
     void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(err.toBody());
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const err = new GatewayError('not_found', `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`);
+    const err = new GatewayError(
+      'not_found',
+      `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`,
+    );
     void reply.code(404).type('application/json; charset=utf-8').send(err.toBody());
   });
 

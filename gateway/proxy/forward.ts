@@ -149,7 +149,9 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
 function beforeResponseError(err: Error, req: ForwardRequest, attempts: number): GatewayError {
   const code = errorCode(err);
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new GatewayError('upstream_timeout', `The model server sent no response within ${Math.round(req.firstByteMs / 1000)} s`, { cause: err });
+    return new GatewayError('upstream_timeout', `The model server sent no response within ${Math.round(req.firstByteMs / 1000)} s`, {
+      cause: err,
+    });
   }
   const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timed out' : (code ?? err.message);
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';

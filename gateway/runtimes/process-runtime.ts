@@ -68,7 +68,10 @@ class ProcessInstance implements Instance {
     if (this.done) return;
     this.stopRequested = true;
     killGroup(this.child, 'SIGTERM');
-    const killed = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref())]);
+    const killed = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
+    ]);
     if (!killed) killGroup(this.child, 'SIGKILL');
     await this.exited;
   }

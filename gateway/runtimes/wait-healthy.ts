@@ -59,7 +59,11 @@ export async function waitHealthy(instance: Instance, opts: WaitHealthyOptions):
       if (exit) throw await startFailure(instance, `The model server ${(exit as ExitInfo).reason} while starting`, logLines);
       if (await healthOk(url, local.signal)) return;
       if (Date.now() >= deadline) {
-        throw await startFailure(instance, `The model server did not answer ${opts.healthPath} within ${Math.round(opts.timeoutMs / 1000)} s`, logLines);
+        throw await startFailure(
+          instance,
+          `The model server did not answer ${opts.healthPath} within ${Math.round(opts.timeoutMs / 1000)} s`,
+          logLines,
+        );
       }
       await sleep(Math.min(100, 25 * 2 ** Math.min(attempt, 2)), local.signal);
       // Give the exit promise's callback a turn before checking it.

@@ -57,7 +57,9 @@ export class ModelEntry {
 
   /** Holds GPU memory (or is about to). */
   get holdsGpu(): boolean {
-    return this.config.runtime !== 'remote' && this.gpuIndices.length > 0 && ['pulling', 'starting', 'ready', 'stopping'].includes(this.state);
+    return (
+      this.config.runtime !== 'remote' && this.gpuIndices.length > 0 && ['pulling', 'starting', 'ready', 'stopping'].includes(this.state)
+    );
   }
 
   /** For LRU: the last request's end, or when it became ready if never used since. */

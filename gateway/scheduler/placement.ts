@@ -51,10 +51,8 @@ function planOnGpus(
   req: PlacementRequest,
 ): PlacementPlan & { freeAfter?: number } {
   const others = placed.filter((m) => m.id !== req.id);
-  const fits = (remaining: readonly PlacedModel[]) =>
-    gpus.every((g) => availableMiB(g, reserveMiB, remaining) >= req.budgetMiB);
-  const minFree = (remaining: readonly PlacedModel[]) =>
-    Math.min(...gpus.map((g) => availableMiB(g, reserveMiB, remaining)));
+  const fits = (remaining: readonly PlacedModel[]) => gpus.every((g) => availableMiB(g, reserveMiB, remaining) >= req.budgetMiB);
+  const minFree = (remaining: readonly PlacedModel[]) => Math.min(...gpus.map((g) => availableMiB(g, reserveMiB, remaining)));
 
   if (fits(others)) return { kind: 'fit', gpuIndices: gpus.map((g) => g.index), evict: [], freeAfter: minFree(others) };
 

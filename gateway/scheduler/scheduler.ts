@@ -136,9 +136,13 @@ export class Scheduler extends EventEmitter {
   private throwIfCoolingDown(entry: ModelEntry): void {
     const left = entry.coolDownUntil - this.now();
     if (entry.state === 'failed' && left > 0) {
-      throw new GatewayError('model_cooling_down', `${entry.id} failed to start and is cooling down for ${Math.ceil(left / 1000)} s: ${entry.error ?? ''}`, {
-        retryAfter: Math.ceil(left / 1000),
-      });
+      throw new GatewayError(
+        'model_cooling_down',
+        `${entry.id} failed to start and is cooling down for ${Math.ceil(left / 1000)} s: ${entry.error ?? ''}`,
+        {
+          retryAfter: Math.ceil(left / 1000),
+        },
+      );
     }
   }
 
@@ -189,7 +193,10 @@ export class Scheduler extends EventEmitter {
     const runtime = this.deps.runtimes[config.runtime];
     const ac = new AbortController();
     entry.startAbort = ac;
-    entry.setState('starting', this.now(), { error: null, progress: { phase: 'loading', percent: null, message: 'waiting for GPU memory' } });
+    entry.setState('starting', this.now(), {
+      error: null,
+      progress: { phase: 'loading', percent: null, message: 'waiting for GPU memory' },
+    });
     let instance: Instance | null = null;
     const startedAt = this.now();
     try {
@@ -205,7 +212,13 @@ export class Scheduler extends EventEmitter {
         gpuIndices: placement.gpuIndices,
         gpuMemoryUtilization: placement.utilization,
         signal: ac.signal,
-        onPhase: (phase) => entry.setState(phase, this.now(), { progress: phase === 'pulling' ? { phase: 'pulling', percent: null, message: 'pulling the image' } : { phase: 'loading', percent: null, message: 'loading the model' } }),
+        onPhase: (phase) =>
+          entry.setState(phase, this.now(), {
+            progress:
+              phase === 'pulling'
+                ? { phase: 'pulling', percent: null, message: 'pulling the image' }
+                : { phase: 'loading', percent: null, message: 'loading the model' },
+          }),
         onProgress: (progress) => {
           entry.progress = progress;
           this.changed();
@@ -214,7 +227,8 @@ export class Scheduler extends EventEmitter {
       entry.instance = instance;
       entry.lastInstance = instance;
       this.watchExit(entry, instance);
-      if (entry.state !== 'starting') entry.setState('starting', this.now(), { progress: { phase: 'loading', percent: null, message: 'loading the model' } });
+      if (entry.state !== 'starting')
+        entry.setState('starting', this.now(), { progress: { phase: 'loading', percent: null, message: 'loading the model' } });
       await waitHealthy(instance, {
         healthPath: config.healthPath,
         timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
@@ -263,7 +277,11 @@ export class Scheduler extends EventEmitter {
       if (signal.aborted) throw signal.reason;
       const outcome = await this.withPlacementLock(async () => {
         const gpus = await this.placementGpus();
-        const plan = planPlacement(gpus, this.reserveMiB, this.placedModels(entry), { id: entry.id, budgetMiB: entry.budgetMiB, gpus: config.gpus });
+        const plan = planPlacement(gpus, this.reserveMiB, this.placedModels(entry), {
+          id: entry.id,
+          budgetMiB: entry.budgetMiB,
+          gpus: config.gpus,
+        });
         if (plan.kind !== 'fit') return plan;
         if (plan.evict.length > 0) {
           this.deps.log.info({ model: entry.id, evict: plan.evict }, 'evicting least recently used models');
@@ -273,7 +291,11 @@ export class Scheduler extends EventEmitter {
         entry.gpuIndices = plan.gpuIndices; // reserved from here on
         await this.waitForMeasuredRelease(plan.gpuIndices, entry.budgetMiB, signal);
         const totals = plan.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
-        return { kind: 'placed' as const, gpuIndices: plan.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) };
+        return {
+          kind: 'placed' as const,
+          gpuIndices: plan.gpuIndices,
+          utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)),
+        };
       });
       if (outcome.kind === 'placed') return outcome;
       if (outcome.kind === 'replan') continue;
@@ -367,7 +389,8 @@ export class Scheduler extends EventEmitter {
     if (includeReleasing) {
       const cutoff = this.now() - RELEASING_PIDS_MS;
       for (const [pid, at] of this.releasingPids) if (at < cutoff) this.releasingPids.delete(pid);
-      if (this.releasingPids.size > 0) out.set('\0releasing', { pids: new Set(this.releasingPids.keys()), gpus: [], budgetMiB: 0, active: false });
+      if (this.releasingPids.size > 0)
+        out.set('\0releasing', { pids: new Set(this.releasingPids.keys()), gpus: [], budgetMiB: 0, active: false });
     }
     return out;
   }
@@ -446,7 +469,9 @@ export class Scheduler extends EventEmitter {
       this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
       this.forgetServer(entry);
       entry.setState('stopped', this.now(), { error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}` });
-      entry.queue.cutInFlight(new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`));
+      entry.queue.cutInFlight(
+        new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`),
+      );
       if (entry.queue.queued > 0) this.ensureStarted(entry).catch(() => {});
     });
   }
@@ -485,14 +510,25 @@ export class Scheduler extends EventEmitter {
    */
   private armIdleTimer(entry: ModelEntry): void {
     const ttl = entry.config.ttlSeconds;
-    if (entry.idleTimer || ttl <= 0 || entry.config.pinned || entry.state !== 'ready' || entry.queue.busy || entry.config.runtime === 'remote') return;
+    if (
+      entry.idleTimer ||
+      ttl <= 0 ||
+      entry.config.pinned ||
+      entry.state !== 'ready' ||
+      entry.queue.busy ||
+      entry.config.runtime === 'remote'
+    )
+      return;
     const due = entry.lastActivity + ttl * 1000 - this.now();
-    entry.idleTimer = setTimeout(() => {
-      entry.idleTimer = null;
-      if (entry.state !== 'ready' || entry.queue.busy) return; // re-armed when it goes idle
-      if (entry.lastActivity + ttl * 1000 > this.now() + 5) return this.armIdleTimer(entry);
-      void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
-    }, Math.max(0, due));
+    entry.idleTimer = setTimeout(
+      () => {
+        entry.idleTimer = null;
+        if (entry.state !== 'ready' || entry.queue.busy) return; // re-armed when it goes idle
+        if (entry.lastActivity + ttl * 1000 > this.now() + 5) return this.armIdleTimer(entry);
+        void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
+      },
+      Math.max(0, due),
+    );
     entry.idleTimer.unref();
   }
 
@@ -538,7 +574,11 @@ export class Scheduler extends EventEmitter {
           const c = e.config as LocalModelConfig;
           const indices = c.gpus === 'auto' ? [gpus[0]?.index ?? 0] : c.gpus;
           const totals = indices.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
-          return { model: c, gpuIndices: indices, gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9 };
+          return {
+            model: c,
+            gpuIndices: indices,
+            gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9,
+          };
         });
       const adopted = await runtime.reconcile!(models);
       this.unreconciled.delete(runtime.kind);

@@ -17,7 +17,12 @@ export function bigBody(model, bytes) {
 }
 
 export function chatBody(model, stream) {
-  return JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello! Say something short.' }], max_tokens: 64, ...(stream ? { stream: true } : {}) });
+  return JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: 'Hello! Say something short.' }],
+    max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
+  });
 }
 
 export function freePort() {

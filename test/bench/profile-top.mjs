@@ -19,7 +19,13 @@ for (const [id, us] of self) {
   const key = `${cf.functionName || '(anonymous)'}  ${short}:${cf.lineNumber + 1}`;
   fn.set(key, (fn.get(key) ?? 0) + us);
   const f = short.replace(/:.*$/, '') || cf.functionName;
-  const pkg = f.startsWith('dist/') || f.startsWith('node:') ? f : f.split('/').slice(0, f.startsWith('@') ? 2 : 1).join('/');
+  const pkg =
+    f.startsWith('dist/') || f.startsWith('node:')
+      ? f
+      : f
+          .split('/')
+          .slice(0, f.startsWith('@') ? 2 : 1)
+          .join('/');
   files.set(pkg, (files.get(pkg) ?? 0) + us);
 }
 const show = (m, k) =>
@@ -28,4 +34,6 @@ const show = (m, k) =>
     .slice(0, k)
     .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`)
     .join('\n');
-console.log(`total ${(total / 1000).toFixed(0)} ms sampled\n\nby function (self time):\n${show(fn, Number(n))}\n\nby file or package:\n${show(files, 25)}`);
+console.log(
+  `total ${(total / 1000).toFixed(0)} ms sampled\n\nby function (self time):\n${show(fn, Number(n))}\n\nby file or package:\n${show(files, 25)}`,
+);

@@ -14,25 +14,11 @@
 // The gateway runs as shipped (`node gateway/bin.mjs serve`, default log level) with its stdout,
 // one JSON log line per request, written to a file in the run's temporary folder.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  bigBody,
-  chatBody,
-  childPids,
-  cpuMsAll,
-  freePort,
-  getJson,
-  median,
-  post,
-  rssMiB,
-  runStreams,
-  sleep,
-  spawnLogged,
-  stop,
-} from './lib.mjs';
+import { chatBody, childPids, cpuMsAll, freePort, getJson, median, post, rssMiB, runStreams, sleep, spawnLogged, stop } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MOCK = path.join(ROOT, 'test/fixtures/mock-vllm.mjs');
@@ -158,7 +144,13 @@ http {
 `;
   const confFile = path.join(dir, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const { child } = await spawnLogged(bin, ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', confFile], path.join(dir, 'stdout.log'), /^/, {});
+  const { child } = await spawnLogged(
+    bin,
+    ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', confFile],
+    path.join(dir, 'stdout.log'),
+    /^/,
+    {},
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -177,7 +169,20 @@ async function startGateway(upstreamUrl) {
   const port = await freePort();
   const proc = (vram) => ({
     runtime: 'process',
-    command: [process.execPath, MOCK, '--served-model-name', '${MODEL_ID}', '--host', '127.0.0.1', '--port', '${PORT}', '--mock-start-delay-ms', String(START_DELAY_MS), '--mock-health-delay-ms', String(HEALTH_DELAY_MS)],
+    command: [
+      process.execPath,
+      MOCK,
+      '--served-model-name',
+      '${MODEL_ID}',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '${PORT}',
+      '--mock-start-delay-ms',
+      String(START_DELAY_MS),
+      '--mock-health-delay-ms',
+      String(HEALTH_DELAY_MS),
+    ],
     vramGiB: vram,
     ttlSeconds: 0,
   });
@@ -200,7 +205,15 @@ async function startGateway(upstreamUrl) {
   const extra = process.env.BENCH_GATEWAY_NODE_ARGS ? process.env.BENCH_GATEWAY_NODE_ARGS.split(' ') : [];
   const { child } = await spawnLogged(
     process.execPath,
-    [...extra, path.resolve(process.env.BENCH_GATEWAY_BIN ?? path.join(ROOT, 'gateway/bin.mjs')), 'serve', '--config', cfgFile, '--port', String(port)],
+    [
+      ...extra,
+      path.resolve(process.env.BENCH_GATEWAY_BIN ?? path.join(ROOT, 'gateway/bin.mjs')),
+      'serve',
+      '--config',
+      cfgFile,
+      '--port',
+      String(port),
+    ],
     logFile,
     /listening on (http:\/\/\S+)/,
     { env, cwd: ROOT },
@@ -212,7 +225,15 @@ async function startGateway(upstreamUrl) {
 // ------------------------------------------------------------------------------------ runs
 
 function load(url, connections, durationS, extra = {}) {
-  const args = JSON.stringify({ url: `${url}/v1/chat/completions`, connections, durationS, model: MODEL, body: chatBody(MODEL, false), headers: {}, ...extra });
+  const args = JSON.stringify({
+    url: `${url}/v1/chat/completions`,
+    connections,
+    durationS,
+    model: MODEL,
+    body: chatBody(MODEL, false),
+    headers: {},
+    ...extra,
+  });
   const r = spawnSync(process.execPath, [path.join(ROOT, 'test/bench/load-worker.mjs'), args], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`load worker failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -287,7 +308,13 @@ async function lifecycle(gw) {
     const r = await readiness(gw, 'bench-proc-b');
     const a = await statusOf(gw, 'bench-proc-a');
     if (a.state !== 'stopped') throw new Error(`bench-proc-a was not evicted (state ${a.state})`);
-    evict.push({ evictAndStartMs: r.coldStartMs, serverBootMs: r.serverBootMs, gatewayMs: r.coldStartMs - r.serverBootMs, firstByteLagMs: r.firstByteLagMs, t0 });
+    evict.push({
+      evictAndStartMs: r.coldStartMs,
+      serverBootMs: r.serverBootMs,
+      gatewayMs: r.coldStartMs - r.serverBootMs,
+      firstByteLagMs: r.firstByteLagMs,
+      t0,
+    });
   }
   const m = (xs, k) => median(xs.map((x) => x[k]));
   return {
@@ -299,7 +326,7 @@ async function lifecycle(gw) {
       serverBootMs: m(ready, 'serverBootMs'),
     },
     eviction: {
-      rounds: evict.map(({ t0, ...x }) => x),
+      rounds: evict.map(({ t0: _t0, ...x }) => x),
       evictAndStartMs: m(evict, 'evictAndStartMs'),
       serverBootMs: m(evict, 'serverBootMs'),
       gatewayMs: m(evict, 'gatewayMs'),
@@ -322,7 +349,9 @@ async function main() {
   targets.push({ name: 'gateway', ...gw });
   const rssIdleFreshMiB = rssMiB(gw.pids());
   log(`tmp: ${tmp}  (gateway log: ${gw.logFile})`);
-  log(`targets: ${targets.map((t) => `${t.name} ${t.url}`).join(', ')}; rounds ${ROUNDS}, ${DURATION_S} s per load run${QUICK ? ' (BENCH_QUICK)' : ''}`);
+  log(
+    `targets: ${targets.map((t) => `${t.name} ${t.url}`).join(', ')}; rounds ${ROUNDS}, ${DURATION_S} s per load run${QUICK ? ' (BENCH_QUICK)' : ''}`,
+  );
 
   // Sanity: every target answers a chat completion.
   for (const t of targets) {
@@ -354,7 +383,8 @@ async function main() {
     med[s] = {};
     for (const [t, runs] of Object.entries(byTarget)) {
       med[s][t] = {};
-      for (const k of Object.keys(runs[0])) if (typeof runs[0][k] === 'number' || runs[0][k] === null) med[s][t][k] = median(runs.map((r) => r[k]));
+      for (const k of Object.keys(runs[0]))
+        if (typeof runs[0][k] === 'number' || runs[0][k] === null) med[s][t][k] = median(runs.map((r) => r[k]));
     }
   }
   const rows = [];
@@ -363,7 +393,17 @@ async function main() {
     const d = v('direct');
     const n = v('nginx');
     const g = v('gateway');
-    rows.push({ scenario, metric, unit, better, direct: d, nginx: n, gateway: g, gatewayOverDirect: d ? g / d : null, gatewayOverNginx: n ? g / n : null });
+    rows.push({
+      scenario,
+      metric,
+      unit,
+      better,
+      direct: d,
+      nginx: n,
+      gateway: g,
+      gatewayOverDirect: d ? g / d : null,
+      gatewayOverNginx: n ? g / n : null,
+    });
   };
   const added = (s, k) => (m, t) => (t === 'direct' ? 0 : m[k] - med[s].direct[k]);
   for (const c of NONSTREAM_C) {
@@ -391,11 +431,38 @@ async function main() {
   const nx = (s, k) => med[s]?.nginx?.[k];
   const rss512 = g('stream_512', 'rssPeakMiB');
   const targetsCheck = [
-    ['added p50 at c=16 ≤ 2× nginx', g('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50, nx('nonstream_c16', 'p50') != null ? 2 * (nx('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50) : null, 'ms'],
-    ['CPU per request (c=16) ≤ 2× nginx', g('nonstream_c16', 'cpuUsPerRequest'), nx('nonstream_c16', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c16', 'cpuUsPerRequest') : null, 'µs'],
-    ['CPU per request (c=128) ≤ 2× nginx', g('nonstream_c128', 'cpuUsPerRequest'), nx('nonstream_c128', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c128', 'cpuUsPerRequest') : null, 'µs'],
-    ['throughput c=16 ≥ 0.8× nginx', g('nonstream_c16', 'rps'), nx('nonstream_c16', 'rps') != null ? 0.8 * nx('nonstream_c16', 'rps') : null, 'req/s', true],
-    ['throughput c=128 ≥ 0.8× nginx', g('nonstream_c128', 'rps'), nx('nonstream_c128', 'rps') != null ? 0.8 * nx('nonstream_c128', 'rps') : null, 'req/s', true],
+    [
+      'added p50 at c=16 ≤ 2× nginx',
+      g('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50,
+      nx('nonstream_c16', 'p50') != null ? 2 * (nx('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50) : null,
+      'ms',
+    ],
+    [
+      'CPU per request (c=16) ≤ 2× nginx',
+      g('nonstream_c16', 'cpuUsPerRequest'),
+      nx('nonstream_c16', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c16', 'cpuUsPerRequest') : null,
+      'µs',
+    ],
+    [
+      'CPU per request (c=128) ≤ 2× nginx',
+      g('nonstream_c128', 'cpuUsPerRequest'),
+      nx('nonstream_c128', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c128', 'cpuUsPerRequest') : null,
+      'µs',
+    ],
+    [
+      'throughput c=16 ≥ 0.8× nginx',
+      g('nonstream_c16', 'rps'),
+      nx('nonstream_c16', 'rps') != null ? 0.8 * nx('nonstream_c16', 'rps') : null,
+      'req/s',
+      true,
+    ],
+    [
+      'throughput c=128 ≥ 0.8× nginx',
+      g('nonstream_c128', 'rps'),
+      nx('nonstream_c128', 'rps') != null ? 0.8 * nx('nonstream_c128', 'rps') : null,
+      'req/s',
+      true,
+    ],
     ['first chunk at 64 streams ≤ direct + 0.5 ms', g('stream_64', 'ttfcP50'), med.stream_64.direct.ttfcP50 + 0.5, 'ms'],
     ['RSS holding 512 streams ≤ 120 MB', rss512 * 1.048576, 120, 'MB'],
     ['readiness seen ≤ 150 ms after health answers', life.readiness.firstByteLagMs, 150, 'ms'],
@@ -407,29 +474,48 @@ async function main() {
     met: value == null || limit == null ? null : atLeast ? value >= limit : value <= limit,
   }));
 
-  const fmt = (x) => (x == null || Number.isNaN(x) ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
+  const fmt = (x) =>
+    x == null || Number.isNaN(x) ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2);
   const fr = (x) => (x == null || !Number.isFinite(x) ? '—' : `${x.toFixed(2)}×`);
   const lines = [];
   lines.push('| scenario | metric | direct | nginx | gateway | gateway/direct | gateway/nginx |');
   lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     const addedRow = r.metric.startsWith('added');
-    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}) | ${fmt(r.direct)} | ${fmt(r.nginx)} | ${fmt(r.gateway)} | ${addedRow ? '—' : fr(r.gatewayOverDirect)} | ${fr(r.gatewayOverNginx)} |`);
+    lines.push(
+      `| ${r.scenario} | ${r.metric} (${r.unit}) | ${fmt(r.direct)} | ${fmt(r.nginx)} | ${fmt(r.gateway)} | ${addedRow ? '—' : fr(r.gatewayOverDirect)} | ${fr(r.gatewayOverNginx)} |`,
+    );
   }
   lines.push(`| idle | gateway RSS (MiB) | — | — | ${fmt(rssIdleFreshMiB)} fresh, ${fmt(rssIdleAfterLoadMiB)} after load | — | — |`);
   lines.push(`| readiness | health 200 → first proxied byte (ms) | — | — | ${fmt(life.readiness.firstByteLagMs)} | — | — |`);
   lines.push(`| readiness | health 200 → state ready (ms) | — | — | ${fmt(life.readiness.readyStateLagMs)} | — | — |`);
-  lines.push(`| readiness | cold start, request → first byte (ms; server boot ${fmt(life.readiness.serverBootMs)}) | — | — | ${fmt(life.readiness.coldStartMs)} | — | — |`);
-  lines.push(`| eviction | evict + start, request → first byte (ms; server boot ${fmt(life.eviction.serverBootMs)}) | — | — | ${fmt(life.eviction.evictAndStartMs)} | — | — |`);
+  lines.push(
+    `| readiness | cold start, request → first byte (ms; server boot ${fmt(life.readiness.serverBootMs)}) | — | — | ${fmt(life.readiness.coldStartMs)} | — | — |`,
+  );
+  lines.push(
+    `| eviction | evict + start, request → first byte (ms; server boot ${fmt(life.eviction.serverBootMs)}) | — | — | ${fmt(life.eviction.evictAndStartMs)} | — | — |`,
+  );
   lines.push(`| eviction | of which gateway (stop, placement, readiness) (ms) | — | — | ${fmt(life.eviction.gatewayMs)} | — | — |`);
   const table = lines.join('\n');
-  const checks = ['| target | gateway | limit | met |', '| --- | ---: | ---: | :---: |', ...targetsCheck.map((t) => `| ${t.name} | ${fmt(t.value)} ${t.unit} | ${fmt(t.limit)} ${t.unit} | ${t.met == null ? 'n/a' : t.met ? 'yes' : 'NO'} |`)].join('\n');
+  const checks = [
+    '| target | gateway | limit | met |',
+    '| --- | ---: | ---: | :---: |',
+    ...targetsCheck.map(
+      (t) => `| ${t.name} | ${fmt(t.value)} ${t.unit} | ${fmt(t.limit)} ${t.unit} | ${t.met == null ? 'n/a' : t.met ? 'yes' : 'NO'} |`,
+    ),
+  ].join('\n');
 
   const cpu = os.cpus();
   const results = {
     date: new Date().toISOString(),
     quick: QUICK,
-    machine: { hostname: os.hostname(), platform: `${os.type()} ${os.release()} ${os.arch()}`, cpuModel: cpu[0]?.model ?? '', cpus: cpu.length, memTotalMiB: Math.round(os.totalmem() / 1048576) },
+    machine: {
+      hostname: os.hostname(),
+      platform: `${os.type()} ${os.release()} ${os.arch()}`,
+      cpuModel: cpu[0]?.model ?? '',
+      cpus: cpu.length,
+      memTotalMiB: Math.round(os.totalmem() / 1048576),
+    },
     node: process.version,
     nginx: nginxVersion,
     settings: {
@@ -437,7 +523,11 @@ async function main() {
       durationS: DURATION_S,
       nonStreamConcurrency: NONSTREAM_C,
       streams: STREAM_N,
-      stream: { ...STREAM, windowMs: STREAM_WINDOW_MS, note: 'n workers, each opening its next stream when one ends; starts staggered over one stream length; streams of the ramp not counted' },
+      stream: {
+        ...STREAM,
+        windowMs: STREAM_WINDOW_MS,
+        note: 'n workers, each opening its next stream when one ends; starts staggered over one stream length; streams of the ramp not counted',
+      },
       bodyBytes: BODY_BYTES,
       bodyConcurrency: BODY_C,
       nginxWorkers: 1,
@@ -460,7 +550,9 @@ async function main() {
   log('');
   log(checks);
   log('');
-  log(`machine: ${results.machine.cpuModel}, ${results.machine.cpus} cores, ${results.machine.memTotalMiB} MiB; ${results.machine.platform}; node ${process.version}; ${nginxVersion ?? 'no nginx'}`);
+  log(
+    `machine: ${results.machine.cpuModel}, ${results.machine.cpus} cores, ${results.machine.memTotalMiB} MiB; ${results.machine.platform}; node ${process.version}; ${nginxVersion ?? 'no nginx'}`,
+  );
   log(`wrote ${OUT} in ${results.elapsedS.toFixed(0)} s`);
 }
 

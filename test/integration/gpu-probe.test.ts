@@ -167,7 +167,13 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
     symlinkSync(FAKE, path.join(bin, 'nvidia-smi'));
     expect(await findNvidiaSmi('nvidia-smi', `/nonexistent:${bin}`)).toBe(true);
     expect(await findNvidiaSmi(path.join(bin, 'nvidia-smi'))).toBe(true);
-    const p = await createGpuProbe({ probe: 'auto', nvidiaSmiPath: path.join(bin, 'nvidia-smi'), pollSeconds: 1, reserveGiB: 0.5, static: [] });
+    const p = await createGpuProbe({
+      probe: 'auto',
+      nvidiaSmiPath: path.join(bin, 'nvidia-smi'),
+      pollSeconds: 1,
+      reserveGiB: 0.5,
+      static: [],
+    });
     expect(p?.kind).toBe('nvidia-smi');
     const s = await p!.refresh();
     expect(s.gpus[0]?.name).toBe('NVIDIA H200');
@@ -193,13 +199,19 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
 
   it('sees the mock vLLM server by its --mock-vram-mib flag', async () => {
     const env = fakeEnv({ FAKE_NVIDIA_SMI_GPUS: 'NVIDIA H200:143771,NVIDIA H200:143771' });
-    const mock = spawn(process.execPath, [MOCK_VLLM, 'serve', 'some/model', '--port', '0', '--mock-vram-mib', '12345', '--mock-gpu-index', '1'], {
-      env,
-      stdio: 'ignore',
-    });
+    const mock = spawn(
+      process.execPath,
+      [MOCK_VLLM, 'serve', 'some/model', '--port', '0', '--mock-vram-mib', '12345', '--mock-gpu-index', '1'],
+      {
+        env,
+        stdio: 'ignore',
+      },
+    );
     children.push(mock);
     const p = probe(env);
-    await expect.poll(async () => (await p.refresh()).processes, { timeout: 10_000 }).toEqual([{ pid: mock.pid, gpuIndex: 1, usedMiB: 12345 }]);
+    await expect
+      .poll(async () => (await p.refresh()).processes, { timeout: 10_000 })
+      .toEqual([{ pid: mock.pid, gpuIndex: 1, usedMiB: 12345 }]);
     expect(p.state().snapshot!.gpus[1]!.usedMiB).toBe(12345);
   });
 
@@ -208,7 +220,9 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
     const w0 = await holder(env, 20000, 0);
     const w1 = await holder(env, 20000, 1);
     const snap = await probe(env).refresh();
-    const models = new Map<string, ManagedModel>([['tp', { pids: new Set([w0.pid!, w1.pid!]), gpus: [0, 1], budgetMiB: 20480, active: true }]]);
+    const models = new Map<string, ManagedModel>([
+      ['tp', { pids: new Set([w0.pid!, w1.pid!]), gpus: [0, 1], budgetMiB: 20480, active: true }],
+    ]);
     const a = attributeGpuMemory(snap, models);
     expect(a.models.get('tp')).toEqual({ vramUsedMiB: 40000 });
     expect(a.gpus.map((g) => g.models)).toEqual([[{ id: 'tp', usedMiB: 20000 }], [{ id: 'tp', usedMiB: 20000 }]]);

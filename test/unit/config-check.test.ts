@@ -66,7 +66,12 @@ describe('the configs shipped in the repository validate', () => {
     const { config, issues } = await loadConfigFile(repo('gateway.example.yaml'), { ...ENV, HF_TOKEN: 'hf_x', REMOTE_KEY: 'rk' });
     expect(issues).toEqual([]);
     expect(config!.models.map((m) => m.runtime)).toEqual(['docker', 'process', 'remote']);
-    expect(config!.models[0]).toMatchObject({ id: 'qwen2.5-1.5b', image: 'vllm/vllm-openai:latest', model: 'Qwen/Qwen2.5-1.5B-Instruct', env: { HF_TOKEN: 'hf_x' } });
+    expect(config!.models[0]).toMatchObject({
+      id: 'qwen2.5-1.5b',
+      image: 'vllm/vllm-openai:latest',
+      model: 'Qwen/Qwen2.5-1.5B-Instruct',
+      env: { HF_TOKEN: 'hf_x' },
+    });
     expect(config!.models[2]).toMatchObject({ apiKey: 'rk' });
     // It shows every default: loading it gives the same sections as an empty config.
     const { config: empty } = await loadConfigFile(fixture('valid-two-models.yaml'), ENV);
@@ -100,7 +105,9 @@ describe('the configs shipped in the repository validate', () => {
     for (const m of models) {
       expect(m.vramGiB).toBeLessThanOrEqual(usable);
       expect(m.aliases).toHaveLength(1);
-      expect(m.command).toEqual(expect.arrayContaining(['../test/fixtures/mock-vllm.mjs', '${PORT}', '${MODEL_ID}', '${GPU_MEMORY_UTILIZATION}']));
+      expect(m.command).toEqual(
+        expect.arrayContaining(['../test/fixtures/mock-vllm.mjs', '${PORT}', '${MODEL_ID}', '${GPU_MEMORY_UTILIZATION}']),
+      );
     }
   });
 });

@@ -165,7 +165,9 @@ models:
   });
 
   it('numbers in args/env become strings; numeric strings are accepted for numbers', () => {
-    const config = ok(`listen: { port: "9090" }\nmodels:\n  d:${DOCKER}\n    args: ["--max-model-len", 8192]\n    env: { VLLM_USE_V1: 1 }\n`);
+    const config = ok(
+      `listen: { port: "9090" }\nmodels:\n  d:${DOCKER}\n    args: ["--max-model-len", 8192]\n    env: { VLLM_USE_V1: 1 }\n`,
+    );
     expect(config.listen.port).toBe(9090);
     const d = config.models[0] as DockerModelConfig;
     expect(d.args).toEqual(['--max-model-len', '8192']);
@@ -306,7 +308,9 @@ describe('validation rules (each with its key path)', () => {
     badAt('models:\n  r:\n    runtime: remote\n    url: not a url', 'models.r.url', /http:\/\/ or https:\/\//);
     badAt(`models:\n  r:${REMOTE}\n    image: x`, 'models.r.image', /not allowed for runtime "remote"/);
     badAt(`models:\n  r:${REMOTE}\n    command: [x]`, 'models.r.command', /not allowed for runtime "remote"/);
-    expect(ok(`models:\n  r:\n    runtime: remote\n    url: https://api.example.com/`).models[0]).toMatchObject({ url: 'https://api.example.com/' });
+    expect(ok(`models:\n  r:\n    runtime: remote\n    url: https://api.example.com/`).models[0]).toMatchObject({
+      url: 'https://api.example.com/',
+    });
   });
 
   it('gpus: "auto" or a non-empty list of distinct non-negative integers', () => {
@@ -320,7 +324,11 @@ describe('validation rules (each with its key path)', () => {
 
   it('alias collisions', () => {
     badAt(`models:\n  a:${REMOTE}\n    aliases: [b]\n  b:${REMOTE}`, 'models.a.aliases.0', /"b" is the id of another model/);
-    badAt(`models:\n  a:${REMOTE}\n    aliases: [x]\n  b:${REMOTE}\n    aliases: [y, x]`, 'models.b.aliases.1', /already an alias of model "a"/);
+    badAt(
+      `models:\n  a:${REMOTE}\n    aliases: [x]\n  b:${REMOTE}\n    aliases: [y, x]`,
+      'models.b.aliases.1',
+      /already an alias of model "a"/,
+    );
     badAt(`models:\n  a:${REMOTE}\n    aliases: [a]`, 'models.a.aliases.0', /own id/);
     badAt(`models:\n  a:${REMOTE}\n    aliases: [x, x]`, 'models.a.aliases.1', /already listed/);
   });
@@ -404,7 +412,10 @@ models:
   it('a non-loopback host without API keys is reported even when listen has another error', () => {
     const lines = bad(`listen: { host: 0.0.0.0, prot: 8080 }\n`);
     expect(lines).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^listen\.prot: unknown key/), expect.stringMatching(/^listen\.host: "0\.0\.0\.0" is not a loopback address/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^listen\.prot: unknown key/),
+        expect.stringMatching(/^listen\.host: "0\.0\.0\.0" is not a loopback address/),
+      ]),
     );
     expect(lines).toHaveLength(2);
   });
@@ -412,10 +423,12 @@ models:
 
 describe('${VAR} substitution', () => {
   it('replaces variables in any string, with :-defaults', () => {
-    const config = ok(
-      `listen: { host: "\${HOST}" }\nauth: { apiKeys: ["k-\${KEY}-\${MISSING:-dflt}", "\${EMPTY:-fallback}"] }\n`,
-      { ...ENV, HOST: '127.0.0.2', KEY: 'abc', EMPTY: '' },
-    );
+    const config = ok(`listen: { host: "\${HOST}" }\nauth: { apiKeys: ["k-\${KEY}-\${MISSING:-dflt}", "\${EMPTY:-fallback}"] }\n`, {
+      ...ENV,
+      HOST: '127.0.0.2',
+      KEY: 'abc',
+      EMPTY: '',
+    });
     expect(config.listen.host).toBe('127.0.0.2');
     expect(config.auth.apiKeys).toEqual(['k-abc-dflt', 'fallback']);
   });

@@ -33,7 +33,9 @@ describe('attributeGpuMemory, measured', () => {
     const { gpus, processes } = parseNvidiaSmi(fixture('h200-query-gpu-two.csv'), fixture('h200-query-apps-two.csv'));
     const snap: GpuSnapshot = { at: 1, gpus, processes, measured: true };
     const a = attributeGpuMemory(snap, new Map([['qwen', model([1880], [0], 30 * 1024)]]));
-    expect(a.gpus).toEqual([{ index: 0, usedMiB: 52435, freeMiB: 90722, models: [{ id: 'qwen', usedMiB: 31330 }], otherMiB: 52435 - 31330 }]);
+    expect(a.gpus).toEqual([
+      { index: 0, usedMiB: 52435, freeMiB: 90722, models: [{ id: 'qwen', usedMiB: 31330 }], otherMiB: 52435 - 31330 },
+    ]);
     expect(a.models.get('qwen')).toEqual({ vramUsedMiB: 31330 });
   });
 
@@ -70,14 +72,31 @@ describe('attributeGpuMemory, measured', () => {
 
 describe('attributeGpuMemory, static (unmeasured)', () => {
   it('active models hold their budget on each of their GPUs; others nothing', () => {
-    const snap: GpuSnapshot = { at: 1, gpus: staticGpuReadings([{ name: 'Simulated GPU', totalGiB: 24 }, { name: 'Sim', totalGiB: 48 }]), processes: [], measured: false };
+    const snap: GpuSnapshot = {
+      at: 1,
+      gpus: staticGpuReadings([
+        { name: 'Simulated GPU', totalGiB: 24 },
+        { name: 'Sim', totalGiB: 48 },
+      ]),
+      processes: [],
+      measured: false,
+    };
     const models = new Map([
       ['a', model([1], [0], 8192)],
       ['tp', model([2], [0, 1], 4096)],
       ['stopped', model([], [1], 9999, false)],
     ]);
     const r = attributeGpuMemory(snap, models);
-    expect(r.gpus[0]).toEqual({ index: 0, usedMiB: 12288, freeMiB: 24576 - 12288, models: [{ id: 'a', usedMiB: 8192 }, { id: 'tp', usedMiB: 4096 }], otherMiB: 0 });
+    expect(r.gpus[0]).toEqual({
+      index: 0,
+      usedMiB: 12288,
+      freeMiB: 24576 - 12288,
+      models: [
+        { id: 'a', usedMiB: 8192 },
+        { id: 'tp', usedMiB: 4096 },
+      ],
+      otherMiB: 0,
+    });
     expect(r.gpus[1]).toEqual({ index: 1, usedMiB: 4096, freeMiB: 49152 - 4096, models: [{ id: 'tp', usedMiB: 4096 }], otherMiB: 0 });
     expect(r.models.get('a')).toEqual({ vramUsedMiB: null });
   });
@@ -85,7 +104,15 @@ describe('attributeGpuMemory, static (unmeasured)', () => {
 
 describe('availableMiB', () => {
   it('static: total − reserve − Σ budgets', () => {
-    expect(availableMiB({ totalMiB: 24576, reservedMiB: 0, usedMiB: 0, reserveMiB: 512, activeModels: [{ budgetMiB: 8192, measuredMiB: null }] })).toBe(24576 - 512 - 8192);
+    expect(
+      availableMiB({
+        totalMiB: 24576,
+        reservedMiB: 0,
+        usedMiB: 0,
+        reserveMiB: 512,
+        activeModels: [{ budgetMiB: 8192, measuredMiB: null }],
+      }),
+    ).toBe(24576 - 512 - 8192);
   });
 
   it('measured: other processes lower it', () => {
@@ -112,7 +139,9 @@ describe('availableMiB', () => {
   });
 
   it('may go negative when over-committed', () => {
-    expect(availableMiB({ totalMiB: 1000, reservedMiB: 0, reserveMiB: 0, usedMiB: 900, activeModels: [{ budgetMiB: 500, measuredMiB: 0 }] })).toBe(-400);
+    expect(
+      availableMiB({ totalMiB: 1000, reservedMiB: 0, reserveMiB: 0, usedMiB: 900, activeModels: [{ budgetMiB: 500, measuredMiB: 0 }] }),
+    ).toBe(-400);
   });
 });
 

@@ -14,9 +14,36 @@ function cfg(over: Partial<GpuConfig> = {}): GpuConfig {
 
 describe('static probe', () => {
   it('GiB to MiB, nothing used, not measured', async () => {
-    expect(staticGpuReadings([{ name: 'Simulated GPU', totalGiB: 24 }, { name: 'Odd', totalGiB: 7.9999 }])).toEqual([
-      { index: 0, uuid: null, name: 'Simulated GPU', totalMiB: 24576, usedMiB: 0, freeMiB: 24576, reservedMiB: 0, utilizationPercent: null, temperatureC: null, powerW: null },
-      { index: 1, uuid: null, name: 'Odd', totalMiB: 8192, usedMiB: 0, freeMiB: 8192, reservedMiB: 0, utilizationPercent: null, temperatureC: null, powerW: null },
+    expect(
+      staticGpuReadings([
+        { name: 'Simulated GPU', totalGiB: 24 },
+        { name: 'Odd', totalGiB: 7.9999 },
+      ]),
+    ).toEqual([
+      {
+        index: 0,
+        uuid: null,
+        name: 'Simulated GPU',
+        totalMiB: 24576,
+        usedMiB: 0,
+        freeMiB: 24576,
+        reservedMiB: 0,
+        utilizationPercent: null,
+        temperatureC: null,
+        powerW: null,
+      },
+      {
+        index: 1,
+        uuid: null,
+        name: 'Odd',
+        totalMiB: 8192,
+        usedMiB: 0,
+        freeMiB: 8192,
+        reservedMiB: 0,
+        utilizationPercent: null,
+        temperatureC: null,
+        powerW: null,
+      },
     ]);
     let t = 1000;
     const p = new StaticProbe([{ name: 'S', totalGiB: 1 }], { now: () => t });
@@ -33,7 +60,18 @@ describe('static probe', () => {
 describe('systeminformation readings', () => {
   it('the real H200 answer (vram only) becomes total, nothing used', () => {
     expect(readingsFromControllers(H200_SI.controllers)).toEqual([
-      { index: 0, uuid: null, name: 'NVIDIA H200', totalMiB: 143156, usedMiB: 0, freeMiB: 143156, reservedMiB: 0, utilizationPercent: null, temperatureC: null, powerW: null },
+      {
+        index: 0,
+        uuid: null,
+        name: 'NVIDIA H200',
+        totalMiB: 143156,
+        usedMiB: 0,
+        freeMiB: 143156,
+        reservedMiB: 0,
+        utilizationPercent: null,
+        temperatureC: null,
+        powerW: null,
+      },
     ]);
   });
 
@@ -41,10 +79,31 @@ describe('systeminformation readings', () => {
     const r = readingsFromControllers([
       { vendor: 'Intel Corporation', model: 'UHD 630', vram: 1024 },
       { vendor: 'Advanced Micro Devices, Inc. [AMD/ATI]', model: 'Radeon', vram: null },
-      { vendor: 'NVIDIA', model: 'RTX 4090', vram: 24564, memoryTotal: 24564, memoryUsed: 1000, memoryFree: 23000, utilizationGpu: 7, temperatureGpu: 51, powerDraw: 30 },
+      {
+        vendor: 'NVIDIA',
+        model: 'RTX 4090',
+        vram: 24564,
+        memoryTotal: 24564,
+        memoryUsed: 1000,
+        memoryFree: 23000,
+        utilizationGpu: 7,
+        temperatureGpu: 51,
+        powerDraw: 30,
+      },
     ]);
     expect(r).toEqual([
-      { index: 0, uuid: null, name: 'RTX 4090', totalMiB: 24564, usedMiB: 1000, freeMiB: 23000, reservedMiB: 0, utilizationPercent: 7, temperatureC: 51, powerW: 30 },
+      {
+        index: 0,
+        uuid: null,
+        name: 'RTX 4090',
+        totalMiB: 24564,
+        usedMiB: 1000,
+        freeMiB: 23000,
+        reservedMiB: 0,
+        utilizationPercent: 7,
+        temperatureC: 51,
+        powerW: 30,
+      },
     ]);
   });
 
@@ -122,7 +181,11 @@ describe('createGpuProbe', () => {
   });
 
   it('auto: static not counted when the caller says it was not written', async () => {
-    const p = await createGpuProbe(cfg({ static: [{ name: 'Simulated GPU', totalGiB: 24 }] }), { findNvidiaSmi: absent, graphics: none, staticExplicit: false });
+    const p = await createGpuProbe(cfg({ static: [{ name: 'Simulated GPU', totalGiB: 24 }] }), {
+      findNvidiaSmi: absent,
+      graphics: none,
+      staticExplicit: false,
+    });
     expect(p).toBeNull();
   });
 
@@ -131,7 +194,14 @@ describe('createGpuProbe', () => {
     expect(p?.kind).toBe('systeminformation');
     expect(p?.state().snapshot?.gpus.map((g) => g.totalMiB)).toEqual([143156]);
     expect(await createGpuProbe(cfg(), { findNvidiaSmi: absent, graphics: none })).toBeNull();
-    expect(await createGpuProbe(cfg(), { findNvidiaSmi: absent, graphics: async () => { throw new Error('x'); } })).toBeNull();
+    expect(
+      await createGpuProbe(cfg(), {
+        findNvidiaSmi: absent,
+        graphics: async () => {
+          throw new Error('x');
+        },
+      }),
+    ).toBeNull();
   });
 
   it('forced nvidia-smi even when absent; forced static', async () => {
@@ -170,7 +240,14 @@ describe('readHostInfo', () => {
       cpu: async () => ({ manufacturer: 'AMD', brand: 'EPYC 9654', cores: 16 }),
       osInfo: async () => ({ hostname: 'gpu-box', platform: 'linux' }),
     });
-    expect(h).toEqual({ hostname: 'gpu-box', platform: 'linux', cpus: 16, cpuModel: 'AMD EPYC 9654', memTotalMiB: 131072, memFreeMiB: 102400 });
+    expect(h).toEqual({
+      hostname: 'gpu-box',
+      platform: 'linux',
+      cpus: 16,
+      cpuModel: 'AMD EPYC 9654',
+      memTotalMiB: 131072,
+      memFreeMiB: 102400,
+    });
   });
 
   it('never throws: falls back to node:os', async () => {

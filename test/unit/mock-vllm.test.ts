@@ -33,7 +33,10 @@ function freePort(): Promise<number> {
 }
 
 /** Spawns the mock; resolves once `Uvicorn running on` is printed (unless waitReady is false). */
-async function startMock(args: string[], { env = {}, waitReady = true, port }: { env?: Record<string, string>; waitReady?: boolean; port?: number } = {}): Promise<Mock> {
+async function startMock(
+  args: string[],
+  { env = {}, waitReady = true, port }: { env?: Record<string, string>; waitReady?: boolean; port?: number } = {},
+): Promise<Mock> {
   const p = port ?? (await freePort());
   const hasPort = args.some((a) => a === '--port' || a.startsWith('--port='));
   const proc = spawn(process.execPath, [SCRIPT, ...args, ...(hasPort ? [] : ['--port', String(p)]), '--host', '127.0.0.1'], {
@@ -45,7 +48,9 @@ async function startMock(args: string[], { env = {}, waitReady = true, port }: {
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   if (waitReady) {
     await new Promise<void>((resolve, reject) => {
       const check = () => {
@@ -73,18 +78,22 @@ interface RawResponse {
 function raw(port: number, method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      const parts: Buffer[] = [];
-      let chunks = 0;
-      res.on('data', (c: Buffer) => {
-        parts.push(c);
-        chunks++;
-      });
-      const done = (error?: NodeJS.ErrnoException) => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), chunks, error });
-      res.on('end', () => done());
-      res.on('error', (e) => done(e));
-      res.on('aborted', () => done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: urlPath, agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        const parts: Buffer[] = [];
+        let chunks = 0;
+        res.on('data', (c: Buffer) => {
+          parts.push(c);
+          chunks++;
+        });
+        const done = (error?: NodeJS.ErrnoException) =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts), chunks, error });
+        res.on('end', () => done());
+        res.on('error', (e) => done(e));
+        res.on('aborted', () => done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+      },
+    );
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), chunks: 0, error: e }));
     req.end(data);
   });
@@ -122,8 +131,28 @@ afterAll(() => {
 describe('parseArgs', () => {
   it('reads vLLM flags in both forms, ignores unknown ones, last repeat wins', () => {
     const o = parseArgs(
-      ['serve', 'org/model-7b', '--served-model-name=first', '--port', '9001', '--max-model-len', '8192', '--enforce-eager', '--tensor-parallel-size', '2',
-        '--unknown-bool', '--dtype=bfloat16', '--gpu-memory-utilization=0.42', '--served-model-name', 'a', 'b', '--port=9002', '--mock-tokens', '3', '--mock-log-every-request'],
+      [
+        'serve',
+        'org/model-7b',
+        '--served-model-name=first',
+        '--port',
+        '9001',
+        '--max-model-len',
+        '8192',
+        '--enforce-eager',
+        '--tensor-parallel-size',
+        '2',
+        '--unknown-bool',
+        '--dtype=bfloat16',
+        '--gpu-memory-utilization=0.42',
+        '--served-model-name',
+        'a',
+        'b',
+        '--port=9002',
+        '--mock-tokens',
+        '3',
+        '--mock-log-every-request',
+      ],
       {},
     );
     expect(o.model).toBe('org/model-7b');
@@ -141,7 +170,12 @@ describe('parseArgs', () => {
     const d = parseArgs([], {});
     expect(d).toMatchObject({ port: 8000, host: '0.0.0.0', startDelayMs: 0, tokens: 16, tokenDelayMs: 0 });
     expect(d.servedModelNames).toEqual([d.model]);
-    const o = parseArgs(['--model', 'm1', '--enforce-eager', '--mock-tokens=5'], { MOCK_TOKENS: '9', MOCK_START_DELAY_MS: '250', MOCK_FAIL_AT_START: 'boom', MOCK_VRAM_MIB: '1024' });
+    const o = parseArgs(['--model', 'm1', '--enforce-eager', '--mock-tokens=5'], {
+      MOCK_TOKENS: '9',
+      MOCK_START_DELAY_MS: '250',
+      MOCK_FAIL_AT_START: 'boom',
+      MOCK_VRAM_MIB: '1024',
+    });
     expect(o).toMatchObject({ model: 'm1', servedModelNames: ['m1'], tokens: 5, startDelayMs: 250, failAtStart: 'boom', vramMib: 1024 });
     // a boolean vLLM flag doesn't swallow the positional model after it
     expect(parseArgs(['serve', '--enforce-eager', 'pos/model'], {}).model).toBe('pos/model');
@@ -162,7 +196,17 @@ describe('parseArgs', () => {
 
 describe('startup and lifecycle', () => {
   it('prints vLLM-like startup lines and reports argv/stats; unknown flags ignored, = form works', async () => {
-    const m = await startMock(['serve', 'org/m', '--served-model-name=served-x', '--max-model-len', '4096', '--enforce-eager', '--swap-space', '4', '--gpu-memory-utilization=0.5']);
+    const m = await startMock([
+      'serve',
+      'org/m',
+      '--served-model-name=served-x',
+      '--max-model-len',
+      '4096',
+      '--enforce-eager',
+      '--swap-space',
+      '4',
+      '--gpu-memory-utilization=0.5',
+    ]);
     expect(m.stdout()).toMatch(/Application startup complete\./);
     expect(m.stdout()).toContain(`Uvicorn running on http://127.0.0.1:${m.port}`);
     expect(m.stdout()).toContain('served-x');
@@ -171,7 +215,14 @@ describe('startup and lifecycle', () => {
     expect(models.body.data).toHaveLength(1);
     expect(models.body.data[0]).toMatchObject({ id: 'served-x', object: 'model', root: 'org/m', max_model_len: 4096 });
     const stats = (await json(m.port, 'GET', '/mock/stats')).body;
-    expect(stats).toMatchObject({ ready: true, pid: m.proc.pid, model: 'org/m', servedModelNames: ['served-x'], gpuMemoryUtilization: 0.5, port: m.port });
+    expect(stats).toMatchObject({
+      ready: true,
+      pid: m.proc.pid,
+      model: 'org/m',
+      servedModelNames: ['served-x'],
+      gpuMemoryUtilization: 0.5,
+      port: m.port,
+    });
     expect(stats.argv).toContain('--swap-space');
     m.proc.kill('SIGTERM');
     expect((await m.exited).code).toBe(0);
@@ -205,7 +256,10 @@ describe('startup and lifecycle', () => {
 
   it('fail at start: vLLM-like output, the message on stderr, exit 1 after the start delay', async () => {
     const t0 = Date.now();
-    const m = await startMock(['serve', 'm', '--mock-start-delay-ms=200'], { waitReady: false, env: { MOCK_FAIL_AT_START: 'CUDA out of memory: mock' } });
+    const m = await startMock(['serve', 'm', '--mock-start-delay-ms=200'], {
+      waitReady: false,
+      env: { MOCK_FAIL_AT_START: 'CUDA out of memory: mock' },
+    });
     const { code } = await m.exited;
     expect(code).toBe(1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
@@ -248,9 +302,20 @@ describe('serving', () => {
   });
 
   it('non-stream chat and completions: content, usage', async () => {
-    const c = await json(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [{ role: 'user', content: 'hi' }] }, { 'x-request-id': 'req-1' });
+    const c = await json(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [{ role: 'user', content: 'hi' }] },
+      { 'x-request-id': 'req-1' },
+    );
     expect(c.status).toBe(200);
-    expect(c.body).toMatchObject({ id: 'chatcmpl-req-1', object: 'chat.completion', model: 'mock-a', choices: [{ index: 0, message: { role: 'assistant', content: DEFAULT_TEXT_16 }, finish_reason: 'stop' }] });
+    expect(c.body).toMatchObject({
+      id: 'chatcmpl-req-1',
+      object: 'chat.completion',
+      model: 'mock-a',
+      choices: [{ index: 0, message: { role: 'assistant', content: DEFAULT_TEXT_16 }, finish_reason: 'stop' }],
+    });
     expect(c.body.usage.completion_tokens).toBe(16);
     expect(c.body.usage.total_tokens).toBe(c.body.usage.prompt_tokens + 16);
     const t = await json(m.port, 'POST', '/v1/completions', { model: 'mock-a', prompt: 'x', max_tokens: 3 });
@@ -263,7 +328,13 @@ describe('serving', () => {
   });
 
   it('streaming SSE: chunk shape, role first, [DONE] last, include_usage honoured', async () => {
-    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [], stream: true, stream_options: { include_usage: true } }, { 'x-mock-tokens': '5' });
+    const r = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [], stream: true, stream_options: { include_usage: true } },
+      { 'x-mock-tokens': '5' },
+    );
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toMatch(/^text\/event-stream/);
     const evs = sseEvents(r.body.toString('utf8'));
@@ -275,7 +346,10 @@ describe('serving', () => {
     const usage = objs.at(-1);
     expect(usage.choices).toEqual([]);
     expect(usage.usage.completion_tokens).toBe(5);
-    const content = objs.slice(1, -1).map((o) => o.choices[0].delta.content).join('');
+    const content = objs
+      .slice(1, -1)
+      .map((o) => o.choices[0].delta.content)
+      .join('');
     expect(content).toBe('héllo wö');
     expect(objs.at(-2).choices[0].finish_reason).toBe('stop');
     // completions stream without usage
@@ -296,13 +370,25 @@ describe('serving', () => {
     expect(norm(b.body)).toBe(norm(a.body));
     expect(b.chunks).toBeGreaterThan(1); // many reads (hundreds when idle; a loaded client coalesces them)
     const na = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-request-id': 'same2' });
-    const nb = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-request-id': 'same2', 'x-mock-chunk-bytes': '1' });
+    const nb = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [] },
+      { 'x-request-id': 'same2', 'x-mock-chunk-bytes': '1' },
+    );
     expect(norm(nb.body)).toBe(norm(na.body));
     expect(nb.chunks).toBeGreaterThan(1);
   });
 
   it('truncate-after: the socket closes after K events, no [DONE]', async () => {
-    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [], stream: true }, { 'x-mock-truncate-after': '3', 'x-request-id': 'trunc-1' });
+    const r = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [], stream: true },
+      { 'x-mock-truncate-after': '3', 'x-request-id': 'trunc-1' },
+    );
     expect(r.status).toBe(200);
     expect(r.error).toBeDefined();
     const evs = sseEvents(r.body.toString('utf8'));
@@ -314,9 +400,19 @@ describe('serving', () => {
 
   it('silent-after: stops after K events, keeps the connection; the client leaving is recorded as aborted', async () => {
     const got: string[] = [];
-    const req = http.request({ host: '127.0.0.1', port: m.port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'x-mock-silent-after': '2', 'x-request-id': 'silent-1' } }, (res) => {
-      res.setEncoding('utf8').on('data', (d: string) => got.push(d));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: m.port,
+        method: 'POST',
+        path: '/v1/chat/completions',
+        agent: false,
+        headers: { 'x-mock-silent-after': '2', 'x-request-id': 'silent-1' },
+      },
+      (res) => {
+        res.setEncoding('utf8').on('data', (d: string) => got.push(d));
+      },
+    );
     req.on('error', () => {});
     req.end(JSON.stringify({ model: 'mock-a', messages: [], stream: true }));
     await waitFor(async () => sseEvents(got.join('')).length === 2);
@@ -330,11 +426,19 @@ describe('serving', () => {
   it('abort recording: a client that goes away mid-stream shows up in /mock/aborted', async () => {
     await new Promise<void>((resolve) => {
       const req = http.request(
-        { host: '127.0.0.1', port: m.port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'x-mock-token-delay-ms': '50', 'x-request-id': 'abort-me' } },
-        (res) => res.once('data', () => {
-          req.destroy();
-          resolve();
-        }),
+        {
+          host: '127.0.0.1',
+          port: m.port,
+          method: 'POST',
+          path: '/v1/chat/completions',
+          agent: false,
+          headers: { 'x-mock-token-delay-ms': '50', 'x-request-id': 'abort-me' },
+        },
+        (res) =>
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          }),
       );
       req.on('error', () => {});
       req.end(JSON.stringify({ model: 'mock-a', messages: [], stream: true }));
@@ -349,10 +453,18 @@ describe('serving', () => {
   });
 
   it('reset: the body is read, the connection reset, nothing answered', async () => {
-    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [{ role: 'user', content: 'reset me' }] }, { 'x-mock-reset': '1', 'x-request-id': 'reset-1' });
+    const r = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [{ role: 'user', content: 'reset me' }] },
+      { 'x-mock-reset': '1', 'x-request-id': 'reset-1' },
+    );
     expect(r.status).toBe(0);
     expect(r.error?.code).toMatch(/ECONNRESET|EPIPE/);
-    const rec = ((await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; body: string }>).find((x) => x.requestId === 'reset-1');
+    const rec = ((await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; body: string }>).find(
+      (x) => x.requestId === 'reset-1',
+    );
     expect(rec?.body).toContain('reset me');
     expect((await json(m.port, 'GET', '/mock/aborted')).body).not.toContain('reset-1');
   });
@@ -361,7 +473,13 @@ describe('serving', () => {
     const a = await json(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-mock-status': '503' });
     expect(a.status).toBe(503);
     expect(a.body).toMatchObject({ object: 'error', type: 'ServiceUnavailableError', param: null, code: 503 });
-    const b = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-mock-status': '429', 'x-mock-error-body': '{"custom":true}' });
+    const b = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'mock-a', messages: [] },
+      { 'x-mock-status': '429', 'x-mock-error-body': '{"custom":true}' },
+    );
     expect(b.status).toBe(429);
     expect(b.body.toString()).toBe('{"custom":true}');
   });
@@ -376,7 +494,9 @@ describe('serving', () => {
   it('wrong model 404, invalid JSON 400, unknown path 404, admin paths reached', async () => {
     const w = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'x', messages: [] });
     expect(w.status).toBe(404);
-    expect(w.body.toString()).toBe('{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}');
+    expect(w.body.toString()).toBe(
+      '{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}',
+    );
     const bad = await json(m.port, 'POST', '/v1/chat/completions', '{"model": ');
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ object: 'error', type: 'BadRequestError', code: 400 });
@@ -410,16 +530,27 @@ describe('serving', () => {
     expect(ms.body).toMatchObject({ type: 'message', stop_reason: 'max_tokens', content: [{ type: 'text', text: 'héllo w' }] });
     const boundary = 'XyZ';
     const form = `--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nmock-a\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\nRIFF....\r\n--${boundary}--\r\n`;
-    const tr = await json(m.port, 'POST', '/v1/audio/transcriptions', form, { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    const tr = await json(m.port, 'POST', '/v1/audio/transcriptions', form, {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    });
     expect(tr.status).toBe(200);
     expect(typeof tr.body.text).toBe('string');
-    const trBad = await raw(m.port, 'POST', '/v1/audio/transcriptions', form.replace('mock-a', 'other'), { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    const trBad = await raw(m.port, 'POST', '/v1/audio/transcriptions', form.replace('mock-a', 'other'), {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+    });
     expect(trBad.status).toBe(404);
   });
 
   it('/mock/received records method, path with query, lower-case headers, body; /mock/reset clears', async () => {
     await raw(m.port, 'POST', '/v1/completions?x=1', { model: 'mock-a', prompt: 'recorded' }, { 'X-Request-Id': 'rec-1', 'X-Custom': 'v' });
-    const list = (await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; method: string; path: string; headers: Record<string, string>; body: string; at: number }>;
+    const list = (await json(m.port, 'GET', '/mock/received')).body as Array<{
+      requestId: string;
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+      body: string;
+      at: number;
+    }>;
     const rec = list.find((x) => x.requestId === 'rec-1')!;
     expect(rec).toMatchObject({ method: 'POST', path: '/v1/completions?x=1' });
     expect(rec.headers['x-custom']).toBe('v');

@@ -72,7 +72,9 @@ describe('parseGpuQuery, machine format (csv,noheader,nounits)', () => {
   const line = (s: string) => `${s}\n`;
 
   it('reads the probe query order', () => {
-    const out = line('0, GPU-a, NVIDIA H200, 143771, 31247, 111910, 616, 3, 43, 125.10') + line('1, GPU-b, NVIDIA H200, 143771, 0, 143156, 616, 0, 40, 80.00');
+    const out =
+      line('0, GPU-a, NVIDIA H200, 143771, 31247, 111910, 616, 3, 43, 125.10') +
+      line('1, GPU-b, NVIDIA H200, 143771, 0, 143156, 616, 0, 40, 80.00');
     const gpus = parseGpuQuery(out);
     expect(gpus.map((g) => [g.index, g.uuid, g.usedMiB, g.freeMiB, g.reservedMiB, g.utilizationPercent])).toEqual([
       [0, 'GPU-a', 31247, 111910, 616, 3],
@@ -82,7 +84,15 @@ describe('parseGpuQuery, machine format (csv,noheader,nounits)', () => {
 
   it('tolerates [N/A], N/A and [Not Supported] in any optional column', () => {
     const [g] = parseGpuQuery('0, GPU-a, Tesla T4, 15360, 100, 14960, [N/A], [Not Supported], N/A, [N/A]\n');
-    expect(g).toMatchObject({ totalMiB: 15360, usedMiB: 100, freeMiB: 14960, reservedMiB: 0, utilizationPercent: null, temperatureC: null, powerW: null });
+    expect(g).toMatchObject({
+      totalMiB: 15360,
+      usedMiB: 100,
+      freeMiB: 14960,
+      reservedMiB: 0,
+      utilizationPercent: null,
+      temperatureC: null,
+      powerW: null,
+    });
   });
 
   it('tolerates missing trailing columns, blank lines, CRLF and a BOM', () => {
@@ -94,7 +104,14 @@ describe('parseGpuQuery, machine format (csv,noheader,nounits)', () => {
 
   it('a name with commas: the fixed columns are taken from both ends', () => {
     const [g] = parseGpuQuery('0, GPU-a, Acme Accel, Rev 2, Special, 24576, 1000, 22960, 616, 5, 50, 70.5\n');
-    expect(g).toMatchObject({ name: 'Acme Accel, Rev 2, Special', totalMiB: 24576, usedMiB: 1000, freeMiB: 22960, reservedMiB: 616, powerW: 70.5 });
+    expect(g).toMatchObject({
+      name: 'Acme Accel, Rev 2, Special',
+      totalMiB: 24576,
+      usedMiB: 1000,
+      freeMiB: 22960,
+      reservedMiB: 616,
+      powerW: 70.5,
+    });
   });
 
   it('old drivers: the query without memory.reserved', () => {
@@ -146,7 +163,8 @@ describe('parseComputeApps, machine format', () => {
 
 describe('garbage input gives a clear error', () => {
   it('the NVML failure text printed on stdout', () => {
-    const text = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n";
+    const text =
+      "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n";
     expect(() => parseGpuQuery(text)).toThrow(NvidiaSmiParseError);
     expect(() => parseGpuQuery(text)).toThrow(/--query-gpu: line 1: index is not a number/);
   });
