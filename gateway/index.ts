@@ -43,7 +43,10 @@ export interface Gateway extends GatewayHandle {
 async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Partial<Record<'docker' | 'process', Runtime>>> {
   const runtimes: Partial<Record<'docker' | 'process', Runtime>> = {};
   const configDir = config.sourcePath ? path.dirname(config.sourcePath) : process.cwd();
-  if (config.models.some((m) => m.runtime === 'process')) runtimes.process = new ProcessRuntime(configDir);
+  if (config.models.some((m) => m.runtime === 'process')) {
+    const stateFile = config.sourcePath ? `${config.sourcePath}.processes.json` : null;
+    runtimes.process = new ProcessRuntime({ configDir, stateFile, logger: log });
+  }
   if (config.models.some((m) => m.runtime === 'docker')) {
     const { DockerRuntime } = await import('./runtimes/docker-runtime.js');
     runtimes.docker = new DockerRuntime(config.docker, { logger: log });

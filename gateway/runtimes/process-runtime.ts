@@ -1,15 +1,32 @@
 // runtime: process — any OpenAI-compatible server started as a child process (CONTRACT §2).
 // The child runs in its own process group (so a stop reaches the workers vLLM forks), with the
 // gateway's environment plus the model's env plus CUDA_VISIBLE_DEVICES, cwd = the config's folder.
+//
+// No orphans (P14): when given a state file, every server started is recorded there (pid = process
+// group, start time, port, config hash) until it exits, so that a gateway restarted after being
+// killed with SIGKILL adopts the servers its predecessor left running whose config still matches
+// and kills the others (reconcile). That part is Linux-only (it reads /proc); elsewhere nothing is
+// recorded and reconcile adopts and kills nothing.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import type { ProcessModelConfig } from '../config/types.js';
+import { request } from 'undici';
+import type { LocalModelConfig, ProcessModelConfig } from '../config/types.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
 import { GatewayError } from '../errors.js';
 import { descendantPids } from '../gpu/process-tree.js';
 import { OutputTail } from './output-tail.js';
+import {
+  groupMembers,
+  isSameProcess,
+  PROCESS_STATE_SUPPORTED,
+  procStat,
+  processModelHash,
+  readStateFile,
+  writeStateFile,
+  type ProcessRecord,
+} from './process-state.js';
 import type { ExitInfo, Instance, Runtime, RuntimeHealth, StartRequest } from './runtime.js';
 
 /** Ask the OS for a free loopback port. */
@@ -87,11 +104,262 @@ class ProcessInstance implements Instance {
   }
 }
 
+/** Not unref'd: a bounded wait that must finish even when nothing else keeps the process alive (start-up). */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Signals process group `pgid`; false when there is none left. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether GET `url` answers 200 within `timeoutMs`. */
+async function answers200(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      signal: AbortSignal.timeout(timeoutMs),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    await res.body.dump();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** A server an earlier gateway started and this one adopted (reconcile): known by pid and start time only. */
+class AdoptedProcessInstance implements Instance {
+  readonly adopted = true;
+  readonly endpoint: string;
+  readonly exited: Promise<ExitInfo>;
+  private stopRequested = false;
+  private done = false;
+  private pollMs = 500;
+  private wake: (() => void) | null = null;
+
+  constructor(readonly record: ProcessRecord) {
+    this.endpoint = `http://127.0.0.1:${record.port}`;
+    this.exited = this.watch();
+  }
+
+  /** Polls /proc until the process is gone (it is not our child: there is no exit event to wait for). */
+  private async watch(): Promise<ExitInfo> {
+    while (await isSameProcess(this.record.pid, this.record.startTime)) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.pollMs);
+        if (!this.stopRequested) t.unref(); // watching alone keeps nothing alive; a stop in progress does
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+    this.done = true;
+    const requested = this.stopRequested;
+    // Its exit status went to its new parent (init), not to us.
+    const reason = requested ? 'was stopped' : 'exited (an adopted process: its exit status is not known)';
+    return { code: null, signal: null, oomKilled: false, reason, requested };
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    if (this.done) return;
+    this.stopRequested = true;
+    this.pollMs = 50;
+    this.wake?.();
+    signalGroup(this.record.pid, 'SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!gone) signalGroup(this.record.pid, 'SIGKILL');
+    await this.exited;
+  }
+
+  async logs(): Promise<string> {
+    return (
+      'Output is not available: this server was started by an earlier gateway process and adopted at start-up; ' +
+      'its output went to that process.\n'
+    );
+  }
+
+  async pids(): Promise<number[]> {
+    if (this.done) return [];
+    const all = await descendantPids([this.record.pid]);
+    return [...new Set([this.record.pid, ...all])];
+  }
+}
+
+export interface ProcessRuntimeOptions {
+  /** The folder relative paths in `command` resolve against (the config's folder). */
+  configDir: string;
+  /**
+   * Where the servers started are recorded (P14), e.g. `<config path>.processes.json`; null: not
+   * recorded, and reconcile adopts and kills nothing.
+   */
+  stateFile?: string | null;
+  logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+}
+
+/** How long a leftover server gets between SIGTERM and SIGKILL at start-up. */
+const LEFTOVER_GRACE_MS = 5000;
+/** How long an adoptable leftover has to answer its health path. */
+const ADOPT_HEALTH_TIMEOUT_MS = 2000;
+
 export class ProcessRuntime implements Runtime {
   readonly kind = 'process' as const;
 
-  /** @param configDir the folder relative paths in `command` resolve against (the config's folder). */
-  constructor(private readonly configDir: string) {}
+  private readonly configDir: string;
+  private readonly stateFile: string | null;
+  private readonly log: NonNullable<ProcessRuntimeOptions['logger']> | null;
+  /** Servers alive as far as this runtime knows, by pid: started here, adopted, or read from the state file. */
+  private readonly records = new Map<number, ProcessRecord>();
+  /** Pids of the records that are ours (started or adopted here), as opposed to leftovers read from the file. */
+  private readonly owned = new Set<number>();
+  private loaded: Promise<void> | null = null;
+  private writing: Promise<void> = Promise.resolve();
+
+  /** @param opts the config's folder (relative paths in `command` resolve against it), or options. */
+  constructor(opts: string | ProcessRuntimeOptions) {
+    const o = typeof opts === 'string' ? { configDir: opts } : opts;
+    this.configDir = o.configDir;
+    this.stateFile = PROCESS_STATE_SUPPORTED ? (o.stateFile ?? null) : null;
+    this.log = o.logger ?? null;
+  }
+
+  /** Reads the state file once, so that writing it never forgets the leftovers it lists. */
+  private load(): Promise<void> {
+    this.loaded ??= (async () => {
+      if (!this.stateFile) return;
+      for (const r of await readStateFile(this.stateFile)) if (!this.records.has(r.pid)) this.records.set(r.pid, r);
+    })();
+    return this.loaded;
+  }
+
+  /** Writes the records as they are when the write runs; writes are serialised. Never rejects. */
+  private persist(): Promise<void> {
+    const file = this.stateFile;
+    if (!file) return Promise.resolve();
+    this.writing = this.writing.then(() =>
+      writeStateFile(file, [...this.records.values()]).catch((err: Error) =>
+        this.log?.warn({ file, err: err.message }, 'could not write the process state file'),
+      ),
+    );
+    return this.writing;
+  }
+
+  /** Records a server (started or adopted here) until it exits. */
+  private async track(record: ProcessRecord, exited: Promise<unknown>): Promise<void> {
+    this.records.set(record.pid, record);
+    this.owned.add(record.pid);
+    void exited.then(() => {
+      if (this.records.get(record.pid) !== record) return;
+      this.records.delete(record.pid);
+      this.owned.delete(record.pid);
+      void this.persist();
+    });
+    await this.persist();
+  }
+
+  /**
+   * Stops a leftover's whole process group (and the server itself, should it have left the group):
+   * SIGTERM, SIGKILL after the grace; resolves once none of them is left.
+   */
+  private async killLeftover(r: ProcessRecord, graceMs: number): Promise<void> {
+    const left = async () => (await groupMembers(r.pid, r.startTime)).length > 0 || (await isSameProcess(r.pid, r.startTime));
+    const signal = async (sig: NodeJS.Signals) => {
+      signalGroup(r.pid, sig);
+      if (await isSameProcess(r.pid, r.startTime)) {
+        try {
+          process.kill(r.pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    };
+    if (!(await left())) return;
+    await signal('SIGTERM');
+    const until = Date.now() + graceMs;
+    while (Date.now() < until) {
+      await sleep(100);
+      if (!(await left())) return;
+    }
+    await signal('SIGKILL');
+    for (let i = 0; i < 50; i++) {
+      if (!(await left())) return;
+      await sleep(100);
+    }
+    this.log?.warn({ model: r.modelId, pid: r.pid }, 'leftover model server still running after SIGKILL');
+  }
+
+  /**
+   * P14 for process models: the servers an earlier gateway recorded and left running are adopted when
+   * their model is still configured with the same hash and they answer their health path, and killed
+   * (their whole process group) otherwise. Resolves once the killed ones are gone.
+   */
+  async reconcile(
+    models: Array<{ model: LocalModelConfig; gpuIndices: number[]; gpuMemoryUtilization: number }>,
+  ): Promise<Map<string, Instance>> {
+    const adopted = new Map<string, Instance>();
+    if (!this.stateFile) return adopted; // not recorded, or not Linux
+    await this.load();
+    const wanted = new Map<string, { hash: string; healthPath: string }>();
+    for (const m of models) {
+      if (m.model.runtime === 'process') {
+        wanted.set(m.model.id, { hash: processModelHash(m.model, m.gpuMemoryUtilization), healthPath: m.model.healthPath });
+      }
+    }
+    const kills: Array<Promise<void>> = [];
+    for (const r of [...this.records.values()]) {
+      if (this.owned.has(r.pid)) continue; // started by this runtime
+      const stat = await procStat(r.pid);
+      const sameProcess = stat !== null && stat.startTime === r.startTime && stat.state !== 'Z' && stat.state !== 'X';
+      if (!sameProcess) {
+        this.records.delete(r.pid);
+        // The server is gone; workers of its group may not be (unless the pid now belongs to another program).
+        if (stat === null || stat.startTime === r.startTime) kills.push(this.killLeftover(r, LEFTOVER_GRACE_MS));
+        continue;
+      }
+      const want = wanted.get(r.modelId);
+      const why = !want
+        ? 'model no longer configured'
+        : want.hash !== r.hash
+          ? 'config changed'
+          : stat.pgid !== r.pid
+            ? 'not in its own process group'
+            : adopted.has(r.modelId)
+              ? 'duplicate'
+              : !(await answers200(`http://127.0.0.1:${r.port}${want.healthPath}`, ADOPT_HEALTH_TIMEOUT_MS))
+                ? `no 200 from ${want.healthPath} within ${ADOPT_HEALTH_TIMEOUT_MS / 1000} s`
+                : null;
+      if (why === null) {
+        const inst = new AdoptedProcessInstance(r);
+        await this.track(r, inst.exited);
+        adopted.set(r.modelId, inst);
+        this.log?.info({ model: r.modelId, pid: r.pid, endpoint: inst.endpoint }, 'adopted running process model server');
+        continue;
+      }
+      this.log?.info({ model: r.modelId, pid: r.pid, why }, 'killing leftover process model server');
+      this.records.delete(r.pid);
+      kills.push(this.killLeftover(r, LEFTOVER_GRACE_MS));
+    }
+    await Promise.all(kills);
+    await this.persist();
+    return adopted;
+  }
+
+  /** Waits for the state file's pending writes. Does not stop instances. */
+  async close(): Promise<void> {
+    await this.writing;
+  }
 
   async health(): Promise<RuntimeHealth> {
     return { ok: true, reason: null };
@@ -128,6 +396,17 @@ export class ProcessRuntime implements Runtime {
     const onAbort = () => void instance.stop(2000);
     req.signal.addEventListener('abort', onAbort, { once: true });
     void instance.exited.then(() => req.signal.removeEventListener('abort', onAbort));
+    if (this.stateFile && child.pid !== undefined) {
+      // Recorded before the start is reported, so a gateway killed from now on leaves a trace of it.
+      await this.load();
+      const stat = await procStat(child.pid);
+      if (stat) {
+        await this.track(
+          { modelId: model.id, pid: child.pid, startTime: stat.startTime, port, hash: processModelHash(model, req.gpuMemoryUtilization) },
+          instance.exited,
+        );
+      }
+    }
     return instance;
   }
 }

@@ -1,0 +1,167 @@
+// No orphan process models (P14 for `runtime: process`): the CLI, killed with SIGKILL while a
+// process model runs, leaves the server running; restarted with the same config it adopts that
+// server (ready at once, same pid, nothing started beside it); restarted with a changed command it
+// kills the leftover before /ready answers 200 and starts a new server on the next request.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { descendantPids } from '../../gateway/gpu/process-tree.js';
+import { isSameProcess, procStat, readStateFile } from '../../gateway/runtimes/process-state.js';
+import { baseYaml, chat, http, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
+
+/** Every process these tests caused, by pid and start time, so cleanup kills only those. */
+const started: Array<{ pid: number; startTime: number; group: boolean }> = [];
+const dirs: string[] = [];
+
+afterAll(async () => {
+  for (const p of started) {
+    if (!(await isSameProcess(p.pid, p.startTime))) continue;
+    try {
+      process.kill(p.group ? -p.pid : p.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function remember(pid: number, group: boolean): Promise<void> {
+  const s = await procStat(pid);
+  if (s) started.push({ pid, startTime: s.startTime, group });
+}
+
+/** Builds dist when it is missing or older than the sources this test exercises (`npm test` builds first). */
+function ensureBuilt(): void {
+  const fresh = ['gateway/index.ts', 'gateway/runtimes/process-runtime.ts', 'gateway/runtimes/process-state.ts'].every((src) => {
+    const out = path.join(REPO_ROOT, 'dist', src.replace(/\.ts$/, '.js'));
+    return existsSync(out) && statSync(out).mtimeMs >= statSync(path.join(REPO_ROOT, src)).mtimeMs;
+  });
+  if (fresh && existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+    cwd: REPO_ROOT,
+    stdio: 'ignore',
+  });
+}
+
+interface Serve {
+  child: ChildProcess;
+  url: string;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+/** `node gateway/bin.mjs serve --config <file>`, resolved once it prints `listening on`. */
+async function serve(file: string): Promise<Serve> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'info' },
+  });
+  await remember(child.pid!, false);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const url = await waitUntil(() => /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1], 20_000, 'serve to listen', 20).catch(
+    (err: Error) => {
+      child.kill('SIGKILL');
+      throw new Error(`${err.message}\n--- serve output:\n${out.slice(-3000)}`);
+    },
+  );
+  return { child, url, output: () => out, exited };
+}
+
+async function sigkill(s: Serve): Promise<void> {
+  s.child.kill('SIGKILL');
+  await s.exited;
+}
+
+/** The model's status entry. */
+async function modelStatus(url: string, id: string) {
+  const res = await http(url, '/gateway/status');
+  return res.json.models.find((m: { id: string }) => m.id === id) as { state: string; endpoint: string | null };
+}
+
+/** Whether the process that had this pid and start time is gone (a zombie nobody reaped counts as gone). */
+async function gone(p: { pid: number; startTime: number }): Promise<boolean> {
+  return !(await isSameProcess(p.pid, p.startTime));
+}
+
+describe.runIf(process.platform === 'linux')('process models after the gateway was killed with SIGKILL', () => {
+  it('adopts the running server when the config is unchanged, kills it when the command changed', { timeout: 120_000 }, async () => {
+    ensureBuilt();
+    const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'gateway.yaml');
+    const stateFile = `${file}.processes.json`;
+    writeFileSync(file, baseYaml(`models:\n${processModel('orph')}`));
+    let gw = await serve(file);
+    try {
+      // First life: a request starts the model.
+      expect((await post(gw.url, '/v1/chat/completions', chat('orph'))).status).toBe(200);
+      const endpoint = (await modelStatus(gw.url, 'orph')).endpoint!;
+      const pid: number = (await http(endpoint, '/mock/stats')).json.pid;
+      await remember(pid, true);
+      const mock = started.find((p) => p.pid === pid)!;
+      expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+      const [record] = await readStateFile(stateFile);
+      expect(record).toMatchObject({ modelId: 'orph', pid, startTime: mock.startTime, port: Number(new URL(endpoint).port) });
+
+      await sigkill(gw);
+      expect(await gone(mock)).toBe(false); // left running by the killed gateway
+
+      // (a) Same config: adopted, ready at once, the same process, nothing started beside it.
+      gw = await serve(file);
+      expect(gw.output()).toMatch(/adopted running process model server/);
+      const adopted = await modelStatus(gw.url, 'orph');
+      expect(adopted.state).toBe('ready');
+      expect(adopted.endpoint).toBe(endpoint);
+      expect((await http(gw.url, '/ready')).status).toBe(200);
+      expect((await http(endpoint, '/mock/stats')).json.pid).toBe(pid);
+      const res = await post(gw.url, '/v1/chat/completions', chat('orph'));
+      expect(res.status).toBe(200);
+      expect((await http(endpoint, '/mock/stats')).json.pid).toBe(pid);
+      expect(await descendantPids([gw.child.pid!], { includeRoots: false })).toEqual([]); // no second mock
+      expect((await readStateFile(stateFile)).map((r) => r.pid)).toEqual([pid]);
+
+      await sigkill(gw);
+      expect(await gone(mock)).toBe(false);
+
+      // (b) A changed command: the leftover is killed before /ready answers 200; the next request starts a new one.
+      writeFileSync(file, baseYaml(`models:\n${processModel('orph', { knobs: ['--mock-tokens', 3] })}`));
+      gw = await serve(file);
+      const ready = await waitUntil(async () => (await http(gw.url, '/ready')).status === 200, 10_000, '/ready 200').then(() => true);
+      expect(ready).toBe(true);
+      expect(await gone(mock)).toBe(true);
+      expect(gw.output()).toMatch(/killing leftover process model server/);
+      expect((await modelStatus(gw.url, 'orph')).state).not.toBe('ready');
+      expect(existsSync(stateFile)).toBe(false);
+      const again = await post(gw.url, '/v1/chat/completions', chat('orph'));
+      expect(again.status).toBe(200);
+      const endpoint2 = (await modelStatus(gw.url, 'orph')).endpoint!;
+      const pid2: number = (await http(endpoint2, '/mock/stats')).json.pid;
+      await remember(pid2, true);
+      expect(pid2).not.toBe(pid);
+      expect((await readStateFile(stateFile)).map((r) => r.pid)).toEqual([pid2]);
+      expect(JSON.parse(readFileSync(stateFile, 'utf8')).processes).toHaveLength(1);
+
+      // (c) Adopted again, then a graceful shutdown (SIGTERM) stops the adopted server and clears the record.
+      await sigkill(gw);
+      gw = await serve(file);
+      expect((await modelStatus(gw.url, 'orph')).state).toBe('ready');
+      gw.child.kill('SIGTERM');
+      const stopping = Date.now();
+      expect(await gw.exited).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(5000); // the drain and the stop, not a grace timer left running
+      expect(await gone(started.find((p) => p.pid === pid2)!)).toBe(true);
+      expect(existsSync(stateFile)).toBe(false);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- serve output:\n${gw.output().slice(-3000)}`, { cause: err });
+    } finally {
+      if (gw.child.exitCode === null && gw.child.signalCode === null) await sigkill(gw);
+    }
+  });
+});
