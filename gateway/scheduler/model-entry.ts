@@ -30,6 +30,8 @@ export class ModelEntry {
   stopPromise: Promise<void> | null = null;
   /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
   vramWait: string | null = null;
+  /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
+  explicitStarts = 0;
   idleTimer: NodeJS.Timeout | null = null;
   /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
   pids = new Set<number>();

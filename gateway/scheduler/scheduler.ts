@@ -152,7 +152,12 @@ export class Scheduler extends EventEmitter {
   async load(entry: ModelEntry): Promise<void> {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
-    await this.ensureStarted(entry);
+    entry.explicitStarts += 1;
+    try {
+      await this.ensureStarted(entry);
+    } finally {
+      entry.explicitStarts -= 1;
+    }
     this.armIdleTimer(entry);
   }
 
@@ -301,6 +306,14 @@ export class Scheduler extends EventEmitter {
       if (outcome.kind === 'replan') continue;
       if (outcome.kind === 'impossible' || this.now() >= deadline) {
         throw new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id}: ${outcome.reason}`);
+      }
+      // Nobody is waiting for this start any more (its clients went away): give up rather than
+      // hold a place in line for GPU memory until the deadline.
+      if (entry.queue.queued === 0 && entry.explicitStarts === 0) {
+        throw new GatewayError(
+          'insufficient_vram',
+          `Not enough GPU memory for ${entry.id}, and no request waits for it any more: ${outcome.reason}`,
+        );
       }
       entry.progress = { phase: 'loading', percent: null, message: `waiting for GPU memory: ${outcome.reason}` };
       entry.vramWait = outcome.reason; // cleared when place() returns or throws
@@ -554,10 +567,7 @@ export class Scheduler extends EventEmitter {
     }
     for (const e of this.entries.values()) {
       if (e.config.preload && e.config.runtime !== 'remote') {
-        this.ensureStarted(e).then(
-          () => this.armIdleTimer(e),
-          (err: Error) => this.deps.log.warn({ model: e.id, err: err.message }, 'preload failed'),
-        );
+        this.load(e).catch((err: Error) => this.deps.log.warn({ model: e.id, err: err.message }, 'preload failed'));
       }
     }
   }

@@ -177,6 +177,47 @@ describe('placement and eviction', () => {
   });
 });
 
+describe('a start waiting for GPU memory', () => {
+  const three = [fakeModel('a', 10), fakeModel('b', 10), fakeModel('c', 10)].join('\n');
+
+  it('gives up when every request waiting for it has gone (no place in line held for nobody)', async () => {
+    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }' });
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const la = await scheduler.admit(entry('a'), 'la', never());
+    const lb = await scheduler.admit(entry('b'), 'lb', never());
+    const client = new AbortController();
+    const waiting = codeOf(scheduler.admit(entry('c'), 'c', client.signal));
+    for (let i = 0; i < 100 && entry('c').vramWait === null; i++) await tick(10);
+    expect(entry('c').vramWait).not.toBeNull(); // c's start is waiting for a and b to be idle
+    client.abort();
+    expect(await waiting).toBe('client_gone');
+    for (let i = 0; i < 300 && entry('c').startPromise; i++) await tick(10);
+    expect(entry('c').startPromise).toBeNull(); // well before the 30 s deadline
+    expect(entry('c').state).toBe('stopped');
+    expect(entry('c').error).toMatch(/no request waits for it/);
+    expect(runtime.events).toEqual(['start a', 'start b']);
+    scheduler.release(entry('a'), la);
+    scheduler.release(entry('b'), lb);
+  });
+
+  it('keeps waiting while a load() waits for it', async () => {
+    const { scheduler, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }' });
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const la = await scheduler.admit(entry('a'), 'la', never());
+    const lb = await scheduler.admit(entry('b'), 'lb', never());
+    const loading = scheduler.load(entry('c'));
+    for (let i = 0; i < 100 && entry('c').vramWait === null; i++) await tick(10);
+    await tick(1200); // more than one re-plan later it is still waiting, not abandoned
+    expect(entry('c').state).toBe('starting');
+    scheduler.release(entry('b'), lb); // b goes idle: c evicts it and starts
+    await loading;
+    expect(entry('c').state).toBe('ready');
+    scheduler.release(entry('a'), la);
+  });
+});
+
 describe('unload, crashes, idle, shutdown', () => {
   it('unload: model_busy while busy; force cuts in-flight and queued requests with model_stopped', async () => {
     const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'maxConcurrent: 1'));
