@@ -37,8 +37,9 @@ export const ADMIN_TOKEN = 'gpu-test-admin-token-0123456789';
 /** What the fake reports as memory.reserved on every GPU. */
 export const FAKE_RESERVED_MIB = 616;
 
-/** Polls `fn` until it returns a truthy value (or stops throwing); fails after `timeoutMs`. */
-export function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 8000, everyMs = 25): Promise<NonNullable<T>> {
+/** Polls `fn` until it returns a truthy value (or stops throwing); fails after `timeoutMs` (generous: each
+ * fake nvidia-smi poll starts a Node process, slow on a loaded 2-core machine). */
+export function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000, everyMs = 25): Promise<NonNullable<T>> {
   return waitUntil(fn, timeoutMs, what, everyMs) as Promise<NonNullable<T>>;
 }
 
