@@ -24,13 +24,15 @@ export function buildStatus(src: StatusSources): StatusDocument {
   const probeState = src.gpu?.state() ?? null;
   const snap = probeState?.snapshot ?? null;
   const measured = snap?.measured ?? false;
+  // One attribution for the whole document, so per-model and per-GPU figures agree.
+  const attribution = snap ? attributeGpuMemory(snap, src.scheduler.managedModels(false)) : null;
   const models: ModelStatus[] = entries.map((e) => {
     const s = e.toStatus();
+    if (measured) s.vramUsedMiB = e.instance ? (attribution!.models.get(e.id)?.vramUsedMiB ?? null) : null;
     // On a static GPU nothing is measured: a model holding its budget is shown as using it.
-    if (!measured && e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
+    else if (e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
     return s;
   });
-  const attribution = snap ? attributeGpuMemory(snap, src.scheduler.managedModels(false)) : null;
   const source: GpuStatus['source'] = measured ? 'nvidia-smi' : src.gpu?.kind === 'systeminformation' ? 'systeminformation' : 'static';
   const gpus: GpuStatus[] = (snap?.gpus ?? []).map((g, i) => {
     const a = attribution!.gpus[i];

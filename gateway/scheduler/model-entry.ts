@@ -35,8 +35,6 @@ export class ModelEntry {
   idleTimer: NodeJS.Timeout | null = null;
   /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
   pids = new Set<number>();
-  /** Measured VRAM use (MiB) from the last GPU reading; null when not measured. */
-  measuredMiB: number | null = null;
   readonly queue: ModelQueue;
 
   constructor(
@@ -91,7 +89,7 @@ export class ModelEntry {
       maxConcurrent: c.maxConcurrent,
       maxQueue: c.maxQueue,
       vramBudgetMiB: c.runtime === 'remote' ? null : this.budgetMiB,
-      vramUsedMiB: this.measuredMiB,
+      vramUsedMiB: null, // filled by buildStatus from the GPU reading (gateway/status.ts)
       gpus: [...this.gpuIndices],
       endpoint: c.runtime === 'remote' ? c.url : (this.instance?.endpoint ?? null),
       lastUsedAt: this.lastUsedAt === null ? null : new Date(this.lastUsedAt).toISOString(),

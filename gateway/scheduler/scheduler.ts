@@ -436,11 +436,7 @@ export class Scheduler extends EventEmitter {
         e.pids = e.instance ? new Set(await e.instance.pids().catch(() => [])) : new Set();
       }),
     );
-    const attribution = attributeGpuMemory(snap, this.managedModels(false));
-    for (const e of this.entries.values()) {
-      e.measuredMiB = e.instance ? (attribution.models.get(e.id)?.vramUsedMiB ?? null) : null;
-    }
-    this.changed();
+    this.changed(); // the status document attributes memory from these PIDs and the probe's reading
   }
 
   // ---------------------------------------------------------------- stop
@@ -506,7 +502,6 @@ export class Scheduler extends EventEmitter {
     entry.instance = null;
     entry.gpuIndices = [];
     entry.pids = new Set();
-    entry.measuredMiB = null;
   }
 
   // ---------------------------------------------------------------- idle
