@@ -1,4 +1,4 @@
-// Who holds the memory on each GPU, and how much is left for a start. Pure.
+// Who holds the memory on each GPU. Pure. (How much is left for a start is placement.ts's: availableMiB.)
 //
 // Measured snapshot (nvidia-smi): each compute process's memory goes to the managed model
 // whose pid set holds its pid (process runtime: the server's process tree; Docker: the
@@ -12,7 +12,7 @@
 // is the sum of those, freeMiB = total − reserved − used, otherMiB 0, and a model's
 // vramUsedMiB is null (not measured).
 
-import type { GpuReading, GpuSnapshot } from './probe.js';
+import type { GpuSnapshot } from './probe.js';
 
 export interface ManagedModel {
   /** Host pids of the model's server and its descendants. */
@@ -89,76 +89,4 @@ export function attributeGpuMemory(snapshot: GpuSnapshot, models: ReadonlyMap<st
     };
   });
   return { gpus, models: modelTotals };
-}
-
-export interface AvailabilityInput {
-  totalMiB: number;
-  /** The driver's reserve (nvidia-smi memory.reserved); 0 on static GPUs. */
-  reservedMiB: number;
-  /** Measured use by every process on the GPU; 0 on an unmeasured GPU. */
-  usedMiB: number;
-  /** `gpu.reserveGiB` × 1024: kept free on every GPU. */
-  reserveMiB: number;
-  /**
-   * The gateway's models that are starting or ready on this GPU: their budget on this GPU and
-   * their measured use on this GPU (null or 0 when unmeasured or not yet allocated).
-   */
-  activeModels: ReadonlyArray<{ budgetMiB: number; measuredMiB: number | null }>;
-}
-
-/**
- * Memory a new start may claim on one GPU, in MiB (negative when over-committed).
- *
- * ARCHITECTURE "Placement": total − reserved − reserveGiB − memory of processes the gateway does
- * not manage − budgets of the models it runs or is starting. On a measured GPU a model may hold
- * more than its budget (vLLM overshoots a little: CUDA graphs, NCCL) or less (still loading), so
- * each active model counts max(budget, measured), and "not managed" = used − the managed
- * models' measured share. Substituting:
- *
- *   total − reserved − reserve − (used − Σ measured) − Σ max(budget, measured)
- *   = total − reserved − used − reserve − Σ max(0, budget − measured)
- *
- * i.e. nvidia-smi's free memory, less the reserve, less what active models have yet to
- * allocate of their budgets. This form needs no pid matching to be right about memory that no
- * model claims: memory of an evicted model that the driver has not yet released is still in
- * `used` and so is not available — which is what makes a start after an eviction wait for the
- * measured release (P11). On an unmeasured GPU (used = 0, measured = 0) it is total − reserved −
- * reserve − Σ budgets. A model on several GPUs is passed in each GPU's list with its budget.
- */
-export function availableMiB(input: AvailabilityInput): number {
-  const pending = input.activeModels.reduce((s, m) => s + Math.max(0, m.budgetMiB - (m.measuredMiB ?? 0)), 0);
-  return input.totalMiB - input.reservedMiB - input.usedMiB - input.reserveMiB - pending;
-}
-
-/**
- * availableMiB for every GPU of a snapshot, given the managed models (only active ones count;
- * their measured share on each GPU comes from the snapshot's processes).
- */
-export function availableBySnapshot(
-  snapshot: GpuSnapshot,
-  models: ReadonlyMap<string, ManagedModel>,
-  reserveGiB: number,
-): Map<number, number> {
-  const attribution = attributeGpuMemory(snapshot, models);
-  const out = new Map<number, number>();
-  snapshot.gpus.forEach((g: GpuReading, i) => {
-    const a = attribution.gpus[i]!;
-    const activeModels: Array<{ budgetMiB: number; measuredMiB: number | null }> = [];
-    for (const [id, m] of models) {
-      if (!m.active || !m.gpus.includes(g.index)) continue;
-      const measuredMiB = snapshot.measured ? (a.models.find((x) => x.id === id)?.usedMiB ?? 0) : null;
-      activeModels.push({ budgetMiB: m.budgetMiB, measuredMiB });
-    }
-    out.set(
-      g.index,
-      availableMiB({
-        totalMiB: g.totalMiB,
-        reservedMiB: g.reservedMiB,
-        usedMiB: snapshot.measured ? g.usedMiB : 0,
-        reserveMiB: Math.round(reserveGiB * 1024),
-        activeModels,
-      }),
-    );
-  });
-  return out;
 }

@@ -8,12 +8,34 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { attributeGpuMemory, availableBySnapshot, type ManagedModel } from '../../gateway/gpu/attribution.js';
+import { attributeGpuMemory, type ManagedModel } from '../../gateway/gpu/attribution.js';
+import { availableMiB } from '../../gateway/scheduler/placement.js';
 import { createGpuProbe } from '../../gateway/gpu/create-probe.js';
 import { findNvidiaSmi, NvidiaSmiProbe } from '../../gateway/gpu/nvidia-smi-probe.js';
 import type { GpuSnapshot } from '../../gateway/gpu/probe.js';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 import { FAKE_NVIDIA_SMI as FAKE, MOCK_VLLM, spawnHolder } from './gpu-helpers.js';
+
+/**
+ * Memory a start may claim on each GPU, computed as the scheduler's placement does: memory the
+ * attribution cannot give to a managed model counts as other, and active models hold their budgets.
+ */
+function availableBySnapshot(snap: GpuSnapshot, models: ReadonlyMap<string, ManagedModel>, reserveGiB: number): Map<number, number> {
+  const attribution = attributeGpuMemory(snap, models);
+  const placed = [...models]
+    .filter(([, m]) => m.active)
+    .map(([id, m]) => ({ id, gpus: [...m.gpus], budgetMiB: m.budgetMiB, lastUsedAt: 0, busy: false, pinned: false, evictable: true }));
+  return new Map(
+    snap.gpus.map((g, i) => [
+      g.index,
+      availableMiB(
+        { index: g.index, totalMiB: g.totalMiB, reservedMiB: g.reservedMiB, otherMiB: attribution.gpus[i].otherMiB },
+        Math.round(reserveGiB * 1024),
+        placed,
+      ),
+    ]),
+  );
+}
 
 const CAPTURES = fileURLToPath(new URL('../fixtures/nvidia-smi/', import.meta.url));
 const IS_LINUX = process.platform === 'linux';
@@ -193,8 +215,8 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
     const a = attributeGpuMemory(snap, models);
     expect(a.models.get('qwen')).toEqual({ vramUsedMiB: 3072 });
     expect(a.gpus[0]).toMatchObject({ usedMiB: 3072 + 1024 + 4096, models: [{ id: 'qwen', usedMiB: 3072 }], otherMiB: 1024 + 4096 });
-    // total − reserved − used − reserve − (budget − measured)
-    expect(availableBySnapshot(snap, models, 0.5).get(0)).toBe(143771 - 616 - (3072 + 1024 + 4096) - 512 - (4096 - 3072));
+    // total − reserved − reserve − other processes − the model's budget
+    expect(availableBySnapshot(snap, models, 0.5).get(0)).toBe(143771 - 616 - 512 - (1024 + 4096) - 4096);
   });
 
   it('sees the mock vLLM server by its --mock-vram-mib flag', async () => {
