@@ -2,6 +2,7 @@
 // Nothing in a request reaches this function: image, command, mounts and devices come from the
 // validated config and from placement (GPU indices, utilization).
 
+import { substituteModelPlaceholders, type ModelPlaceholderValues } from '../config/env-substitution.js';
 import type Dockerode from 'dockerode';
 import type { DockerModelConfig, GatewayConfig } from '../config/types.js';
 import { containerLabels, containerName, modelConfigHash } from './docker-naming.js';
@@ -36,16 +37,6 @@ export function formatUtilization(f: number): string {
   return String(Number(f.toFixed(2)));
 }
 
-/**
- * Replaces the gateway's four placeholders; anything else is left as written (the config loader
- * has already substituted environment variables).
- */
-export function substitutePlaceholders(text: string, values: Readonly<Record<string, string>>): string {
-  return text.replace(/\$\{(PORT|MODEL_ID|GPU_MEMORY_UTILIZATION|CUDA_VISIBLE_DEVICES)\}/g, (whole, name: string) =>
-    Object.prototype.hasOwnProperty.call(values, name) ? values[name] : whole,
-  );
-}
-
 /** The value of the last occurrence of `--flag V` or `--flag=V` (argparse: the last one wins). */
 export function lastFlagValue(argv: readonly string[], flag: string): string | undefined {
   let value: string | undefined;
@@ -61,7 +52,7 @@ export function lastFlagValue(argv: readonly string[], flag: string): string | u
   return value;
 }
 
-export function placeholderValues(input: SpecInput, gpuRequests: boolean): Record<string, string> {
+export function placeholderValues(input: SpecInput, gpuRequests: boolean): ModelPlaceholderValues {
   return {
     PORT: String(CONTAINER_PORT),
     MODEL_ID: input.model.id,
@@ -72,7 +63,7 @@ export function placeholderValues(input: SpecInput, gpuRequests: boolean): Recor
 }
 
 /** The container's command (the image's entrypoint is kept): our flags first, then the model's args. */
-export function buildCommand(input: SpecInput, values: Readonly<Record<string, string>>): string[] {
+export function buildCommand(input: SpecInput, values: ModelPlaceholderValues): string[] {
   const { model } = input;
   return [
     '--model',
@@ -85,7 +76,7 @@ export function buildCommand(input: SpecInput, values: Readonly<Record<string, s
     String(CONTAINER_PORT),
     '--gpu-memory-utilization',
     formatUtilization(input.gpuMemoryUtilization),
-    ...model.args.map((a) => substitutePlaceholders(a, values)),
+    ...model.args.map((a) => substituteModelPlaceholders(a, values)),
   ];
 }
 
@@ -99,7 +90,7 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
   const hash = modelConfigHash(model, input.gpuMemoryUtilization);
   const env = Object.entries(model.env)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${substitutePlaceholders(v, values)}`);
+    .map(([k, v]) => `${k}=${substituteModelPlaceholders(v, values)}`);
   const shm = opts.shm ?? 'host';
 
   const hostConfig: Dockerode.HostConfig = {

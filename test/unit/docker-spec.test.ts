@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildContainerSpec, formatUtilization, lastFlagValue, substitutePlaceholders } from '../../gateway/runtimes/docker-spec.js';
+import { buildContainerSpec, formatUtilization, lastFlagValue } from '../../gateway/runtimes/docker-spec.js';
 import { containerName, modelConfigHash } from '../../gateway/runtimes/docker-naming.js';
 import type { DockerModelConfig } from '../../gateway/config/types.js';
 
@@ -128,7 +128,18 @@ describe('buildContainerSpec', () => {
     expect(formatUtilization(1)).toBe('1');
   });
 
-  it('substitutePlaceholders leaves unknown and unset names alone', () => {
-    expect(substitutePlaceholders('${PORT}/${NOPE}/${MODEL_ID}', { PORT: '8000' })).toBe('8000/${NOPE}/${MODEL_ID}');
+  it('placeholders in args and env: the four are filled, others are left alone, $${ is a literal ${', () => {
+    const spec = buildContainerSpec(
+      {
+        model: model({ args: ['--x', '${PORT}/${NOPE}/${MODEL_ID}', '--y', '$${PORT}'], env: { A: '$${MODEL_ID}-${MODEL_ID}' } }),
+        gpuIndices: [0],
+        gpuMemoryUtilization: 0.3,
+      },
+      docker,
+    );
+    const cmd = spec.options.Cmd as string[];
+    expect(cmd[cmd.indexOf('--x') + 1]).toBe(`8000/\${NOPE}/${model().id}`);
+    expect(cmd[cmd.indexOf('--y') + 1]).toBe('${PORT}');
+    expect(spec.options.Env).toContain(`A=\${MODEL_ID}-${model().id}`);
   });
 });
