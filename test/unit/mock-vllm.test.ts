@@ -758,8 +758,7 @@ describe('sleep mode', () => {
     t0 = Date.now();
     await json(m.port, 'POST', '/collective_rpc', { method: 'reload_weights' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
-    t0 = Date.now();
-    await raw(m.port, 'POST', '/wake_up?tags=kv_cache'); // no weights to copy: at once
+    await raw(m.port, 'POST', '/wake_up?tags=kv_cache');
     expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
     m.proc.kill('SIGTERM');
   });
