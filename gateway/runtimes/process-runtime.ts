@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import type { LocalModelConfig, ProcessModelConfig } from '../config/types.js';
+import type { ProcessModelConfig } from '../config/types.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
