@@ -14,6 +14,9 @@ export interface EngineMetricsSource {
   tokensSeen(id: string): { promptTokensSeen: number; generationTokensSeen: number } | null;
 }
 
+/** Prometheus counts memory in bytes; the status document in MiB. */
+const MIB = 1024 * 1024;
+
 const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
 
 /** One model's labelled metric children, resolved once (prom-client hashes labels on every call). */
@@ -67,7 +70,8 @@ export class Metrics {
     status: () => StatusDocument,
   ) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_process_' });
+    // Node's process metrics under the gateway's one prefix: vllm_gateway_process_cpu_seconds_total, …
+    collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_' });
     this.requests = new Counter({
       name: 'vllm_gateway_requests_total',
       help: 'Proxied requests by model and HTTP status',
@@ -107,7 +111,7 @@ export class Metrics {
       registers: [r],
     });
     new Gauge({
-      name: 'vllm_gateway_model_queued',
+      name: 'vllm_gateway_model_queued_requests',
       help: 'Requests waiting for a slot or for the model to start',
       labelNames: ['model'],
       registers: [r],
@@ -116,7 +120,7 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'vllm_gateway_model_in_flight',
+      name: 'vllm_gateway_model_in_flight_requests',
       help: 'Requests being proxied',
       labelNames: ['model'],
       registers: [r],
@@ -143,17 +147,17 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'vllm_gateway_gpu_memory_mib',
-      help: 'GPU memory by kind (total, used, free, other)',
+      name: 'vllm_gateway_gpu_memory_bytes',
+      help: 'GPU memory by kind (total, used, free, other: used by processes the gateway does not manage)',
       labelNames: ['gpu', 'name', 'kind'],
       registers: [r],
       collect() {
         for (const g of status().gpus) {
           const labels = { gpu: String(g.index), name: g.name };
-          this.set({ ...labels, kind: 'total' }, g.totalMiB);
-          this.set({ ...labels, kind: 'used' }, g.usedMiB);
-          this.set({ ...labels, kind: 'free' }, g.freeMiB);
-          this.set({ ...labels, kind: 'other' }, g.otherMiB);
+          this.set({ ...labels, kind: 'total' }, g.totalMiB * MIB);
+          this.set({ ...labels, kind: 'used' }, g.usedMiB * MIB);
+          this.set({ ...labels, kind: 'free' }, g.freeMiB * MIB);
+          this.set({ ...labels, kind: 'other' }, g.otherMiB * MIB);
         }
       },
     });
