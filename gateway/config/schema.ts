@@ -126,6 +126,8 @@ export const remoteModelSchema = z.strictObject({
   runtime: z.literal('remote'),
   url: httpUrl,
   apiKey: z.string().default(''),
+  // Off by default: a remote server may be shared, its figures are not this gateway's traffic.
+  scrapeMetrics: bool.default(false),
   ...common,
 });
 

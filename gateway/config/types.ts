@@ -52,6 +52,8 @@ export interface RemoteModelConfig extends ModelCommon {
   runtime: 'remote';
   url: string;
   apiKey: string;
+  /** Scrape its /metrics for the engine figures (managed models always are). */
+  scrapeMetrics: boolean;
 }
 
 export type ModelConfig = DockerModelConfig | ProcessModelConfig | RemoteModelConfig;
