@@ -1,5 +1,5 @@
 // The app's own config file: where it lives on each platform, and the documented default written
-// there on first run (CONTRACT §2's defaults, example models left as comments). The desktop app and
+// there on first run (docs/configuration.md's defaults, example models left as comments). The desktop app and
 // `serve` without --config share it.
 import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
@@ -26,7 +26,7 @@ export function appConfigDir(
   return path.posix.join(xdg && path.posix.isAbsolute(xdg) ? xdg : path.posix.join(home, '.config'), APP_DIR_NAME);
 }
 
-export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. gateway.example.yaml in the repository documents every key.
+export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. Every key is documented in docs/configuration.md.
 # Edit this file (tray menu → Open config) and restart the app (or \`serve\`) to apply it.
 # Unknown keys are an error. \${NAME} reads the environment variable NAME (\${NAME:-default} if unset).
 
