@@ -14,6 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { ProcessModelConfig } from '../config/types.js';
+import { effectiveEnv } from '../config/sleep-config.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
@@ -357,7 +358,7 @@ export class ProcessRuntime implements Runtime {
     const [cmd, ...rest] = [...model.command, ...model.args].map(sub);
     if (!cmd) throw new GatewayError('model_start_failed', 'The model has an empty command');
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const [k, v] of Object.entries(model.env)) env[k] = sub(v);
+    for (const [k, v] of Object.entries(effectiveEnv(model))) env[k] = sub(v);
     env.CUDA_VISIBLE_DEVICES = values.CUDA_VISIBLE_DEVICES;
 
     req.onPhase('starting');
