@@ -17,7 +17,7 @@ export interface EngineMetricsSource {
 /** Prometheus counts memory in bytes; the status document in MiB. */
 const MIB = 1024 * 1024;
 
-const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
+const STATES = ['stopped', 'pulling', 'starting', 'ready', 'sleeping', 'waking', 'stopping', 'failed'] as const;
 
 /** One model's labelled metric children, resolved once (prom-client hashes labels on every call). */
 export interface ModelMetrics {

@@ -1,7 +1,7 @@
 // The status document (docs/status.md): served at GET /gateway/status, sent over SSE and IPC.
 // Pure types only: the renderer imports this file, so it must never import Node modules.
 
-export type ModelState = 'stopped' | 'pulling' | 'starting' | 'ready' | 'stopping' | 'failed';
+export type ModelState = 'stopped' | 'pulling' | 'starting' | 'ready' | 'sleeping' | 'waking' | 'stopping' | 'failed';
 export type RuntimeKind = 'docker' | 'process' | 'remote';
 
 export interface ModelProgress {
@@ -32,6 +32,10 @@ export interface ModelStatus {
   aliases: string[];
   runtime: RuntimeKind;
   state: ModelState;
+  /** The configured `sleep.level` (0 = sleep off; remote models 0). */
+  sleepLevel: number;
+  /** Extension: host RAM the model holds while asleep (its weights at level 1); null when not asleep. */
+  sleepHostRamMiB?: number | null;
   inFlight: number;
   queued: number;
   maxConcurrent: number;

@@ -160,6 +160,21 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
     [api, modelById],
   );
 
+  const putToSleep = useCallback(
+    async (id: string) => {
+      setErr(id, null);
+      setPend(id, 'sleep');
+      try {
+        await api.sleep(id);
+      } catch (err) {
+        setErr(id, `Could not put ${id} to sleep: ${errorMessage(err)}`);
+      } finally {
+        setPend(id, null);
+      }
+    },
+    [api],
+  );
+
   const evict = useCallback(
     (id: string) => {
       const m: ModelStatus | undefined = modelById.get(id);
@@ -244,6 +259,7 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                         actionError={actionErrors[m.id] ?? null}
                         onWarm={(id) => void warm(id)}
                         onEvict={evict}
+                        onSleep={(id) => void putToSleep(id)}
                         onLogs={setLogsFor}
                         onDismissError={(id) => setErr(id, null)}
                       />

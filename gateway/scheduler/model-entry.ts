@@ -1,6 +1,7 @@
 // One configured model's live state. The scheduler is the only writer; everything else reads
 // through `toStatus()`. Transitions go through `setState`, which stamps `stateSince` and notifies.
 
+import { sleepLevel } from '../config/sleep-config.js';
 import type { ModelConfig } from '../config/types.js';
 import type { ModelProgress, ModelState, ModelStatus } from '../status-types.js';
 import type { Instance } from '../runtimes/runtime.js';
@@ -84,6 +85,7 @@ export class ModelEntry {
       aliases: [...c.aliases],
       runtime: c.runtime,
       state: this.state,
+      sleepLevel: sleepLevel(c),
       inFlight: this.queue.inFlight.size,
       queued: this.queue.waiting.size,
       maxConcurrent: c.maxConcurrent,

@@ -15,6 +15,8 @@ export interface GatewayApi {
   onStatus(cb: (doc: StatusDocument) => void, signal?: AbortSignal): () => void;
   load(id: string): Promise<ModelStatus>;
   unload(id: string, opts: { force: boolean }): Promise<ModelStatus>;
+  /** Puts a ready, idle model to sleep at its sleep.level (vLLM sleep mode). */
+  sleep(id: string): Promise<ModelStatus>;
   logs(id: string, tail: number): Promise<string>;
   /** Opens an http(s) URL in the user's browser. */
   openExternal(url: string): Promise<void>;

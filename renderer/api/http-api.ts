@@ -162,6 +162,11 @@ export class HttpGatewayApi implements GatewayApi {
     return (await res.json()) as ModelStatus;
   }
 
+  async sleep(id: string): Promise<ModelStatus> {
+    const res = await this.request(`/gateway/models/${encodeURIComponent(id)}/sleep`, { method: 'POST' }, true);
+    return (await res.json()) as ModelStatus;
+  }
+
   async logs(id: string, tail: number): Promise<string> {
     const n = Math.max(1, Math.min(10_000, Math.floor(tail)));
     const res = await this.request(`/gateway/models/${encodeURIComponent(id)}/logs?tail=${n}`, {

@@ -62,6 +62,10 @@ export class IpcGatewayApi implements GatewayApi {
     return call(() => this.bridge.unload(id, { force: opts.force }));
   }
 
+  sleep(id: string): Promise<ModelStatus> {
+    return call(() => this.bridge.sleep(id));
+  }
+
   logs(id: string, tail: number): Promise<string> {
     return call(() => this.bridge.logs(id, tail));
   }

@@ -9,6 +9,8 @@ import { gpuSegments, percent, type Segment } from '../lib/gpu-segments.js';
 function segmentTitle(s: Segment): string {
   switch (s.kind) {
     case 'model':
+      if (s.sleeping)
+        return `${s.id}: asleep, ${gib(s.usedMiB)} GiB left on the GPU${s.hostRamMiB ? `, ${gib(s.hostRamMiB)} GiB in host RAM` : ''}`;
       return `${s.id}: ${gib(s.usedMiB)} GiB used${s.budgetMiB !== null ? ` of a ${gib(s.budgetMiB)} GiB budget` : ''}`;
     case 'other':
       return `Other processes: ${gib(s.spanMiB)} GiB`;
@@ -67,7 +69,7 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
             return (
               <div
                 key={`m-${s.id}`}
-                className="seg seg-model"
+                className={`seg seg-model${s.sleeping ? ' sleeping' : ''}`}
                 style={{ width, ['--c' as string]: modelColor(s.id) }}
                 title={segmentTitle(s)}
                 data-model={s.id}
@@ -89,6 +91,7 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
               <span className="num muted">
                 {gib(s.usedMiB)}
                 {s.budgetMiB !== null ? ` / ${gib(s.budgetMiB)}` : ''} GiB
+                {s.sleeping ? ` · asleep${s.hostRamMiB ? `, ${gib(s.hostRamMiB)} GiB RAM` : ''}` : ''}
               </span>
             </li>
           ) : (

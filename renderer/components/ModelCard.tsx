@@ -3,9 +3,9 @@ import type { ReactElement } from 'react';
 import type { ModelStatus } from '../../gateway/status-types.js';
 import { useModelColor } from '../lib/colors.js';
 import { ago, clock, duration, elapsedSince, gib, idleStop } from '../lib/format.js';
-import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
+import { AlertIcon, LogsIcon, MoonIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
 
-export type PendingAction = 'warm' | 'evict' | null;
+export type PendingAction = 'warm' | 'evict' | 'sleep' | null;
 
 export interface ModelCardProps {
   model: ModelStatus;
@@ -15,11 +15,12 @@ export interface ModelCardProps {
   actionError: string | null;
   onWarm(id: string): void;
   onEvict(id: string): void;
+  onSleep(id: string): void;
   onLogs(id: string): void;
   onDismissError(id: string): void;
 }
 
-const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
+const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'waking', 'stopping']);
 
 function Ratio({ label, value, max, tone }: { label: string; value: number; max: number; tone: 'accent' | 'warn' }): ReactElement {
   const pct = max > 0 ? Math.min(100, (value / max) * 100) : 0;
@@ -69,6 +70,30 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
       </div>
     );
   }
+  if (model.state === 'waking') {
+    return (
+      <div className="progress-row">
+        <div className="progress-text">
+          <span className="num">Waking from sleep{elapsed !== null ? ` · ${clock(elapsed)}` : ''}</span>
+          {p?.message ? (
+            <span className="muted progress-msg" title={p.message}>
+              {p.message}
+            </span>
+          ) : null}
+        </div>
+        <div
+          className={`progress-bar ${p?.percent == null ? 'indeterminate' : ''}`}
+          role="progressbar"
+          aria-label={`${model.id} wake progress`}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={p?.percent == null ? undefined : Math.round(p.percent)}
+        >
+          <div style={p?.percent == null ? undefined : { width: `${Math.max(2, Math.min(100, p.percent))}%` }} />
+        </div>
+      </div>
+    );
+  }
   if (model.state === 'stopping') {
     return (
       <div className="progress-row">
@@ -89,6 +114,15 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
         <span>{model.runtime === 'remote' ? 'Routed to' : `Up ${elapsed !== null ? duration(elapsed) : ''}`}</span>
         {model.endpoint ? <span className="mono muted progress-msg">{model.endpoint}</span> : null}
       </>
+    );
+  } else if (model.state === 'sleeping') {
+    const ram = model.sleepHostRamMiB ? ` · ${gib(model.sleepHostRamMiB)} GiB in host RAM` : '';
+    line = (
+      <span>
+        Asleep{model.sleepLevel ? ` (level ${model.sleepLevel})` : ''}
+        {elapsed !== null ? ` ${duration(elapsed)}` : ''}
+        {ram} · wakes on the next request
+      </span>
     );
   } else if (model.state === 'failed') {
     line = <span>Failed {elapsed !== null ? `${duration(elapsed)} ago` : ''} · retried after a cool-down</span>;
@@ -140,6 +174,8 @@ export function ModelCard(props: ModelCardProps): ReactElement {
   const lastUse = m.inFlight > 0 ? 'now' : ago(m.lastUsedAt, now);
   const vramPct = m.vramBudgetMiB && m.vramUsedMiB ? Math.min(100, (m.vramUsedMiB / m.vramBudgetMiB) * 100) : 0;
   const warmDisabled = !canControl || pending !== null || remote || m.state === 'ready' || BUSY_STATES.has(m.state);
+  const canSleep = !remote && m.sleepLevel > 0;
+  const sleepDisabled = !canControl || pending !== null || m.state !== 'ready' || m.inFlight + m.queued > 0;
   const evictDisabled = !canControl || pending !== null || remote || m.state === 'stopped' || m.state === 'stopping';
   const readOnlyHint = canControl ? undefined : 'Read-only: open the dashboard link printed by `serve` to control models';
   const vram =
@@ -246,6 +282,26 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           {pending === 'evict' ? <span className="spinner" aria-hidden /> : <StopIcon width={13} height={13} />}
           <span>{pending === 'evict' ? 'Evicting' : 'Evict'}</span>
         </button>
+        {canSleep ? (
+          <button
+            type="button"
+            className="btn"
+            aria-label={`Sleep ${m.id}`}
+            disabled={sleepDisabled}
+            title={
+              readOnlyHint ??
+              (m.state !== 'ready'
+                ? 'Only a ready model can be put to sleep'
+                : m.inFlight + m.queued > 0
+                  ? 'Busy: it sleeps once nothing is in flight or queued'
+                  : `Free its GPU memory and keep the server (sleep level ${m.sleepLevel}); the next request wakes it`)
+            }
+            onClick={() => props.onSleep(m.id)}
+          >
+            {pending === 'sleep' ? <span className="spinner" aria-hidden /> : <MoonIcon width={13} height={13} />}
+            <span>{pending === 'sleep' ? 'Sleeping' : 'Sleep'}</span>
+          </button>
+        ) : null}
         <span className="spacer" />
         <button type="button" className="btn ghost" aria-label={`Logs of ${m.id}`} onClick={() => props.onLogs(m.id)}>
           <LogsIcon width={14} height={14} />

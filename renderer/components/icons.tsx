@@ -37,6 +37,11 @@ export const StopIcon = (p: P): ReactElement => (
     <rect x="6" y="6" width="12" height="12" rx="2" />
   </svg>
 );
+export const MoonIcon = (p: P): ReactElement => (
+  <svg {...base(p)}>
+    <path d="M20 14.5A8 8 0 1 1 9.5 4a6.5 6.5 0 0 0 10.5 10.5z" />
+  </svg>
+);
 export const LogsIcon = (p: P): ReactElement => (
   <svg {...base(p)}>
     <path d="M4 6h16M4 12h16M4 18h10" />

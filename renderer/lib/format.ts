@@ -58,7 +58,8 @@ export type IdleStop = { kind: 'countdown'; ms: number; text: string } | { kind:
 /** Time left before the model is stopped for idleness (lastUsedAt + ttlSeconds). */
 export function idleStop(m: ModelStatus, now: number): IdleStop {
   if (m.runtime === 'remote') return { kind: 'none', text: 'not managed' };
-  if (m.state !== 'ready') return { kind: 'none', text: '—' };
+  // A sleeper is stopped after the same idle time as a ready model (docs/scheduling.md).
+  if (m.state !== 'ready' && m.state !== 'sleeping') return { kind: 'none', text: '—' };
   if (m.pinned) return { kind: 'none', text: 'pinned' };
   if (!m.ttlSeconds || m.ttlSeconds <= 0) return { kind: 'none', text: 'never' };
   if (m.inFlight + m.queued > 0) return { kind: 'none', text: 'in use' };

@@ -9,8 +9,12 @@ export interface ModelSegment {
   usedMiB: number;
   /** The model's budget on this GPU (MiB), null when unknown. */
   budgetMiB: number | null;
-  /** Width the segment takes in the bar: max(used, budget). */
+  /** Width the segment takes in the bar: max(used, budget); a sleeper's only its residue. */
   spanMiB: number;
+  /** Asleep (vLLM sleep mode): it holds only a residue here, its budget is free for others. */
+  sleeping: boolean;
+  /** Host RAM it holds while asleep, when known. */
+  hostRamMiB: number | null;
 }
 
 export interface PlainSegment {
@@ -20,30 +24,47 @@ export interface PlainSegment {
 
 export type Segment = ModelSegment | PlainSegment;
 
-const HOLDS_VRAM = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'stopping']);
+const HOLDS_VRAM = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'waking', 'stopping']);
 
 export function gpuSegments(gpu: GpuStatus, models: readonly ModelStatus[]): Segment[] {
   const byId = new Map<string, ModelSegment>();
   for (const m of gpu.models) {
     const status = models.find((x) => x.id === m.id);
+    const sleeping = status?.state === 'sleeping';
     byId.set(m.id, {
       kind: 'model',
       id: m.id,
       usedMiB: Math.max(0, m.usedMiB),
-      budgetMiB: status?.vramBudgetMiB ?? null,
+      budgetMiB: sleeping ? null : (status?.vramBudgetMiB ?? null),
       spanMiB: 0,
+      sleeping,
+      hostRamMiB: sleeping ? (status?.sleepHostRamMiB ?? null) : null,
     });
   }
   // Models placed on this GPU that hold (or are about to hold) memory but have no measurement yet.
   for (const m of models) {
-    if (!m.gpus.includes(gpu.index) || !HOLDS_VRAM.has(m.state) || byId.has(m.id)) continue;
-    if (m.vramBudgetMiB === null) continue;
+    if (!m.gpus.includes(gpu.index) || byId.has(m.id)) continue;
+    if (m.state === 'sleeping') {
+      byId.set(m.id, {
+        kind: 'model',
+        id: m.id,
+        usedMiB: Math.max(0, m.vramUsedMiB ?? 0),
+        budgetMiB: null,
+        spanMiB: 0,
+        sleeping: true,
+        hostRamMiB: m.sleepHostRamMiB ?? null,
+      });
+      continue;
+    }
+    if (!HOLDS_VRAM.has(m.state) || m.vramBudgetMiB === null) continue;
     byId.set(m.id, {
       kind: 'model',
       id: m.id,
       usedMiB: 0,
       budgetMiB: m.vramBudgetMiB,
       spanMiB: 0,
+      sleeping: false,
+      hostRamMiB: null,
     });
   }
   const segs = [...byId.values()]
