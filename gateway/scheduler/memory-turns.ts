@@ -24,8 +24,12 @@ export interface HolderFacts {
   gpus: readonly number[];
   budgetMiB: number;
   pinned: boolean;
-  /** 'ready' can be evicted or asked to yield; 'transient' (starting, stopping) only holds. */
-  phase: 'ready' | 'transient';
+  /**
+   * 'ready' can be evicted or asked to yield; 'starting' only holds its budget; 'stopping' is on
+   * its way out: its memory is as good as free for planning, but nothing is placed on its GPUs
+   * until it is gone (P11).
+   */
+  phase: 'ready' | 'starting' | 'stopping';
   inFlight: number;
   queued: number;
   /** Epoch ms: the last request's end (0 when never used). */
@@ -93,7 +97,8 @@ function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
 export function decideMemory(s: MemorySnapshot): MemoryDecision {
   const d: MemoryDecision = { place: [], evict: [], yielding: new Map(), waiting: new Map(), refuse: [], wakeAt: null };
   // What is left for the next contender in line: holders not yet given away, plus claims.
-  let placed: PlacedModel[] = s.holders.map((h) => toPlaced(h, s));
+  let placed: PlacedModel[] = s.holders.filter((h) => h.phase !== 'stopping').map((h) => toPlaced(h, s));
+  const stopping = s.holders.filter((h) => h.phase === 'stopping');
   const line = [...s.contenders].sort((a, b) => (a.since ?? Infinity) - (b.since ?? Infinity) || (a.id < b.id ? -1 : 1));
   let anyWaits = false;
   for (const c of line) {
@@ -118,18 +123,24 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
       pinned: false,
       evictable: false,
     };
-    if (fitsNow) {
+    const leaving = stopping.filter((h) => h.gpus.some((g) => plan.gpuIndices.includes(g))).map((h) => h.id);
+    if (fitsNow && leaving.length === 0) {
       d.place.push({ id: c.id, gpuIndices: plan.gpuIndices });
+    } else if (fitsNow) {
+      anyWaits = true;
+      d.waiting.set(c.id, { reason: `stopping ${leaving.join(', ')}`, blockedBy: leaving });
     } else {
       anyWaits = true;
       const given = plan.kind === 'wait' ? [] : [...plan.evict, ...(plan.kind === 'yield' ? plan.yield : [])];
       for (const id of plan.kind === 'wait' ? [] : plan.evict) d.evict.push({ id, for: c.id });
       if (plan.kind === 'yield') for (const id of plan.yield) d.yielding.set(id, c.id);
       // Yielders with nothing in flight go at once (they were idle-tier candidates, so in `evict`).
-      const blockedBy =
-        plan.kind === 'wait'
+      const blockedBy = [
+        ...leaving,
+        ...(plan.kind === 'wait'
           ? placed.filter((m) => m.gpus.some((g) => plan.gpuIndices.includes(g)) && !m.pinned && m.id !== c.id).map((m) => m.id)
-          : given;
+          : given),
+      ];
       d.waiting.set(c.id, { reason: waitReason(plan, blockedBy), blockedBy });
       placed = placed.filter((m) => !given.includes(m.id));
     }

@@ -306,14 +306,16 @@ export class Scheduler extends EventEmitter {
       signal.addEventListener('abort', onAbort, { once: true });
       this.contenders.set(entry, contender);
       this.gpuRefreshTried = false;
-      this.settleSoon();
+      this.settleMemory(); // decide at once: a start that fits goes ahead without waiting a turn of the event loop
     });
   }
 
   private settleSoon(): void {
     if (this.settleScheduled) return;
     this.settleScheduled = true;
-    setImmediate(() => {
+    // After the current synchronous step (which may be in the middle of several changes), before
+    // any timer or I/O: a decision never waits behind a client's next request.
+    queueMicrotask(() => {
       this.settleScheduled = false;
       this.settleMemory();
     });
@@ -340,7 +342,7 @@ export class Scheduler extends EventEmitter {
         gpus: e.gpuIndices,
         budgetMiB: e.budgetMiB,
         pinned: e.config.pinned,
-        phase: e.state === 'ready' && !e.stopPromise ? 'ready' : 'transient',
+        phase: e.stopPromise || e.state === 'stopping' ? 'stopping' : e.state === 'ready' ? 'ready' : 'starting',
         inFlight: e.queue.inFlight.size,
         queued: e.queue.queued,
         lastUsedAt: e.lastUsedAt ?? 0,

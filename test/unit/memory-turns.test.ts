@@ -59,10 +59,18 @@ describe('idle models', () => {
     expect(decide(100.3 * S, holders, [wants('b', 14, 95 * S)]).evict).toEqual([{ id: 'a', for: 'b' }]);
   });
 
-  it('starting and stopping models hold their memory and are never evicted', () => {
-    const d = decide(100 * S, [ready('a', 14, { phase: 'transient' })], [wants('b', 14, 1)]);
+  it('a starting model holds its memory and is never evicted', () => {
+    const d = decide(100 * S, [ready('a', 14, { phase: 'starting' })], [wants('b', 14, 1)]);
     expect([d.place, d.evict, d.refuse]).toEqual([[], [], []]);
     expect(d.waiting.get('b')?.blockedBy).toEqual(['a']);
+  });
+
+  it("a stopping model's memory is as good as free: nothing more is evicted, nothing placed until it is gone (P11)", () => {
+    const holders = [ready('a', 10, { phase: 'stopping' }), ready('i', 10, { lastUsedAt: 1 })];
+    const d = decide(100 * S, holders, [wants('c', 10, 1)]);
+    expect([d.place, d.evict]).toEqual([[], []]);
+    expect(d.waiting.get('c')).toEqual({ reason: 'stopping a', blockedBy: ['a'] });
+    expect(decide(100 * S, [holders[1]], [wants('c', 10, 1)]).place).toEqual([{ id: 'c', gpuIndices: [0] }]);
   });
 });
 
@@ -132,7 +140,7 @@ describe('the line: oldest waiting request first', () => {
     expect(free.place).toEqual([{ id: 'b', gpuIndices: [0] }]);
     expect(free.waiting.get('a')?.blockedBy).toEqual(['b']);
     // While a's server is still stopping, neither is placed; a does not evict anything either.
-    const stopping = decide(41 * S, [ready('a', 14, { phase: 'transient' })], [wants('a', 14, 41 * S), wants('b', 14, 10 * S)]);
+    const stopping = decide(41 * S, [ready('a', 14, { phase: 'stopping' })], [wants('a', 14, 41 * S), wants('b', 14, 10 * S)]);
     expect([stopping.place, stopping.evict]).toEqual([[], []]);
   });
 
