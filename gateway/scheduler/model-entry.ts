@@ -293,6 +293,7 @@ export class ModelEntry {
       ttlSeconds: c.ttlSeconds,
       error: this._error,
       progress: this._progress,
+      engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
     };
   }
 }

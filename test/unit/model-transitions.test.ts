@@ -11,7 +11,6 @@ import { configFrom, fakeModel } from './scheduler-fakes.js';
 const instance = (endpoint = 'http://127.0.0.1:1'): Instance => ({
   endpoint,
   exited: new Promise(() => {}),
-  adopted: false,
   stop: async () => {},
   logs: async () => '',
   pids: async () => [],
