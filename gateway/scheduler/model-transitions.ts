@@ -14,8 +14,9 @@ export const TRANSITIONS: Readonly<Record<ModelState, readonly ModelState[]>> = 
   // stop (idle, evict, unload, shutdown) → stopping; the server dies on its own → stopped
   ready: ['stopping', 'stopped'],
   stopping: ['stopped'],
-  // started again after the cool-down; unloaded (failure acknowledged) → stopped
-  failed: ['starting', 'stopped'],
+  // started again after the cool-down; unloaded (failure acknowledged) → stopped; adopted once
+  // the runtime answers (a start failed while it could not be asked) → ready
+  failed: ['starting', 'stopped', 'ready'],
 };
 
 export class IllegalTransition extends Error {

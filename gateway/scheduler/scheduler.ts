@@ -674,7 +674,7 @@ export class Scheduler extends EventEmitter {
       this.unreconciled.delete(runtime.kind);
       for (const [id, instance] of adopted) {
         const entry = this.entries.get(id);
-        if (!entry || (entry.state !== 'stopped' && entry.state !== 'starting')) continue;
+        if (!entry || !['stopped', 'starting', 'failed'].includes(entry.state)) continue;
         const m = models.find((x) => x.model.id === id)!;
         // Booked where it really runs: the instance knows the GPUs it was given.
         entry.becameReady(instance, instance.gpuIndices ?? m.gpuIndices, this.now());

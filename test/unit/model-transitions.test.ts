@@ -36,7 +36,7 @@ describe('the transition table', () => {
       pulling: ['starting', 'pulling', 'ready', 'failed', 'stopped'],
       ready: ['stopping', 'stopped'],
       stopping: ['stopped'],
-      failed: ['starting', 'stopped'],
+      failed: ['starting', 'stopped', 'ready'],
     });
     expect(canTransition('stopping', 'ready')).toBe(false);
     expect(canTransition('ready', 'starting')).toBe(false);
