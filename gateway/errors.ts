@@ -1,4 +1,4 @@
-// One error catalogue (ARCHITECTURE.md rule 4, CONTRACT.md §3). Every error the gateway answers
+// One error catalogue (docs/architecture.md rule 4, docs/http-api.md). Every error the gateway answers
 // with is a GatewayError carrying its code; one Fastify error handler renders it.
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'rate_limit_error' | 'server_error';
@@ -14,7 +14,7 @@ export const ERROR_CATALOGUE = {
   invalid_json: { status: 400, type: 'invalid_request_error' },
   model_required: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
-  /** The HTTP layer's own refusals (CONTRACT §3): slow headers or body, huge URI or headers, no media type. */
+  /** The HTTP layer's own refusals (docs/http-api.md): slow headers or body, huge URI or headers, no media type. */
   request_timeout: { status: 408, type: 'invalid_request_error' },
   uri_too_long: { status: 414, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },

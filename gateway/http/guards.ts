@@ -1,4 +1,4 @@
-// Host, Origin and credential checks (RELIABILITY "Security"; CONTRACT §3). Pure functions, so the
+// Host, Origin and credential checks (docs/reliability.md "Security"; docs/http-api.md). Pure functions, so the
 // rules are tested without sockets; server.ts applies them in one onRequest hook.
 
 import { tokensEqual } from '../config/admin-token.js';
@@ -36,7 +36,7 @@ export function bearer(authorization: string | undefined): string | null {
   return m ? m[1] : null;
 }
 
-/** The `x-api-key` header Anthropic's clients send the key in (CONTRACT §2 auth). */
+/** The `x-api-key` header Anthropic's clients send the key in (docs/configuration.md, auth). */
 export function apiKeyHeader(value: string | string[] | undefined): string | null {
   if (typeof value !== 'string') return null;
   const v = value.trim();

@@ -1,4 +1,4 @@
-// The proxied inference routes (CONTRACT §3): only these paths reach a model server.
+// The proxied inference routes (docs/http-api.md): only these paths reach a model server.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';

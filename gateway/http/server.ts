@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { RecentRequest, StatusDocument } from '../status-types.js';
+import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { answerClientError, errorBody, errorHeaders, toGatewayError } from './errors.js';
 import { Redactor } from './redact.js';
@@ -38,6 +38,7 @@ export interface ServerDeps {
   adminToken: string;
   logger: Logger;
   status(): StatusDocument;
+  history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
   /** Registers the dashboard under /ui (absent in tests that don't need it). */
@@ -78,7 +79,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       // refusal is a bare 400.
       requireHostHeader: false,
     },
-    // Requests the HTTP parser or the router refuses get the OpenAI shape too (CONTRACT §3).
+    // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
     clientErrorHandler: answerClientError,
     frameworkErrors: (err, request, reply) => {
       const gw = toGatewayError(err);

@@ -111,7 +111,7 @@ function abortReason(signal: AbortLike): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
-/** The client read nothing for idleMs while the upstream's data waited for it (CONTRACT §2 idleSeconds). */
+/** The client read nothing for idleMs while the upstream's data waited for it (docs/configuration.md, timeouts.idleSeconds). */
 export class ClientStalledError extends Error {
   readonly code = 'CLIENT_STALLED';
   constructor(idleMs: number) {

@@ -1,5 +1,5 @@
 // CORS preflights from an allowed origin allow the request headers the official SDKs send
-// (CONTRACT §3). The OpenAI list is captured from the real `openai` package; the Anthropic and
+// (docs/http-api.md). The OpenAI list is captured from the real `openai` package; the Anthropic and
 // Ollama lists are read from their sources (see the comments).
 
 import { createServer, type IncomingHttpHeaders } from 'node:http';

@@ -52,7 +52,7 @@ describe('JSON bodies', () => {
   });
 });
 
-describe('alias rewrite in place (CONTRACT §3: only `model` changes)', () => {
+describe('alias rewrite in place (docs/http-api.md: only `model` changes)', () => {
   const rewrite = (body: Buffer, id: string) => readBodyModel(body, 'application/json').rewrite(id);
 
   it('keeps big integers, "1.0", spacing and invalid UTF-8 of the other members byte for byte', () => {
