@@ -83,9 +83,9 @@ describe('a client that reads nothing', () => {
 
 describe('a retry backoff', () => {
   it('ends when the client goes away: the slot is free at once, not after the wait', async () => {
-    const port = await freePort(); // nothing listens: connection refused, retried after 10 s
+    const port = await freePort(); // nothing listens: connection refused, retried after 5 s (inside firstByteSeconds: 10)
     const t = await startGateway(
-      baseYaml(remote(`http://127.0.0.1:${port}`), { retry: '{ maxAttempts: 3, initialDelaySeconds: 10, backoff: 1 }' }),
+      baseYaml(remote(`http://127.0.0.1:${port}`), { retry: '{ maxAttempts: 3, initialDelaySeconds: 5, backoff: 1 }' }),
     );
     const ac = new AbortController();
     const pending = post(t.url, '/v1/chat/completions', chat('r1'), {}, ac.signal).catch(() => 'aborted');
