@@ -8,8 +8,10 @@
 //   what the ones before it leave: a start that waits claims the GPUs it waits on, so a later
 //   start (the busy model's own, say) cannot take the memory it is waiting for. That is what ends
 //   the livelock where a model evicted for another restarts at once for its next request.
-// - A start that needs memory held by idle models evicts them at once. A model is idle once
-//   nothing has been in flight or queued for `idleGraceMs`.
+// - A start that needs memory held by idle models evicts them at once: puts them to sleep where
+//   they can sleep and the host RAM budget has room, else stops them; then stops sleepers (see
+//   placement.ts for the tiers). A model is idle once nothing has been in flight or queued for
+//   `idleGraceMs`. A wake is a start of a sleeper: it needs its budget on the GPUs it sleeps on.
 // - One that needs memory held by busy models waits; a busy model that has been ready for
 //   `swapAfterMs` yields: it takes no new requests, finishes those in flight, and is then evicted
 //   (its queue waits for its turn back). swapAfterMs 0: busy models are never displaced.
@@ -25,11 +27,15 @@ export interface HolderFacts {
   budgetMiB: number;
   pinned: boolean;
   /**
-   * 'ready' can be evicted or asked to yield; 'starting' only holds its budget; 'stopping' is on
-   * its way out: its memory is as good as free for planning, but nothing is placed on its GPUs
-   * until it is gone (P11).
+   * 'ready' can be evicted or asked to yield; 'starting' (and 'waking') only holds its budget;
+   * 'stopping' is on its way out: its memory is as good as free for planning, but nothing is
+   * placed on its GPUs until it is gone (P11). 'sleeping' holds only its residue (`budgetMiB`) and
+   * can be stopped (the second tier); 'falling-asleep' is on its way to that: like stopping, but
+   * its residue stays.
    */
-  phase: 'ready' | 'starting' | 'stopping';
+  phase: 'ready' | 'starting' | 'stopping' | 'sleeping' | 'falling-asleep' | 'waking';
+  /** Ready: what it would hold asleep (null: it cannot sleep). Sleeping: what it holds. */
+  sleep?: { residualMiB: number; hostRamMiB: number } | null;
   inFlight: number;
   queued: number;
   /** Epoch ms: the last request's end (0 when never used). */
@@ -57,6 +63,8 @@ export interface MemorySnapshot {
   contenders: readonly ContenderFacts[];
   swapAfterMs: number;
   idleGraceMs: number;
+  /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`); absent: no limit. */
+  hostRamBudgetMiB?: number;
 }
 
 export interface MemoryDecision {
@@ -64,6 +72,8 @@ export interface MemoryDecision {
   place: Array<{ id: string; gpuIndices: number[] }>;
   /** Models to stop now, and for whom. A yielding one keeps its queue. */
   evict: Array<{ id: string; for: string }>;
+  /** Idle models to put to sleep now (instead of stopping them), and for whom. */
+  sleep: Array<{ id: string; for: string }>;
   /** Every model that yields after this decision, and to whom; any other stops yielding. */
   yielding: Map<string, string>;
   /** Starts that keep waiting: why, and which models hold what they need. */
@@ -82,6 +92,19 @@ function isIdle(h: HolderFacts, now: number, idleGraceMs: number): boolean {
 }
 
 function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
+  if (h.phase === 'sleeping' || h.phase === 'falling-asleep') {
+    return {
+      id: h.id,
+      gpus: [...h.gpus],
+      budgetMiB: h.budgetMiB,
+      lastUsedAt: Math.max(h.lastUsedAt, h.readyAt),
+      busy: false,
+      pinned: h.pinned,
+      evictable: h.phase === 'sleeping',
+      sleep: { residualMiB: h.budgetMiB, hostRamMiB: h.sleep?.hostRamMiB ?? 0 },
+      asleep: true,
+    };
+  }
   return {
     id: h.id,
     gpus: [...h.gpus],
@@ -91,19 +114,25 @@ function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
     pinned: h.pinned,
     evictable: h.phase === 'ready',
     yieldableAt: h.phase === 'ready' && s.swapAfterMs > 0 ? h.readyAt + s.swapAfterMs : null,
+    sleep: h.phase === 'ready' ? (h.sleep ?? null) : null,
   };
 }
 
 export function decideMemory(s: MemorySnapshot): MemoryDecision {
-  const d: MemoryDecision = { place: [], evict: [], yielding: new Map(), waiting: new Map(), refuse: [], wakeAt: null };
+  const d: MemoryDecision = { place: [], evict: [], sleep: [], yielding: new Map(), waiting: new Map(), refuse: [], wakeAt: null };
   // What is left for the next contender in line: holders not yet given away, plus claims.
   let placed: PlacedModel[] = s.holders.filter((h) => h.phase !== 'stopping').map((h) => toPlaced(h, s));
-  const stopping = s.holders.filter((h) => h.phase === 'stopping');
+  // On their way out (or to sleep): nothing is placed on their GPUs until they are gone (asleep).
+  const stopping: Array<{ id: string; gpus: readonly number[]; toSleep: boolean }> = s.holders
+    .filter((h) => h.phase === 'stopping' || h.phase === 'falling-asleep')
+    .map((h) => ({ id: h.id, gpus: h.gpus, toSleep: h.phase === 'falling-asleep' }));
   const line = [...s.contenders].sort((a, b) => (a.since ?? Infinity) - (b.since ?? Infinity) || (a.id < b.id ? -1 : 1));
+  /** Evicted or put to sleep by this decision, for a start ahead in the line. */
+  const departing: typeof stopping = [];
   let anyWaits = false;
   for (const c of line) {
-    const plan = planPlacement(s.gpus, s.reserveMiB, placed, c, s.now);
-    const fitsNow = plan.kind === 'fit' && plan.evict.length === 0;
+    const plan = planPlacement(s.gpus, s.reserveMiB, placed, c, s.now, s.hostRamBudgetMiB ?? Infinity);
+    const fitsNow = plan.kind === 'fit' && plan.evict.length === 0 && !plan.sleep?.length;
     // Nobody waits for it (its clients went away): it goes ahead only where that costs no one
     // anything; it holds no place in line.
     if (c.since === null && !fitsNow) {
@@ -123,32 +152,46 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
       pinned: false,
       evictable: false,
     };
-    const leaving = stopping.filter((h) => h.gpus.some((g) => plan.gpuIndices.includes(g))).map((h) => h.id);
-    if (fitsNow && leaving.length === 0) {
+    const here = (h: { gpus: readonly number[] }) => h.gpus.some((g) => plan.gpuIndices.includes(g));
+    const leaving = stopping.filter(here).map((h) => h.id);
+    const onTheWay = [...stopping, ...departing].filter(here);
+    if (fitsNow && onTheWay.length === 0) {
       d.place.push({ id: c.id, gpuIndices: plan.gpuIndices });
     } else if (fitsNow) {
       anyWaits = true;
-      d.waiting.set(c.id, { reason: `stopping ${leaving.join(', ')}`, blockedBy: leaving });
+      const ids = onTheWay.map((h) => h.id);
+      const asleep = onTheWay.filter((h) => h.toSleep).map((h) => h.id);
+      d.waiting.set(c.id, { reason: waitReason({ kind: 'fit', gpuIndices: plan.gpuIndices, evict: [] }, ids, asleep), blockedBy: ids });
     } else {
       anyWaits = true;
       const given = plan.kind === 'wait' ? [] : [...plan.evict, ...(plan.kind === 'yield' ? plan.yield : [])];
+      const slept = plan.kind === 'wait' ? [] : (plan.sleep ?? []);
       for (const id of plan.kind === 'wait' ? [] : plan.evict) d.evict.push({ id, for: c.id });
+      for (const id of slept) d.sleep.push({ id, for: c.id });
       if (plan.kind === 'yield') for (const id of plan.yield) d.yielding.set(id, c.id);
       // Yielders with nothing in flight go at once (they were idle-tier candidates, so in `evict`).
       const blockedBy = [
         ...leaving,
         ...(plan.kind === 'wait'
           ? placed.filter((m) => m.gpus.some((g) => plan.gpuIndices.includes(g)) && !m.pinned && m.id !== c.id).map((m) => m.id)
-          : given),
+          : [...given, ...slept]),
       ];
-      d.waiting.set(c.id, { reason: waitReason(plan, blockedBy), blockedBy });
-      placed = placed.filter((m) => !given.includes(m.id));
+      d.waiting.set(c.id, { reason: waitReason(plan, blockedBy, slept), blockedBy });
+      // What the next contender sees: the stopped gone, the slept holding their residue, and both
+      // still on their way (nothing is placed on their GPUs this time either).
+      for (const m of placed) {
+        if (slept.includes(m.id) || (plan.kind !== 'wait' && plan.evict.includes(m.id)))
+          departing.push({ id: m.id, gpus: m.gpus, toSleep: slept.includes(m.id) });
+      }
+      placed = placed
+        .filter((m) => !given.includes(m.id))
+        .map((m) => (slept.includes(m.id) ? { ...m, budgetMiB: m.sleep!.residualMiB, asleep: true, busy: false, evictable: false } : m));
     }
     placed = [...placed.filter((m) => m.id !== c.id), claim];
   }
   // A model already yielding whose memory is still wanted by someone keeps yielding and, once
   // idle, is evicted for them (it may have been planned as an idle eviction above).
-  for (const e of d.evict) {
+  for (const e of [...d.evict, ...d.sleep]) {
     const h = s.holders.find((x) => x.id === e.id);
     if (h?.yielding) d.yielding.set(e.id, e.for);
   }
@@ -156,10 +199,17 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
   return d;
 }
 
-function waitReason(plan: ReturnType<typeof planPlacement>, blockedBy: string[]): string {
+function waitReason(plan: ReturnType<typeof planPlacement>, blockedBy: string[], slept: readonly string[] = []): string {
   if (plan.kind === 'wait') return plan.reason;
   if (plan.kind === 'yield') return `waiting for ${plan.yield.join(', ')} to finish and yield`;
-  if (plan.kind === 'fit') return `stopping ${blockedBy.join(', ')}`;
+  if (plan.kind === 'fit') {
+    const stopped = blockedBy.filter((id) => !slept.includes(id));
+    const parts = [
+      ...(stopped.length ? [`stopping ${stopped.join(', ')}`] : []),
+      ...(slept.length ? [`putting ${slept.join(', ')} to sleep`] : []),
+    ];
+    return parts.join('; ');
+  }
   return '';
 }
 

@@ -1,8 +1,11 @@
 // Placement (pure; ARCHITECTURE.md "Scheduling semantics"). Given what each GPU can offer and the
 // models that hold budgets on them, decide where a model starts, which idle models to evict and,
 // when that is not enough, which busy models that have had their turn must yield
-// (`scheduling.swapAfterSeconds`). Eviction order (CONTRACT §2): idle ready models, least recently
-// used first; then busy models whose turn is over, the longest-serving first. Pinned never.
+// (`scheduling.swapAfterSeconds`). Eviction order (docs/scheduling.md): idle ready models, least
+// recently used first, each put to sleep when it can sleep and the host RAM budget has room for it
+// (else stopped); then sleeping models, least recently used first (stopped); then busy models whose
+// turn is over, the longest-serving first. Pinned never. A sleeper holds only its residue on its
+// GPUs and, at level 1, its weights in host RAM.
 
 export interface PlacementGpu {
   index: number;
@@ -30,6 +33,13 @@ export interface PlacedModel {
    * null or absent: never (swapAfterSeconds 0, or not ready).
    */
   yieldableAt?: number | null;
+  /**
+   * vLLM sleep mode: what the model holds once asleep (on each of its GPUs, and in host RAM); null or
+   * absent: it cannot sleep (level 0, not ready). For a sleeper (`asleep`), what it holds now.
+   */
+  sleep?: { residualMiB: number; hostRamMiB: number } | null;
+  /** A sleeper: `budgetMiB` is its residue; evicting it stops it (the second tier). */
+  asleep?: boolean;
 }
 
 export interface PlacementRequest {
@@ -38,10 +48,14 @@ export interface PlacementRequest {
   gpus: 'auto' | number[];
 }
 
+/**
+ * `evict`: models to stop; `sleep` (present when not empty): idle models to put to sleep instead,
+ * which then hold only their residue.
+ */
 export type PlacementPlan =
-  | { kind: 'fit'; gpuIndices: number[]; evict: string[] }
+  | { kind: 'fit'; gpuIndices: number[]; evict: string[]; sleep?: string[] }
   /** It fits once `yield` (busy models whose turn is over) finish what they serve and are evicted. */
-  | { kind: 'yield'; gpuIndices: number[]; evict: string[]; yield: string[] }
+  | { kind: 'yield'; gpuIndices: number[]; evict: string[]; yield: string[]; sleep?: string[] }
   /** It would fit once busy (or starting/stopping) models are done: wait and plan again. */
   | { kind: 'wait'; gpuIndices: number[]; reason: string }
   /** It can never fit with the models that are pinned, or the GPUs are too small. */
@@ -57,37 +71,116 @@ export function availableMiB(gpu: PlacementGpu, reserveMiB: number, placed: read
 
 type Scored = PlacementPlan & { freeAfter?: number };
 
-function planOnGpus(gpus: PlacementGpu[], reserveMiB: number, placed: readonly PlacedModel[], req: PlacementRequest, now: number): Scored {
+/** Host RAM the sleepers in `placed` hold (level-1 sleepers keep their weights there). */
+export function hostRamHeldMiB(placed: readonly PlacedModel[]): number {
+  return placed.reduce((sum, m) => sum + (m.asleep ? (m.sleep?.hostRamMiB ?? 0) : 0), 0);
+}
+
+/** The model as a sleeper: it holds its residue on its GPUs and its weights in host RAM. */
+const asSleeper = (m: PlacedModel): PlacedModel => ({ ...m, budgetMiB: m.sleep!.residualMiB, asleep: true, busy: false, evictable: true });
+
+/**
+ * Takes models off these GPUs in the order of the eviction tiers, one at a time, until `fits`:
+ * idle ready models LRU (put to sleep when they can and the host RAM budget has room, making room
+ * there by stopping sleepers used less recently; else stopped), then sleepers LRU (stopped; one
+ * just put to sleep is stopped instead). Returns what it did, or null when that is not enough.
+ */
+function displace(
+  others: readonly PlacedModel[],
+  onTheseGpus: (m: PlacedModel) => boolean,
+  fits: (remaining: readonly PlacedModel[]) => boolean,
+  hostRamBudgetMiB: number,
+):
+  | { remaining: PlacedModel[]; evict: string[]; sleep: string[] }
+  | { remaining: PlacedModel[]; evict: string[]; sleep: string[]; short: true } {
+  let cur = [...others];
+  const evict: string[] = [];
+  const sleep: string[] = [];
+  const stop = (id: string) => {
+    cur = cur.filter((m) => m.id !== id);
+    const at = sleep.indexOf(id);
+    if (at >= 0) sleep.splice(at, 1);
+    evict.push(id);
+  };
+  const idle = others
+    .filter((m) => onTheseGpus(m) && m.evictable && !m.busy && !m.pinned && !m.asleep)
+    .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+  for (const victim of idle) {
+    const s = victim.sleep;
+    let sleeps = s != null && s.residualMiB < victim.budgetMiB;
+    if (sleeps && s!.hostRamMiB > 0) {
+      // Host RAM is one budget for every GPU: older sleepers make room for a more recent one.
+      const older = cur
+        .filter((m) => m.asleep && !m.pinned && (m.sleep?.hostRamMiB ?? 0) > 0 && m.lastUsedAt < victim.lastUsedAt)
+        .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+      let free = hostRamBudgetMiB - hostRamHeldMiB(cur);
+      const make: string[] = [];
+      for (const o of older) {
+        if (free >= s!.hostRamMiB) break;
+        make.push(o.id);
+        free += o.sleep!.hostRamMiB;
+      }
+      if (free >= s!.hostRamMiB) for (const id of make) stop(id);
+      else sleeps = false;
+    }
+    if (sleeps) {
+      cur = cur.map((m) => (m.id === victim.id ? asSleeper(m) : m));
+      sleep.push(victim.id);
+    } else stop(victim.id);
+    if (fits(cur)) return { remaining: cur, evict, sleep };
+  }
+  const sleepers = cur.filter((m) => onTheseGpus(m) && m.asleep && !m.pinned).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+  for (const s of sleepers) {
+    stop(s.id);
+    if (fits(cur)) return { remaining: cur, evict, sleep };
+  }
+  return { remaining: cur, evict, sleep, short: true };
+}
+
+function planOnGpus(
+  gpus: PlacementGpu[],
+  reserveMiB: number,
+  placed: readonly PlacedModel[],
+  req: PlacementRequest,
+  now: number,
+  hostRamBudgetMiB: number,
+): Scored {
   const gpuIndices = gpus.map((g) => g.index);
   const others = placed.filter((m) => m.id !== req.id);
   const fits = (remaining: readonly PlacedModel[]) => gpus.every((g) => availableMiB(g, reserveMiB, remaining) >= req.budgetMiB);
   const minFree = (remaining: readonly PlacedModel[]) => Math.min(...gpus.map((g) => availableMiB(g, reserveMiB, remaining)));
   const without = (list: readonly PlacedModel[], ids: readonly string[]) => list.filter((m) => !ids.includes(m.id));
+  const withSleep = (sleep: string[]) => (sleep.length > 0 ? { sleep } : {});
 
   if (fits(others)) return { kind: 'fit', gpuIndices, evict: [], freeAfter: minFree(others) };
 
   const onTheseGpus = (m: PlacedModel) => m.gpus.some((i) => gpuIndices.includes(i));
-  const idle = others.filter((m) => onTheseGpus(m) && m.evictable && !m.busy && !m.pinned).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
-  const evict: string[] = [];
-  for (const victim of idle) {
-    evict.push(victim.id);
-    const remaining = without(others, evict);
-    if (fits(remaining)) return { kind: 'fit', gpuIndices, evict, freeAfter: minFree(remaining) };
-  }
+  const d = displace(others, onTheseGpus, fits, hostRamBudgetMiB);
+  if (!('short' in d)) return { kind: 'fit', gpuIndices, evict: d.evict, ...withSleep(d.sleep), freeAfter: minFree(d.remaining) };
+
+  // Busy models whose turn is over yield; once idle they are evicted like any idle model (asleep if
+  // they can sleep), so count each as what it leaves behind.
+  const leaves = (list: readonly PlacedModel[], ids: readonly string[]) =>
+    list.flatMap((m) => (!ids.includes(m.id) ? [m] : m.sleep && m.sleep.residualMiB < m.budgetMiB ? [asSleeper(m)] : []));
   const turnOver = others
-    .filter((m) => onTheseGpus(m) && m.evictable && m.busy && !m.pinned && m.yieldableAt != null && m.yieldableAt <= now)
+    .filter((m) => onTheseGpus(m) && m.evictable && m.busy && !m.pinned && !m.asleep && m.yieldableAt != null && m.yieldableAt <= now)
     .sort((a, b) => a.yieldableAt! - b.yieldableAt! || a.lastUsedAt - b.lastUsedAt);
   const yieldIds: string[] = [];
   for (const y of turnOver) {
     yieldIds.push(y.id);
-    if (!fits(without(others, [...evict, ...yieldIds]))) continue;
-    // The yields may have made some idle evictions unnecessary: keep the most recently used ones.
-    const needed = [...evict];
-    for (let i = needed.length - 1; i >= 0; i--) {
-      const trial = needed.filter((_, j) => j !== i);
-      if (fits(without(others, [...trial, ...yieldIds]))) needed.splice(i, 1);
-    }
-    return { kind: 'yield', gpuIndices, evict: needed, yield: yieldIds, freeAfter: minFree(without(others, [...needed, ...yieldIds])) };
+    const fitsWithYields = (remaining: readonly PlacedModel[]) => fits(leaves(remaining, yieldIds));
+    if (!fitsWithYields(d.remaining)) continue;
+    // The yields may make some evictions unnecessary: plan them again with the yielders gone.
+    const again = displace(others, onTheseGpus, fitsWithYields, hostRamBudgetMiB);
+    const plan = 'short' in again ? d : again;
+    return {
+      kind: 'yield',
+      gpuIndices,
+      evict: plan.evict,
+      yield: yieldIds,
+      ...withSleep(plan.sleep),
+      freeAfter: minFree(leaves(plan.remaining, yieldIds)),
+    };
   }
   // Could it fit if every unpinned model went away (busy ones finishing, starting ones done)?
   const unpinnedGone = others.filter((m) => m.pinned);
@@ -115,6 +208,8 @@ export function planPlacement(
   placed: readonly PlacedModel[],
   req: PlacementRequest,
   now = 0,
+  /** Host RAM every level-1 sleeper may hold together (`scheduling.sleepHostRamGiB`). */
+  hostRamBudgetMiB = Infinity,
 ): PlacementPlan {
   if (gpus.length === 0) return { kind: 'impossible', reason: 'no GPU is known to the gateway (gpu.probe found none)' };
   if (req.gpus !== 'auto') {
@@ -124,12 +219,15 @@ export function planPlacement(
       if (!g) return { kind: 'impossible', reason: `GPU ${i} does not exist (known: ${gpus.map((x) => x.index).join(', ')})` };
       chosen.push(g);
     }
-    return strip(planOnGpus(chosen, reserveMiB, placed, req, now));
+    return strip(planOnGpus(chosen, reserveMiB, placed, req, now, hostRamBudgetMiB));
   }
-  const plans = gpus.map((g) => planOnGpus([g], reserveMiB, placed, req, now));
+  const plans = gpus.map((g) => planOnGpus([g], reserveMiB, placed, req, now, hostRamBudgetMiB));
+  // Fewest models displaced; a sleep costs less than a stop (it wakes in seconds).
+  const displaced = (p: Scored) => (p.kind === 'fit' || p.kind === 'yield' ? p.evict.length + (p.sleep?.length ?? 0) : 0);
   const cost = (p: Scored) => [
     RANK[p.kind],
     p.kind === 'yield' ? p.yield.length : 0,
+    displaced(p),
     p.kind === 'fit' || p.kind === 'yield' ? p.evict.length : 0,
     -(p.freeAfter ?? 0),
   ];
@@ -146,9 +244,9 @@ export function planPlacement(
 function strip(p: Scored): PlacementPlan {
   switch (p.kind) {
     case 'fit':
-      return { kind: 'fit', gpuIndices: p.gpuIndices, evict: p.evict };
+      return { kind: 'fit', gpuIndices: p.gpuIndices, evict: p.evict, ...(p.sleep?.length ? { sleep: p.sleep } : {}) };
     case 'yield':
-      return { kind: 'yield', gpuIndices: p.gpuIndices, evict: p.evict, yield: p.yield };
+      return { kind: 'yield', gpuIndices: p.gpuIndices, evict: p.evict, yield: p.yield, ...(p.sleep?.length ? { sleep: p.sleep } : {}) };
     case 'wait':
       return { kind: 'wait', gpuIndices: p.gpuIndices, reason: p.reason };
     default:
