@@ -23,6 +23,9 @@ export const ERROR_CATALOGUE = {
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   model_busy: { status: 409, type: 'invalid_request_error' },
+  /** Sleep asked of a model whose sleep.level is 0 / that is not ready (docs/http-api.md). */
+  sleep_not_enabled: { status: 409, type: 'invalid_request_error' },
+  model_not_ready: { status: 409, type: 'invalid_request_error' },
   body_too_large: { status: 413, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   invalid_admin_token: { status: 401, type: 'authentication_error' },

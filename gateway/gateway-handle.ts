@@ -17,6 +17,8 @@ export interface GatewayHandle {
   load(id: string): Promise<ModelStatus>;
   /** Stops the model; rejects with GatewayError('model_busy') when busy unless force. */
   unload(id: string, opts?: { force?: boolean }): Promise<ModelStatus>;
+  /** Puts a ready, idle model to sleep at its sleep.level; rejects with sleep_not_enabled, model_not_ready, model_busy. */
+  sleep(id: string): Promise<ModelStatus>;
   logs(id: string, tail?: number): Promise<string>;
   /**
    * Graceful shutdown (README.md): stop accepting, drain, stop started models. Idempotent: later

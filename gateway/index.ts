@@ -62,7 +62,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
   gpu?.start();
   const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
-  const scheduler = new Scheduler({ config, runtimes, gpu, log: logger });
+  const scheduler = new Scheduler({ config, runtimes, gpu, log: logger, hostRamTotalMiB: async () => (await readHostInfo()).memTotalMiB });
   const startedAt = new Date();
   const recent: RecentRequest[] = [];
   let listenUrl = `http://${config.listen.host}:${config.listen.port}`;
@@ -209,6 +209,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     async unload(id, o) {
       const e = byId(id);
       await scheduler.unload(e, o?.force === true);
+      return modelStatus(e.id);
+    },
+    async sleep(id) {
+      const e = byId(id);
+      await scheduler.sleep(e);
       return modelStatus(e.id);
     },
     async logs(id, tail = 200) {

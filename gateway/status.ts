@@ -32,7 +32,7 @@ export function buildStatus(src: StatusSources): StatusDocument {
     const s = e.toStatus();
     if (measured) s.vramUsedMiB = e.instance ? (attribution!.models.get(e.id)?.vramUsedMiB ?? null) : null;
     // On a static GPU nothing is measured: a model holding its budget is shown as using it.
-    else if (e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
+    else if (e.holdsGpu) s.vramUsedMiB = src.scheduler.heldMiB(e); // a sleeper: its residue
     s.engine = src.engine?.(e.id) ?? null;
     return s;
   });

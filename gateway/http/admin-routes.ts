@@ -121,6 +121,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     return entryStatus(entry.id);
   });
 
+  app.post<{ Params: { id: string } }>('/gateway/models/:id/sleep', async (request) => {
+    const entry = modelById(request.params.id);
+    await scheduler.sleep(entry);
+    return entryStatus(entry.id);
+  });
+
   app.get<{ Params: { id: string }; Querystring: { tail?: string } }>('/gateway/models/:id/logs', async (request, reply) => {
     const entry = modelById(request.params.id);
     const tail = Math.min(10_000, Math.max(1, Number.parseInt(request.query.tail ?? '200', 10) || 200));

@@ -3,7 +3,7 @@
 // table in model-transitions.ts and setting the fields that belong together in one place (so
 // "became ready" is written once, for starts and adoptions alike). Every change notifies.
 
-import { sleepLevel } from '../config/sleep-config.js';
+import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { ModelConfig } from '../config/types.js';
 import type { ModelProgress, ModelState, ModelStatus } from '../status-types.js';
 import type { Instance } from '../runtimes/runtime.js';
@@ -35,11 +35,17 @@ export class ModelEntry {
   private _coolDownUntil = 0;
   private _yieldingTo: string | null = null;
   private _memoryWait: MemoryWait | null = null;
+  private _sleptLevel: 1 | 2 | null = null;
+  private _fallingAsleep = false;
+  private _wakeReserved = false;
+  private _asleepAt = 0;
 
   // The executor's bookkeeping (scheduler.ts), not lifecycle state.
   lastUsedAt: number | null = null;
-  /** Shared by all callers while a start is under way (P15). */
+  /** Shared by all callers while a start (or a wake) is under way (P15). */
   startPromise: Promise<void> | null = null;
+  /** While the server is being put to sleep. */
+  sleepPromise: Promise<void> | null = null;
   startAbort: AbortController | null = null;
   stopPromise: Promise<void> | null = null;
   /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
@@ -102,6 +108,22 @@ export class ModelEntry {
   get memoryWait(): MemoryWait | null {
     return this._memoryWait;
   }
+  /** The level the server sleeps at (sleeping, waking); null otherwise. */
+  get sleptLevel(): 1 | 2 | null {
+    return this._sleptLevel;
+  }
+  /** Sleeping, and its /sleep call has not returned yet: its memory is on its way out. */
+  get fallingAsleep(): boolean {
+    return this._fallingAsleep;
+  }
+  /** When it last fell asleep (epoch ms): a GPU reading older than that still shows it awake. */
+  get asleepAt(): number {
+    return this._asleepAt;
+  }
+  /** Waking, and placement has booked its budget again (before: it holds only its residue). */
+  get wakeReserved(): boolean {
+    return this._wakeReserved;
+  }
   /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
   get vramWait(): string | null {
     return this._memoryWait?.reason ?? null;
@@ -116,8 +138,18 @@ export class ModelEntry {
     return (
       this.config.runtime !== 'remote' &&
       this._gpuIndices.length > 0 &&
-      (this._state === 'pulling' || this._state === 'starting' || this._state === 'ready' || this._state === 'stopping')
+      (this._state === 'pulling' ||
+        this._state === 'starting' ||
+        this._state === 'ready' ||
+        this._state === 'sleeping' ||
+        this._state === 'waking' ||
+        this._state === 'stopping')
     );
+  }
+
+  /** Holds its whole budget (not just a sleeper's residue). */
+  get holdsBudget(): boolean {
+    return this.holdsGpu && this._state !== 'sleeping' && !(this._state === 'waking' && !this._wakeReserved);
   }
 
   /** For LRU: the last request's end, or when it became ready if never used since. */
@@ -172,6 +204,8 @@ export class ModelEntry {
     this._error = null;
     this._progress = null;
     this._memoryWait = null;
+    this._sleptLevel = null;
+    this._wakeReserved = false;
     this.notify();
   }
 
@@ -192,6 +226,65 @@ export class ModelEntry {
     this.clearServer();
     this._error = error;
     this._progress = null;
+    this.notify();
+  }
+
+  /** ready → sleeping: the gateway asked the server to sleep at `level` (the call is under way). */
+  beganSleeping(level: 1 | 2, now: number): void {
+    this.go('beganSleeping', 'sleeping', now);
+    this._sleptLevel = level;
+    this._fallingAsleep = true;
+    this._yieldingTo = null;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** The server confirmed it sleeps: only its residue is left on the GPU. */
+  fellAsleep(now: number): void {
+    this.expect('fellAsleep', ['sleeping']);
+    this._fallingAsleep = false;
+    this._asleepAt = now;
+    this.notify();
+  }
+
+  /** Adopted at gateway start: a server of this model found asleep (at `level`). */
+  adoptedAsleep(instance: Instance, gpuIndices: readonly number[], level: 1 | 2, now: number): void {
+    this.go('adoptedAsleep', 'sleeping', now);
+    this._instance = instance;
+    this._lastInstance = instance;
+    this._gpuIndices = [...gpuIndices];
+    this._readyAt = now;
+    this._sleptLevel = level;
+    this._fallingAsleep = false;
+    this._asleepAt = now;
+    this._failures = 0;
+    this._coolDownUntil = 0;
+    this._error = null;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** sleeping → waking: a request or a load wants it; it waits for its memory first. */
+  beginWake(now: number): void {
+    this.go('beginWake', 'waking', now);
+    this._wakeReserved = false;
+    this._progress = { phase: 'loading', percent: null, message: 'waiting for GPU memory' };
+    this.notify();
+  }
+
+  /** waking → sleeping: no room could be made for it (insufficient_vram); it sleeps on. */
+  wakeAbandoned(now: number): void {
+    this.go('wakeAbandoned', 'sleeping', now);
+    this._wakeReserved = false;
+    this._memoryWait = null;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** Placement booked its budget again: the wake calls can begin. */
+  wakeBooked(): void {
+    this.expect('wakeBooked', ['waking']);
+    this._wakeReserved = true;
     this.notify();
   }
 
@@ -252,6 +345,9 @@ export class ModelEntry {
   }
 
   private clearServer(): void {
+    this._sleptLevel = null;
+    this._fallingAsleep = false;
+    this._wakeReserved = false;
     this._instance = null;
     this._gpuIndices = [];
     this.pids = new Set();
@@ -281,6 +377,7 @@ export class ModelEntry {
       runtime: c.runtime,
       state: this._state,
       sleepLevel: sleepLevel(c),
+      sleepHostRamMiB: this._state === 'sleeping' && this._sleptLevel === 1 && c.runtime !== 'remote' ? sleepHostRamMiB(c) : null,
       inFlight: this.queue.inFlight.size,
       queued: this.queue.waiting.size,
       maxConcurrent: c.maxConcurrent,

@@ -41,6 +41,16 @@ export class ModelQueue {
     return null;
   }
 
+  /** A waiting request's place in the queue (1 = next), or null when it does not wait. */
+  positionOf(requestId: string): number | null {
+    let i = 0;
+    for (const w of this.waiting) {
+      i++;
+      if (w.requestId === requestId) return i;
+    }
+    return null;
+  }
+
   get busy(): boolean {
     return this.waiting.size > 0 || this.inFlight.size > 0;
   }

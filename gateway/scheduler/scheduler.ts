@@ -5,12 +5,17 @@
 // lifecycle's allowed transitions (model-transitions.ts), admission (model-queue.ts). See design.md.
 
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import { sleepHostRamBudgetMiB, sleepHostRamMiB, sleepLevel, sleepResidualMiB } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
+import { isSleeping, sleepServer, wakeServer, type WakeStep } from '../runtimes/vllm-sleep.js';
 import { waitHealthy } from '../runtimes/wait-healthy.js';
+import type { ProgressSnapshot } from '../proxy/progress-comments.js';
+import type { ModelState } from '../status-types.js';
 import type { AbortLike } from '../proxy/cancel.js';
 import { idleStopAt } from './idle-policy.js';
 import { MemoryLedger } from './memory-ledger.js';
@@ -25,6 +30,8 @@ export interface SchedulerDeps {
   gpu: GpuProbe | null;
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
   now?: () => number;
+  /** The host's total RAM in MiB, for `scheduling.sleepHostRamGiB: auto` (systeminformation; tests inject). */
+  hostRamTotalMiB?: () => Promise<number>;
 }
 
 /** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
@@ -62,6 +69,11 @@ export class Scheduler extends EventEmitter {
   private readonly unreconciled = new Set<Runtime['kind']>();
   private readonly reconciling = new Map<Runtime['kind'], Promise<void>>();
   evictions = 0;
+  /** Servers put to sleep, and woken, since the gateway started. */
+  sleeps = 0;
+  wakes = 0;
+  /** Host RAM all level-1 sleepers may hold together; `auto` is settled from the host's RAM at init(). */
+  private hostRamBudgetMiB: number;
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
@@ -73,6 +85,7 @@ export class Scheduler extends EventEmitter {
       for (const a of m.aliases) this.byName.set(a, entry);
     }
     if (deps.gpu) this.unsubscribeGpu = deps.gpu.onReading((snap) => void this.onGpuReading(snap));
+    this.hostRamBudgetMiB = sleepHostRamBudgetMiB(deps.config, Math.round(os.totalmem() / 1024 / 1024));
   }
 
   /** The model a request names (id or alias), or undefined. */
@@ -149,6 +162,42 @@ export class Scheduler extends EventEmitter {
     }
   }
 
+  /** The error admit() would fail with at once (shutting down, cooling down, queue full), or null. */
+  admissionError(entry: ModelEntry): GatewayError | null {
+    if (this.shuttingDown) return new GatewayError('shutting_down', 'The gateway is shutting down');
+    try {
+      this.throwIfCoolingDown(entry);
+    } catch (err) {
+      return err as GatewayError;
+    }
+    if (entry.queue.queued >= entry.config.maxQueue && !(this.serving(entry) && entry.queue.queued === 0)) {
+      return new GatewayError('queue_full', `The queue for this model is full (${entry.config.maxQueue} waiting); try again shortly.`);
+    }
+    return null;
+  }
+
+  /** Whether admit() would hand out a slot at once (ready, nobody waiting, a slot free). */
+  admitsAtOnce(entry: ModelEntry): boolean {
+    return this.serving(entry) && entry.queue.queued === 0 && entry.queue.inFlight.size < entry.config.maxConcurrent;
+  }
+
+  /** Where a waiting request stands, for progress comments (streaming.progressComments). */
+  progressOf(entry: ModelEntry, requestId: string): ProgressSnapshot {
+    const position = entry.queue.positionOf(requestId);
+    const percent = entry.progress?.percent ?? null;
+    switch (entry.state) {
+      case 'pulling':
+        return { phase: 'pulling', position, percent };
+      case 'sleeping':
+      case 'waking':
+        return { phase: 'waking', position, percent: entry.state === 'waking' ? percent : null };
+      case 'ready':
+        return position === null ? { phase: 'sent' } : { phase: 'queued', position };
+      default:
+        return { phase: 'starting', position, percent: entry.state === 'starting' ? percent : null };
+    }
+  }
+
   /** Called by the proxy when a lease ends: records use, hands the slot on, arms the idle timer. */
   release(entry: ModelEntry, lease: Lease): void {
     lease.release();
@@ -201,12 +250,37 @@ export class Scheduler extends EventEmitter {
     if (entry.state === 'failed') entry.forgetFailure(this.now());
   }
 
+  /**
+   * Put a ready model with nothing in flight or queued to sleep at its sleep.level (the admin route):
+   * 409 sleep_not_enabled, model_not_ready or model_busy otherwise. Resolves once it sleeps.
+   */
+  async sleep(entry: ModelEntry): Promise<void> {
+    const level = sleepLevel(entry.config);
+    if (level === 0) {
+      throw new GatewayError('sleep_not_enabled', `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`);
+    }
+    if (entry.state !== 'ready' || entry.yieldingTo !== null) {
+      throw new GatewayError('model_not_ready', `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`);
+    }
+    if (entry.queue.busy) {
+      throw new GatewayError(
+        'model_busy',
+        `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; it can sleep once they are done`,
+      );
+    }
+    await this.putToSleep(entry, 'asked');
+    if (stateOf(entry) !== 'sleeping') {
+      throw new GatewayError('upstream_error', `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`);
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   private ensureStarted(entry: ModelEntry): Promise<void> {
     if (entry.config.runtime === 'remote' || entry.state === 'ready') return Promise.resolve();
     if (!entry.startPromise) {
-      entry.startPromise = this.runStart(entry).finally(() => {
+      const run = entry.state === 'sleeping' ? this.runWake(entry) : this.runStart(entry);
+      entry.startPromise = run.finally(() => {
         entry.startPromise = null;
         entry.startAbort = null;
       });
@@ -228,6 +302,7 @@ export class Scheduler extends EventEmitter {
       if (this.unreconciled.has(runtime.kind)) {
         await this.reconcile(runtime); // throws while the runtime still cannot be asked
         if (entry.state === 'ready') return; // adopted
+        if (entry.state === 'sleeping') return await this.runWake(entry); // adopted asleep
       }
       const placement = await this.waitForMemory(entry, ac.signal);
       await this.waitForMeasuredRelease(placement.gpuIndices, entry.budgetMiB, ac.signal);
@@ -268,6 +343,132 @@ export class Scheduler extends EventEmitter {
       entry.queue.rejectWaiting(err);
       throw err;
     }
+  }
+
+  // ---------------------------------------------------------------- sleep and wake (vLLM sleep mode)
+
+  /** The level a sleeper's wake follows: the one it was put to sleep at (or found asleep at). */
+  private wakeLevel(entry: ModelEntry): 1 | 2 {
+    return entry.sleptLevel ?? (sleepLevel(entry.config) === 2 ? 2 : 1);
+  }
+
+  private get sleepTimeoutMs(): number {
+    return this.deps.config.timeouts.startSeconds * 1000;
+  }
+
+  /**
+   * ready (nothing in flight or queued) → sleeping: POST /sleep?level=L, confirmed by /is_sleeping.
+   * The state changes at once, so no request reaches the server from here on; one that arrives
+   * waits in the queue and wakes it once it sleeps. A sleep that fails stops the server.
+   */
+  private putToSleep(entry: ModelEntry, why: string): Promise<void> {
+    if (entry.sleepPromise) return entry.sleepPromise;
+    const instance = entry.instance;
+    const level = sleepLevel(entry.config);
+    if (!instance || level === 0 || entry.state !== 'ready' || entry.queue.busy || entry.stopPromise) return Promise.resolve();
+    this.clearIdleTimer(entry);
+    const t0 = this.now();
+    entry.beganSleeping(level, t0);
+    this.sleeps += 1;
+    this.emit('sleeping', entry.id);
+    this.deps.log.info({ model: entry.id, why, level }, 'putting model to sleep');
+    entry.sleepPromise = (async () => {
+      try {
+        await sleepServer(instance.endpoint, level, { timeoutMs: this.sleepTimeoutMs });
+        if (entry.instance !== instance || entry.state !== 'sleeping') return; // stopped meanwhile
+        entry.fellAsleep(this.now());
+        this.deps.log.info({ model: entry.id, level, ms: this.now() - t0 }, 'model asleep');
+      } catch (err) {
+        if (entry.instance !== instance || entry.state !== 'sleeping') return;
+        const msg = (err as Error).message;
+        this.deps.log.warn({ model: entry.id, err: msg }, 'model did not go to sleep; stopping it');
+        await this.stopServer(entry, instance, `The model server did not go to sleep (${msg}); it was stopped`);
+      }
+    })().finally(() => {
+      entry.sleepPromise = null;
+      this.armIdleTimer(entry);
+      // A request that arrived meanwhile wakes it (or, when the sleep failed, starts it anew).
+      if (entry.queue.queued > 0 && !this.shuttingDown) this.ensureStarted(entry).catch(() => {});
+    });
+    return entry.sleepPromise;
+  }
+
+  /**
+   * sleeping → waking → ready: make room like a start (on the GPUs it sleeps on), then wake it
+   * (level 1: /wake_up; level 2: weights, reload_weights, kv_cache), ready once /is_sleeping says
+   * false. A wake that fails or takes longer than timeouts.startSeconds stops the server and starts
+   * the model anew, once.
+   */
+  private async runWake(entry: ModelEntry): Promise<void> {
+    if (entry.sleepPromise) await entry.sleepPromise;
+    if (entry.state !== 'sleeping' || !entry.instance) return this.runStart(entry); // its sleep failed: stopped
+    const instance = entry.instance;
+    const level = this.wakeLevel(entry);
+    const ac = new AbortController();
+    entry.startAbort = ac;
+    this.clearIdleTimer(entry);
+    entry.beginWake(this.now());
+    const t0 = this.now();
+    try {
+      await this.waitForMemory(entry, ac.signal); // placement books its budget (wakeBooked) on its GPUs
+      await this.waitForMeasuredRelease([...entry.gpuIndices], entry.budgetMiB - this.residualMiB(entry), ac.signal);
+      entry.setProgress({ phase: 'loading', percent: 0, message: 'waking from sleep' });
+      await wakeServer(instance.endpoint, level, {
+        timeoutMs: this.sleepTimeoutMs,
+        signal: ac.signal,
+        onStep: (step, i, of) => {
+          if (!ac.signal.aborted) entry.setProgress({ phase: 'loading', percent: Math.round((i / of) * 100), message: WAKE_STEPS[step] });
+        },
+      });
+      entry.becameReady(instance, entry.gpuIndices, this.now());
+      this.wakes += 1;
+      this.emit('woke', entry.id);
+      this.deps.log.info({ model: entry.id, level, ms: this.now() - t0 }, 'model awake');
+      this.grant(entry);
+    } catch (raw) {
+      if (ac.signal.aborted) {
+        const err = ac.signal.reason as Error;
+        entry.queue.rejectWaiting(err);
+        throw err;
+      }
+      if (raw instanceof GatewayError && raw.code === 'insufficient_vram') {
+        entry.wakeAbandoned(this.now());
+        entry.queue.rejectWaiting(raw);
+        this.armIdleTimer(entry);
+        throw raw;
+      }
+      const msg = (raw as Error).message;
+      this.deps.log.warn({ model: entry.id, err: msg }, 'model did not wake; stopping it and starting it anew');
+      if (entry.instance === instance && stateOf(entry) === 'waking') await this.stopServer(entry, instance, null);
+      entry.startAbort = null;
+      await this.runStart(entry);
+    }
+  }
+
+  /** What a sleeper holds on each of its GPUs: measured by nvidia-smi where it can, else sleep.residualGiB. */
+  private residualMiB(entry: ModelEntry): number {
+    const config = entry.config as LocalModelConfig;
+    const fallback = sleepResidualMiB(config);
+    const snap = this.deps.gpu?.state().snapshot;
+    // A reading taken before it fell asleep still shows its whole budget.
+    if (!snap?.measured || entry.pids.size === 0 || entry.fallingAsleep || snap.at <= entry.asleepAt) return fallback;
+    const attribution = attributeGpuMemory(snap, this.managedModels());
+    let most = 0;
+    for (const g of attribution.gpus) most = Math.max(most, g.models.find((m) => m.id === entry.id)?.usedMiB ?? 0);
+    return most > 0 ? Math.min(most, entry.budgetMiB) : fallback;
+  }
+
+  /** GPU memory the model holds now on each of its GPUs: its budget, or a sleeper's residue. */
+  heldMiB(entry: ModelEntry): number {
+    return entry.holdsBudget ? entry.budgetMiB : entry.holdsGpu ? this.residualMiB(entry) : 0;
+  }
+
+  /** The stop itself: stopping, the server stopped, stopped (with `error` when it is worth showing). */
+  private async stopServer(entry: ModelEntry, instance: Instance, error: string | null): Promise<void> {
+    entry.beginStop(this.now());
+    await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
+    this.noteReleasing(entry);
+    entry.serverGone(error, this.now());
   }
 
   // ---------------------------------------------------------------- GPU memory: waiting for a turn
@@ -338,12 +539,32 @@ export class Scheduler extends EventEmitter {
     const holders: HolderFacts[] = [];
     for (const e of this.entries.values()) {
       if (!e.holdsGpu) continue;
+      const level = sleepLevel(e.config);
+      const canSleep = level > 0 && e.state === 'ready' && !e.sleepPromise;
       holders.push({
         id: e.id,
         gpus: e.gpuIndices,
-        budgetMiB: e.budgetMiB,
+        budgetMiB: this.heldMiB(e),
         pinned: e.config.pinned,
-        phase: e.stopPromise || e.state === 'stopping' ? 'stopping' : e.state === 'ready' ? 'ready' : 'starting',
+        phase:
+          e.stopPromise || e.state === 'stopping'
+            ? 'stopping'
+            : e.state === 'sleeping'
+              ? e.fallingAsleep
+                ? 'falling-asleep'
+                : 'sleeping'
+              : e.state === 'waking'
+                ? 'waking'
+                : e.state === 'ready'
+                  ? 'ready'
+                  : 'starting',
+        sleep:
+          canSleep || e.state === 'sleeping'
+            ? {
+                residualMiB: this.residualMiB(e),
+                hostRamMiB: e.state === 'sleeping' ? (e.sleptLevel === 1 ? sleepHostRamMiB(e.config as LocalModelConfig) : 0) : sleepHostRamMiB(e.config as LocalModelConfig),
+              }
+            : null,
         inFlight: e.queue.inFlight.size,
         queued: e.queue.queued,
         lastUsedAt: e.lastUsedAt ?? 0,
@@ -356,7 +577,9 @@ export class Scheduler extends EventEmitter {
       const config = e.config as LocalModelConfig;
       const oldest = e.queue.oldestWaitingAt;
       const since = Math.min(oldest ?? Infinity, e.explicitStarts > 0 ? c.registeredAt : Infinity);
-      return { id: e.id, budgetMiB: e.budgetMiB, gpus: config.gpus, since: since === Infinity ? null : since };
+      // A wake needs its budget where it sleeps.
+      const gpus = e.state === 'waking' ? [...e.gpuIndices] : config.gpus;
+      return { id: e.id, budgetMiB: e.budgetMiB, gpus, since: since === Infinity ? null : since };
     });
     const decision = decideMemory({
       now,
@@ -366,6 +589,7 @@ export class Scheduler extends EventEmitter {
       contenders,
       swapAfterMs: this.swapAfterMs,
       idleGraceMs: this.idleGraceMs,
+      hostRamBudgetMiB: this.hostRamBudgetMiB,
     });
     this.carryOut(decision, gpus);
   }
@@ -387,7 +611,8 @@ export class Scheduler extends EventEmitter {
       if (!c) continue;
       const config = c.entry.config as LocalModelConfig;
       const totals = p.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
-      c.entry.reserve(p.gpuIndices);
+      if (c.entry.state === 'waking') c.entry.wakeBooked();
+      else c.entry.reserve(p.gpuIndices);
       c.resolve({ gpuIndices: p.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) });
     }
     for (const e of this.entries.values()) {
@@ -398,9 +623,14 @@ export class Scheduler extends EventEmitter {
       if (to === null) this.grant(e);
     }
     const byContender = new Map<string, string[]>();
+    for (const sl of d.sleep) {
+      const e = this.entries.get(sl.id);
+      if (!e || e.stopPromise || e.sleepPromise || e.state !== 'ready') continue;
+      void this.putToSleep(e, `evicted for ${sl.for}`);
+    }
     for (const ev of d.evict) {
       const e = this.entries.get(ev.id);
-      if (!e || e.stopPromise || e.state !== 'ready') continue;
+      if (!e || e.stopPromise || !(e.state === 'ready' || (e.state === 'sleeping' && !e.fallingAsleep))) continue;
       byContender.set(ev.for, [...(byContender.get(ev.for) ?? []), ev.id]);
     }
     for (const [forId, ids] of byContender) {
@@ -478,7 +708,9 @@ export class Scheduler extends EventEmitter {
     const out = new Map<string, ManagedModel>();
     for (const e of this.entries.values()) {
       if (e.config.runtime === 'remote') continue;
-      out.set(e.id, { pids: e.pids, gpus: e.gpuIndices, budgetMiB: e.budgetMiB, active: e.holdsGpu });
+      // On a GPU nothing measures, a sleeper is shown holding its residue (sleep.residualGiB).
+      const budgetMiB = e.holdsGpu && !e.holdsBudget ? sleepResidualMiB(e.config as LocalModelConfig) : e.budgetMiB;
+      out.set(e.id, { pids: e.pids, gpus: e.gpuIndices, budgetMiB, active: e.holdsGpu });
     }
     if (includeReleasing) {
       const releasing = this.ledger.releasingPids(this.now());
@@ -544,12 +776,9 @@ export class Scheduler extends EventEmitter {
       if (!opts.keepQueue) entry.queue.rejectWaiting(cut);
       entry.queue.cutInFlight(cut);
       const instance = entry.instance;
-      if (!instance || entry.state !== 'ready') return;
-      entry.beginStop(this.now());
-      this.deps.log.info({ model: entry.id, why }, 'stopping model');
-      await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
-      this.noteReleasing(entry);
-      entry.serverGone(null, this.now());
+      if (!instance || !(entry.state === 'ready' || entry.state === 'sleeping' || entry.state === 'waking')) return;
+      this.deps.log.info({ model: entry.id, why, asleep: entry.state !== 'ready' }, 'stopping model');
+      await this.stopServer(entry, instance, null);
     })().finally(() => {
       entry.stopPromise = null;
     });
@@ -559,7 +788,8 @@ export class Scheduler extends EventEmitter {
   /** A server that dies on its own: while serving → stopped, requests cut (P12); the next request restarts it. */
   private watchExit(entry: ModelEntry, instance: Instance): void {
     void instance.exited.then((info) => {
-      if (info.requested || entry.instance !== instance || entry.state !== 'ready') return; // start/stop paths handle the rest
+      // start, wake and stop paths handle the rest
+      if (info.requested || entry.instance !== instance || !(entry.state === 'ready' || entry.state === 'sleeping')) return;
       this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
       this.noteReleasing(entry);
       entry.serverGone(`The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}`, this.now());
@@ -595,7 +825,8 @@ export class Scheduler extends EventEmitter {
 
   private idleDue(entry: ModelEntry): number | null {
     return idleStopAt({
-      ready: entry.state === 'ready',
+      // ttlSeconds stops a sleeper as it stops an idle ready model.
+      ready: entry.state === 'ready' || (entry.state === 'sleeping' && !entry.fallingAsleep),
       busy: entry.queue.busy,
       pinned: entry.config.pinned,
       remote: entry.config.runtime === 'remote',
@@ -635,6 +866,10 @@ export class Scheduler extends EventEmitter {
    * started beside a server that should have been adopted).
    */
   async init(): Promise<void> {
+    if (this.deps.hostRamTotalMiB && this.deps.config.scheduling?.sleepHostRamGiB === 'auto') {
+      const total = await this.deps.hostRamTotalMiB().catch(() => null);
+      if (total && total > 0) this.hostRamBudgetMiB = sleepHostRamBudgetMiB(this.deps.config, total);
+    }
     for (const runtime of Object.values(this.deps.runtimes)) {
       if (!runtime?.reconcile) continue;
       try {
@@ -677,7 +912,17 @@ export class Scheduler extends EventEmitter {
         const entry = this.entries.get(id);
         if (!entry || !['stopped', 'starting', 'failed'].includes(entry.state)) continue;
         const m = models.find((x) => x.model.id === id)!;
+        const level = sleepLevel(entry.config);
+        const asleepAt = level > 0 ? await this.sleepingLevelOf(instance, level === 2 ? 2 : 1) : null;
+        if (!['stopped', 'starting', 'failed'].includes(entry.state)) continue;
         // Booked where it really runs: the instance knows the GPUs it was given.
+        if (asleepAt !== null) {
+          entry.adoptedAsleep(instance, instance.gpuIndices ?? m.gpuIndices, asleepAt, this.now());
+          this.watchExit(entry, instance);
+          this.armIdleTimer(entry);
+          this.deps.log.info({ model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices, level: asleepAt }, 'adopted sleeping model server');
+          continue;
+        }
         entry.becameReady(instance, instance.gpuIndices ?? m.gpuIndices, this.now());
         this.watchExit(entry, instance);
         this.armIdleTimer(entry);
@@ -689,6 +934,23 @@ export class Scheduler extends EventEmitter {
     });
     this.reconciling.set(runtime.kind, p);
     return p;
+  }
+
+  /**
+   * Whether an adopted server sleeps (GET /is_sleeping), and at which level: vLLM's
+   * vllm:engine_sleep_state tells (weights_offloaded = 1, discard_all = 2); without it, the
+   * configured level. Null when it is awake or cannot say (then it is adopted as ready).
+   */
+  private async sleepingLevelOf(instance: Instance, configured: 1 | 2): Promise<1 | 2 | null> {
+    const asleep = await isSleeping(instance.endpoint, { timeoutMs: 2000 }).catch(() => null);
+    if (asleep !== true) return null;
+    const text = await fetch(`${instance.endpoint}/metrics`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => (r.ok ? r.text() : ''))
+      .catch(() => '');
+    const on = (state: string) => new RegExp(`^vllm:engine_sleep_state\\{[^}]*sleep_state="${state}"[^}]*\\} 1(\\.0)?$`, 'm').test(text);
+    if (on('discard_all')) return 2;
+    if (on('weights_offloaded')) return 1;
+    return configured;
   }
 
   private async retryReconcile(runtime: Runtime): Promise<void> {
@@ -737,6 +999,18 @@ export class Scheduler extends EventEmitter {
     this.unsubscribeGpu?.();
   }
 }
+
+/** The state now (a call, so that TypeScript does not carry a narrowing across an await). */
+const stateOf = (e: ModelEntry): ModelState => e.state;
+
+/** What a wake step shows in the status document's progress. */
+const WAKE_STEPS: Record<WakeStep, string> = {
+  wake: 'waking from sleep',
+  weights: 'waking the weights',
+  reload: 'reloading the weights',
+  kv_cache: 'waking the KV cache',
+  confirm: 'confirming the wake',
+};
 
 function toStartError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
