@@ -481,8 +481,11 @@ async function main() {
   }
 
   // Warm-up: JIT, connection pools.
-  log('warm-up');
-  for (const t of targets) await load(t.url, 16, QUICK ? 0.25 : 2);
+  // Warm-up: JIT, connection pools (the quick run, a smoke test of the harness, goes without).
+  if (!QUICK) {
+    log('warm-up');
+    for (const t of targets) await load(t.url, 16, 2);
+  }
 
   /** raw[scenario][target] = [per-round results] */
   const raw = {};
