@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench` (CONTRACT §7): the gateway against direct connections to the upstream and
+// `npm run bench` (docs/benchmarks.md): the gateway against direct connections to the upstream and
 // against three reference proxies, all on 127.0.0.1, in alternation (direct, nginx, floor, go,
 // gateway in every round), after a warm-up; medians over rounds, and ratios.
 //   nginx    the system's nginx, 1 worker: what a proxy in C costs
