@@ -127,7 +127,11 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
       bench.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
       const exited = new Promise<number | null>((resolve) => bench.once('exit', (code) => resolve(code)));
       // Once the first round runs, the mock, the proxies, the gateway and a load worker are up.
-      await expect.poll(() => out, { timeout: 90_000, interval: 100 }).toMatch(/round 1\/1/);
+      let code: number | null | undefined;
+      void exited.then((c) => (code = c));
+      await expect
+        .poll(() => (code !== undefined ? `exited ${code}: ${out}` : out), { timeout: 90_000, interval: 100 })
+        .toMatch(/^(?!exited)[\s\S]*round 1\/1/);
       const started = descendants(bench.pid!);
       expect(started.length, out).toBeGreaterThanOrEqual(4);
       bench.kill('SIGTERM');
