@@ -69,7 +69,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
         cwd: ROOT,
         env: { ...process.env, BENCH_QUICK: '1', BENCH_OUT: out },
         encoding: 'utf8',
-        timeout: 110_000,
+        timeout: 170_000, // five targets on a busy 2-core machine: ~80 s seen
       });
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       const res = JSON.parse(readFileSync(out, 'utf8'));
@@ -111,7 +111,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
       expect(num(res.eviction.evictAndStartMs)).toBe(true);
       expect(res.targets.length).toBeGreaterThan(0);
     },
-    120_000,
+    180_000,
   );
 
   it.skipIf(!existsSync(path.join(ROOT, 'dist/gateway/cli.js')) || process.platform !== 'linux')(
