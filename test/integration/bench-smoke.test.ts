@@ -3,11 +3,12 @@
 // nginx column out (and says so); the full `npm run bench` installs it.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './ensure-built.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-smoke-'));
@@ -22,9 +23,10 @@ interface Row {
 }
 
 describe('npm run bench (BENCH_QUICK=1)', () => {
-  it.skipIf(!existsSync(path.join(ROOT, 'dist/gateway/cli.js')))(
+  it(
     'runs every scenario and writes numeric figures to bench-results.json',
     () => {
+      ensureBuilt();
       const out = path.join(dir, 'bench-results.json');
       const r = spawnSync(process.execPath, ['test/bench/run.mjs'], {
         cwd: ROOT,

@@ -3,7 +3,7 @@
 // server (ready at once, same pid, nothing started beside it); restarted with a changed command it
 // kills the leftover before /ready answers 200 and starts a new server on the next request.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 import { isSameProcess, procStat, readStateFile } from '../../gateway/runtimes/process-state.js';
 import { baseYaml, chat, http, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
+import { ensureBuilt } from './ensure-built.js';
 
 /** Every process these tests caused, by pid and start time, so cleanup kills only those. */
 const started: Array<{ pid: number; startTime: number; group: boolean }> = [];
@@ -33,18 +34,6 @@ async function remember(pid: number, group: boolean): Promise<void> {
   if (s) started.push({ pid, startTime: s.startTime, group });
 }
 
-/** Builds dist when it is missing or older than the sources this test exercises (`npm test` builds first). */
-function ensureBuilt(): void {
-  const fresh = ['gateway/index.ts', 'gateway/runtimes/process-runtime.ts', 'gateway/runtimes/process-state.ts'].every((src) => {
-    const out = path.join(REPO_ROOT, 'dist', src.replace(/\.ts$/, '.js'));
-    return existsSync(out) && statSync(out).mtimeMs >= statSync(path.join(REPO_ROOT, src)).mtimeMs;
-  });
-  if (fresh && existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
-}
 
 interface Serve {
   child: ChildProcess;

@@ -2,8 +2,7 @@
 // queued and new ones with 503 shutting_down, stop the model servers, and (CLI) exit 0.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import {
   startGateway,
   waitUntil,
 } from './helpers.js';
+import { ensureBuilt } from './ensure-built.js';
 
 afterAll(cleanupAll);
 
@@ -162,14 +162,6 @@ describe('open event streams', () => {
 
 // ---------------------------------------------------------------- the CLI as a real child process
 
-/** `npm test` builds first (`npm run build && vitest run`); build here only when dist is missing. */
-function ensureBuilt(): void {
-  if (existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
-}
 
 describe('serve as a child process', () => {
   it('prints its lines, drains a stream on SIGTERM, refuses new requests, stops models and exits 0', { timeout: 90_000 }, async () => {
