@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 import { isSameProcess, procStat, readStateFile } from '../../gateway/runtimes/process-state.js';
 import { baseYaml, chat, http, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
@@ -33,7 +33,6 @@ async function remember(pid: number, group: boolean): Promise<void> {
   const s = await procStat(pid);
   if (s) started.push({ pid, startTime: s.startTime, group });
 }
-
 
 interface Serve {
   child: ChildProcess;
@@ -80,6 +79,8 @@ async function gone(p: { pid: number; startTime: number }): Promise<boolean> {
 }
 
 describe.runIf(process.platform === 'linux')('process models after the gateway was killed with SIGKILL', () => {
+  // The gateway runs from dist/: build it first when it is missing or older than the sources (tsc is slow on a loaded machine).
+  beforeAll(ensureBuilt, 240_000);
   it('adopts the running server when the config is unchanged, kills it when the command changed', { timeout: 120_000 }, async () => {
     ensureBuilt();
     const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-'));

@@ -11,6 +11,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dockerClient } from '../docker/docker-available.js';
 import { FILE_ENV, RUN_ENV, TEST_ENV, testContainerPrefix } from './run-marker.js';
 
+/**
+ * The Docker engine is shared by every test run on the machine: the daemon-restart tests start it
+ * again (without the marker, see envWithoutMarkers), and it must never be killed here whatever
+ * its environment says.
+ */
+const SHARED = new Set(['dockerd', 'containerd', 'containerd-shim', 'containerd-shim-runc-v2', 'docker-proxy']);
+
 /** How long a leftover may take to finish exiting (a test that signalled it without waiting). */
 const GRACE_MS = 3000;
 
@@ -35,9 +42,15 @@ export function processesOfRun(id: string, exclude: ReadonlySet<number>): Leftov
       // Field 3 of stat (after the parenthesised command) is the state; Z = exited, not reaped yet.
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (SHARED.has(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) continue;
       const value = (k: string) => env.find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1) ?? '?';
       const command = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean).join(' ');
-      found.push({ pid, command: command.length > 300 ? `${command.slice(0, 300)}…` : command, file: value(FILE_ENV), test: value(TEST_ENV) });
+      found.push({
+        pid,
+        command: command.length > 300 ? `${command.slice(0, 300)}…` : command,
+        file: value(FILE_ENV),
+        test: value(TEST_ENV),
+      });
     } catch {
       // gone meanwhile, or not ours to read
     }
@@ -86,7 +99,7 @@ export default function setup(): () => Promise<void> {
     const problems: string[] = [];
 
     let procs = processesOfRun(id, vitestPids());
-    for (const deadline = Date.now() + GRACE_MS; procs.length > 0 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + GRACE_MS; procs.length > 0 && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 100));
       procs = processesOfRun(id, vitestPids());
     }

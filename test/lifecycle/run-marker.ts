@@ -34,3 +34,13 @@ export function markerEnv(): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * process.env without the marker variables, for a process meant to outlive the run: the shared
+ * Docker engine that the daemon-restart tests start again (start-dockerd.sh).
+ */
+export function envWithoutMarkers(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of [RUN_ENV, FILE_ENV, TEST_ENV]) delete env[k];
+  return env;
+}
