@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { RecentRequest, StatusDocument } from '../status-types.js';
+import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { errorHeaders, toGatewayError } from './errors.js';
 import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
@@ -27,6 +27,7 @@ export interface ServerDeps {
   adminToken: string;
   logger: Logger;
   status(): StatusDocument;
+  history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
   /** Registers the dashboard under /ui (absent in tests that don't need it). */

@@ -98,6 +98,7 @@ export class ModelEntry {
       ttlSeconds: c.ttlSeconds,
       error: this.error,
       progress: this.progress,
+      engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
     };
   }
 }

@@ -76,7 +76,7 @@ export function parseYaml(yaml: string, source = '<test>', what = 'test'): Gatew
 export abstract class InstanceTrackingRuntime implements Runtime {
   readonly kind = 'process' as const;
   readonly instances: Instance[] = [];
-  private readonly inner = new ProcessRuntime(REPO_ROOT);
+  private readonly inner = new ProcessRuntime({ configDir: REPO_ROOT });
   /** Called as each start() begins. */
   protected abstract noteStart(req: StartRequest): void;
   health() {
@@ -351,9 +351,10 @@ export function mockAt(url: string) {
 }
 
 /** Starts a standalone mock vLLM (for remote models) and waits until it listens. */
-export async function spawnMock(args: Array<string | number> = [], port = 0): Promise<Mock> {
+export async function spawnMock(args: Array<string | number> = [], port = 0, env?: Record<string, string>): Promise<Mock> {
   const child = spawn(process.execPath, [MOCK_VLLM, '--host', '127.0.0.1', '--port', String(port), ...args.map(String)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   openMocks.add(child);
   const output: string[] = [];
