@@ -28,7 +28,7 @@ afterEach(cleanupAll);
 
 const SLEEPY = ['--enable-sleep-mode', '--mock-vram-mib', '14336'];
 /** Two 14 GiB models on one 24 GiB GPU: they never fit together; a sleeper's 1 GiB residue does. */
-function twoModels(a: { level?: number; knobs?: Array<string | number>; extra?: string } = {}, bExtra = ''): string {
+function twoModels(a: { level?: number; knobs?: Array<string | number>; extra?: string } = {}, bExtra = '', hostRamGiB = 64): string {
   return baseYaml(
     [
       'models:',
@@ -39,9 +39,12 @@ function twoModels(a: { level?: number; knobs?: Array<string | number>; extra?: 
       }),
       processModel('b', { vramGiB: 14, extra: bExtra || undefined }),
     ].join('\n'),
+    { extra: `scheduling: { sleepHostRamGiB: ${hostRamGiB} }` },
   );
 }
 
+/** The mock's default answer (16 tokens). */
+const HELLO = 'héllo wörld 你好 🚀 héllo wörld';
 const text = (r: { json: { choices: Array<{ message: { content: string } }> } }) => r.json.choices[0].message.content;
 const pidOf = async (t: TestGateway, id: string) => (await (await mockOf(t, id)).stats()).pid as number;
 const sleepStats = async (t: TestGateway, id: string) => (await (await mockOf(t, id)).stats()).sleep;
@@ -67,13 +70,27 @@ describe('sleep as the first eviction tier', () => {
 
     const again = await post(t.url, '/v1/chat/completions', chat('a'));
     expect(again.status).toBe(200);
-    expect(text(again)).toBe('héllo wörld 你好 🚀 héllo w');
+    expect(text(again)).toBe(HELLO);
     expect(await t.model('a')).toMatchObject({ state: 'ready', endpoint: endpointA });
     expect(await pidOf(t, 'a')).toBe(pidA);
     expect(await sleepStats(t, 'a')).toMatchObject({ state: 'awake', sleeps: 1, wakes: 1 });
     expect((await t.model('b')).state).toBe('stopped'); // b cannot sleep: stopped for a's wake
     expect(t.runtime.starts).toEqual(['a', 'b']);
     expect(t.logs.join('')).toContain('"msg":"model awake"');
+  });
+
+  it('a level-1 model that does not fit the host RAM budget is stopped, not put to sleep', async () => {
+    const t = await startGateway(twoModels({}, '', 8));
+    await post(t.url, '/v1/chat/completions', chat('a'));
+    const pidA = await pidOf(t, 'a');
+    expect((await post(t.url, '/v1/chat/completions', chat('b'))).status).toBe(200);
+    expect((await t.model('a')).state).toBe('stopped');
+    await waitUntil(() => !alive(pidA), 5000, 'a stopped');
+    // level 2 holds no host RAM: it sleeps within any budget
+    const t2 = await startGateway(twoModels({ level: 2 }, '', 0));
+    await post(t2.url, '/v1/chat/completions', chat('a'));
+    await post(t2.url, '/v1/chat/completions', chat('b'));
+    expect((await t2.model('a')).state).toBe('sleeping');
   });
 
   it('level 2: the wake reloads the weights (the mock answers garbage without it)', async () => {
@@ -83,9 +100,11 @@ describe('sleep as the first eviction tier', () => {
     expect(await t.model('a')).toMatchObject({ state: 'sleeping', sleepLevel: 2, sleepHostRamMiB: null });
     expect((await sleepStats(t, 'a')).state).toBe('discard_all');
     const again = await post(t.url, '/v1/chat/completions', chat('a'));
-    expect(text(again)).toBe('héllo wörld 你好 🚀 héllo w');
-    expect(await sleepStats(t, 'a')).toMatchObject({ garbage: false, reloads: 1, wakes: 1 });
-    const calls = (await (await mockOf(t, 'a')).received()).map((r: { path: string }) => r.path).filter((p: string) => p !== '/is_sleeping' && p !== '/metrics');
+    expect(text(again)).toBe(HELLO);
+    expect(await sleepStats(t, 'a')).toMatchObject({ garbage: false, reloads: 1, wakes: 2 }); // two /wake_up calls
+    const calls = (await (await mockOf(t, 'a')).received())
+      .map((r: { path: string }) => r.path)
+      .filter((p: string) => !['/is_sleeping', '/metrics', '/health'].includes(p));
     expect(calls).toEqual([
       '/v1/chat/completions',
       '/sleep?level=2',
@@ -181,7 +200,7 @@ describe('sleep as the first eviction tier', () => {
     expect((await admin(t.url, '/gateway/models/a/sleep')).status).toBe(200);
     const r = await post(t.url, '/v1/chat/completions', chat('a'));
     expect(r.status).toBe(200);
-    expect(text(r)).toBe('héllo wörld 你好 🚀 héllo w');
+    expect(text(r)).toBe(HELLO);
     expect(alive(pidA)).toBe(false);
     expect(await pidOf(t, 'a')).not.toBe(pidA);
     expect(t.runtime.starts).toEqual(['a', 'a']);
@@ -193,11 +212,17 @@ describe('adoption', () => {
   it('a server found asleep at gateway start is adopted as sleeping, and woken by a request', async () => {
     const mock = await spawnMock(['--served-model-name', 'a', ...SLEEPY], 0, { VLLM_SERVER_DEV_MODE: '1' });
     await sleepServer(mock.url, 1, { timeoutMs: 5000 });
-    const config = parseYaml(baseYaml(['models:', processModel('a', { vramGiB: 14, knobs: SLEEPY, extra: 'sleep: { level: 1 }' })].join('\n')));
+    const config = parseYaml(
+      baseYaml(['models:', processModel('a', { vramGiB: 14, knobs: SLEEPY, extra: 'sleep: { level: 1 }' })].join('\n')),
+    );
     const starts: string[] = [];
     const adopted: Instance = {
       endpoint: mock.url,
-      exited: new Promise((resolve) => mock.child.once('exit', (code) => resolve({ code, signal: null, oomKilled: false, reason: `exited with code ${code}`, requested: false }))),
+      exited: new Promise((resolve) =>
+        mock.child.once('exit', (code) =>
+          resolve({ code, signal: null, oomKilled: false, reason: `exited with code ${code}`, requested: false }),
+        ),
+      ),
       adopted: true,
       stop: () => mock.kill(),
       logs: async () => mock.output.join(''),
@@ -213,7 +238,11 @@ describe('adoption', () => {
       reconcile: async () => new Map([['a', adopted]]),
     };
     const logs: string[] = [];
-    const gw = await createGateway(config, { logger: memoryLogger(logs), gpuProbe: new StaticProbe(config.gpu.static), runtimes: { process: runtime } });
+    const gw = await createGateway(config, {
+      logger: memoryLogger(logs),
+      gpuProbe: new StaticProbe(config.gpu.static),
+      runtimes: { process: runtime },
+    });
     const url = await gw.listen();
     try {
       await waitUntil(() => gw.status().models[0].state === 'sleeping', 5000, 'adopted asleep');
