@@ -149,7 +149,6 @@ function planOnGpus(
   const others = placed.filter((m) => m.id !== req.id);
   const fits = (remaining: readonly PlacedModel[]) => gpus.every((g) => availableMiB(g, reserveMiB, remaining) >= req.budgetMiB);
   const minFree = (remaining: readonly PlacedModel[]) => Math.min(...gpus.map((g) => availableMiB(g, reserveMiB, remaining)));
-  const without = (list: readonly PlacedModel[], ids: readonly string[]) => list.filter((m) => !ids.includes(m.id));
   const withSleep = (sleep: string[]) => (sleep.length > 0 ? { sleep } : {});
 
   if (fits(others)) return { kind: 'fit', gpuIndices, evict: [], freeAfter: minFree(others) };
