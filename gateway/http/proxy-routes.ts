@@ -7,11 +7,12 @@ import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { Cancel } from '../proxy/cancel.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
+import { asksForStream, ProgressResponse } from '../proxy/progress-comments.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel } from './body-model.js';
 import { readMultipartModel } from './multipart-model.js';
-import { sendErrorRaw } from './errors.js';
+import { sendErrorRaw, toGatewayError } from './errors.js';
 
 export const PROXIED_PATHS = [
   '/v1/chat/completions',
@@ -101,10 +102,30 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
     });
 
     const signal = cancel;
-    const lease = await scheduler.admit(entry, request.id, signal);
+    // streaming.progressComments: a streamed request that must wait hears from the gateway at once.
+    let progress: ProgressResponse | null = null;
+    if (config.streaming?.progressComments && !scheduler.admitsAtOnce(entry) && asksForStream(body, contentType)) {
+      const refused = scheduler.admissionError(entry);
+      if (refused) throw refused; // answered with its own status, as without progress comments
+      reply.hijack();
+      progress = new ProgressResponse(res, { model: entry.id, requestId: request.id, read: () => scheduler.progressOf(entry, request.id) });
+    }
+    const failProgress = (err: unknown) => {
+      const e = toGatewayError(err).toBody().error;
+      progress!.fail(request.gatewayAdmin ? e : { ...e, message: deps.redact(e.message) });
+    };
+    let lease: Awaited<ReturnType<typeof scheduler.admit>>;
+    try {
+      const admitting = scheduler.admit(entry, request.id, signal);
+      progress?.begin(); // after admit() queued it (synchronously), so the first comment has its place
+      lease = await admitting;
+    } catch (err) {
+      if (!progress) throw err;
+      return failProgress(err);
+    }
     const onCut = () => cancel.abort(lease.signal.reason);
     try {
-      reply.hijack();
+      if (!progress) reply.hijack();
       if (signal.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
@@ -137,10 +158,11 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
               metrics.forModel(entry.id).retries.inc();
             },
           },
-          res,
+          progress ? progress.asResponse() : res,
         );
       } catch (err) {
-        sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact);
+        if (progress) failProgress(err);
+        else sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact);
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);

@@ -89,6 +89,17 @@ export function upstreamErrorObject(status: number, body: string): ErrorObject {
   return { message: text || `The model server answered ${status}`, type, code: `upstream_${status}`, param: null };
 }
 
+/** A JSON body with `"stream": true` (the only requests progress comments are for). */
+export function asksForStream(body: Buffer | undefined, contentType: string | undefined): boolean {
+  if (!body || body.length === 0 || (contentType !== undefined && !/json/i.test(contentType))) return false;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { stream?: unknown } | null;
+    return parsed !== null && typeof parsed === 'object' && parsed.stream === true;
+  } catch {
+    return false;
+  }
+}
+
 type Mode = 'waiting' | 'passthrough' | 'collecting' | 'done';
 
 export class ProgressResponse {
@@ -102,6 +113,7 @@ export class ProgressResponse {
   private collectedBytes = 0;
   private readonly now: () => number;
   private readonly intervalMs: number;
+  private readonly tickMs: number;
 
   constructor(
     private readonly res: ServerResponse,
@@ -109,6 +121,7 @@ export class ProgressResponse {
   ) {
     this.now = opts.now ?? Date.now;
     this.intervalMs = opts.intervalMs ?? 5000;
+    this.tickMs = Math.min(opts.tickMs ?? 1000, this.intervalMs);
     this.started = this.now();
   }
 
@@ -117,7 +130,7 @@ export class ProgressResponse {
     this.res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': this.opts.requestId });
     this.res.flushHeaders();
     this.tick(true);
-    this.timer = setInterval(() => this.tick(false), this.opts.tickMs ?? 1000);
+    this.timer = setInterval(() => this.tick(false), this.tickMs);
     this.timer.unref?.();
     this.res.once('close', () => this.stop());
   }
@@ -126,7 +139,8 @@ export class ProgressResponse {
     if (this.mode !== 'waiting' || this.res.destroyed) return;
     const s = this.opts.read();
     const t = this.now();
-    if (!force && s.phase === this.lastPhase && t - this.lastWrite < this.intervalMs) return;
+    // Written on a new phase, and early enough that the next tick cannot come after the interval.
+    if (!force && s.phase === this.lastPhase && t - this.lastWrite + this.tickMs <= this.intervalMs) return;
     this.lastPhase = s.phase;
     this.lastWrite = t;
     this.res.write(progressComment(this.opts.model, s, t - this.started));

@@ -257,10 +257,16 @@ export class Scheduler extends EventEmitter {
   async sleep(entry: ModelEntry): Promise<void> {
     const level = sleepLevel(entry.config);
     if (level === 0) {
-      throw new GatewayError('sleep_not_enabled', `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`);
+      throw new GatewayError(
+        'sleep_not_enabled',
+        `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`,
+      );
     }
     if (entry.state !== 'ready' || entry.yieldingTo !== null) {
-      throw new GatewayError('model_not_ready', `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`);
+      throw new GatewayError(
+        'model_not_ready',
+        `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
+      );
     }
     if (entry.queue.busy) {
       throw new GatewayError(
@@ -270,7 +276,10 @@ export class Scheduler extends EventEmitter {
     }
     await this.putToSleep(entry, 'asked');
     if (stateOf(entry) !== 'sleeping') {
-      throw new GatewayError('upstream_error', `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`);
+      throw new GatewayError(
+        'upstream_error',
+        `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
+      );
     }
   }
 
@@ -563,7 +572,12 @@ export class Scheduler extends EventEmitter {
           canSleep || e.state === 'sleeping'
             ? {
                 residualMiB: this.residualMiB(e),
-                hostRamMiB: e.state === 'sleeping' ? (e.sleptLevel === 1 ? sleepHostRamMiB(e.config as LocalModelConfig) : 0) : sleepHostRamMiB(e.config as LocalModelConfig),
+                hostRamMiB:
+                  e.state === 'sleeping'
+                    ? e.sleptLevel === 1
+                      ? sleepHostRamMiB(e.config as LocalModelConfig)
+                      : 0
+                    : sleepHostRamMiB(e.config as LocalModelConfig),
               }
             : null,
         inFlight: e.queue.inFlight.size,
@@ -921,7 +935,10 @@ export class Scheduler extends EventEmitter {
           entry.adoptedAsleep(instance, instance.gpuIndices ?? m.gpuIndices, asleepAt, this.now());
           this.watchExit(entry, instance);
           this.armIdleTimer(entry);
-          this.deps.log.info({ model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices, level: asleepAt }, 'adopted sleeping model server');
+          this.deps.log.info(
+            { model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices, level: asleepAt },
+            'adopted sleeping model server',
+          );
           continue;
         }
         entry.becameReady(instance, instance.gpuIndices ?? m.gpuIndices, this.now());
