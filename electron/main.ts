@@ -219,6 +219,9 @@ async function dispatch(action: TrayAction): Promise<void> {
     case 'unload':
       await unloadAsking(action.id).catch((err: unknown) => reportActionError(`unload ${action.id}`, err));
       return;
+    case 'sleep':
+      await gateway?.sleep(action.id).catch((err: unknown) => reportActionError(`put ${action.id} to sleep`, err));
+      return;
     case 'unload-all':
       for (const id of modelsToUnload(lastStatus)) await unloadAsking(id).catch((err: unknown) => reportActionError(`unload ${id}`, err));
       return;

@@ -92,6 +92,7 @@ const bridge: GatewayBridge = {
   },
   load: (id) => call(IPC.modelsLoad, id),
   unload: (id, opts) => call(IPC.modelsUnload, id, { force: opts?.force === true }),
+  sleep: (id) => call(IPC.modelsSleep, id),
   logs: (id, tail) => call(IPC.modelsLogs, id, tail),
   openExternal: async (url) => {
     await call(IPC.shellOpenExternal, url);

@@ -10,6 +10,7 @@ export type TrayAction =
   | { type: 'copy-url' }
   | { type: 'load'; id: string }
   | { type: 'unload'; id: string }
+  | { type: 'sleep'; id: string }
   | { type: 'unload-all' }
   | { type: 'open-dashboard' }
   | { type: 'open-config' }
@@ -42,9 +43,10 @@ export interface TrayMenuOptions {
   dashboardLabel?: string;
 }
 
-const LOADING = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
-const LOADABLE = new Set<ModelStatus['state']>(['stopped', 'failed']);
-const UNLOADABLE = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'failed']);
+const LOADING = new Set<ModelStatus['state']>(['pulling', 'starting', 'waking', 'stopping']);
+/** Load wakes a sleeper. */
+const LOADABLE = new Set<ModelStatus['state']>(['stopped', 'failed', 'sleeping']);
+const UNLOADABLE = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'sleeping', 'waking', 'failed']);
 
 const SHUTTING_DOWN: Partial<Record<QuitPhase, string>> = {
   draining: 'Shutting down: finishing requests, then stopping models…',
@@ -74,7 +76,11 @@ export function modelVramText(m: ModelStatus): string {
 
 export function modelMenuLabel(m: ModelStatus): string {
   let state: string = m.state;
-  if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
+  if (
+    (m.state === 'pulling' || m.state === 'starting' || m.state === 'waking') &&
+    m.progress?.percent !== null &&
+    m.progress?.percent !== undefined
+  ) {
     state += ` ${Math.round(m.progress.percent)}%`;
   }
   const load = m.inFlight + m.queued > 0 ? ` · ${m.inFlight} in flight${m.queued ? `, ${m.queued} queued` : ''}` : '';
@@ -87,12 +93,14 @@ export function trayTooltip(status: StatusDocument | null, gatewayError?: string
   if (gatewayError) return `vLLM Gateway — not running: ${gatewayError}`.slice(0, 120);
   if (!status) return 'vLLM Gateway — starting';
   const ready = status.models.filter((m) => m.state === 'ready').length;
-  const loading = status.models.filter((m) => m.state === 'pulling' || m.state === 'starting').length;
+  const loading = status.models.filter((m) => m.state === 'pulling' || m.state === 'starting' || m.state === 'waking').length;
+  const asleep = status.models.filter((m) => m.state === 'sleeping').length;
   const failed = status.models.filter((m) => m.state === 'failed').length;
   const inFlight = status.models.reduce((n, m) => n + m.inFlight, 0);
   const queued = status.models.reduce((n, m) => n + m.queued, 0);
   const parts = [`${ready} ready`];
   if (loading) parts.push(`${loading} loading`);
+  if (asleep) parts.push(`${asleep} asleep`);
   if (failed) parts.push(`${failed} failed`);
   if (inFlight) parts.push(`${inFlight} in flight`);
   if (queued) parts.push(`${queued} queued`);
@@ -105,6 +113,18 @@ function modelSubmenu(m: ModelStatus): TrayMenuItem[] {
     { id: `load:${m.id}`, label: 'Load', enabled: !remote && LOADABLE.has(m.state), action: { type: 'load', id: m.id } },
     { id: `unload:${m.id}`, label: 'Unload', enabled: !remote && UNLOADABLE.has(m.state), action: { type: 'unload', id: m.id } },
   ];
+  if (!remote && m.sleepLevel > 0) {
+    items.push({
+      id: `sleep:${m.id}`,
+      label: 'Sleep',
+      enabled: m.state === 'ready' && m.inFlight + m.queued === 0,
+      toolTip: 'Free its GPU memory and keep the server; the next request wakes it',
+      action: { type: 'sleep', id: m.id },
+    });
+  }
+  if (m.state === 'sleeping' && m.sleepHostRamMiB) {
+    items.push({ label: `Asleep: ${gib(m.sleepHostRamMiB)} GiB in host RAM`, enabled: false });
+  }
   if (m.state === 'failed' && m.error) {
     items.push({ type: 'separator' }, { label: `Failed: ${m.error.split('\n').find((l) => l.trim()) ?? ''}`.slice(0, 90), enabled: false });
   }

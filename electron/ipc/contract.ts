@@ -17,6 +17,8 @@ export const IPC = {
   modelsLoad: 'models:load',
   /** invoke(id, {force}) → IpcResult<ModelStatus> */
   modelsUnload: 'models:unload',
+  /** invoke(id) → IpcResult<ModelStatus>: put a ready, idle model to sleep (vLLM sleep mode) */
+  modelsSleep: 'models:sleep',
   /** invoke(id, tail) → IpcResult<string> */
   modelsLogs: 'models:logs',
   /** invoke(url) → IpcResult<null>; http(s) only */
@@ -39,6 +41,7 @@ export interface InvokeContract {
   'status:get': { args: []; result: StatusDocument };
   'models:load': { args: [id: string]; result: ModelStatus };
   'models:unload': { args: [id: string, opts: { force: boolean }]; result: ModelStatus };
+  'models:sleep': { args: [id: string]; result: ModelStatus };
   'models:logs': { args: [id: string, tail: number]; result: string };
   'shell:openExternal': { args: [url: string]; result: null };
 }
@@ -61,6 +64,7 @@ const INVOKE_CHANNEL_SET = {
   [IPC.statusGet]: true,
   [IPC.modelsLoad]: true,
   [IPC.modelsUnload]: true,
+  [IPC.modelsSleep]: true,
   [IPC.modelsLogs]: true,
   [IPC.shellOpenExternal]: true,
 } as const satisfies Record<InvokeChannel, true>;
@@ -94,6 +98,7 @@ export interface GatewayBridge {
   load(id: string): Promise<ModelStatus>;
   /** opts.force defaults to false. */
   unload(id: string, opts?: { force: boolean }): Promise<ModelStatus>;
+  sleep(id: string): Promise<ModelStatus>;
   logs(id: string, tail: number): Promise<string>;
   /** http(s) URLs only. */
   openExternal(url: string): Promise<void>;
@@ -122,6 +127,7 @@ export const BRIDGE_KEYS = [
   'onStatus',
   'load',
   'unload',
+  'sleep',
   'logs',
   'openExternal',
 ] as const satisfies readonly (keyof GatewayBridge)[];

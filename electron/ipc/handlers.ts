@@ -181,6 +181,10 @@ export function createIpcHandlers(deps: HandlerDeps): InvokeHandlers {
       args: (a) => (arity(a, 1, 2), [validateModelId(a[0]), validateUnloadOptions(a[1])]),
       run: (id, opts) => gw().unload(id, opts),
     },
+    [IPC.modelsSleep]: {
+      args: (a) => (arity(a, 1, 1), [validateModelId(a[0])]),
+      run: (id) => gw().sleep(id),
+    },
     [IPC.modelsLogs]: {
       args: (a) => (arity(a, 2, 2), [validateModelId(a[0]), validateTail(a[1])]),
       run: (id, tail) => gw().logs(id, tail),

@@ -14,6 +14,7 @@ function model(partial: Partial<ModelStatus> & Pick<ModelStatus, 'id'>): ModelSt
     aliases: [],
     runtime: 'docker',
     state: 'stopped',
+    sleepLevel: 0,
     inFlight: 0,
     queued: 0,
     maxConcurrent: 50,

@@ -31,6 +31,7 @@ function fakeGateway(): GatewayHandle {
       if (!opts?.force) throw new GatewayError('model_busy', `${id} has requests in flight`);
       return doc.models.find((m) => m.id === id)!;
     }),
+    sleep: vi.fn(async (id: string) => doc.models.find((m) => m.id === id)!),
     logs: vi.fn(async () => 'log'),
     close: vi.fn(async () => undefined),
   };
@@ -50,8 +51,8 @@ function setup(gateway: GatewayHandle | null = fakeGateway()) {
 describe('IPC contract', () => {
   it('names every channel domain:action and the bridge exposes exactly the contract members', () => {
     for (const c of Object.values(IPC)) expect(c).toMatch(/^[a-z]+:[a-zA-Z]+$/);
-    expect([...BRIDGE_KEYS].sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
-    expect(INVOKE_CHANNELS).toEqual(['status:get', 'models:load', 'models:unload', 'models:logs', 'shell:openExternal']);
+    expect([...BRIDGE_KEYS].sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'sleep', 'status', 'unload']);
+    expect(INVOKE_CHANNELS).toEqual(['status:get', 'models:load', 'models:unload', 'models:sleep', 'models:logs', 'shell:openExternal']);
   });
 });
 
@@ -62,6 +63,9 @@ describe('IPC handlers', () => {
     expect(await handlers['models:load'](own(), 'bge-m3')).toMatchObject({ ok: true, value: { id: 'bge-m3' } });
     expect(await handlers['models:unload'](own(), 'bge-m3', { force: true })).toMatchObject({ ok: true });
     expect(await handlers['models:logs'](own(), 'bge-m3', 200)).toEqual({ ok: true, value: 'log' });
+    expect(await handlers['models:sleep'](own(), 'bge-m3')).toMatchObject({ ok: true, value: { id: 'bge-m3' } });
+    expect(gateway!.sleep).toHaveBeenCalledWith('bge-m3');
+    expect(await handlers['models:sleep'](own(), 42)).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
     expect(gateway!.unload).toHaveBeenCalledWith('bge-m3', { force: true });
     expect(gateway!.logs).toHaveBeenCalledWith('bge-m3', 200);
   });
@@ -263,10 +267,10 @@ describe('preload bundle: window.gateway', () => {
       (e: unknown) => e as { message: string },
     );
 
-  it('exposes exactly window.gateway with exactly the six contract members', () => {
+  it('exposes exactly window.gateway with exactly the seven contract members', () => {
     const { exposed, gateway } = loadPreload();
     expect(Object.keys(exposed)).toEqual(['gateway']);
-    expect(Object.keys(gateway).sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
+    expect(Object.keys(gateway).sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'sleep', 'status', 'unload']);
     expect(Object.keys(gateway).sort()).toEqual([...BRIDGE_KEYS].sort());
   });
 

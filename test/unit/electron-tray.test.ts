@@ -136,6 +136,24 @@ describe('buildTrayMenu', () => {
     );
   });
 
+  it('sleep mode: a Sleep item for a ready idle model that can sleep; a sleeper can be loaded (woken) and unloaded', () => {
+    const doc = sampleStatus();
+    const bge = doc.models.find((m) => m.id === 'bge-m3')!;
+    bge.sleepLevel = 1;
+    const gemma = doc.models.find((m) => m.id === 'gemma-3-27b')!;
+    Object.assign(gemma, { state: 'sleeping', sleepLevel: 1, sleepHostRamMiB: 16 * 1024, gpus: [0] });
+    const items = buildTrayMenu(doc, { startAtLogin: false });
+    const sub = (id: string) => items.find((i) => i.id === `model:${id}`)!.submenu!;
+    const sleepItem = sub('bge-m3').find((i) => i.label === 'Sleep')!;
+    expect([sleepItem.enabled, sleepItem.action]).toEqual([bge.inFlight + bge.queued === 0, { type: 'sleep', id: 'bge-m3' }]);
+    expect(sub('qwen2.5-7b-instruct').some((i) => i.label === 'Sleep')).toBe(false); // sleepLevel 0
+    const asleep = sub('gemma-3-27b');
+    expect(asleep.filter((i) => i.label === 'Load' || i.label === 'Unload').map((i) => i.enabled)).toEqual([true, true]);
+    expect(asleep.find((i) => i.label?.startsWith('Asleep'))?.label).toBe('Asleep: 16.0 GiB in host RAM');
+    expect(trayTooltip(doc)).toContain('1 asleep');
+    expect(modelsToUnload(doc)).toContain('gemma-3-27b');
+  });
+
   it('disables Unload all when nothing is loaded, and shows a gateway that is not running', () => {
     const doc = quiet();
     for (const m of doc.models) if (m.runtime !== 'remote') m.state = 'stopped';

@@ -45,6 +45,7 @@ export class FakeApi implements GatewayApi {
 
   load = vi.fn(async (id: string) => this.entry(id));
   unload = vi.fn(async (id: string, _opts: { force: boolean }) => this.entry(id));
+  sleep = vi.fn(async (id: string) => this.entry(id));
   logs = vi.fn(async (id: string, _tail: number) => `log line 1 of ${id}\nApplication startup complete.\n`);
   openExternal = vi.fn(async (_url: string) => undefined);
 }
