@@ -10,6 +10,7 @@ import { runCheckConfig } from './config/check-config.js';
 import { isLoopbackHost } from './config/cross-checks.js';
 import type { GatewayConfig } from './config/types.js';
 import { createGateway } from './index.js';
+import { pinoIsoTime } from './iso-time.js';
 import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from './config/default-config.js';
 
 const USAGE = `Usage:
@@ -74,7 +75,7 @@ async function serve(file: string, port: string | undefined, host: string | unde
   }
 
   const logger = pino(
-    { base: undefined, timestamp: pino.stdTimeFunctions.isoTime, level: process.env.LOG_LEVEL ?? 'info' },
+    { base: undefined, timestamp: pinoIsoTime, level: process.env.LOG_LEVEL ?? 'info' },
     batchedStdout(),
   );
   const uiDir = dashboardDir();
