@@ -12,6 +12,7 @@ import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel } from './body-model.js';
 import { readMultipartModel } from './multipart-model.js';
 import { sendErrorRaw } from './errors.js';
+import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
   '/v1/chat/completions',
@@ -25,6 +26,9 @@ export const PROXIED_PATHS = [
   '/tokenize',
   '/detokenize',
 ] as const;
+
+/** The proxied routes set their response's X-Request-Id themselves (forward.ts `responseId`). */
+export const PROXIED_ROUTES: ReadonlySet<string> = new Set(PROXIED_PATHS);
 
 export interface ProxyDeps {
   config: GatewayConfig;
@@ -81,7 +85,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       path: route,
       status: 0,
       stream: false,
-      startedAt: new Date(started).toISOString(),
+      startedAt: isoTime(started),
       firstByteMs: null,
       durationMs: null,
     };
@@ -128,6 +132,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
             firstByteMs,
             idleMs,
             retry: config.retry,
+            responseId: request.id,
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;
               record.stream = streaming;

@@ -23,6 +23,12 @@ export interface ForwardRequest {
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
+  /**
+   * Sent as the response's X-Request-Id (replacing the model server's). Set here, in writeHead's
+   * header object, rather than with res.setHeader beforehand: any setHeader sends writeHead down
+   * Node's slow path, which copies and validates every upstream header through setHeader.
+   */
+  responseId?: string;
   /** Called once when the upstream's response headers arrive (ms since forwarding began). */
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
@@ -166,7 +172,9 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           responseStarted = true;
           result.status = statusCode;
           result.firstByteMs = Date.now() - started;
-          res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+          const out = responseHeaders(headers as Record<string, string | string[] | undefined>);
+          if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
+          res.writeHead(statusCode, out);
           // Streams: send the headers now, so clients see the response begin before the first token.
           const streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           if (streaming) res.flushHeaders();
