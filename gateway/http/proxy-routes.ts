@@ -68,6 +68,9 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       startedAt: new Date(started).toISOString(),
       firstByteMs: null,
       durationMs: null,
+      promptTokens: null,
+      completionTokens: null,
+      tokensPerSecond: null,
     };
     res.once('close', () => {
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
@@ -118,6 +121,15 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
             },
             onRetry() {
               metrics.forModel(entry.id).retries.inc();
+            },
+            onUsage(usage, elapsedMs) {
+              if (!usage) return;
+              record.promptTokens = usage.promptTokens;
+              record.completionTokens = usage.completionTokens;
+              // Generation speed as the client saw it: queueing excluded, the prompt's prefill included.
+              record.tokensPerSecond =
+                usage.completionTokens !== null && elapsedMs > 0 ? Math.round((usage.completionTokens / elapsedMs) * 10_000) / 10 : null;
+              metrics.forModel(entry.id).usage(usage.promptTokens ?? 0, usage.completionTokens ?? 0);
             },
           },
           res,

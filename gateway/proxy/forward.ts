@@ -10,6 +10,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
 import { decideRetry, errorCode, type RetrySettings } from './retry-policy.js';
+import { UsageTail, type ResponseUsage } from './usage-tail.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -27,6 +28,11 @@ export interface ForwardRequest {
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
   onRetry?(attempt: number, delayMs: number): void;
+  /**
+   * Called as a 2xx response ends, before its last byte goes to the client, with the token counts
+   * of its `usage` object (null without one) and the ms since forwarding began.
+   */
+  onUsage?(usage: ResponseUsage | null, elapsedMs: number): void;
 }
 
 export interface ForwardResult {
@@ -94,6 +100,7 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
   return new Promise((resolve, reject) => {
     let responseStarted = false;
     let controller: Dispatcher.DispatchController | null = null;
+    let tail: UsageTail | null = null;
     const onAbort = () => controller?.abort(abortReason(req.signal));
     const settle = (err?: Error) => {
       req.signal.removeEventListener('abort', onAbort);
@@ -125,15 +132,18 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           // Streams: send the headers now, so clients see the response begin before the first token.
           const streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           if (streaming) res.flushHeaders();
+          if (req.onUsage && statusCode >= 200 && statusCode < 300) tail = new UsageTail();
           req.onResponseStart?.(result.firstByteMs, streaming);
         },
         onResponseData(c, chunk) {
+          tail?.push(chunk);
           if (!res.write(chunk)) {
             c.pause();
             res.once('drain', () => c.resume());
           }
         },
         onResponseEnd() {
+          if (tail) req.onUsage!(tail.usage(), Date.now() - started);
           res.end();
           settle();
         },
