@@ -56,13 +56,16 @@ export interface PushContract {
   'status:push': { payload: StatusDocument };
 }
 
-export const INVOKE_CHANNELS: readonly InvokeChannel[] = [
-  IPC.statusGet,
-  IPC.modelsLoad,
-  IPC.modelsUnload,
-  IPC.modelsLogs,
-  IPC.shellOpenExternal,
-];
+/** Every invoke channel once: `satisfies` makes the compiler refuse a channel missing or unknown. */
+const INVOKE_CHANNEL_SET = {
+  [IPC.statusGet]: true,
+  [IPC.modelsLoad]: true,
+  [IPC.modelsUnload]: true,
+  [IPC.modelsLogs]: true,
+  [IPC.shellOpenExternal]: true,
+} as const satisfies Record<InvokeChannel, true>;
+
+export const INVOKE_CHANNELS = Object.keys(INVOKE_CHANNEL_SET) as readonly InvokeChannel[];
 
 /**
  * What the preload exposes as `window.gateway` (exactly these members, CONTRACT.md §6).
