@@ -163,21 +163,23 @@ describe('GET /gateway/history', () => {
 describe('recent requests carry the tokens of responses with usage', () => {
   it('a stream with include_usage, a JSON answer, and a stream without usage (null)', async () => {
     // legacy is ready and has no token delay: the answers come at once.
-    const streamed = await post(
-      t.url,
-      '/v1/chat/completions',
-      chat('legacy', { stream: true, stream_options: { include_usage: true } }),
-      { 'x-request-id': 'usage-stream', 'x-mock-tokens': '24' },
-    );
+    const streamed = await post(t.url, '/v1/chat/completions', chat('legacy', { stream: true, stream_options: { include_usage: true } }), {
+      'x-request-id': 'usage-stream',
+      'x-mock-tokens': '24',
+    });
     const plain = await post(t.url, '/v1/chat/completions', chat('legacy'), { 'x-request-id': 'usage-json', 'x-mock-tokens': '9' });
     await post(t.url, '/v1/chat/completions', chat('legacy', { stream: true }), { 'x-request-id': 'usage-none' });
     expect(streamed.text.endsWith('data: [DONE]\n\n')).toBe(true); // the stream went through whole
     const usage = JSON.parse(streamed.text.split('\n\n').at(-3)!.slice(6)).usage;
-    const recent = await waitUntil(async () => {
-      const list = (await t.status()).recentRequests ?? [];
-      const ids = ['usage-stream', 'usage-json', 'usage-none'];
-      return ids.every((id) => list.some((r) => r.id === id)) && list;
-    }, 5000, 'recent requests');
+    const recent = await waitUntil(
+      async () => {
+        const list = (await t.status()).recentRequests ?? [];
+        const ids = ['usage-stream', 'usage-json', 'usage-none'];
+        return ids.every((id) => list.some((r) => r.id === id)) && list;
+      },
+      5000,
+      'recent requests',
+    );
     const byId = (id: string) => recent.find((r) => r.id === id)!;
     expect(byId('usage-stream')).toMatchObject({ stream: true, promptTokens: usage.prompt_tokens, completionTokens: 24 });
     expect(byId('usage-stream').tokensPerSecond).toBeGreaterThan(0);
