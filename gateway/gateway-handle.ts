@@ -18,6 +18,6 @@ export interface GatewayHandle {
   /** Stops the model; rejects with GatewayError('model_busy') when busy unless force. */
   unload(id: string, opts?: { force?: boolean }): Promise<ModelStatus>;
   logs(id: string, tail?: number): Promise<string>;
-  /** Graceful shutdown (CONTRACT §1): stop accepting, drain, stop started models. */
+  /** Graceful shutdown (README.md): stop accepting, drain, stop started models. */
   close(): Promise<void>;
 }

@@ -28,7 +28,7 @@ export interface CreateGatewayOptions {
   logger?: Logger;
   /** Replaces the GPU probe chosen from config (tests). */
   gpuProbe?: GpuProbe | null;
-  /** Extra or replacement runtimes (tests, the Docker runtime when it is wired in). */
+  /** Runtimes to use instead of those the config implies (tests inject instrumented ones). */
   runtimes?: Partial<Record<'docker' | 'process', Runtime>>;
   /** Registers the dashboard under /ui. */
   registerUi?: (app: FastifyInstance) => void | Promise<void>;

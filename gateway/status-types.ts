@@ -1,4 +1,4 @@
-// The status document (CONTRACT.md §4): served at GET /gateway/status, sent over SSE and IPC.
+// The status document (docs/status.md): served at GET /gateway/status, sent over SSE and IPC.
 // Pure types only: the renderer imports this file, so it must never import Node modules.
 
 export type ModelState = 'stopped' | 'pulling' | 'starting' | 'ready' | 'stopping' | 'failed';
@@ -11,7 +11,7 @@ export interface ModelProgress {
 }
 
 /**
- * What a model's own server reports on its `/metrics` (vLLM's families), CONTRACT §4 `engine`.
+ * What a model's own server reports on its `/metrics` (vLLM's families), docs/status.md `engine`.
  * Rates are over the last poll interval (null until two readings exist); a figure whose family
  * the server does not export is null.
  */

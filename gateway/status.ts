@@ -1,4 +1,4 @@
-// Builds the status document (CONTRACT §4) from the scheduler's live state and the GPU probe.
+// Builds the status document (docs/status.md) from the scheduler's live state and the GPU probe.
 // Counts come from the live request sets (ModelEntry.toStatus), never from separate counters.
 
 import type { GatewayConfig } from './config/types.js';

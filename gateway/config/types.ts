@@ -1,4 +1,4 @@
-// The validated, defaulted, frozen configuration (CONTRACT.md §2). The schema in schema.ts
+// The validated, defaulted, frozen configuration (docs/configuration.md). The schema in schema.ts
 // produces exactly this shape; the rest of the gateway only ever sees these types.
 
 export type RuntimeKind = 'docker' | 'process' | 'remote';

@@ -1,4 +1,4 @@
-// The gateway's own routes (CONTRACT §3): model list, health, readiness, status, events,
+// The gateway's own routes (docs/http-api.md): model list, health, readiness, status, events,
 // load / unload / logs, metrics.
 
 import type { FastifyInstance } from 'fastify';

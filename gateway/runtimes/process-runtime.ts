@@ -1,4 +1,4 @@
-// runtime: process — any OpenAI-compatible server started as a child process (CONTRACT §2).
+// runtime: process — any OpenAI-compatible server started as a child process (docs/configuration.md).
 // The child runs in its own process group (so a stop reaches the workers vLLM forks), with the
 // gateway's environment plus the model's env plus CUDA_VISIBLE_DEVICES, cwd = the config's folder.
 //

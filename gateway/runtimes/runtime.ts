@@ -1,4 +1,4 @@
-// What the lifecycle needs from something that runs a model server (ARCHITECTURE.md rule 1).
+// What the lifecycle needs from something that runs a model server (docs/architecture.md rule 1).
 // Implementations: process-runtime.ts (child processes), docker-runtime.ts (dockerode).
 // Remote models have no runtime: they are routed to, never started.
 
@@ -11,7 +11,7 @@ export interface StartRequest {
   model: LocalModelConfig;
   /** GPU indices chosen by placement. */
   gpuIndices: number[];
-  /** vramGiB ÷ the GPU's total memory, floored to 2 decimals, at least 0.01 (CONTRACT §2). */
+  /** vramGiB ÷ the GPU's total memory, floored to 2 decimals, at least 0.01 (docs/configuration.md). */
   gpuMemoryUtilization: number;
   /** Aborted when the start must be abandoned (unload, shutdown, start timeout). */
   signal: AbortSignal;

@@ -1,4 +1,4 @@
-// The gateway's own routes (CONTRACT §3, §4): /v1/models, /health, /ready, /gateway/status (every
+// The gateway's own routes (docs/http-api.md, docs/status.md): /v1/models, /health, /ready, /gateway/status (every
 // key of the status document), /gateway/events (SSE), /metrics.
 
 import { readFileSync } from 'node:fs';
@@ -94,7 +94,7 @@ const MODEL_KEYS = [
 const GPU_KEYS = ['index', 'name', 'totalMiB', 'usedMiB', 'freeMiB', 'reservedMiB', 'models', 'otherMiB'];
 
 describe('GET /gateway/status', () => {
-  it('has every key of CONTRACT §4 with the right types', async () => {
+  it('has every key of docs/status.md with the right types', async () => {
     const res = await http(t.url, '/gateway/status');
     expect(res.status).toBe(200);
     const s = res.json;

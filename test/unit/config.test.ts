@@ -46,7 +46,7 @@ const REMOTE = `
     runtime: remote
     url: http://127.0.0.1:9000`;
 
-describe('defaults (CONTRACT §2)', () => {
+describe('defaults (docs/configuration.md)', () => {
   it('an almost empty file gets every default', () => {
     const config = ok('models: {}\n');
     const { sourcePath, ...rest } = config;
