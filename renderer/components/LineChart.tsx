@@ -25,7 +25,7 @@ export function LineChart(props: {
   description: string;
 }): ReactElement {
   const { series, max } = props;
-  const minutes = Math.max(1, Math.round(props.spanSeconds / 60));
+  const span = props.spanSeconds < 90 ? `−${Math.max(1, Math.round(props.spanSeconds))} s` : `−${Math.round(props.spanSeconds / 60)} min`;
   return (
     <figure className="card chart">
       <figcaption className="chart-head">
@@ -59,7 +59,7 @@ export function LineChart(props: {
         </svg>
       </div>
       <div className="chart-x num muted" aria-hidden>
-        <span>−{minutes} min</span>
+        <span>{span}</span>
         <span>now</span>
       </div>
     </figure>

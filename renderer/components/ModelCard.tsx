@@ -155,8 +155,8 @@ function EngineFigures({ model: m, history }: { model: ModelStatus; history?: Re
         <div className="stat-value num">
           <span className={e.running ? 'strong' : undefined}>{e.running ?? '—'}</span>
           <span className="muted"> running</span>
-          {e.waiting ? <span className="tone-warn-text"> · {e.waiting} waiting</span> : null}
         </div>
+        {e.waiting ? <div className="tone-warn-text small num">{e.waiting} waiting</div> : null}
         {e.sleepState && e.sleepState !== 'awake' ? <div className="muted small">{e.sleepState.replace('_', ' ')}</div> : null}
       </div>
     </div>

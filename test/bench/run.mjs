@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run as engineFigures } from './engine-scrape.mjs';
 import { chatBody, childPids, cpuMsAll, freePort, getJson, median, post, rssMiB, runStreams, sleep, spawnLogged, stop } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -376,6 +377,7 @@ async function main() {
   const rssIdleAfterLoadMiB = rssMiB(gw.pids());
   log('readiness and eviction (process models, static GPU probe)');
   const life = await lifecycle(gw);
+  const engine = await engineFigures({ quick: QUICK, log });
 
   // ---------------------------------------------------------------- medians, ratios, table
   const med = {};
@@ -540,6 +542,7 @@ async function main() {
     rss: { gatewayIdleFreshMiB: rssIdleFreshMiB, gatewayIdleAfterLoadMiB: rssIdleAfterLoadMiB, gatewayHolding512StreamsMiB: rss512 },
     readiness: life.readiness,
     eviction: life.eviction,
+    engineFigures: engine,
     medians: med,
     raw,
     elapsedS: (Date.now() - t0) / 1000,
