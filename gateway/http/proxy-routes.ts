@@ -1,4 +1,4 @@
-// The proxied inference routes (CONTRACT §3): only these paths reach a model server.
+// The proxied inference routes (docs/http-api.md): only these paths reach a model server.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -9,7 +9,8 @@ import { Cancel } from '../proxy/cancel.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
-import { describeModel, readBodyModel } from './body-model.js';
+import { describeModel, isMultipart, readBodyModel } from './body-model.js';
+import { readMultipartModel } from './multipart-model.js';
 import { sendErrorRaw } from './errors.js';
 
 export const PROXIED_PATHS = [
@@ -31,6 +32,20 @@ export interface ProxyDeps {
   dispatcher: Dispatcher;
   metrics: Metrics;
   recordRequest(r: RecentRequest): void;
+  /** Takes secrets out of error texts for clients without the admin token (redact.ts). */
+  redact(text: string): string;
+}
+
+/**
+ * The path sent upstream: the route the router matched (decoded and normalised: a percent-encoded
+ * or absolute-form target is not passed on as sent) and the query exactly as sent; a #fragment,
+ * which a client should never send, is dropped.
+ */
+export function upstreamPath(route: string, rawUrl: string): string {
+  const hash = rawUrl.indexOf('#');
+  const url = hash < 0 ? rawUrl : rawUrl.slice(0, hash);
+  const q = url.indexOf('?');
+  return q < 0 ? route : route + url.slice(q);
 }
 
 export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
@@ -42,7 +57,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
     const started = Date.now();
     const body = request.body as Buffer | undefined;
     const contentType = request.headers['content-type'];
-    const named = readBodyModel(body, contentType);
+    const named = isMultipart(contentType) ? await readMultipartModel(body, contentType!) : readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
     if (!entry) {
       throw new GatewayError(
@@ -59,10 +74,11 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
     // cost several µs each on Node 20, and AbortSignal.any ~30 µs.)
     const cancel = new Cancel();
 
+    const route = request.routeOptions.url!;
     const record: RecentRequest = {
       id: request.id,
       model: entry.id,
-      path: request.url.split('?')[0],
+      path: route,
       status: 0,
       stream: false,
       startedAt: new Date(started).toISOString(),
@@ -102,12 +118,13 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
         if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
         const headers = upstreamRequestHeaders(request.headers, request.id, c.runtime === 'remote' && c.apiKey ? c.apiKey : null);
         headers['content-length'] = String(outBody.length);
+        const path = upstreamPath(route, request.url);
         await forward(
           dispatcher,
           {
             origin,
             method: request.method,
-            path: remote ? joinPath(remote.base, request.url) : request.url,
+            path: remote ? joinPath(remote.base, path) : path,
             headers,
             body: outBody,
             signal,
@@ -135,7 +152,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
           res,
         );
       } catch (err) {
-        sendErrorRaw(res, err, request.id, request.log);
+        sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact);
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);
