@@ -10,6 +10,7 @@ import { runCheckConfig } from './config/check-config.js';
 import { isLoopbackHost } from './config/cross-checks.js';
 import type { GatewayConfig } from './config/types.js';
 import { createGateway } from './index.js';
+import { OllamaPortInUseError } from './ollama/ollama-listener.js';
 
 const USAGE = `Usage:
   vllm-gateway serve --config FILE [--port N] [--host H]
@@ -55,7 +56,7 @@ async function serve(file: string, port: string | undefined, host: string | unde
   if (port !== undefined || host !== undefined) {
     const p = port === undefined ? config.listen.port : Number(port);
     if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be an integer from 0 to 65535, got "${port}"`);
-    effective = { ...config, listen: { host: host ?? config.listen.host, port: p } };
+    effective = { ...config, listen: { ...config.listen, host: host ?? config.listen.host, port: p } };
   }
   if (!isLoopbackHost(effective.listen.host) && effective.auth.apiKeys.length === 0) {
     return fail(`Refusing to listen on ${effective.listen.host} without API keys: set auth.apiKeys, or listen on 127.0.0.1`);
@@ -80,8 +81,10 @@ async function serve(file: string, port: string | undefined, host: string | unde
     url = await gateway.listen();
   } catch (err) {
     await gateway.close().catch(() => {});
+    if (err instanceof OllamaPortInUseError) return fail(`Could not listen: ${err.message}`);
     return fail(`Could not listen on ${effective.listen.host}:${effective.listen.port}: ${(err as Error).message}`);
   }
+  if (gateway.ollamaPort !== null) logger.info({ port: gateway.ollamaPort }, 'Ollama-compatible API also listening on listen.ollamaPort');
   // What was logged while starting (adoptions, preloads) comes out before the line supervisors wait for.
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   process.stdout.write(`listening on ${url}\n`);

@@ -4,6 +4,18 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
+import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
+
+/** Errors on the Ollama routes are in Ollama's shape; everywhere else in the OpenAI one. */
+export type ErrorShape = 'openai' | 'ollama';
+
+export function errorShapeFor(path: string): ErrorShape {
+  return isOllamaPath(path) ? 'ollama' : 'openai';
+}
+
+export function errorBody(err: GatewayError, shape: ErrorShape): object {
+  return shape === 'ollama' ? ollamaErrorBody(err) : err.toBody();
+}
 
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
@@ -28,14 +40,20 @@ export function errorHeaders(err: GatewayError): Record<string, string> {
 }
 
 /** For hijacked responses: answer with the error if nothing was sent yet, else cut the connection. */
-export function sendErrorRaw(res: ServerResponse, raw: unknown, requestId: string, log: FastifyBaseLogger): void {
+export function sendErrorRaw(
+  res: ServerResponse,
+  raw: unknown,
+  requestId: string,
+  log: FastifyBaseLogger,
+  shape: ErrorShape = 'openai',
+): void {
   const err = toGatewayError(raw);
   if (err.status >= 500) log.warn({ code: err.code, err: err.message }, 'request failed');
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(err.toBody());
+  const body = JSON.stringify(errorBody(err, shape));
   res.writeHead(err.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

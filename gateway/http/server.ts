@@ -13,10 +13,12 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { errorHeaders, toGatewayError } from './errors.js';
+import { errorBody, errorHeaders, errorShapeFor, toGatewayError } from './errors.js';
 import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { registerProxyRoutes } from './proxy-routes.js';
+import { onOllamaPort } from '../ollama/ollama-listener.js';
+import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
 
 export interface ServerDeps {
   config: GatewayConfig;
@@ -29,6 +31,8 @@ export interface ServerDeps {
   status(): StatusDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
+  /** When the config was loaded: the models' `created` (/v1/models) and `modified_at` (/api/tags). */
+  loadedAt: Date;
   /** Registers the dashboard under /ui (absent in tests that don't need it). */
   registerUi?(app: FastifyInstance): void | Promise<void>;
 }
@@ -70,14 +74,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
   const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
-  let own: Set<string> | null = null;
-  const originAllowed = (origin: string) => {
-    if (!own) {
-      const addr = app.server.address();
-      own = typeof addr === 'object' && addr ? ownOrigins(config.listen.host, addr.port) : new Set();
+  // The gateway's own origins, per port it listens on (the main port, and listen.ollamaPort).
+  const own = new Map<number, Set<string>>();
+  const originAllowed = (origin: string, localPort: number | undefined) => {
+    const port = localPort ?? 0;
+    let mine = own.get(port);
+    if (!mine) {
+      mine = port > 0 ? ownOrigins(config.listen.host, port) : new Set();
+      own.set(port, mine);
     }
     const o = origin.toLowerCase();
-    return own.has(o) || extraOrigins.has(o);
+    return mine.has(o) || extraOrigins.has(o);
   };
   const apiKeys = config.auth.apiKeys;
   const everyKey = [...apiKeys, deps.adminToken];
@@ -89,7 +96,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return new GatewayError('forbidden_host', `Host "${host ?? ''}" is not allowed; add it to auth.allowedHosts`);
     }
     const origin = request.headers.origin;
-    if (origin !== undefined && !originAllowed(origin)) {
+    if (origin !== undefined && !originAllowed(origin, request.raw.socket?.localPort)) {
       return new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
     }
     if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
@@ -137,7 +144,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const err = toGatewayError(raw);
     if (err.status >= 500)
       request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
-    void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(err.toBody());
+    void reply
+      .code(err.status)
+      .headers(errorHeaders(err))
+      .type('application/json; charset=utf-8')
+      .send(errorBody(err, errorShapeFor(request.url.split('?')[0])));
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -145,10 +156,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       'not_found',
       `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`,
     );
-    void reply.code(404).type('application/json; charset=utf-8').send(err.toBody());
+    void reply
+      .code(404)
+      .type('application/json; charset=utf-8')
+      .send(errorBody(err, errorShapeFor(request.url.split('?')[0])));
   });
 
-  registerProxyRoutes(app, deps);
+  const proxy = registerProxyRoutes(app, deps);
+  registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
   registerAdminRoutes(app, deps);
   if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));
   return app;

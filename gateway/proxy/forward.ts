@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
+import type { ResponseTransform } from './response-transform.js';
 import { decideRetry, errorCode, type RetrySettings } from './retry-policy.js';
 
 export interface ForwardRequest {
@@ -27,6 +28,8 @@ export interface ForwardRequest {
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
   onRetry?(attempt: number, delayMs: number): void;
+  /** Rewrites the response (another API's shape); absent: the upstream's bytes pass unchanged. */
+  transform?: ResponseTransform;
 }
 
 export interface ForwardResult {
@@ -121,20 +124,31 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           responseStarted = true;
           result.status = statusCode;
           result.firstByteMs = Date.now() - started;
-          res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+          let streaming: boolean;
+          if (req.transform) {
+            const head = req.transform.head(statusCode, headers as Record<string, string | string[] | undefined>);
+            if (head) res.writeHead(head.status, head.headers);
+            streaming = head?.flush ?? false;
+          } else {
+            res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+            streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+          }
           // Streams: send the headers now, so clients see the response begin before the first token.
-          const streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           if (streaming) res.flushHeaders();
           req.onResponseStart?.(result.firstByteMs, streaming);
         },
         onResponseData(c, chunk) {
-          if (!res.write(chunk)) {
+          const out = req.transform ? req.transform.data(chunk) : chunk;
+          if (out && out.length > 0 && !res.write(out)) {
             c.pause();
             res.once('drain', () => c.resume());
           }
         },
         onResponseEnd() {
-          res.end();
+          const tail = req.transform?.end();
+          if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
+          if (tail?.body && tail.body.length > 0) res.end(tail.body);
+          else res.end();
           settle();
         },
         onResponseError(_c, err) {

@@ -33,6 +33,11 @@ export class ModelEntry {
   /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
   explicitStarts = 0;
   idleTimer: NodeJS.Timeout | null = null;
+  /**
+   * The last request's keep_alive (Ollama routes), in seconds: it replaces ttlSeconds from the end
+   * of that request until the next one ends. Infinity = keep loaded; null = ttlSeconds.
+   */
+  keepAliveSeconds: number | null = null;
   /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
   pids = new Set<number>();
   readonly queue: ModelQueue;
@@ -67,6 +72,21 @@ export class ModelEntry {
     return Math.max(this.lastUsedAt ?? 0, this.readyAt);
   }
 
+  /** Idle seconds before the model is stopped; Infinity = never (pinned, remote, ttlSeconds 0, keep_alive < 0). */
+  get idleTtlSeconds(): number {
+    const c = this.config;
+    if (c.pinned || c.runtime === 'remote') return Infinity; // a pinned model ignores keep_alive, 0 included
+    if (this.keepAliveSeconds !== null) return this.keepAliveSeconds;
+    return c.ttlSeconds > 0 ? c.ttlSeconds : Infinity;
+  }
+
+  /** When the model will be stopped for idleness if nothing comes (epoch ms); null while busy, not ready, or never. */
+  get idleDeadline(): number | null {
+    const ttl = this.idleTtlSeconds;
+    if (ttl === Infinity || this.state !== 'ready' || this.queue.busy) return null;
+    return this.lastActivity + ttl * 1000;
+  }
+
   setState(state: ModelState, now: number, extra: { error?: string | null; progress?: ModelProgress | null } = {}): void {
     if (state !== this.state) {
       this.state = state;
@@ -96,6 +116,8 @@ export class ModelEntry {
       stateSince: new Date(this.stateSince).toISOString(),
       pinned: c.pinned,
       ttlSeconds: c.ttlSeconds,
+      keepAliveSeconds: this.keepAliveSeconds === null ? null : Number.isFinite(this.keepAliveSeconds) ? this.keepAliveSeconds : -1,
+      idleDeadline: this.idleDeadline === null ? null : new Date(this.idleDeadline).toISOString(),
       error: this.error,
       progress: this.progress,
     };

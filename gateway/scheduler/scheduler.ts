@@ -125,6 +125,19 @@ export class Scheduler extends EventEmitter {
     }
   }
 
+  /**
+   * A request's keep_alive (seconds; Infinity = keep loaded; null = back to ttlSeconds), in force
+   * from the end of that request until the next one ends: the proxy calls this just before
+   * release(). 0 stops the model as soon as it is idle (unless pinned).
+   */
+  setKeepAlive(entry: ModelEntry, seconds: number | null): void {
+    if (entry.keepAliveSeconds === seconds) return;
+    entry.keepAliveSeconds = seconds;
+    this.clearIdleTimer(entry);
+    this.armIdleTimer(entry);
+    this.changed();
+  }
+
   /** Called by the proxy when a lease ends: records use, hands the slot on, arms the idle timer. */
   release(entry: ModelEntry, lease: Lease): void {
     lease.release();
@@ -517,16 +530,8 @@ export class Scheduler extends EventEmitter {
    * re-arms itself for the remaining time, so busy traffic costs no timer operations.
    */
   private armIdleTimer(entry: ModelEntry): void {
-    const ttl = entry.config.ttlSeconds;
-    if (
-      entry.idleTimer ||
-      ttl <= 0 ||
-      entry.config.pinned ||
-      entry.state !== 'ready' ||
-      entry.queue.busy ||
-      entry.config.runtime === 'remote'
-    )
-      return;
+    const ttl = entry.idleTtlSeconds;
+    if (entry.idleTimer || ttl === Infinity || entry.state !== 'ready' || entry.queue.busy) return;
     const due = entry.lastActivity + ttl * 1000 - this.now();
     entry.idleTimer = setTimeout(
       () => {
