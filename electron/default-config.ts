@@ -1,12 +1,12 @@
 // The config written to the app's config folder (userData/gateway.yaml) on first run. It is the
-// contract's documented default (CONTRACT.md §2) with example models left as comments.
+// contract's documented default (docs/configuration.md) with example models left as comments.
 import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 
 export const CONFIG_FILE_NAME = 'gateway.yaml';
 
-export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. Every key is documented in CONTRACT.md §2.
+export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. Every key is documented in docs/configuration.md.
 # Edit this file (tray menu → Open config) and restart the app to apply it.
 # Unknown keys are an error. \${NAME} reads the environment variable NAME (\${NAME:-default} if unset).
 

@@ -1,4 +1,4 @@
-// The preload: exposes exactly `window.gateway` (CONTRACT.md §6) through contextBridge.
+// The preload: exposes exactly `window.gateway` (docs/desktop.md) through contextBridge.
 // Sandboxed preloads cannot load ES modules or local files: this file is bundled into
 // dist/electron/preload.cjs (CommonJS, only `require('electron')`) by build/vite.preload.config.ts.
 //

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The CLI with no npm in between (CONTRACT §1), for supervisors: npm does not wait for its child on SIGTERM.
+// The CLI with no npm in between (README.md), for supervisors: npm does not wait for its child on SIGTERM.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -1,4 +1,4 @@
-// The headless CLI (CONTRACT §1): `serve` and `check-config`.
+// The headless CLI (README.md): `serve` and `check-config`.
 
 import { parseArgs } from 'node:util';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// One error catalogue (ARCHITECTURE.md rule 4, CONTRACT.md §3). Every error the gateway answers
+// One error catalogue (docs/architecture.md rule 4, docs/http-api.md). Every error the gateway answers
 // with is a GatewayError carrying its code; one Fastify error handler renders it.
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'rate_limit_error' | 'server_error';

@@ -1,5 +1,5 @@
 // Status change notifications: subscribers get the status document on every change, coalesced
-// to at most 4 a second, and at least every 5 s (CONTRACT §3 /gateway/events, §6 onStatus).
+// to at most 4 a second, and at least every 5 s (docs/http-api.md /gateway/events, docs/desktop.md onStatus).
 
 import type { StatusDocument } from './status-types.js';
 

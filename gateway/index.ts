@@ -8,6 +8,8 @@ import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayConfig } from './config/types.js';
 import { resolveAdminToken } from './config/admin-token.js';
+import { EngineScraper, isScrapedState } from './engine/engine-scraper.js';
+import { History } from './engine/history.js';
 import { GatewayError } from './errors.js';
 import { StatusHub } from './events.js';
 import type { GatewayHandle } from './gateway-handle.js';
@@ -27,7 +29,7 @@ export interface CreateGatewayOptions {
   logger?: Logger;
   /** Replaces the GPU probe chosen from config (tests). */
   gpuProbe?: GpuProbe | null;
-  /** Extra or replacement runtimes (tests, the Docker runtime when it is wired in). */
+  /** Runtimes to use instead of those the config implies (tests inject instrumented ones). */
   runtimes?: Partial<Record<'docker' | 'process', Runtime>>;
   /** Registers the dashboard under /ui. */
   registerUi?: (app: FastifyInstance) => void | Promise<void>;
@@ -79,11 +81,52 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     .then((h) => (host = h))
     .catch(() => {});
 
-  const status = () => buildStatus({ config, scheduler, gpu, startedAt, listen: () => listenUrl, recent: () => recent, host: () => host });
+  // Each running model's own /metrics, every poll interval (gateway/engine/): it reads a snapshot
+  // of the models and never calls the scheduler.
+  const pollMs = config.gpu.pollSeconds * 1000;
+  const history = new History(
+    config.gpu.pollSeconds,
+    config.models.map((m) => m.id),
+  );
+  const scraper = new EngineScraper({
+    pollMs,
+    targets: () =>
+      [...scheduler.entries.values()].map((e) => ({
+        id: e.id,
+        state: e.state,
+        endpoint: e.config.runtime === 'remote' ? e.config.url : (e.instance?.endpoint ?? null),
+        scrape: e.config.runtime !== 'remote' || e.config.scrapeMetrics,
+      })),
+    onChange: () => hub.changed(),
+    onTick: (at) =>
+      history.record({
+        at,
+        gpus: status().gpus.map((g) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: g.usedMiB })),
+        models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
+      }),
+  });
+  // Figures only while the model is in a scraped state: a model that just stopped has none at once.
+  const engineOf = (id: string) => {
+    const e = scheduler.entries.get(id);
+    return e && isScrapedState(e.state) ? scraper.engine(id) : null;
+  };
+  const status = () =>
+    buildStatus({
+      config,
+      scheduler,
+      gpu,
+      startedAt,
+      listen: () => listenUrl,
+      recent: () => recent,
+      host: () => host,
+      engine: engineOf,
+    });
   const hub = new StatusHub(status);
   scheduler.on('change', () => hub.changed());
   gpu?.onReading(() => hub.changed());
   const metrics = new Metrics(scheduler, status);
+  metrics.registerEngine({ engine: engineOf, tokensSeen: (id) => scraper.tokensSeen(id) });
+  const historyDoc = (seconds?: number) => history.document(Date.now(), seconds);
   const dispatcher = new Agent({
     connect: { timeout: config.timeouts.connectSeconds * 1000 },
     keepAliveTimeout: 4000,
@@ -118,6 +161,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     adminToken,
     logger,
     status,
+    history: historyDoc,
     ready,
     recordRequest: (r) => {
       recent.unshift(r);
@@ -132,6 +176,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     if (gpu && !gpu.state().snapshot) await gpu.refresh().catch(() => {});
     await scheduler.init();
     initialised = true;
+    scraper.start();
   })();
   init.catch((err: Error) => logger.error({ err: err.message }, 'start-up reconciliation failed'));
 
@@ -163,6 +208,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       return listenUrl;
     },
     status,
+    history: historyDoc,
     onStatus: (cb) => hub.subscribe(cb),
     async load(id) {
       const e = byId(id);
@@ -183,6 +229,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
         await init.catch(() => {});
         const drainMs = config.shutdown.drainSeconds * 1000;
         await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+        await scraper.stop();
         hub.close();
         gpu?.stop();
         for (const r of Object.values(runtimes)) await r.close?.();

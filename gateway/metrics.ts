@@ -1,9 +1,21 @@
-// Prometheus metrics (GET /metrics). Gauges are read from the live state at scrape time;
-// per-request work is one counter increment and two histogram observations.
+// Prometheus metrics (GET /metrics), every one listed in docs/metrics.md. Gauges are read from the
+// live state at scrape time; per-request work is one counter increment and two histogram
+// observations (and two counter increments when the response carried `usage`). The engines'
+// own figures are re-exported under the gateway's names with a `model` label, so one scrape of
+// the gateway covers every model server.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Scheduler } from './scheduler/scheduler.js';
-import type { StatusDocument } from './status-types.js';
+import type { EngineStatus, StatusDocument } from './status-types.js';
+
+/** What the engine scraper offers the metrics (gateway/engine/engine-scraper.ts). */
+export interface EngineMetricsSource {
+  engine(id: string): EngineStatus | null;
+  tokensSeen(id: string): { promptTokensSeen: number; generationTokensSeen: number } | null;
+}
+
+/** Prometheus counts memory in bytes; the status document in MiB. */
+const MIB = 1024 * 1024;
 
 const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
 
@@ -13,6 +25,8 @@ export interface ModelMetrics {
   firstByte: { observe(v: number): void };
   retries: { inc(v?: number): void };
   requests(status: number): { inc(v?: number): void };
+  /** Tokens from a response's `usage`. */
+  usage(promptTokens: number, completionTokens: number): void;
 }
 
 export class Metrics {
@@ -23,11 +37,15 @@ export class Metrics {
   readonly duration: Histogram<'model'>;
   readonly firstByte: Histogram<'model'>;
   readonly retries: Counter<'model'>;
+  readonly usagePrompt: Counter<'model'>;
+  readonly usageCompletion: Counter<'model'>;
 
   forModel(model: string): ModelMetrics {
     let m = this.perModel.get(model);
     if (!m) {
       const byStatus = new Map<number, { inc(v?: number): void }>();
+      const prompt = this.usagePrompt.labels({ model });
+      const completion = this.usageCompletion.labels({ model });
       m = {
         duration: this.duration.labels({ model }),
         firstByte: this.firstByte.labels({ model }),
@@ -37,15 +55,23 @@ export class Metrics {
           if (!c) byStatus.set(status, (c = this.requests.labels({ model, status: String(status) })));
           return c;
         },
+        usage: (p, c) => {
+          prompt.inc(p);
+          completion.inc(c);
+        },
       };
       this.perModel.set(model, m);
     }
     return m;
   }
 
-  constructor(scheduler: Scheduler, status: () => StatusDocument) {
+  constructor(
+    private readonly scheduler: Scheduler,
+    status: () => StatusDocument,
+  ) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_process_' });
+    // Node's process metrics under the gateway's one prefix: vllm_gateway_process_cpu_seconds_total, …
+    collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_' });
     this.requests = new Counter({
       name: 'vllm_gateway_requests_total',
       help: 'Proxied requests by model and HTTP status',
@@ -72,8 +98,20 @@ export class Metrics {
       labelNames: ['model'],
       registers: [r],
     });
+    this.usagePrompt = new Counter({
+      name: 'vllm_gateway_usage_prompt_tokens_total',
+      help: 'Prompt tokens of proxied responses that carried usage',
+      labelNames: ['model'],
+      registers: [r],
+    });
+    this.usageCompletion = new Counter({
+      name: 'vllm_gateway_usage_completion_tokens_total',
+      help: 'Completion tokens of proxied responses that carried usage',
+      labelNames: ['model'],
+      registers: [r],
+    });
     new Gauge({
-      name: 'vllm_gateway_model_queued',
+      name: 'vllm_gateway_model_queued_requests',
       help: 'Requests waiting for a slot or for the model to start',
       labelNames: ['model'],
       registers: [r],
@@ -82,7 +120,7 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'vllm_gateway_model_in_flight',
+      name: 'vllm_gateway_model_in_flight_requests',
       help: 'Requests being proxied',
       labelNames: ['model'],
       registers: [r],
@@ -109,19 +147,97 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: 'vllm_gateway_gpu_memory_mib',
-      help: 'GPU memory by kind (total, used, free, other)',
+      name: 'vllm_gateway_gpu_memory_bytes',
+      help: 'GPU memory by kind (total, used, free, other: used by processes the gateway does not manage)',
       labelNames: ['gpu', 'name', 'kind'],
       registers: [r],
       collect() {
         for (const g of status().gpus) {
           const labels = { gpu: String(g.index), name: g.name };
-          this.set({ ...labels, kind: 'total' }, g.totalMiB);
-          this.set({ ...labels, kind: 'used' }, g.usedMiB);
-          this.set({ ...labels, kind: 'free' }, g.freeMiB);
-          this.set({ ...labels, kind: 'other' }, g.otherMiB);
+          this.set({ ...labels, kind: 'total' }, g.totalMiB * MIB);
+          this.set({ ...labels, kind: 'used' }, g.usedMiB * MIB);
+          this.set({ ...labels, kind: 'free' }, g.freeMiB * MIB);
+          this.set({ ...labels, kind: 'other' }, g.otherMiB * MIB);
         }
       },
     });
+  }
+
+  /** The engines' figures, re-exported per model (series absent while a model has none). */
+  registerEngine(source: EngineMetricsSource): void {
+    const r = this.registry;
+    const ids = () => [...this.scheduler.entries.keys()];
+    const figure = (name: string, help: string, pick: (e: EngineStatus) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const id of ids()) {
+            const e = source.engine(id);
+            const v = e ? pick(e) : null;
+            if (v !== null) this.set({ model: id }, v);
+          }
+        },
+      });
+    new Gauge({
+      name: 'vllm_gateway_engine_up',
+      help: '1 when the model server answered its last metrics scrape with figures, else 0',
+      labelNames: ['model'],
+      registers: [r],
+      collect() {
+        for (const id of ids()) this.set({ model: id }, source.engine(id) ? 1 : 0);
+      },
+    });
+    figure('vllm_gateway_engine_requests_running', 'Requests the engine is running (vllm:num_requests_running)', (e) => e.running);
+    figure('vllm_gateway_engine_requests_waiting', 'Requests the engine holds back (vllm:num_requests_waiting)', (e) => e.waiting);
+    figure('vllm_gateway_engine_kv_cache_usage_ratio', 'KV-cache usage, 1 = full (vllm:kv_cache_usage_perc)', (e) =>
+      e.kvCacheUsagePercent === null ? null : e.kvCacheUsagePercent / 100,
+    );
+    figure('vllm_gateway_engine_prompt_tokens_per_second', 'Prompt tokens/s over the last poll interval', (e) => e.promptTokensPerSecond);
+    figure(
+      'vllm_gateway_engine_generation_tokens_per_second',
+      'Generation tokens/s over the last poll interval',
+      (e) => e.generationTokensPerSecond,
+    );
+    new Gauge({
+      name: 'vllm_gateway_engine_sleep_state',
+      help: '1 for the sleep state the engine reports (vllm:engine_sleep_state)',
+      labelNames: ['model', 'state'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const id of ids()) {
+          const s = source.engine(id)?.sleepState;
+          if (s) for (const state of ['awake', 'weights_offloaded', 'discard_all']) this.set({ model: id, state }, s === state ? 1 : 0);
+        }
+      },
+    });
+    const tokens = (name: string, help: string, pick: (t: { promptTokensSeen: number; generationTokensSeen: number }) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['model'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const id of ids()) {
+            const t = source.tokensSeen(id);
+            if (t) this.inc({ model: id }, pick(t));
+          }
+        },
+      });
+    tokens(
+      'vllm_gateway_engine_prompt_tokens_total',
+      'Prompt tokens the engine counted while the gateway watched it',
+      (t) => t.promptTokensSeen,
+    );
+    tokens(
+      'vllm_gateway_engine_generation_tokens_total',
+      'Generation tokens the engine counted while the gateway watched it',
+      (t) => t.generationTokensSeen,
+    );
   }
 }

@@ -1,4 +1,4 @@
-// The status document (CONTRACT.md §4): served at GET /gateway/status, sent over SSE and IPC.
+// The status document (docs/status.md): served at GET /gateway/status, sent over SSE and IPC.
 // Pure types only: the renderer imports this file, so it must never import Node modules.
 
 export type ModelState = 'stopped' | 'pulling' | 'starting' | 'ready' | 'stopping' | 'failed';
@@ -9,6 +9,23 @@ export interface ModelProgress {
   percent: number | null;
   message: string;
 }
+
+/**
+ * What a model's own server reports on its `/metrics` (vLLM's families), docs/status.md `engine`.
+ * Rates are over the last poll interval (null until two readings exist); a figure whose family
+ * the server does not export is null.
+ */
+export interface EngineStatus {
+  running: number | null;
+  waiting: number | null;
+  kvCacheUsagePercent: number | null;
+  promptTokensPerSecond: number | null;
+  generationTokensPerSecond: number | null;
+  /** vLLM's `sleep_state` label: awake, weights_offloaded (level 1), discard_all (level 2). */
+  sleepState: EngineSleepState | null;
+}
+
+export type EngineSleepState = 'awake' | 'weights_offloaded' | 'discard_all';
 
 export interface ModelStatus {
   id: string;
@@ -33,6 +50,8 @@ export interface ModelStatus {
   idleDeadline?: string | null;
   error: string | null;
   progress: ModelProgress | null;
+  /** Null when the server is not running, not scraped, or reports nothing usable. */
+  engine: EngineStatus | null;
 }
 
 export interface GpuStatus {
@@ -61,6 +80,11 @@ export interface RecentRequest {
   startedAt: string;
   firstByteMs: number | null;
   durationMs: number | null;
+  /** From the response's `usage` object, when it carried one (null otherwise). */
+  promptTokens?: number | null;
+  completionTokens?: number | null;
+  /** completionTokens over the time from forwarding to the response's end (queueing excluded). */
+  tokensPerSecond?: number | null;
 }
 
 export interface StatusDocument {
@@ -80,4 +104,16 @@ export interface StatusDocument {
   };
   host?: { hostname: string; platform: string; cpus: number; cpuModel: string; memTotalMiB: number; memFreeMiB: number } | null;
   recentRequests?: RecentRequest[];
+}
+
+/**
+ * GET /gateway/history (IPC `history`): the last minutes at the poll interval, oldest first.
+ * `at` holds the sample times (epoch ms); every series has one value per entry of `at`.
+ */
+export interface HistoryDocument {
+  intervalSeconds: number;
+  windowSeconds: number;
+  at: number[];
+  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: Array<number | null> }>;
+  models: Array<{ id: string; generationTokensPerSecond: Array<number | null> }>;
 }

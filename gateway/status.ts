@@ -1,11 +1,11 @@
-// Builds the status document (CONTRACT §4) from the scheduler's live state and the GPU probe.
+// Builds the status document (docs/status.md) from the scheduler's live state and the GPU probe.
 // Counts come from the live request sets (ModelEntry.toStatus), never from separate counters.
 
 import type { GatewayConfig } from './config/types.js';
 import { attributeGpuMemory } from './gpu/attribution.js';
 import type { GpuProbe } from './gpu/probe.js';
 import type { Scheduler } from './scheduler/scheduler.js';
-import type { GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+import type { EngineStatus, GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
 
 export const VERSION = '0.1.0';
 
@@ -17,6 +17,8 @@ export interface StatusSources {
   listen: () => string;
   recent: () => RecentRequest[];
   host: () => StatusDocument['host'];
+  /** The model's engine figures (gateway/engine/); absent: null for every model. */
+  engine?: (id: string) => EngineStatus | null;
 }
 
 export function buildStatus(src: StatusSources): StatusDocument {
@@ -31,6 +33,7 @@ export function buildStatus(src: StatusSources): StatusDocument {
     if (measured) s.vramUsedMiB = e.instance ? (attribution!.models.get(e.id)?.vramUsedMiB ?? null) : null;
     // On a static GPU nothing is measured: a model holding its budget is shown as using it.
     else if (e.holdsGpu) s.vramUsedMiB = e.budgetMiB;
+    s.engine = src.engine?.(e.id) ?? null;
     return s;
   });
   const source: GpuStatus['source'] = measured ? 'nvidia-smi' : src.gpu?.kind === 'systeminformation' ? 'systeminformation' : 'static';

@@ -1,5 +1,5 @@
 // The one typed IPC contract between the renderer (through the preload) and Electron main
-// (CONTRACT.md §6). Channels are named `domain:action`. This module has no runtime dependencies
+// (docs/desktop.md). Channels are named `domain:action`. This module has no runtime dependencies
 // so that the preload bundle and the renderer can both use it (the renderer imports its types and
 // the pure bridge-error helpers below).
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
@@ -56,16 +56,19 @@ export interface PushContract {
   'status:push': { payload: StatusDocument };
 }
 
-export const INVOKE_CHANNELS: readonly InvokeChannel[] = [
-  IPC.statusGet,
-  IPC.modelsLoad,
-  IPC.modelsUnload,
-  IPC.modelsLogs,
-  IPC.shellOpenExternal,
-];
+/** Every invoke channel once: `satisfies` makes the compiler refuse a channel missing or unknown. */
+const INVOKE_CHANNEL_SET = {
+  [IPC.statusGet]: true,
+  [IPC.modelsLoad]: true,
+  [IPC.modelsUnload]: true,
+  [IPC.modelsLogs]: true,
+  [IPC.shellOpenExternal]: true,
+} as const satisfies Record<InvokeChannel, true>;
+
+export const INVOKE_CHANNELS = Object.keys(INVOKE_CHANNEL_SET) as readonly InvokeChannel[];
 
 /**
- * What the preload exposes as `window.gateway` (exactly these members, CONTRACT.md §6).
+ * What the preload exposes as `window.gateway` (exactly these members, docs/desktop.md).
  *
  * The channels between main and the preload carry `IpcResult` envelopes; the preload unwraps them,
  * so these methods resolve with the value itself. On an error they reject with an `Error` whose

@@ -144,51 +144,58 @@ export type InvokeHandler<C extends InvokeChannel> = (
 ) => Promise<IpcResult<InvokeContract[C]['result']>>;
 export type InvokeHandlers = { [C in InvokeChannel]: InvokeHandler<C> };
 
+/** One invoke channel: how its arguments are checked, and what it does with them. */
+interface ChannelSpec<C extends InvokeChannel> {
+  /** Checks and normalises what the renderer sent; throws IpcRejection. */
+  args(raw: unknown[]): InvokeContract[C]['args'];
+  run(...args: InvokeContract[C]['args']): Promise<InvokeContract[C]['result']> | InvokeContract[C]['result'];
+}
+
+type ChannelSpecs = { [C in InvokeChannel]: ChannelSpec<C> };
+
+/** The one place every invoke passes through: sender check, argument check, then the action. */
+function guarded<C extends InvokeChannel>(spec: ChannelSpec<C>, isAppUrl: (url: string) => boolean): InvokeHandler<C> {
+  return (event, ...raw) =>
+    settle(() => {
+      checkSender(event, isAppUrl);
+      return spec.run(...spec.args(raw));
+    });
+}
+
 export function createIpcHandlers(deps: HandlerDeps): InvokeHandlers {
   const gw = (): GatewayHandle => {
     const g = deps.gateway();
     if (!g) throw new IpcRejection('gateway_unavailable', deps.unavailableReason(), 'server_error');
     return g;
   };
-  return {
-    [IPC.statusGet]: (event, ...args) =>
-      settle(() => {
-        checkSender(event, deps.isAppUrl);
-        arity(args, 0, 0);
-        return gw().status();
-      }),
-    [IPC.modelsLoad]: (event, ...args) =>
-      settle(() => {
-        checkSender(event, deps.isAppUrl);
-        arity(args, 1, 1);
-        const id = validateModelId(args[0]);
-        return gw().load(id);
-      }),
-    [IPC.modelsUnload]: (event, ...args) =>
-      settle(() => {
-        checkSender(event, deps.isAppUrl);
-        arity(args, 1, 2);
-        const id = validateModelId(args[0]);
-        const opts = validateUnloadOptions(args[1]);
-        return gw().unload(id, opts);
-      }),
-    [IPC.modelsLogs]: (event, ...args) =>
-      settle(() => {
-        checkSender(event, deps.isAppUrl);
-        arity(args, 2, 2);
-        const id = validateModelId(args[0]);
-        const tail = validateTail(args[1]);
-        return gw().logs(id, tail);
-      }),
-    [IPC.shellOpenExternal]: (event, ...args) =>
-      settle(async () => {
-        checkSender(event, deps.isAppUrl);
-        arity(args, 1, 1);
-        const url = validateExternalUrl(args[0]);
+  const specs: ChannelSpecs = {
+    [IPC.statusGet]: {
+      args: (a) => (arity(a, 0, 0), []),
+      run: () => gw().status(),
+    },
+    [IPC.modelsLoad]: {
+      args: (a) => (arity(a, 1, 1), [validateModelId(a[0])]),
+      run: (id) => gw().load(id),
+    },
+    [IPC.modelsUnload]: {
+      args: (a) => (arity(a, 1, 2), [validateModelId(a[0]), validateUnloadOptions(a[1])]),
+      run: (id, opts) => gw().unload(id, opts),
+    },
+    [IPC.modelsLogs]: {
+      args: (a) => (arity(a, 2, 2), [validateModelId(a[0]), validateTail(a[1])]),
+      run: (id, tail) => gw().logs(id, tail),
+    },
+    [IPC.shellOpenExternal]: {
+      args: (a) => (arity(a, 1, 1), [validateExternalUrl(a[0])]),
+      run: async (url) => {
         await deps.openExternal(url);
         return null;
-      }),
+      },
+    },
   };
+  const handlers = {} as Record<InvokeChannel, unknown>;
+  for (const channel of INVOKE_CHANNELS) handlers[channel] = guarded(specs[channel] as ChannelSpec<typeof channel>, deps.isAppUrl);
+  return handlers as InvokeHandlers;
 }
 
 // ------------------------------------------------------------------ status push

@@ -1,4 +1,4 @@
-// The admin token (CONTRACT §2, auth.adminToken): a literal from the config, or "auto": generated
+// The admin token (docs/configuration.md, auth.adminToken): a literal from the config, or "auto": generated
 // once and kept in `<config>.admin-token` (mode 0600) beside the config file.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';

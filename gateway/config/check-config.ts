@@ -1,4 +1,4 @@
-// `gateway check-config --config FILE` (CONTRACT §1): every issue on its own line, then a summary.
+// `gateway check-config --config FILE` (README.md): every issue on its own line, then a summary.
 
 import { loadConfigFile } from './load-config.js';
 

@@ -1,4 +1,4 @@
-// The seed's environment variables, which win over the file (CONTRACT §2). A bad value is reported
+// The seed's environment variables, which win over the file (docs/configuration.md). A bad value is reported
 // at `env.NAME`, checked by the same field schema as the key it sets.
 
 import type { z } from 'zod';

@@ -1,4 +1,4 @@
-// `${NAME}` substitution on parsed YAML values (CONTRACT §2), never on raw text, so a value can't
+// `${NAME}` substitution on parsed YAML values (docs/configuration.md), never on raw text, so a value can't
 // inject YAML. `${NAME:-default}` uses `default` when NAME is unset or empty; `$${` is a literal `${`.
 //
 // Inside a model's `command`, `args` and `env` (also under `defaults:`), the gateway's own

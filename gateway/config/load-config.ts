@@ -1,4 +1,4 @@
-// Config is data, validated once (ARCHITECTURE rule 5): YAML → ${VAR} substitution → env overrides
+// Config is data, validated once (docs/architecture.md rule 5): YAML → ${VAR} substitution → env overrides
 // → schema + per-model checks + cross-checks, every issue collected → a deep-frozen GatewayConfig.
 
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The config file's schema (CONTRACT §2): strict objects (unknown keys are errors) with the
+// The config file's schema (docs/configuration.md): strict objects (unknown keys are errors) with the
 // contract's defaults. Models are validated one by one by resolve-models.ts against the schema
 // of their runtime, after `defaults:` has been merged under them.
 
@@ -106,6 +106,8 @@ export const remoteModelSchema = z.strictObject({
   runtime: z.literal('remote'),
   url: httpUrl,
   apiKey: z.string().default(''),
+  // Off by default: a remote server may be shared, its figures are not this gateway's traffic.
+  scrapeMetrics: bool.default(false),
   ...common,
 });
 

@@ -1,4 +1,4 @@
-// The validated, defaulted, frozen configuration (CONTRACT.md §2). The schema in schema.ts
+// The validated, defaulted, frozen configuration (docs/configuration.md). The schema in schema.ts
 // produces exactly this shape; the rest of the gateway only ever sees these types.
 
 export type RuntimeKind = 'docker' | 'process' | 'remote';
@@ -40,6 +40,8 @@ export interface RemoteModelConfig extends ModelCommon {
   runtime: 'remote';
   url: string;
   apiKey: string;
+  /** Scrape its /metrics for the engine figures (managed models always are). */
+  scrapeMetrics: boolean;
 }
 
 export type ModelConfig = DockerModelConfig | ProcessModelConfig | RemoteModelConfig;

@@ -5,7 +5,7 @@
 // container's host pids). Per GPU, otherMiB = usedMiB − the models' share: that covers
 // processes the gateway does not manage, processes nvidia-smi cannot list (other PID
 // namespaces), per-context overhead, and memory of a stopped process not yet released. This is
-// CONTRACT §4's arithmetic (31247 used − 19800 model = 11447 other).
+// docs/status.md's arithmetic (31247 used − 19800 model = 11447 other).
 //
 // Unmeasured snapshot (static / systeminformation): nothing is known but the budgets. A model
 // that is active (starting or ready) holds its budget on each of its GPUs; the GPU's usedMiB

@@ -1,4 +1,4 @@
-// Chooses the GPU probe from `gpu` config (CONTRACT §2: "auto = nvidia-smi if found, else static
+// Chooses the GPU probe from `gpu` config (docs/configuration.md: "auto = nvidia-smi if found, else static
 // if given, else none").
 //
 //   nvidia-smi  always the nvidia-smi probe, even when the executable is absent: it then reports

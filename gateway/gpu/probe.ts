@@ -1,4 +1,4 @@
-// What placement and the status document need to know about GPUs (ARCHITECTURE.md rule 1).
+// What placement and the status document need to know about GPUs (docs/architecture.md rule 1).
 // Implementations: nvidia-smi.ts (measured), static-probe.ts (configured totals, nothing measured).
 
 export interface GpuReading {

@@ -1,5 +1,5 @@
 // GPUs assumed from config (`gpu.static`): nothing is measured. Placement and the status
-// document then count the budgets of the models starting or ready (CONTRACT §4).
+// document then count the budgets of the models starting or ready (docs/status.md).
 
 import type { GpuProbe, GpuReading, GpuSnapshot, ProbeState } from './probe.js';
 

@@ -1,4 +1,4 @@
-// The gateway's own routes (CONTRACT §3): model list, health, readiness, status, events,
+// The gateway's own routes (docs/http-api.md): model list, health, readiness, status, events,
 // load / unload / logs, metrics.
 
 import type { FastifyInstance } from 'fastify';
@@ -7,13 +7,15 @@ import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { StatusDocument } from '../status-types.js';
+import { WINDOW_SECONDS } from '../engine/history.js';
+import type { HistoryDocument, StatusDocument } from '../status-types.js';
 
 export interface AdminDeps {
   scheduler: Scheduler;
   hub: StatusHub;
   metrics: Metrics;
   status(): StatusDocument;
+  history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   /** When the config was loaded: each model's `created` (Unix seconds). */
   loadedAt: Date;
@@ -50,6 +52,23 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   }));
 
   app.get('/gateway/status', async () => deps.status());
+
+  // ?seconds=N (1–300, default 300): only the last N seconds.
+  app.get<{ Querystring: { seconds?: string } }>('/gateway/history', async (request) => {
+    const raw = request.query.seconds;
+    if (raw === undefined) return deps.history();
+    const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+    if (!(seconds >= 1 && seconds <= WINDOW_SECONDS)) {
+      throw new GatewayError(
+        'invalid_request',
+        `seconds must be a number of seconds from 1 to ${WINDOW_SECONDS}, not "${raw.slice(0, 40)}"`,
+        {
+          param: 'seconds',
+        },
+      );
+    }
+    return deps.history(seconds);
+  });
 
   // Event streams never end on their own: end them when the server closes, or close() would wait
   // for every open dashboard tab.

@@ -1,5 +1,5 @@
 // Reads the `model` a request names and, for an alias, rewrites it to the model's id. The body is
-// otherwise forwarded byte for byte (CONTRACT §3). JSON bodies and multipart forms (transcriptions).
+// otherwise forwarded byte for byte (docs/http-api.md). JSON bodies and multipart forms (transcriptions).
 
 import { GatewayError } from '../errors.js';
 

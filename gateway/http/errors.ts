@@ -1,4 +1,4 @@
-// Renders every error in the OpenAI shape (CONTRACT §3, ARCHITECTURE rule 4). Fastify's own errors
+// Renders every error in the OpenAI shape (docs/http-api.md, docs/architecture.md rule 4). Fastify's own errors
 // (body too large, bad content) are translated here too, at the edge.
 
 import type { ServerResponse } from 'node:http';

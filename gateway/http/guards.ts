@@ -1,4 +1,4 @@
-// Host, Origin and credential checks (RELIABILITY "Security"; CONTRACT §3). Pure functions, so the
+// Host, Origin and credential checks (docs/reliability.md "Security"; docs/http-api.md). Pure functions, so the
 // rules are tested without sockets; server.ts applies them in one onRequest hook.
 
 import { tokensEqual } from '../config/admin-token.js';

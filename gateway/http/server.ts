@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { RecentRequest, StatusDocument } from '../status-types.js';
+import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { errorBody, errorHeaders, errorShapeFor, toGatewayError } from './errors.js';
 import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
@@ -29,6 +29,7 @@ export interface ServerDeps {
   adminToken: string;
   logger: Logger;
   status(): StatusDocument;
+  history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
   /** When the config was loaded: the models' `created` (/v1/models) and `modified_at` (/api/tags). */

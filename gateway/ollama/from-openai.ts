@@ -209,7 +209,9 @@ export function embeddingsFromOpenAi(
   const admitted = o.timings.admittedMs ?? o.timings.startedMs;
   return {
     model: o.model,
-    embeddings: vectors.map((v) => normalize(o.dimensions !== null && o.dimensions > 0 && o.dimensions < v.length ? v.slice(0, o.dimensions) : v)),
+    embeddings: vectors.map((v) =>
+      normalize(o.dimensions !== null && o.dimensions > 0 && o.dimensions < v.length ? v.slice(0, o.dimensions) : v),
+    ),
     total_duration: ns(o.now - o.timings.startedMs),
     load_duration: ns(admitted - o.timings.startedMs),
     ...(typeof usage.prompt_tokens === 'number' ? { prompt_eval_count: usage.prompt_tokens } : {}),

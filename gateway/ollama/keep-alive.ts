@@ -11,8 +11,8 @@ export type KeepAlive = number | null;
 const UNIT_SECONDS: Record<string, number> = {
   ns: 1e-9,
   us: 1e-6,
-  'µs': 1e-6, // U+00B5 micro sign
-  'μs': 1e-6, // U+03BC Greek mu
+  µs: 1e-6, // U+00B5 micro sign
+  μs: 1e-6, // U+03BC Greek mu
   ms: 1e-3,
   s: 1,
   m: 60,

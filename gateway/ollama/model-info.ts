@@ -24,7 +24,14 @@ export function modelDigest(c: ModelConfig): string {
   const what =
     c.runtime === 'remote'
       ? { id: c.id, runtime: c.runtime, url: c.url }
-      : { id: c.id, runtime: c.runtime, model: c.model ?? null, command: c.runtime === 'process' ? c.command : null, args: c.args, vramGiB: c.vramGiB };
+      : {
+          id: c.id,
+          runtime: c.runtime,
+          model: c.model ?? null,
+          command: c.runtime === 'process' ? c.command : null,
+          args: c.args,
+          vramGiB: c.vramGiB,
+        };
   return createHash('sha256').update(JSON.stringify(what)).digest('hex');
 }
 
@@ -46,7 +53,9 @@ function flagValue(list: string[], name: string): string | null {
 /** What the model can do, as far as its server flags tell (Ollama clients enable features by these). */
 export function capabilities(c: ModelConfig): string[] {
   const f = flags(c);
-  const pooling = ['embed', 'embedding', 'pooling'].includes(flagValue(f, '--task') ?? flagValue(f, '--runner') ?? flagValue(f, '--convert') ?? '');
+  const pooling = ['embed', 'embedding', 'pooling'].includes(
+    flagValue(f, '--task') ?? flagValue(f, '--runner') ?? flagValue(f, '--convert') ?? '',
+  );
   if (pooling) return ['embedding'];
   const caps = ['completion'];
   if (f.includes('--enable-auto-tool-choice')) caps.push('tools');
@@ -56,7 +65,14 @@ export function capabilities(c: ModelConfig): string[] {
 }
 
 export function details(c: ModelConfig): Json {
-  return { parent_model: '', format: c.runtime === 'remote' ? '' : 'safetensors', family: '', families: [], parameter_size: '', quantization_level: '' };
+  return {
+    parent_model: '',
+    format: c.runtime === 'remote' ? '' : 'safetensors',
+    family: '',
+    families: [],
+    parameter_size: '',
+    quantization_level: '',
+  };
 }
 
 function sizeBytes(c: ModelConfig): number {
@@ -65,7 +81,14 @@ function sizeBytes(c: ModelConfig): number {
 
 /** One /api/tags entry. */
 export function tagEntry(c: ModelConfig, modifiedAt: Date): Json {
-  return { name: c.id, model: c.id, modified_at: modifiedAt.toISOString(), size: sizeBytes(c), digest: modelDigest(c), details: details(c) };
+  return {
+    name: c.id,
+    model: c.id,
+    modified_at: modifiedAt.toISOString(),
+    size: sizeBytes(c),
+    digest: modelDigest(c),
+    details: details(c),
+  };
 }
 
 /** One /api/ps entry: `vramUsedMiB` measured where known, else the budget. */

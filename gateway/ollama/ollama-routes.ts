@@ -54,7 +54,8 @@ function readJson(request: FastifyRequest): Json {
   } catch (err) {
     throw new GatewayError('invalid_json', `invalid JSON in the request body: ${(err as Error).message}`, { cause: err });
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw ollamaBadRequest('the request body must be a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw ollamaBadRequest('the request body must be a JSON object');
   return parsed as Json;
 }
 

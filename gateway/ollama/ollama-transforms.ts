@@ -35,9 +35,7 @@ const ndjson = (objects: Json[]) => (objects.length === 0 ? null : objects.map((
 function completionAsChunk(body: Json): string {
   const choice = (Array.isArray(body.choices) ? body.choices[0] : undefined) as Json | undefined;
   const message = (choice?.message ?? {}) as Json;
-  const toolCalls = Array.isArray(message.tool_calls)
-    ? (message.tool_calls as Json[]).map((tc, index) => ({ ...tc, index }))
-    : undefined;
+  const toolCalls = Array.isArray(message.tool_calls) ? (message.tool_calls as Json[]).map((tc, index) => ({ ...tc, index })) : undefined;
   return JSON.stringify({
     choices: choice
       ? [

@@ -1,4 +1,4 @@
-// Retry policy (pure; RELIABILITY P1–P3). A POST to a model server is retried only when the
+// Retry policy (pure; docs/reliability.md P1–P3). A POST to a model server is retried only when the
 // server cannot have received it: the TCP connection was never established. A reset after the
 // connection was made is NOT retried, because the server may already be generating (nginx
 // `proxy_next_upstream` and Envoy `reset-before-request` draw the same line).

@@ -1,4 +1,4 @@
-// Translates dockerode / Engine API failures at the edge (ARCHITECTURE.md rule 4) into messages a
+// Translates dockerode / Engine API failures at the edge (docs/architecture.md rule 4) into messages a
 // workstation user can act on. The original error is kept as `cause`.
 
 import { GatewayError } from '../errors.js';

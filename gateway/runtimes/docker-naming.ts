@@ -1,4 +1,4 @@
-// Pure: the names, labels and config hash of the containers the gateway manages (CONTRACT.md §5).
+// Pure: the names, labels and config hash of the containers the gateway manages (docs/docker.md).
 
 import { createHash } from 'node:crypto';
 import type { DockerModelConfig } from '../config/types.js';
@@ -48,7 +48,7 @@ export interface ConfigHashInput {
 }
 
 /**
- * Hash of a model's effective config (CONTRACT §5): image, model, args, env, vramGiB, gpus (as
+ * Hash of a model's effective config (docs/docker.md): image, model, args, env, vramGiB, gpus (as
  * configured) and the computed utilization. 16 hex digits of SHA-256 over canonical JSON.
  */
 export function configHash(input: ConfigHashInput): string {

@@ -1,4 +1,4 @@
-// Pure: the container a docker model runs as, built from the config alone (CONTRACT.md §5).
+// Pure: the container a docker model runs as, built from the config alone (docs/docker.md).
 // Nothing in a request reaches this function: image, command, mounts and devices come from the
 // validated config and from placement (GPU indices, utilization).
 

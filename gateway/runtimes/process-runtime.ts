@@ -1,4 +1,4 @@
-// runtime: process — any OpenAI-compatible server started as a child process (CONTRACT §2).
+// runtime: process — any OpenAI-compatible server started as a child process (docs/configuration.md).
 // The child runs in its own process group (so a stop reaches the workers vLLM forks), with the
 // gateway's environment plus the model's env plus CUDA_VISIBLE_DEVICES, cwd = the config's folder.
 //
@@ -11,12 +11,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import type { LocalModelConfig, ProcessModelConfig } from '../config/types.js';
+import type { ProcessModelConfig } from '../config/types.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
 import { GatewayError } from '../errors.js';
+import type { GatewayLogger } from '../logger.js';
 import { descendantPids } from '../gpu/process-tree.js';
 import { OutputTail } from './output-tail.js';
+import { signalGroup, stopGroup } from './process-group.js';
 import {
   groupMembers,
   isSameProcess,
@@ -27,7 +30,7 @@ import {
   writeStateFile,
   type ProcessRecord,
 } from './process-state.js';
-import type { ExitInfo, Instance, Runtime, RuntimeHealth, StartRequest } from './runtime.js';
+import type { ExitInfo, Instance, ReconcileModel, Runtime, RuntimeHealth, StartRequest } from './runtime.js';
 
 /** Ask the OS for a free loopback port. */
 export function freePort(): Promise<number> {
@@ -43,21 +46,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
 class ProcessInstance implements Instance {
-  readonly adopted = false;
   readonly exited: Promise<ExitInfo>;
   private stopRequested = false;
   private done = false;
@@ -84,13 +73,17 @@ class ProcessInstance implements Instance {
   async stop(graceMs: number): Promise<void> {
     if (this.done) return;
     this.stopRequested = true;
-    killGroup(this.child, 'SIGTERM');
-    const killed = await Promise.race([
-      this.exited.then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
-    ]);
-    if (!killed) killGroup(this.child, 'SIGKILL');
-    await this.exited;
+    const child = this.child;
+    if (child.pid === undefined) return;
+    await stopGroup(
+      {
+        pgid: child.pid,
+        gone: this.exited,
+        // Not a group leader only if spawning it failed half-way: then the child alone.
+        signal: (sig) => void (signalGroup(child.pid!, sig) || child.kill(sig)),
+      },
+      graceMs,
+    );
   }
 
   async logs(tail: number): Promise<string> {
@@ -101,19 +94,6 @@ class ProcessInstance implements Instance {
     if (this.done || this.child.pid === undefined) return [];
     const all = await descendantPids([this.child.pid]);
     return [...new Set([this.child.pid, ...all])];
-  }
-}
-
-/** Not unref'd: a bounded wait that must finish even when nothing else keeps the process alive (start-up). */
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Signals process group `pgid`; false when there is none left. */
-function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -135,7 +115,6 @@ async function answers200(url: string, timeoutMs: number): Promise<boolean> {
 
 /** A server an earlier gateway started and this one adopted (reconcile): known by pid and start time only. */
 class AdoptedProcessInstance implements Instance {
-  readonly adopted = true;
   readonly endpoint: string;
   readonly exited: Promise<ExitInfo>;
   private stopRequested = false;
@@ -173,15 +152,7 @@ class AdoptedProcessInstance implements Instance {
     this.stopRequested = true;
     this.pollMs = 50;
     this.wake?.();
-    signalGroup(this.record.pid, 'SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      this.exited.then(() => true),
-      new Promise<false>((r) => (timer = setTimeout(() => r(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!gone) signalGroup(this.record.pid, 'SIGKILL');
-    await this.exited;
+    await stopGroup({ pgid: this.record.pid, gone: this.exited }, graceMs);
   }
 
   async logs(): Promise<string> {
@@ -206,7 +177,7 @@ export interface ProcessRuntimeOptions {
    * recorded, and reconcile adopts and kills nothing.
    */
   stateFile?: string | null;
-  logger?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  logger?: GatewayLogger;
 }
 
 /** How long a leftover server gets between SIGTERM and SIGKILL at start-up. */
@@ -228,11 +199,10 @@ export class ProcessRuntime implements Runtime {
   private writing: Promise<void> = Promise.resolve();
 
   /** @param opts the config's folder (relative paths in `command` resolve against it), or options. */
-  constructor(opts: string | ProcessRuntimeOptions) {
-    const o = typeof opts === 'string' ? { configDir: opts } : opts;
-    this.configDir = o.configDir;
-    this.stateFile = PROCESS_STATE_SUPPORTED ? (o.stateFile ?? null) : null;
-    this.log = o.logger ?? null;
+  constructor(opts: ProcessRuntimeOptions) {
+    this.configDir = opts.configDir;
+    this.stateFile = PROCESS_STATE_SUPPORTED ? (opts.stateFile ?? null) : null;
+    this.log = opts.logger ?? null;
   }
 
   /** Reads the state file once, so that writing it never forgets the leftovers it lists. */
@@ -286,17 +256,13 @@ export class ProcessRuntime implements Runtime {
       }
     };
     if (!(await left())) return;
-    await signal('SIGTERM');
-    const until = Date.now() + graceMs;
-    while (Date.now() < until) {
-      await sleep(100);
-      if (!(await left())) return;
-    }
-    await signal('SIGKILL');
-    for (let i = 0; i < 50; i++) {
-      if (!(await left())) return;
-      await sleep(100);
-    }
+    let watching = true;
+    const gone = (async () => {
+      while (watching && (await left())) await sleep(100);
+    })();
+    const ended = await stopGroup({ pgid: r.pid, gone, signal }, graceMs, 5000);
+    watching = false;
+    if (ended) return;
     this.log?.warn({ model: r.modelId, pid: r.pid }, 'leftover model server still running after SIGKILL');
   }
 
@@ -305,9 +271,7 @@ export class ProcessRuntime implements Runtime {
    * their model is still configured with the same hash and they answer their health path, and killed
    * (their whole process group) otherwise. Resolves once the killed ones are gone.
    */
-  async reconcile(
-    models: Array<{ model: LocalModelConfig; gpuIndices: number[]; gpuMemoryUtilization: number }>,
-  ): Promise<Map<string, Instance>> {
+  async reconcile(models: ReconcileModel[]): Promise<Map<string, Instance>> {
     const adopted = new Map<string, Instance>();
     if (!this.stateFile) return adopted; // not recorded, or not Linux
     await this.load();

@@ -1,15 +1,17 @@
-// What the lifecycle needs from something that runs a model server (ARCHITECTURE.md rule 1).
+// What the lifecycle needs from something that runs a model server (docs/architecture.md rule 1).
 // Implementations: process-runtime.ts (child processes), docker-runtime.ts (dockerode).
 // Remote models have no runtime: they are routed to, never started.
 
 import type { LocalModelConfig } from '../config/types.js';
 import type { ModelProgress } from '../status-types.js';
 
+export type { GatewayLogger as RuntimeLogger } from '../logger.js';
+
 export interface StartRequest {
   model: LocalModelConfig;
   /** GPU indices chosen by placement. */
   gpuIndices: number[];
-  /** vramGiB ÷ the GPU's total memory, floored to 2 decimals, at least 0.01 (CONTRACT §2). */
+  /** vramGiB ÷ the GPU's total memory, floored to 2 decimals, at least 0.01 (docs/configuration.md). */
   gpuMemoryUtilization: number;
   /** Aborted when the start must be abandoned (unload, shutdown, start timeout). */
   signal: AbortSignal;
@@ -36,14 +38,19 @@ export interface Instance {
   readonly endpoint: string;
   /** Settles once, when the server is gone for whatever reason. Never rejects. */
   readonly exited: Promise<ExitInfo>;
-  /** True when this instance was found running at gateway start rather than started now. */
-  readonly adopted: boolean;
   /** Ask it to stop: graceful (SIGTERM / docker stop) for graceMs, then forced; removes containers. Idempotent. */
   stop(graceMs: number): Promise<void>;
   /** The last `tail` lines of the server's output (stdout and stderr merged). */
   logs(tail: number): Promise<string>;
   /** Host PIDs of the server and its descendants, for attributing GPU memory. */
   pids(): Promise<number[]>;
+}
+
+/** A configured model as reconcile() needs it: where placement would put it, and its utilization. */
+export interface ReconcileModel {
+  model: LocalModelConfig;
+  gpuIndices: number[];
+  gpuMemoryUtilization: number;
 }
 
 export interface RuntimeHealth {
@@ -66,9 +73,7 @@ export interface Runtime {
    * Called once at gateway start, before /ready first answers 200: adopt running servers of
    * these models whose identity matches, remove the runtime's other managed leftovers (P14).
    */
-  reconcile?(
-    models: Array<{ model: LocalModelConfig; gpuIndices: number[]; gpuMemoryUtilization: number }>,
-  ): Promise<Map<string, Instance>>;
+  reconcile?(models: ReconcileModel[]): Promise<Map<string, Instance>>;
   /** Release resources (event streams, sockets). Does not stop instances. */
   close?(): Promise<void>;
 }

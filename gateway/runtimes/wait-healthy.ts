@@ -2,9 +2,11 @@
 // (every 25 ms, backing off to 100 ms) so readiness is seen within ~100 ms of the server answering,
 // and race the server's exit so a crash during start is reported at once with its output.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { ExitInfo, Instance } from './runtime.js';
+import { startFailureError } from './start-failure.js';
 
 export interface WaitHealthyOptions {
   healthPath: string;
@@ -14,16 +16,8 @@ export interface WaitHealthyOptions {
   logLines?: number;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Resolves after `ms`, or at once when `signal` aborts (the caller then sees the abort). */
+const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => undefined);
 
 async function healthOk(url: string, signal: AbortSignal): Promise<boolean> {
   try {
@@ -36,9 +30,7 @@ async function healthOk(url: string, signal: AbortSignal): Promise<boolean> {
 }
 
 export async function startFailure(instance: Instance, reason: string, logLines: number): Promise<GatewayError> {
-  const tail = (await instance.logs(logLines).catch(() => '')).trimEnd();
-  const message = tail ? `${reason}. Last lines of its output:\n${tail}` : `${reason} (it printed nothing)`;
-  return new GatewayError('model_start_failed', message);
+  return startFailureError(reason, await instance.logs(logLines).catch(() => ''));
 }
 
 export async function waitHealthy(instance: Instance, opts: WaitHealthyOptions): Promise<void> {
@@ -65,7 +57,7 @@ export async function waitHealthy(instance: Instance, opts: WaitHealthyOptions):
           logLines,
         );
       }
-      await sleep(Math.min(100, 25 * 2 ** Math.min(attempt, 2)), local.signal);
+      await pause(Math.min(100, 25 * 2 ** Math.min(attempt, 2)), local.signal);
       // Give the exit promise's callback a turn before checking it.
       await Promise.resolve();
     }

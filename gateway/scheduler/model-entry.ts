@@ -120,6 +120,7 @@ export class ModelEntry {
       idleDeadline: this.idleDeadline === null ? null : new Date(this.idleDeadline).toISOString(),
       error: this.error,
       progress: this.progress,
+      engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
     };
   }
 }

@@ -1,4 +1,4 @@
-// The one interface the dashboard talks to (CONTRACT.md §6). Two implementations:
+// The one interface the dashboard talks to (docs/desktop.md). Two implementations:
 // ipc-api.ts (desktop, through the preload's window.gateway) and http-api.ts (browser, /ui).
 // The renderer never imports Node or Electron; status types are imported type-only.
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';

@@ -1,4 +1,4 @@
-// The admin token for browser mode (CONTRACT.md §1): `serve` prints
+// The admin token for browser mode (README.md): `serve` prints
 // `dashboard: http://HOST:PORT/ui#token=ADMIN_TOKEN`. The fragment never reaches a server; we keep
 // the token in sessionStorage (this tab only) and remove it from the address bar at once.
 

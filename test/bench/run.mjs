@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench` (CONTRACT §7, issue 6): the gateway against direct connections to the upstream
+// `npm run bench` (README.md "Benchmarks", issue 6): the gateway against direct connections to the upstream
 // and against nginx as the reference proxy, all on 127.0.0.1, in alternation (direct, nginx,
 // gateway in every round), after a warm-up; medians over rounds, and ratios.
 //

@@ -1,4 +1,4 @@
-// API keys, the admin token, and the Host / Origin allow-lists (CONTRACT §3, RELIABILITY "Security").
+// API keys, the admin token, and the Host / Origin allow-lists (docs/http-api.md, docs/reliability.md "Security").
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, baseYaml, chat, cleanupAll, errorOf, http, type Res, startGateway, type TestGateway } from './helpers.js';

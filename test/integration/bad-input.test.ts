@@ -1,4 +1,4 @@
-// RELIABILITY.md "Bad input to try": each answers a 4xx in the OpenAI error shape, never a 5xx,
+// docs/reliability.md "Bad input to try": each answers a 4xx in the OpenAI error shape, never a 5xx,
 // starts no model, never reaches a model server, and the gateway stays healthy.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

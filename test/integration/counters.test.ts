@@ -82,8 +82,8 @@ describe('counts are views of live sets', () => {
     const s = await t.status();
     for (const m of s.models) expect([m.id, m.inFlight, m.queued]).toEqual([m.id, 0, 0]);
     const metrics = (await http(t.url, '/metrics')).text;
-    expect(metrics).toMatch(/^vllm_gateway_model_in_flight\{model="c1"\} 0$/m);
-    expect(metrics).toMatch(/^vllm_gateway_model_queued\{model="c1"\} 0$/m);
+    expect(metrics).toMatch(/^vllm_gateway_model_in_flight_requests\{model="c1"\} 0$/m);
+    expect(metrics).toMatch(/^vllm_gateway_model_queued_requests\{model="c1"\} 0$/m);
     // And the model still serves at full concurrency.
     const again = await Promise.all([1, 2, 3].map(() => post(t.url, '/v1/chat/completions', chat('c1'))));
     expect(again.map((r) => r.status)).toEqual([200, 200, 200]);

@@ -1,9 +1,23 @@
-// The gateway's own routes (CONTRACT §3, §4): /v1/models, /health, /ready, /gateway/status (every
+// The gateway's own routes (docs/http-api.md, docs/status.md): /v1/models, /health, /ready, /gateway/status (every
 // key of the status document), /gateway/events (SSE), /metrics.
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, agent, baseYaml, chat, cleanupAll, http, post, processModel, startGateway, type TestGateway } from './helpers.js';
+import {
+  REPO_ROOT,
+  admin,
+  agent,
+  baseYaml,
+  chat,
+  cleanupAll,
+  http,
+  post,
+  processModel,
+  startGateway,
+  type TestGateway,
+} from './helpers.js';
 
 let t: TestGateway;
 
@@ -87,7 +101,7 @@ const MODEL_KEYS = [
 const GPU_KEYS = ['index', 'name', 'totalMiB', 'usedMiB', 'freeMiB', 'reservedMiB', 'models', 'otherMiB'];
 
 describe('GET /gateway/status', () => {
-  it('has every key of CONTRACT §4 with the right types', async () => {
+  it('has every key of docs/status.md with the right types', async () => {
     const res = await http(t.url, '/gateway/status');
     expect(res.status).toBe(200);
     const s = res.json;
@@ -184,9 +198,22 @@ describe('GET /metrics', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.text).toMatch(/^# TYPE vllm_gateway_requests_total counter$/m);
     expect(res.text).toMatch(/^vllm_gateway_requests_total\{model="gm1",status="200"\} [1-9]\d*$/m);
-    expect(res.text).toMatch(/^vllm_gateway_model_queued\{model="gm1"\} 0$/m);
-    expect(res.text).toMatch(/^vllm_gateway_model_in_flight\{model="gm1"\} 0$/m);
+    expect(res.text).toMatch(/^vllm_gateway_model_queued_requests\{model="gm1"\} 0$/m);
+    expect(res.text).toMatch(/^vllm_gateway_model_in_flight_requests\{model="gm1"\} 0$/m);
     expect(res.text).toMatch(/^vllm_gateway_model_state\{model="gm1",state="ready"\} 1$/m);
-    expect(res.text).toMatch(/^vllm_gateway_gpu_memory_mib\{gpu="0",name="Test GPU",kind="total"\} 24576$/m);
+    expect(res.text).toMatch(/^vllm_gateway_gpu_memory_bytes\{gpu="0",name="Test GPU",kind="total"\} 25769803776$/m);
+  });
+
+  it('names every metric with one prefix, and docs/metrics.md documents each', async () => {
+    const res = await http(t.url, '/metrics');
+    const names = [...res.text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    expect(names).toContain('vllm_gateway_process_cpu_seconds_total');
+    expect(names.filter((n) => !n.startsWith('vllm_gateway_') || n.includes('process_process'))).toEqual([]);
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs/metrics.md'), 'utf8');
+    // Node's own process and runtime metrics are documented as a family, by prefix.
+    const own = names.filter((n) => !/^vllm_gateway_(process|nodejs)_/.test(n));
+    expect(own.filter((n) => !doc.includes(`\`${n}\``))).toEqual([]);
+    expect(doc).toContain('`vllm_gateway_process_*`');
+    expect(doc).toContain('`vllm_gateway_nodejs_*`');
   });
 });

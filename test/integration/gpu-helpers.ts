@@ -327,7 +327,7 @@ export function flagIn(argv: string[], flag: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-/** CONTRACT §2: vramGiB ÷ the GPU's total, rounded down to 2 decimals, at least 0.01. */
+/** docs/configuration.md: vramGiB ÷ the GPU's total, rounded down to 2 decimals, at least 0.01. */
 export function expectedUtilization(vramGiB: number, totalMiB: number): number {
   return Math.max(0.01, Math.floor(((vramGiB * 1024) / totalMiB) * 100) / 100);
 }

@@ -75,7 +75,7 @@ export function parseYaml(yaml: string, source = '<test>', what = 'test'): Gatew
 export abstract class InstanceTrackingRuntime implements Runtime {
   readonly kind = 'process' as const;
   readonly instances: Instance[] = [];
-  private readonly inner = new ProcessRuntime(REPO_ROOT);
+  private readonly inner = new ProcessRuntime({ configDir: REPO_ROOT });
   /** Called as each start() begins. */
   protected abstract noteStart(req: StartRequest): void;
   health() {

@@ -12,8 +12,7 @@ let ollama: Ollama;
 /** On the main port: the same routes. */
 let main: Ollama;
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
-const PNG_1PX =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 
 beforeAll(async () => {
   const yaml = baseYaml(
@@ -53,7 +52,11 @@ describe('ollama npm client', () => {
   });
 
   it('chat, not streamed: the whole message, done, counts and durations', async () => {
-    const res = await ollama.chat({ model: 'llama', messages: [{ role: 'user', content: 'hello' }], options: { num_predict: 6, temperature: 0.1 } });
+    const res = await ollama.chat({
+      model: 'llama',
+      messages: [{ role: 'user', content: 'hello' }],
+      options: { num_predict: 6, temperature: 0.1 },
+    });
     expect(res.model).toBe('llama');
     expect(res.message).toEqual({ role: 'assistant', content: 'héllo wörld' });
     expect(res.done).toBe(true);
@@ -145,7 +148,11 @@ describe('ollama npm client', () => {
       tools,
     });
     const msgs = (await lastUpstreamBody('smart')).messages as Array<Record<string, unknown>>;
-    expect(msgs[2]).toMatchObject({ role: 'tool', content: '11 degrees', tool_call_id: (msgs[1].tool_calls as Array<{ id: string }>)[0].id });
+    expect(msgs[2]).toMatchObject({
+      role: 'tool',
+      content: '11 degrees',
+      tool_call_id: (msgs[1].tool_calls as Array<{ id: string }>)[0].id,
+    });
   });
 
   it('think: the reasoning comes back as thinking, streamed and not; think false asks for none', async () => {
@@ -170,7 +177,11 @@ describe('ollama npm client', () => {
   });
 
   it('images reach the server as image parts', async () => {
-    await ollama.chat({ model: 'llama', messages: [{ role: 'user', content: 'what is it?', images: [PNG_1PX] }], options: { num_predict: 1 } });
+    await ollama.chat({
+      model: 'llama',
+      messages: [{ role: 'user', content: 'what is it?', images: [PNG_1PX] }],
+      options: { num_predict: 1 },
+    });
     const msgs = (await lastUpstreamBody('llama')).messages as Array<{ content: unknown }>;
     expect(msgs[0].content).toEqual([
       { type: 'text', text: 'what is it?' },
@@ -206,7 +217,10 @@ describe('ollama npm client', () => {
     expect(parts).toEqual([{ status: 'success' }]);
     const pullErr = (await ollama.pull({ model: 'nope' }).catch((e: unknown) => e)) as { status_code: number };
     expect(pullErr.status_code).toBe(404);
-    const createErr = (await ollama.create({ model: 'x', from: 'llama' }).catch((e: unknown) => e)) as { status_code: number; error: string };
+    const createErr = (await ollama.create({ model: 'x', from: 'llama' }).catch((e: unknown) => e)) as {
+      status_code: number;
+      error: string;
+    };
     expect(createErr.status_code).toBe(501);
     expect(createErr.error).toMatch(/not supported/);
   });
@@ -233,7 +247,9 @@ describe('keep_alive', () => {
   });
 
   it('a unitless string is a 400 in Ollama’s shape', async () => {
-    const err = (await ollama.chat({ model: 'llama', messages: [{ role: 'user', content: 'x' }], keep_alive: '300' }).catch((e: unknown) => e)) as {
+    const err = (await ollama
+      .chat({ model: 'llama', messages: [{ role: 'user', content: 'x' }], keep_alive: '300' })
+      .catch((e: unknown) => e)) as {
       status_code: number;
       error: string;
     };

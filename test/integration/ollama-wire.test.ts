@@ -8,7 +8,20 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../gateway/index.js';
 import { OllamaPortInUseError } from '../../gateway/ollama/ollama-listener.js';
-import { agent, baseYaml, cleanupAll, http, memoryLogger, mockOf, parseYaml, post, processModel, startGateway, waitUntil, type TestGateway } from './helpers.js';
+import {
+  agent,
+  baseYaml,
+  cleanupAll,
+  http,
+  memoryLogger,
+  mockOf,
+  parseYaml,
+  post,
+  processModel,
+  startGateway,
+  waitUntil,
+  type TestGateway,
+} from './helpers.js';
 
 let t: TestGateway;
 let ollamaUrl: string;
@@ -36,7 +49,12 @@ const lines = (text: string) =>
 
 describe('wire format', () => {
   it('stream is the default: application/x-ndjson, chunked, one object a line, done only on the last', async () => {
-    const res = await post(ollamaUrl, '/api/chat', { model: 'w1', messages: [{ role: 'user', content: 'hi' }] }, { 'x-request-id': 'ol-wire-1' });
+    const res = await post(
+      ollamaUrl,
+      '/api/chat',
+      { model: 'w1', messages: [{ role: 'user', content: 'hi' }] },
+      { 'x-request-id': 'ol-wire-1' },
+    );
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('application/x-ndjson');
     expect(res.headers['transfer-encoding']).toBe('chunked');
@@ -46,10 +64,19 @@ describe('wire format', () => {
     expect(objs.length).toBe(17); // 16 tokens, then the final object
     expect(objs.filter((o) => o.done === true)).toHaveLength(1);
     expect(objs.at(-1)).toMatchObject({ done: true, done_reason: 'stop', eval_count: 16, message: { role: 'assistant', content: '' } });
-    for (const k of ['total_duration', 'load_duration', 'prompt_eval_duration', 'eval_duration']) expect(Number.isInteger(objs.at(-1)[k]), k).toBe(true);
+    for (const k of ['total_duration', 'load_duration', 'prompt_eval_duration', 'eval_duration'])
+      expect(Number.isInteger(objs.at(-1)[k]), k).toBe(true);
     // One path: the request is logged with its id and the client's path, like an OpenAI one.
-    await waitUntil(() => t.logs.some((l) => l.includes('"reqId":"ol-wire-1"') && l.includes('"path":"/api/chat"') && l.includes('"status":200')), 2000, 'log line');
-    expect((await t.status()).recentRequests?.find((r) => r.id === 'ol-wire-1')).toMatchObject({ path: '/api/chat', stream: true, status: 200 });
+    await waitUntil(
+      () => t.logs.some((l) => l.includes('"reqId":"ol-wire-1"') && l.includes('"path":"/api/chat"') && l.includes('"status":200')),
+      2000,
+      'log line',
+    );
+    expect((await t.status()).recentRequests?.find((r) => r.id === 'ol-wire-1')).toMatchObject({
+      path: '/api/chat',
+      stream: true,
+      status: 200,
+    });
   });
 
   it('stream: false answers one application/json object', async () => {
@@ -95,8 +122,14 @@ describe('errors in Ollama’s shape', () => {
       ['{nope', /^invalid JSON in the request body/],
       ['', /^missing request body$/],
       [JSON.stringify({ messages: [] }), /^model is required$/],
-      [JSON.stringify({ model: 'w1', messages: [{ role: 'user', content: 'x' }], keep_alive: '300' }), /^time: missing unit in duration "300"$/],
-      [JSON.stringify({ model: 'w1', messages: [{ role: 'user', content: 'x' }], options: { temperature: 'hot' } }), /^option "temperature" must be a number$/],
+      [
+        JSON.stringify({ model: 'w1', messages: [{ role: 'user', content: 'x' }], keep_alive: '300' }),
+        /^time: missing unit in duration "300"$/,
+      ],
+      [
+        JSON.stringify({ model: 'w1', messages: [{ role: 'user', content: 'x' }], options: { temperature: 'hot' } }),
+        /^option "temperature" must be a number$/,
+      ],
     ] as const) {
       const res = await http(ollamaUrl, '/api/chat', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
       expect(res.status, body).toBe(400);
@@ -181,10 +214,14 @@ describe('a client that goes away mid-stream', () => {
     ac.abort();
     const mock = await mockOf(t, 'w1');
     await waitUntil(async () => (await mock.aborted()).includes('ol-gone'), 2000, 'upstream saw the abort');
-    await waitUntil(async () => {
-      const m = await t.model('w1');
-      return m.inFlight === 0 && m.queued === 0;
-    }, 2000, 'slot freed');
+    await waitUntil(
+      async () => {
+        const m = await t.model('w1');
+        return m.inFlight === 0 && m.queued === 0;
+      },
+      2000,
+      'slot freed',
+    );
   });
 
   it('a client that stops reading holds the upstream back (backpressure), then still gets every line', async () => {

@@ -1,4 +1,4 @@
-// What the proxy forwards and passes back (CONTRACT §3): alias rewriting (JSON and multipart),
+// What the proxy forwards and passes back (docs/http-api.md): alias rewriting (JSON and multipart),
 // bodies and queries unchanged otherwise, X-Request-Id echoed and forwarded, upstream errors passed
 // through with their status and body.
 

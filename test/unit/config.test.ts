@@ -46,7 +46,7 @@ const REMOTE = `
     runtime: remote
     url: http://127.0.0.1:9000`;
 
-describe('defaults (CONTRACT §2)', () => {
+describe('defaults (docs/configuration.md)', () => {
   it('an almost empty file gets every default', () => {
     const config = ok('models: {}\n');
     const { sourcePath, ...rest } = config;
@@ -116,6 +116,7 @@ describe('defaults (CONTRACT §2)', () => {
       runtime: 'remote',
       url: 'http://127.0.0.1:9000',
       apiKey: '',
+      scrapeMetrics: false,
       ...common,
     });
   });
@@ -451,6 +452,7 @@ describe('${VAR} substitution', () => {
 
   it('a set but empty variable is used as is', () => {
     expect(ok(`models:\n  r:${REMOTE}\n    apiKey: "\${K}"`, { ...ENV, K: '' }).models[0]).toMatchObject({ apiKey: '' });
+    expect(ok(`models:\n  r:${REMOTE}\n    scrapeMetrics: true`).models[0]).toMatchObject({ scrapeMetrics: true });
   });
 
   it('$${ is a literal ${', () => {

@@ -1,5 +1,5 @@
 // IPC handlers under Node with `electron` replaced: sender checks, argument validation, error
-// mapping, registration and status pushes (CONTRACT.md §6, RELIABILITY.md Security); and the
+// mapping, registration and status pushes (docs/desktop.md, docs/reliability.md "Security"); and the
 // bundled preload's window.gateway, run in a vm sandbox with a fake `electron`.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

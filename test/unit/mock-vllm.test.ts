@@ -567,11 +567,21 @@ describe('serving', () => {
 
 describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --reasoning-parser)', () => {
   const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
-  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const tools = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+  ];
   let m: Mock;
   let plain: Mock;
   beforeAll(async () => {
-    m = await startMock(['--served-model-name', 'tc', '--enable-auto-tool-choice', '--tool-call-parser', 'hermes', '--reasoning-parser', 'qwen3']);
+    m = await startMock([
+      '--served-model-name',
+      'tc',
+      '--enable-auto-tool-choice',
+      '--tool-call-parser',
+      'hermes',
+      '--reasoning-parser',
+      'qwen3',
+    ]);
     plain = await startMock(['--served-model-name', 'plain']);
   });
   afterAll(async () => {
@@ -605,7 +615,10 @@ describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --r
     expect(choice.finish_reason).toBe('tool_calls');
     expect(choice.message.content).toBeNull();
     expect(choice.message.tool_calls).toHaveLength(1);
-    expect(choice.message.tool_calls[0]).toMatchObject({ type: 'function', function: { name: 'get_weather', arguments: '{"city":"Tokyo"}' } });
+    expect(choice.message.tool_calls[0]).toMatchObject({
+      type: 'function',
+      function: { name: 'get_weather', arguments: '{"city":"Tokyo"}' },
+    });
     expect(choice.message.tool_calls[0].id).toMatch(/^chatcmpl-tool-/);
   });
 
@@ -622,7 +635,12 @@ describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --r
       .map((e) => JSON.parse(e.slice(6)));
     const deltas = objs.map((o) => o.choices[0]?.delta?.tool_calls?.[0]).filter(Boolean);
     expect(deltas[0].function).toEqual({ name: 'get_weather' });
-    expect(deltas.slice(1).map((d: { function: { arguments: string } }) => d.function.arguments).join('')).toBe('{"city":"Tokyo"}');
+    expect(
+      deltas
+        .slice(1)
+        .map((d: { function: { arguments: string } }) => d.function.arguments)
+        .join(''),
+    ).toBe('{"city":"Tokyo"}');
     expect(deltas.length).toBeGreaterThan(2);
     expect(objs.at(-1).choices[0].finish_reason).toBe('tool_calls');
   });
@@ -642,5 +660,86 @@ describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --r
     // without --reasoning-parser the header changes nothing
     const p = await json(plain.port, 'POST', '/v1/chat/completions', { model: 'plain', messages: [] }, h);
     expect(p.body.choices[0].message).toMatchObject({ content: 'answer', reasoning_content: null });
+  });
+});
+
+describe('/metrics: vLLM families that follow what the mock generates', () => {
+  const readMetrics = async (port: number) => {
+    const r = await raw(port, 'GET', '/metrics');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    return r.body.toString('utf8');
+  };
+  /** One sample's value by name and label subset, straight from the text. */
+  const sample = (text: string, name: string, labels: Record<string, string> = {}) => {
+    for (const line of text.split('\n')) {
+      const m = /^([^{\s]+)\{([^}]*)\} (\S+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      if (Object.entries(labels).every(([k, v]) => m[2].includes(`${k}="${v}"`))) return Number(m[3]);
+    }
+    return undefined;
+  };
+
+  it('counters grow with the tokens generated; running, waiting and KV cache follow the requests in flight', async () => {
+    const m = await startMock([
+      '--served-model-name',
+      'mm',
+      '--mock-tokens',
+      '20',
+      '--mock-token-delay-ms',
+      '40',
+      '--max-num-seqs',
+      '2',
+      '--mock-kv-cache-tokens',
+      '1000',
+    ]);
+    const idle = await readMetrics(m.port);
+    expect(idle).toContain('# TYPE vllm:kv_cache_usage_perc gauge');
+    expect(sample(idle, 'vllm:num_requests_running', { engine: '0', model_name: 'mm' })).toBe(0);
+    expect(sample(idle, 'vllm:generation_tokens_total')).toBe(0);
+    expect(sample(idle, 'vllm:kv_cache_usage_perc')).toBe(0);
+    expect(sample(idle, 'vllm:engine_sleep_state', { sleep_state: 'awake' })).toBe(1);
+    expect(sample(idle, 'vllm:engine_sleep_state', { sleep_state: 'weights_offloaded' })).toBe(0);
+
+    const body = {
+      model: 'mm',
+      messages: [{ role: 'user', content: 'count to twenty' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    const streams = [1, 2, 3].map(() => raw(m.port, 'POST', '/v1/chat/completions', body));
+    const busy = await waitFor(async () => {
+      const t = await readMetrics(m.port);
+      return (sample(t, 'vllm:generation_tokens_total') ?? 0) > 0 && t;
+    });
+    expect(sample(busy, 'vllm:num_requests_running')).toBe(2); // --max-num-seqs 2
+    expect(sample(busy, 'vllm:num_requests_waiting')).toBe(1);
+    expect(sample(busy, 'vllm:kv_cache_usage_perc')).toBeGreaterThan(0);
+    const done = await Promise.all(streams);
+    const usage = done.map((r) => JSON.parse(sseEvents(r.body.toString('utf8')).at(-2)!.slice(6)).usage);
+    const after = await readMetrics(m.port);
+    expect(sample(after, 'vllm:generation_tokens_total')).toBe(60);
+    expect(sample(after, 'vllm:prompt_tokens_total')).toBe(usage.reduce((a, u) => a + u.prompt_tokens, 0));
+    expect(sample(after, 'vllm:request_success_total', { finished_reason: 'stop' })).toBe(3);
+    expect(sample(after, 'vllm:num_requests_running')).toBe(0);
+    expect(sample(after, 'vllm:kv_cache_usage_perc')).toBe(0);
+    m.proc.kill('SIGTERM');
+    await m.exited;
+  });
+
+  it('legacy names (gpu_cache_usage_perc, no engine label, no sleep state), and none: 404 like a server without metrics', async () => {
+    const legacy = await startMock(['--mock-metrics', 'legacy']);
+    const text = await readMetrics(legacy.port);
+    expect(text).toContain('# TYPE vllm:gpu_cache_usage_perc gauge');
+    expect(text).not.toContain('kv_cache_usage_perc');
+    expect(text).not.toContain('engine_sleep_state');
+    expect(text).not.toContain('engine="0"');
+    const none = await startMock(['--mock-metrics', 'none']);
+    expect((await raw(none.port, 'GET', '/metrics')).status).toBe(404);
+    for (const x of [legacy, none]) {
+      x.proc.kill('SIGTERM');
+      await x.exited;
+    }
+    expect(() => parseArgs(['--mock-metrics', 'prometheus'])).toThrow(/invalid choice/);
   });
 });

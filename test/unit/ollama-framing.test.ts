@@ -123,7 +123,10 @@ describe('GenerationTransform framing', () => {
     const tr = transform();
     tr.head(200, { 'content-type': 'text/event-stream' });
     const a = tr.data(Buffer.from(sse([{ choices: [{ index: 0, delta: { content: 'x' } }] }, { error: { message: 'boom', code: 500 } }])));
-    const lines = String(a).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = String(a)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.at(-1)).toEqual({ error: 'boom' });
     expect(tr.end().body).toBeNull();
   });
@@ -131,10 +134,20 @@ describe('GenerationTransform framing', () => {
   it('an upstream that answers JSON although asked to stream is still translated', () => {
     const tr = transform();
     expect(tr.head(200, { 'content-type': 'application/json' })).toBeNull();
-    tr.data(Buffer.from(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } })));
+    tr.data(
+      Buffer.from(
+        JSON.stringify({
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 1, completion_tokens: 1 },
+        }),
+      ),
+    );
     const end = tr.end();
     expect(end.head?.headers['content-type']).toBe('application/x-ndjson');
-    const lines = String(end.body).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = String(end.body)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0].message.content).toBe('hi');
     expect(lines.at(-1)).toMatchObject({ done: true, eval_count: 1 });
   });
@@ -142,7 +155,13 @@ describe('GenerationTransform framing', () => {
 
 describe('EmbeddingTransform', () => {
   it('gathers the body across chunks and answers once', () => {
-    const tr = new EmbeddingTransform({ model: 'e', legacy: false, dimensions: null, timings: { startedMs: 0, admittedMs: 0 }, now: () => 1 });
+    const tr = new EmbeddingTransform({
+      model: 'e',
+      legacy: false,
+      dimensions: null,
+      timings: { startedMs: 0, admittedMs: 0 },
+      now: () => 1,
+    });
     expect(tr.head(200)).toBeNull();
     const body = Buffer.from(JSON.stringify({ data: [{ index: 0, embedding: [3, 4] }], usage: { prompt_tokens: 2 } }));
     expect(tr.data(body.subarray(0, 7))).toBeNull();

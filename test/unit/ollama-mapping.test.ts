@@ -15,8 +15,7 @@ import {
   wantsStream,
 } from '../../gateway/ollama/to-openai.js';
 
-const PNG_1PX =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 const JPEG_HEAD = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46]).toString('base64');
 
 function status(fn: () => unknown): number {
@@ -32,7 +31,16 @@ function status(fn: () => unknown): number {
 describe('Ollama request → OpenAI request', () => {
   it('options map to the OpenAI sampling fields; num_predict -1/-2/0 mean no limit', () => {
     expect(
-      mapOptions({ temperature: 0.2, top_p: 0.9, top_k: 40, num_predict: 128, stop: ['\n', 'user:'], seed: 7, repeat_penalty: 1.1, num_ctx: 4096 }),
+      mapOptions({
+        temperature: 0.2,
+        top_p: 0.9,
+        top_k: 40,
+        num_predict: 128,
+        stop: ['\n', 'user:'],
+        seed: 7,
+        repeat_penalty: 1.1,
+        num_ctx: 4096,
+      }),
     ).toEqual({ temperature: 0.2, top_p: 0.9, top_k: 40, max_tokens: 128, stop: ['\n', 'user:'], seed: 7, repetition_penalty: 1.1 });
     for (const n of [-1, -2, 0]) expect(mapOptions({ num_predict: n })).toEqual({});
     expect(mapOptions({ stop: 'END' })).toEqual({ stop: ['END'] });
@@ -163,7 +171,8 @@ function converter(kind: 'chat' | 'generate', over: Partial<ConverterOptions> = 
   });
 }
 const chunk = (delta: object, finish: string | null = null) => JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
-const usage = (p: number, c: number) => JSON.stringify({ choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } });
+const usage = (p: number, c: number) =>
+  JSON.stringify({ choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } });
 
 describe('OpenAI answer → Ollama answer', () => {
   it('streamed chat: one line per delta, then done with the counts and the durations in ns', () => {
@@ -240,7 +249,9 @@ describe('OpenAI answer → Ollama answer', () => {
 
   it('an error inside the stream becomes one {"error"} line and ends the translation', () => {
     const c = converter('chat');
-    expect(c.event(JSON.stringify({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } }))).toEqual([{ error: 'engine died' }]);
+    expect(c.event(JSON.stringify({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } }))).toEqual([
+      { error: 'engine died' },
+    ]);
     expect(c.error).toBe('engine died');
     expect(c.event(chunk({ content: 'late' }))).toEqual([]);
   });

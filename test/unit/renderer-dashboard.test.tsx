@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-// Component tests of the dashboard with a fake GatewayApi: roles and names (CONTRACT.md §6),
+// Component tests of the dashboard with a fake GatewayApi: roles and names (docs/desktop.md),
 // actions, the confirm-before-force flow, failures, read-only mode and live updates.
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
