@@ -200,7 +200,14 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     async listen() {
       await init.catch(() => {});
       await app.listen({ host: config.listen.host, port: config.listen.port });
-      if (config.listen.ollamaPort !== null) ollama = await listenOllama(app, config.listen.host, config.listen.ollamaPort);
+      if (config.listen.ollamaPort !== null) {
+        try {
+          ollama = await listenOllama(app, config.listen.host, config.listen.ollamaPort);
+        } catch (err) {
+          await app.close(); // all or nothing: no half-started gateway on the main port
+          throw err;
+        }
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
       const h = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;

@@ -258,6 +258,7 @@ describe('the Ollama port taken', () => {
     const config = parseYaml(withOllamaPort(baseYaml('models: {}'), port));
     const gw = await createGateway(config, { logger: memoryLogger([]), gpuProbe: null, runtimes: {} });
     const err = await gw.listen().catch((e: unknown) => e);
+    expect(gw.app.server.listening).toBe(false); // nothing half-started on the main port
     await gw.close();
     blocker.close();
     expect(err).toBeInstanceOf(OllamaPortInUseError);
