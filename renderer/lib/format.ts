@@ -53,9 +53,7 @@ export function elapsedSince(iso: string | null | undefined, now: number): numbe
   return t === null ? null : Math.max(0, now - t);
 }
 
-export type IdleStop =
-  | { kind: 'countdown'; ms: number; text: string; title: string }
-  | { kind: 'none'; text: string; title?: string };
+export type IdleStop = { kind: 'countdown'; ms: number; text: string; title: string } | { kind: 'none'; text: string; title?: string };
 
 /**
  * Time left before the model is stopped for idleness: the gateway's `idleDeadline` (its last
