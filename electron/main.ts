@@ -1,22 +1,32 @@
 // Electron main: lifecycle wiring only (ARCHITECTURE.md rule 8). Decisions live in pure modules
-// tested under Node: tray-menu.ts, ipc/handlers.ts, window.ts, notifications.ts, settings.ts.
-import { app, BrowserWindow, clipboard, dialog, ipcMain, nativeTheme, Notification, session, shell } from 'electron';
-import { mkdirSync } from 'node:fs';
+// tested under Node: quit-controller.ts, tray-menu.ts, app-menu.ts, menu-refresh.ts, tray-host.ts,
+// login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts.
+import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeTheme, Notification, powerMonitor, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createGateway } from '../gateway/index.js';
+import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from '../gateway/config/default-config.js';
 import { loadConfigFile } from '../gateway/config/load-config.js';
 import { registerUi } from '../gateway/http/ui-route.js';
 import type { GatewayHandle } from '../gateway/gateway-handle.js';
 import type { StatusDocument } from '../gateway/status-types.js';
-import { ensureDefaultConfig } from './default-config.js';
+import { buildAppMenu } from './app-menu.js';
+import { readPrefs, writePrefs, type DesktopPrefs } from './desktop-prefs.js';
 import { createIpcHandlers, registerIpc, StatusBroadcaster, toIpcError } from './ipc/handlers.js';
+import { getStartAtLogin, launchedAtLogin, loginItemPlan, setStartAtLogin, type LoginItemEnv } from './login-item.js';
+import { resolveLoginShellEnv } from './login-shell-env.js';
+import { MenuRefreshGate } from './menu-refresh.js';
 import { newFailures } from './notifications.js';
-import { getStartAtLogin, HIDDEN_ARG, launchCommand, setStartAtLogin, type StartAtLoginEnv } from './settings.js';
-import { AppTray } from './tray.js';
-import { modelsToUnload, type TrayAction } from './tray-menu.js';
+import { QuitController, type QuitReason } from './quit-controller.js';
+import { AppTray, toElectronTemplate } from './tray.js';
+import { chooseShellMode, preferenceFromArgs, probeTrayHost, runCommand, type ShellMode, type TrayPreference } from './tray-host.js';
+import { buildTrayMenu, modelsToUnload, type TrayAction, type TrayMenuOptions } from './tray-menu.js';
 import { appUrls, hardenWebContents, isAppUrl, isHttpUrl, mainWindowOptions, permissionAllowed, WINDOW_CSP } from './window.js';
+
+/** Must match build/electron-builder.yml's appId: Windows ties toasts and the taskbar to it. */
+const APP_ID = 'dev.vllm-gateway.app';
+const TITLE = 'vLLM Gateway';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/electron
 const appRoot = app.getAppPath(); // holds package.json, dist/ and assets/
@@ -27,30 +37,84 @@ const assetsDir = path.join(appRoot, 'assets');
 const urls = appUrls(indexPath, app.isPackaged ? null : process.env.ELECTRON_RENDERER_URL);
 const isOurs = (url: string) => isAppUrl(url, urls);
 
+// The config folder is fixed (not derived from the display name), so `npm start`, the packaged app
+// and `serve` without --config share ~/.config/vllm-gateway (see default-config.ts). Set before
+// anything reads userData: the single-instance lock lives there too.
+app.setPath('userData', appConfigDir());
+const userData = app.getPath('userData');
+const configPath = path.join(userData, CONFIG_FILE_NAME);
+
 let gateway: GatewayHandle | null = null;
 let gatewayError: string | null = null;
-let configPath = '';
 let lastStatus: StatusDocument | null = null;
 let win: BrowserWindow | null = null;
+let winReady = false;
+let showWhenReady = false;
 let tray: AppTray | null = null;
-let quitting = false;
-let closed = false;
-let startAtLogin = false;
+let mode: ShellMode = 'tray';
+let prefs: DesktopPrefs = { trayIcon: 'auto' };
+let preference: TrayPreference = 'auto';
+let startAtLogin: boolean | null = null;
+let resolveStarted: (g: GatewayHandle | null) => void = () => undefined;
+const started = new Promise<GatewayHandle | null>((resolve) => (resolveStarted = resolve));
+
+const logDestination = pino.destination({ dest: path.join(userData, 'logs', 'gateway.log'), mkdir: true, sync: false });
+const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, logDestination);
 
 const broadcaster = new StatusBroadcaster(isOurs);
-const loginEnv = (): StartAtLoginEnv => ({
-  platform: process.platform,
+const appMenuGate = new MenuRefreshGate(2000, Date.now);
+const loginEnv = (): LoginItemEnv => ({
+  plan: loginItemPlan({
+    platform: process.platform,
+    execPath: process.execPath,
+    isPackaged: app.isPackaged,
+    appPath: appRoot,
+    appImage: process.env.APPIMAGE,
+  }),
   app,
   configHome: process.env.XDG_CONFIG_HOME || path.join(app.getPath('home'), '.config'),
-  command: launchCommand({ execPath: process.execPath, isPackaged: app.isPackaged, appPath: appRoot, appImage: process.env.APPIMAGE }),
 });
+
+const quit = new QuitController({
+  gateway: () => started,
+  onPhase: (phase) => {
+    logger.info({ phase }, phase === 'draining' ? 'quitting: draining requests' : `quitting: ${phase}`);
+    refreshMenus();
+  },
+  finish: ({ error }) => {
+    if (error) logger.error({ err: toIpcError(error).message }, 'shutdown failed');
+    else logger.info('stopped');
+    tray?.destroy();
+    try {
+      logDestination.flushSync(); // sync: false buffers; app.exit does not wait for it
+    } catch {
+      /* a write in progress: nothing more can be done at exit */
+    }
+    app.exit(error ? 1 : 0);
+  },
+});
+
+function requestQuit(reason: QuitReason): void {
+  quit.request(reason);
+}
 
 function openExternal(url: string): Promise<void> {
   return isHttpUrl(url) ? shell.openExternal(url) : Promise.resolve();
 }
 
-function refreshTray(): void {
-  tray?.update(lastStatus, { startAtLogin, gatewayError });
+function menuOptions(): TrayMenuOptions {
+  return { startAtLogin, gatewayError, quitPhase: quit.phase };
+}
+
+function refreshMenus(): void {
+  const opts = menuOptions();
+  tray?.update(lastStatus, opts);
+  const template = buildAppMenu(buildTrayMenu(lastStatus, opts), { platform: process.platform, mode, preference });
+  if (appMenuGate.offer(template) === 'apply') {
+    Menu.setApplicationMenu(Menu.buildFromTemplate(toElectronTemplate(template, (a) => void dispatch(a))));
+  }
+  const title = quit.quitting ? `${TITLE} — shutting down…` : TITLE;
+  if (win && !win.isDestroyed() && win.getTitle() !== title) win.setTitle(title);
 }
 
 function onStatus(doc: StatusDocument): void {
@@ -59,30 +123,52 @@ function onStatus(doc: StatusDocument): void {
   }
   lastStatus = doc;
   broadcaster.push(doc);
-  refreshTray();
+  refreshMenus();
 }
 
+function reveal(w: BrowserWindow): void {
+  if (w.isMinimized()) w.restore();
+  w.show();
+  w.focus();
+}
+
+/** Shows the window once it has painted (ready-to-show), never a blank one. */
 function showWindow(): void {
   if (!win || win.isDestroyed()) win = createWindow();
-  if (win.isMinimized()) win.restore();
-  win.show();
-  win.focus();
+  if (winReady) reveal(win);
+  else showWhenReady = true;
 }
 
 function createWindow(): BrowserWindow {
+  winReady = false;
   const w = new BrowserWindow(
-    mainWindowOptions({ preloadPath, dark: nativeTheme.shouldUseDarkColors, iconPath: path.join(assetsDir, 'icon.png') }),
+    mainWindowOptions({
+      preloadPath,
+      dark: nativeTheme.shouldUseDarkColors,
+      iconPath: path.join(assetsDir, 'icon.png'),
+      devTools: !app.isPackaged,
+      showMenuBar: mode === 'window',
+    }),
   );
   hardenWebContents(w.webContents, { openExternal: (url) => void openExternal(url) });
+  w.on('page-title-updated', (event) => event.preventDefault()); // the title says when it shuts down
   w.on('close', (event) => {
-    if (!quitting) {
-      event.preventDefault(); // closing hides to the tray; Quit is in the tray menu
-      w.hide();
-    }
+    if (quit.done) return;
+    event.preventDefault();
+    if (mode === 'window')
+      requestQuit('window-closed'); // a normal window: closing it quits (again: now)
+    else w.hide(); // tray mode: closing hides; Quit is in the tray menu
   });
-  w.once('ready-to-show', () => w.show());
+  // Windows ends a session without before-quit; only windows hear of it (a hidden one too).
+  w.on('session-end', () => requestQuit('session-end'));
+  w.once('ready-to-show', () => {
+    winReady = true;
+    if (showWhenReady) reveal(w);
+    showWhenReady = false;
+  });
   if (urls.devServerUrl) void w.loadURL(urls.devServerUrl);
   else void w.loadFile(indexPath);
+  refreshMenus();
   return w;
 }
 
@@ -115,6 +201,13 @@ function reportActionError(what: string, err: unknown): void {
   if (Notification.isSupported()) new Notification({ title: `Could not ${what}`, body: e.message.slice(0, 240) }).show();
 }
 
+async function openConfig(): Promise<void> {
+  // Works before the gateway has started, and after the user deleted the file.
+  await ensureDefaultConfig(userData);
+  const failure = await shell.openPath(configPath);
+  if (failure) shell.showItemInFolder(configPath);
+}
+
 async function dispatch(action: TrayAction): Promise<void> {
   switch (action.type) {
     case 'copy-url':
@@ -132,18 +225,22 @@ async function dispatch(action: TrayAction): Promise<void> {
     case 'open-dashboard':
       showWindow();
       return;
-    case 'open-config': {
-      const failure = await shell.openPath(configPath);
-      if (failure) shell.showItemInFolder(configPath);
+    case 'open-config':
+      await openConfig().catch((err: unknown) => reportActionError('open the config', err));
       return;
-    }
     case 'toggle-start-at-login':
       await setStartAtLogin(loginEnv(), !startAtLogin).catch((err: unknown) => reportActionError('change Start at login', err));
       startAtLogin = await getStartAtLogin(loginEnv()).catch(() => false);
-      refreshTray();
+      refreshMenus();
+      return;
+    case 'set-tray-preference':
+      prefs = { ...prefs, trayIcon: action.value };
+      preference = action.value;
+      await writePrefs(userData, prefs).catch((err: unknown) => reportActionError('save the tray icon setting', err));
+      refreshMenus();
       return;
     case 'quit':
-      app.quit();
+      requestQuit('quit');
       return;
   }
 }
@@ -159,30 +256,26 @@ function hardenSession(): void {
   });
 }
 
-async function startGateway(): Promise<void> {
-  const userData = app.getPath('userData');
-  const ensured = await ensureDefaultConfig(userData);
-  configPath = ensured.path;
+/** Resolves with the gateway that was created (listening or not), so quitting can always close it. */
+async function startGateway(): Promise<GatewayHandle | null> {
+  await ensureDefaultConfig(userData);
   const { config, issues } = await loadConfigFile(configPath, process.env);
   if (!config) {
     gatewayError = `${issues.length} problem(s) in ${configPath}: ${issues.map((i) => `${i.path || '(file)'}: ${i.message}`).join('; ')}`;
-    return;
+    return null;
   }
-  const logDir = app.getPath('logs');
-  mkdirSync(logDir, { recursive: true });
-  const logger = pino(
-    { base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: path.join(logDir, 'gateway.log'), mkdir: true, sync: false }),
-  );
+  const g = await createGateway(config, { logger, registerUi: (fastify) => registerUi(fastify, { distDir: rendererDir }) });
   try {
-    const g = await createGateway(config, { logger, registerUi: (fastify) => registerUi(fastify, { distDir: rendererDir }) });
     await g.listen();
-    gateway = g;
-    g.onStatus(onStatus);
-    onStatus(g.status());
   } catch (err) {
-    gatewayError = toIpcError(err).message;
+    gatewayError = `Could not listen on ${config.listen.host}:${config.listen.port}: ${toIpcError(err).message}`;
+    void g.close().catch(() => undefined); // what it started (preloads, adoptions) must not outlive it
+    return g;
   }
+  gateway = g;
+  g.onStatus(onStatus);
+  onStatus(g.status());
+  return g;
 }
 
 async function main(): Promise<void> {
@@ -198,47 +291,74 @@ async function main(): Promise<void> {
     }),
     broadcaster,
   );
+
+  // A desktop launch lacks the shell's PATH and variables (login-shell-env.ts): read them once,
+  // before the config's ${NAME}s are filled and before any model's command is spawned.
+  const resolved = await resolveLoginShellEnv({ platform: process.platform, env: process.env });
+  Object.assign(process.env, resolved.env);
+  logger.info({ pathSource: resolved.pathSource, PATH: process.env.PATH, added: resolved.added }, 'environment');
+
+  prefs = await readPrefs(userData);
+  preference = preferenceFromArgs(process.argv, prefs.trayIcon);
+  const host = process.platform === 'linux' && preference === 'auto' ? await probeTrayHost(runCommand) : 'unknown';
+  mode = chooseShellMode({ platform: process.platform, preference, host });
+  logger.info({ mode, preference, trayHost: host }, 'desktop shell');
+
   startAtLogin = await getStartAtLogin(loginEnv()).catch(() => false);
   tray = new AppTray(assetsDir, (action) => void dispatch(action));
   tray.onClick(showWindow);
-  refreshTray();
 
-  if (!process.argv.includes(HIDDEN_ARG)) showWindow();
-  await startGateway();
-  refreshTray();
-  if (gatewayError) {
+  // The window exists from the start (hidden when launched at login): on Windows only windows hear
+  // that the session ends. Without a tray it is the app, so a login launch shows it minimised.
+  win = createWindow();
+  if (!launchedAtLogin(process.argv, process.platform, app)) showWindow();
+  else if (mode === 'window') {
+    win.once('ready-to-show', () => {
+      win?.showInactive();
+      win?.minimize();
+    });
+  }
+
+  // Linux and macOS: the system is shutting down; preventDefault asks it to wait for the exit.
+  powerMonitor.on('shutdown', (event?: { preventDefault(): void }) => {
+    event?.preventDefault();
+    requestQuit('system-shutdown');
+  });
+
+  const g = await startGateway().catch((err: unknown) => {
+    gatewayError = toIpcError(err).message;
+    return null;
+  });
+  resolveStarted(g);
+  refreshMenus();
+  if (gatewayError && !quit.quitting) {
     if (Notification.isSupported()) new Notification({ title: 'vLLM Gateway is not running', body: gatewayError.slice(0, 240) }).show();
     showWindow();
   }
 }
 
 app.enableSandbox();
+if (process.platform === 'win32') app.setAppUserModelId(app.isPackaged ? APP_ID : process.execPath);
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   app.on('second-instance', () => showWindow());
   app.on('activate', () => showWindow()); // macOS: dock icon clicked
   app.on('window-all-closed', () => {
-    /* keep running in the tray */
+    /* the quit path decides when to exit (quit-controller.ts) */
   });
   app.on('before-quit', (event) => {
-    quitting = true;
-    if (closed || !gateway) return;
-    // Graceful shutdown first (drain, stop the models it started as configured), then quit.
+    // Cmd+Q, the app menu's Quit, app.quit() from anywhere: all go through the one quit path.
+    if (quit.done) return;
     event.preventDefault();
-    const g = gateway;
-    gateway = null;
-    void g
-      .close()
-      .catch(() => undefined)
-      .finally(() => {
-        closed = true;
-        tray?.destroy();
-        app.quit();
-      });
+    requestQuit('quit');
   });
+  // Ctrl-C in the terminal of `npm start`, or a service manager's SIGTERM. Chromium's own handler
+  // allows one graceful attempt and then dies at the next signal, leaving models running.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => requestQuit('signal'));
   main().catch((err: unknown) => {
     dialog.showErrorBox('vLLM Gateway could not start', err instanceof Error ? (err.stack ?? err.message) : String(err));
-    app.exit(1);
+    resolveStarted(null);
+    requestQuit('quit');
   });
 }

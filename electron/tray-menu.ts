@@ -1,6 +1,8 @@
 // The tray: icon state, tooltip and menu template, all pure functions of the status document.
 // tray.ts turns the template into an Electron Menu and dispatches the actions.
 import type { ModelStatus, StatusDocument } from '../gateway/status-types.js';
+import type { QuitPhase } from './quit-controller.js';
+import type { TrayPreference } from './tray-host.js';
 
 export type TrayIconState = 'idle' | 'busy' | 'loading' | 'error';
 
@@ -12,6 +14,7 @@ export type TrayAction =
   | { type: 'open-dashboard' }
   | { type: 'open-config' }
   | { type: 'toggle-start-at-login' }
+  | { type: 'set-tray-preference'; value: TrayPreference }
   | { type: 'quit' };
 
 /** A plain menu template item (no functions): easy to test, turned into Electron items by tray.ts. */
@@ -22,12 +25,17 @@ export interface TrayMenuItem {
   enabled?: boolean;
   checked?: boolean;
   toolTip?: string;
+  /** App menu only (Electron accelerator syntax, e.g. CmdOrCtrl+Q). */
+  accelerator?: string;
   submenu?: TrayMenuItem[];
   action?: TrayAction;
 }
 
 export interface TrayMenuOptions {
-  startAtLogin: boolean;
+  /** null: start at login cannot work in this run (login-item.ts), and the item is hidden. */
+  startAtLogin: boolean | null;
+  /** Set once Quit was asked for (quit-controller.ts). */
+  quitPhase?: QuitPhase;
   /** Why the gateway is not running (config error, port taken…); null while it runs. */
   gatewayError?: string | null;
   /** Platform label for the dashboard item. */
@@ -38,7 +46,14 @@ const LOADING = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping'
 const LOADABLE = new Set<ModelStatus['state']>(['stopped', 'failed']);
 const UNLOADABLE = new Set<ModelStatus['state']>(['pulling', 'starting', 'ready', 'failed']);
 
-export function trayIconState(status: StatusDocument | null, gatewayError?: string | null): TrayIconState {
+const SHUTTING_DOWN: Partial<Record<QuitPhase, string>> = {
+  draining: 'Shutting down: finishing requests, then stopping models…',
+  stopping: 'Shutting down: stopping models…',
+  done: 'Shutting down…',
+};
+
+export function trayIconState(status: StatusDocument | null, gatewayError?: string | null, quitPhase?: QuitPhase): TrayIconState {
+  if (quitPhase && quitPhase !== 'running') return 'loading';
   if (gatewayError) return 'error';
   if (!status) return 'loading';
   if (status.models.some((m) => m.state === 'failed')) return 'error';
@@ -66,7 +81,9 @@ export function modelMenuLabel(m: ModelStatus): string {
   return `${m.id} — ${state} · ${modelVramText(m)}${load}`;
 }
 
-export function trayTooltip(status: StatusDocument | null, gatewayError?: string | null): string {
+export function trayTooltip(status: StatusDocument | null, gatewayError?: string | null, quitPhase?: QuitPhase): string {
+  const shutting = quitPhase && SHUTTING_DOWN[quitPhase];
+  if (shutting) return `vLLM Gateway — ${shutting}`;
   if (gatewayError) return `vLLM Gateway — not running: ${gatewayError}`.slice(0, 120);
   if (!status) return 'vLLM Gateway — starting';
   const ready = status.models.filter((m) => m.state === 'ready').length;
@@ -94,7 +111,19 @@ function modelSubmenu(m: ModelStatus): TrayMenuItem[] {
   return items;
 }
 
+/** While quitting: what is happening, and (during the drain) a Quit that ends it now. */
+function shutdownMenu(phase: QuitPhase): TrayMenuItem[] {
+  return [
+    { id: 'shutting-down', label: SHUTTING_DOWN[phase] ?? 'Shutting down…', enabled: false },
+    { type: 'separator' },
+    phase === 'draining'
+      ? { id: 'quit', label: 'Quit now (end requests, stop models)', action: { type: 'quit' } }
+      : { id: 'quit', label: 'Quit', enabled: false },
+  ];
+}
+
 export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions): TrayMenuItem[] {
+  if (opts.quitPhase && opts.quitPhase !== 'running') return shutdownMenu(opts.quitPhase);
   const items: TrayMenuItem[] = [];
   if (opts.gatewayError) {
     items.push({ id: 'gateway-error', label: `Gateway not running: ${opts.gatewayError}`.slice(0, 100), enabled: false });
@@ -119,16 +148,17 @@ export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptio
   items.push(
     { id: 'open-dashboard', label: opts.dashboardLabel ?? 'Open dashboard', action: { type: 'open-dashboard' } },
     { id: 'open-config', label: 'Open config', action: { type: 'open-config' } },
-    {
+  );
+  if (opts.startAtLogin !== null) {
+    items.push({
       id: 'start-at-login',
       label: 'Start at login',
       type: 'checkbox',
       checked: opts.startAtLogin,
       action: { type: 'toggle-start-at-login' },
-    },
-    { type: 'separator' },
-    { id: 'quit', label: 'Quit', action: { type: 'quit' } },
-  );
+    });
+  }
+  items.push({ type: 'separator' }, { id: 'quit', label: 'Quit', action: { type: 'quit' } });
   return items;
 }
 

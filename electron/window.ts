@@ -7,7 +7,15 @@ import { DASHBOARD_CSP } from '../gateway/http/content-security-policy.js';
 /** The CSP the window's responses carry (also in the built index.html as a meta tag). */
 export const WINDOW_CSP = DASHBOARD_CSP;
 
-export function mainWindowOptions(opts: { preloadPath: string; dark?: boolean; iconPath?: string }): BrowserWindowConstructorOptions {
+export function mainWindowOptions(opts: {
+  preloadPath: string;
+  dark?: boolean;
+  iconPath?: string;
+  /** Off in packaged builds: DevTools would let anyone at the keyboard run code with the window's IPC bridge. */
+  devTools?: boolean;
+  /** Window mode (no tray): the menu bar holds Quit and the rest, so it stays visible. */
+  showMenuBar?: boolean;
+}): BrowserWindowConstructorOptions {
   return {
     width: 1280,
     height: 860,
@@ -16,7 +24,7 @@ export function mainWindowOptions(opts: { preloadPath: string; dark?: boolean; i
     show: false,
     title: 'vLLM Gateway',
     backgroundColor: opts.dark ? '#0c0c0f' : '#f6f6f7',
-    autoHideMenuBar: true,
+    autoHideMenuBar: !opts.showMenuBar,
     ...(opts.iconPath ? { icon: opts.iconPath } : {}),
     webPreferences: {
       preload: opts.preloadPath,
@@ -32,7 +40,7 @@ export function mainWindowOptions(opts: { preloadPath: string; dark?: boolean; i
       navigateOnDragDrop: false,
       safeDialogs: true,
       spellcheck: false,
-      devTools: true,
+      devTools: opts.devTools ?? false,
     },
   };
 }

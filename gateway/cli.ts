@@ -11,13 +11,25 @@ import { isLoopbackHost } from './config/cross-checks.js';
 import type { GatewayConfig } from './config/types.js';
 import { createGateway } from './index.js';
 import { OllamaPortInUseError } from './ollama/ollama-listener.js';
+import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from './config/default-config.js';
 
 const USAGE = `Usage:
-  vllm-gateway serve --config FILE [--port N] [--host H]
+  vllm-gateway serve [--config FILE] [--port N] [--host H]
   vllm-gateway check-config --config FILE
 
-serve         run the gateway headless (OpenAI API, dashboard at /ui)
+serve         run the gateway headless (OpenAI API, dashboard at /ui); without --config it uses
+              the desktop app's config file (${CONFIG_FILE_NAME} in its config folder), written
+              with the documented defaults if absent
 check-config  validate a config file and print every error`;
+
+/** `serve`'s config when --config is not given: the desktop app's file, created if absent. */
+async function defaultConfigFile(): Promise<string> {
+  const { path: file, created } = await ensureDefaultConfig(appConfigDir());
+  process.stderr.write(
+    created ? `config: ${file} (written with the defaults; add models there)\n` : `config: ${file} (no --config given)\n`,
+  );
+  return file;
+}
 
 /** Where the built dashboard lives, relative to this file (dist/gateway/cli.js → dist/renderer). */
 export function dashboardDir(): string {
@@ -91,13 +103,19 @@ async function serve(file: string, port: string | undefined, host: string | unde
   process.stdout.write(`dashboard: ${url}/ui#token=${gateway.adminToken}\n`);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let signals = 0;
     const stop = (signal: string) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
+      signals++;
+      if (signals === 2) {
+        // Cut the drain short, but still stop the models: they would hold their GPU memory otherwise.
+        logger.warn({ signal }, 'second signal: ending the drain now, then stopping the models (a third exits at once)');
+        void gateway.close({ cutDrain: true });
+        return;
+      }
+      if (signals > 2) {
+        logger.warn({ signal }, 'third signal: exiting now; models this gateway started may still be running');
         process.exit(1);
       }
-      stopping = true;
       logger.info({ signal }, 'shutting down: draining requests');
       gateway.close().then(
         () => {
@@ -131,11 +149,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return fail(`${(err as Error).message}\n\n${USAGE}`);
   }
-  if (!values.config) return fail(`--config FILE is required\n\n${USAGE}`);
   switch (command) {
-    case 'serve':
-      return serve(values.config, values.port, values.host);
+    case 'serve': {
+      let file = values.config;
+      if (!file) {
+        try {
+          file = await defaultConfigFile();
+        } catch (err) {
+          return fail(`Could not create the default config: ${(err as Error).message}`);
+        }
+      }
+      return serve(file, values.port, values.host);
+    }
     case 'check-config':
+      if (!values.config) return fail(`--config FILE is required\n\n${USAGE}`);
       return runCheckConfig(values.config, process.env, (line) => process.stdout.write(`${line}\n`));
     default:
       return fail(`Unknown command "${command}"\n\n${USAGE}`);

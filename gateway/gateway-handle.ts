@@ -18,6 +18,10 @@ export interface GatewayHandle {
   /** Stops the model; rejects with GatewayError('model_busy') when busy unless force. */
   unload(id: string, opts?: { force?: boolean }): Promise<ModelStatus>;
   logs(id: string, tail?: number): Promise<string>;
-  /** Graceful shutdown (README.md): stop accepting, drain, stop started models. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown (README.md): stop accepting, drain, stop started models. Idempotent: later
+   * calls return the same promise; `cutDrain` (a second Quit or signal) ends the drain now, and the
+   * models are still stopped as configured.
+   */
+  close(opts?: { cutDrain?: boolean }): Promise<void>;
 }

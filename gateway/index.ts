@@ -231,7 +231,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       const e = byId(id);
       return e.lastInstance ? e.lastInstance.logs(tail) : '';
     },
-    close() {
+    close(opts) {
+      if (opts?.cutDrain) scheduler.endDrain();
       closing ??= (async () => {
         await init.catch(() => {});
         const drainMs = config.shutdown.drainSeconds * 1000;

@@ -54,7 +54,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   issues.push(...checks.filter((i) => !failed.some((p) => i.path === p || i.path.startsWith(`${p}.`))));
   if (!parsed.success || issues.length > 0) return result(null);
 
-  const { listen, auth, retry, timeouts, shutdown, gpu, docker } = parsed.data;
+  const { listen, auth, retry, timeouts, shutdown, scheduling, streaming, gpu, docker } = parsed.data;
   const config: GatewayConfig = {
     sourcePath: file.startsWith('<') ? null : resolve(file),
     listen,
@@ -63,6 +63,8 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     retry,
     timeouts,
     shutdown,
+    scheduling,
+    streaming,
     gpu,
     docker: {
       ...docker,

@@ -1,11 +1,13 @@
-// Each `models.<id>` entry: `defaults:` merged under it (only the keys its runtime has; `env` maps
-// merged key by key), checked against its runtime's schema, then limits filled in.
+// Each `models.<id>` entry: `defaults:` merged under it (only the keys its runtime has; `env` and
+// `sleep` maps merged key by key), checked against its runtime's schema, then limits filled in and
+// the rules that tie its keys together checked (sleep needs vLLM's flag; a residue within the budget).
 
 import type { z } from 'zod';
 import { collectIssues, dotted } from './collect-issues.js';
 import type { PathIssue } from './env-substitution.js';
 import { modelName, modelSchemas, RUNTIMES, type ParsedConfig } from './schema.js';
-import type { ModelConfig, RuntimeKind } from './types.js';
+import { hasSleepModeFlag, SLEEP_MODE_FLAG } from './sleep-config.js';
+import type { ModelConfig, ProcessModelConfig, RuntimeKind } from './types.js';
 
 type Mapping = Record<string, unknown>;
 
@@ -59,14 +61,18 @@ export function resolveModels(
     const merged: Mapping = Object.create(null);
     for (const key of allowed) if (has(defaults, key)) merged[key] = defaults[key];
     Object.assign(merged, entry);
-    if (isMapping(defaults.env) && isMapping(entry.env) && allowed.includes('env')) merged.env = { ...defaults.env, ...entry.env };
+    for (const map of ['env', 'sleep']) {
+      // A map written empty (`sleep:` alone is YAML null) takes the defaults' one as it is.
+      const own = entry[map] === null ? {} : entry[map];
+      if (isMapping(defaults[map]) && isMapping(own) && allowed.includes(map)) merged[map] = { ...defaults[map], ...own };
+    }
 
     // Report a problem with a value taken from `defaults:` at its place there.
     const origin = (path: PropertyKey[]) => {
       const [key, sub] = path.map(String);
       const fromDefaults =
         (key !== undefined && has(defaults, key) && !has(entry, key)) ||
-        (key === 'env' && sub !== undefined && has(defaults.env, sub) && !has(entry.env, sub));
+        ((key === 'env' || key === 'sleep') && sub !== undefined && has(defaults[key], sub) && !has(entry[key], sub));
       return fromDefaults ? ['defaults'] : ['models', id];
     };
 
@@ -82,6 +88,21 @@ export function resolveModels(
       maxConcurrent?: number;
       maxQueue?: number;
     };
+    const local = data as Partial<ProcessModelConfig> & Omit<ModelConfig, 'id' | 'maxConcurrent' | 'maxQueue'>;
+    if (local.sleep && local.vramGiB !== undefined && local.sleep.level > 0) {
+      if (local.sleep.residualGiB >= local.vramGiB) {
+        issues.push({
+          path: dotted([...origin(['sleep', 'residualGiB']), 'sleep', 'residualGiB']),
+          message: `must be less than vramGiB (${local.vramGiB}): a sleeping server holds only a residue of its budget`,
+        });
+      }
+      if (local.runtime === 'process' && !hasSleepModeFlag([...(local.command ?? []), ...(local.args ?? [])])) {
+        issues.push({
+          path: at('sleep', 'level'),
+          message: `sleep.level ${local.sleep.level} needs vLLM's ${SLEEP_MODE_FLAG} in the model's command or args (the gateway adds VLLM_SERVER_DEV_MODE=1 to its env)`,
+        });
+      }
+    }
     resolved.push({
       ...data,
       id,

@@ -79,8 +79,28 @@ const common = {
   healthPath: z.string().startsWith('/', 'must start with "/"').default('/health'),
 };
 
+/** vLLM sleep mode as the first eviction tier (CONTRACT §2 `sleep`); `sleep:` written empty is all defaults. */
+export const sleepSchema = z.preprocess(
+  (v) => v ?? {},
+  z.strictObject({
+    level: z
+      .preprocess(
+        toNumber,
+        z.union([z.literal(0), z.literal(1), z.literal(2)], {
+          error: 'must be 0 (off), 1 (weights kept in host RAM) or 2 (weights dropped)',
+        }),
+      )
+      .default(0),
+    residualGiB: nonNegativeNumber.default(1),
+    hostRamGiB: z
+      .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (= vramGiB) or a number of GiB ≥ 0' })
+      .default('auto'),
+  }),
+);
+
 const local = {
   vramGiB: positiveNumber,
+  sleep: sleepSchema,
   gpus: gpus.default('auto'),
   args: z.array(text).default([]),
   env: envMap.default({}),
@@ -168,6 +188,14 @@ export const configSchema = z.strictObject({
   shutdown: section({
     drainSeconds: nonNegativeNumber.default(30),
     stopModels: bool.default(true),
+  }),
+  scheduling: section({
+    sleepHostRamGiB: z
+      .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (half of the host\'s RAM) or a number of GiB ≥ 0' })
+      .default('auto'),
+  }),
+  streaming: section({
+    progressComments: bool.default(false),
   }),
   gpu: section({
     probe: z.enum(['auto', 'nvidia-smi', 'static']).default('auto'),

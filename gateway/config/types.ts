@@ -15,11 +15,22 @@ interface ModelCommon {
   healthPath: string; // default /health
 }
 
+/** vLLM sleep mode (CONTRACT §2 `sleep`): the first eviction tier of a docker or process model. */
+export interface SleepConfig {
+  /** 0 = off; 1 = weights kept in host RAM (wakes in seconds); 2 = weights dropped (reloaded at the wake). */
+  level: 0 | 1 | 2;
+  /** GPU memory a sleeping server still holds (CUDA context, buffers), where nvidia-smi can't tell. */
+  residualGiB: number;
+  /** Host RAM a level-1 sleeper holds; "auto" = vramGiB (see sleepHostRamGiB in sleep-config.ts). */
+  hostRamGiB: 'auto' | number;
+}
+
 export interface DockerModelConfig extends ModelCommon {
   runtime: 'docker';
   image: string;
   model: string;
   vramGiB: number;
+  sleep: SleepConfig;
   gpus: 'auto' | number[];
   args: string[];
   env: Record<string, string>;
@@ -31,6 +42,7 @@ export interface ProcessModelConfig extends ModelCommon {
   /** Optional for process models: passed as --model nowhere; kept for display. */
   model?: string;
   vramGiB: number;
+  sleep: SleepConfig;
   gpus: 'auto' | number[];
   args: string[];
   env: Record<string, string>;
@@ -66,6 +78,14 @@ export interface GatewayConfig {
   retry: { maxAttempts: number; initialDelaySeconds: number; backoff: number };
   timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; startSeconds: number };
   shutdown: { drainSeconds: number; stopModels: boolean };
+  scheduling: {
+    /** Host RAM all level-1 sleepers may hold together; "auto" = half of the host's RAM. */
+    sleepHostRamGiB: 'auto' | number;
+  };
+  streaming: {
+    /** A streamed request that must wait gets 200 and SSE comment lines until the upstream answers. */
+    progressComments: boolean;
+  };
   gpu: {
     probe: 'auto' | 'nvidia-smi' | 'static';
     nvidiaSmiPath: string;

@@ -1,6 +1,7 @@
 // Pure: the names, labels and config hash of the containers the gateway manages (docs/docker.md).
 
 import { createHash } from 'node:crypto';
+import { effectiveArgs, effectiveEnv } from '../config/sleep-config.js';
 import type { DockerModelConfig } from '../config/types.js';
 
 export const LABEL_MANAGED = 'vllm-gateway.managed';
@@ -66,12 +67,13 @@ export function configHash(input: ConfigHashInput): string {
   ).slice(0, 16);
 }
 
+/** The hash of what the container runs: the args and env as the spec builds them (sleep's flag and env included). */
 export function modelConfigHash(model: DockerModelConfig, gpuMemoryUtilization: number): string {
   return configHash({
     image: model.image,
     model: model.model,
-    args: model.args,
-    env: model.env,
+    args: effectiveArgs(model),
+    env: effectiveEnv(model),
     vramGiB: model.vramGiB,
     gpus: model.gpus,
     gpuMemoryUtilization,

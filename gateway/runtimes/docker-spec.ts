@@ -4,6 +4,7 @@
 
 import { substituteModelPlaceholders, type ModelPlaceholderValues } from '../config/env-substitution.js';
 import type Dockerode from 'dockerode';
+import { effectiveArgs, effectiveEnv } from '../config/sleep-config.js';
 import type { DockerModelConfig, GatewayConfig } from '../config/types.js';
 import { containerLabels, containerName, modelConfigHash } from './docker-naming.js';
 
@@ -62,7 +63,10 @@ export function placeholderValues(input: SpecInput, gpuRequests: boolean): Model
   };
 }
 
-/** The container's command (the image's entrypoint is kept): our flags first, then the model's args. */
+/**
+ * The container's command (the image's entrypoint is kept): our flags first, then the model's args,
+ * then `--enable-sleep-mode` when the model sleeps (unless its args have it).
+ */
 export function buildCommand(input: SpecInput, values: ModelPlaceholderValues): string[] {
   const { model } = input;
   return [
@@ -76,7 +80,7 @@ export function buildCommand(input: SpecInput, values: ModelPlaceholderValues): 
     String(CONTAINER_PORT),
     '--gpu-memory-utilization',
     formatUtilization(input.gpuMemoryUtilization),
-    ...model.args.map((a) => substituteModelPlaceholders(a, values)),
+    ...effectiveArgs(model).map((a) => substituteModelPlaceholders(a, values)),
   ];
 }
 
@@ -88,7 +92,7 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
   const containerPort = Number.isInteger(portFlag) && portFlag > 0 && portFlag < 65536 ? portFlag : CONTAINER_PORT;
   const portKey = `${containerPort}/tcp`;
   const hash = modelConfigHash(model, input.gpuMemoryUtilization);
-  const env = Object.entries(model.env)
+  const env = Object.entries(effectiveEnv(model))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${substituteModelPlaceholders(v, values)}`);
   const shm = opts.shm ?? 'host';

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { ProcessModelConfig } from '../config/types.js';
+import { effectiveEnv } from '../config/sleep-config.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
@@ -55,12 +56,21 @@ class ProcessInstance implements Instance {
     readonly endpoint: string,
     private readonly child: ChildProcess,
     private readonly output: OutputTail,
+    /** Added to a "not found" failure: which PATH was searched (a GUI launch's PATH can be short). */
+    notFoundHint = '',
   ) {
     this.exited = new Promise((resolve) => {
-      child.once('error', (err) => {
+      child.once('error', (err: NodeJS.ErrnoException) => {
         this.done = true;
-        output.push(`${err.message}\n`);
-        resolve({ code: null, signal: null, oomKilled: false, reason: `could not be run (${err.message})`, requested: this.stopRequested });
+        const hint = err.code === 'ENOENT' ? notFoundHint : '';
+        output.push(`${err.message}${hint}\n`);
+        resolve({
+          code: null,
+          signal: null,
+          oomKilled: false,
+          reason: `could not be run (${err.message})${hint}`,
+          requested: this.stopRequested,
+        });
       });
       child.once('exit', (code, signal) => {
         this.done = true;
@@ -95,6 +105,12 @@ class ProcessInstance implements Instance {
     const all = await descendantPids([this.child.pid]);
     return [...new Set([this.child.pid, ...all])];
   }
+}
+
+/** For a bare command name: the PATH it was looked up in, and what to do about it. */
+export function notFoundHint(cmd: string, searchPath: string | undefined): string {
+  if (cmd.includes('/') || cmd.includes('\\')) return '';
+  return `: "${cmd}" is not on the PATH the gateway searched (${searchPath || '(empty)'}); give its full path in the model's command`;
 }
 
 /** Whether GET `url` answers 200 within `timeoutMs`. */
@@ -342,7 +358,7 @@ export class ProcessRuntime implements Runtime {
     const [cmd, ...rest] = [...model.command, ...model.args].map(sub);
     if (!cmd) throw new GatewayError('model_start_failed', 'The model has an empty command');
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const [k, v] of Object.entries(model.env)) env[k] = sub(v);
+    for (const [k, v] of Object.entries(effectiveEnv(model))) env[k] = sub(v);
     env.CUDA_VISIBLE_DEVICES = values.CUDA_VISIBLE_DEVICES;
 
     req.onPhase('starting');
@@ -355,7 +371,7 @@ export class ProcessRuntime implements Runtime {
     });
     child.stdout?.on('data', (c: Buffer) => output.push(c));
     child.stderr?.on('data', (c: Buffer) => output.push(c));
-    const instance = new ProcessInstance(`http://127.0.0.1:${port}`, child, output);
+    const instance = new ProcessInstance(`http://127.0.0.1:${port}`, child, output, notFoundHint(cmd, env.PATH));
     // The caller may abandon the start; make sure the child goes with it.
     const onAbort = () => void instance.stop(2000);
     req.signal.addEventListener('abort', onAbort, { once: true });

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFile as readFileCb } from 'node:fs';
 import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { effectiveEnv } from '../config/sleep-config.js';
 import type { ProcessModelConfig } from '../config/types.js';
 
 export interface ProcessRecord {
@@ -32,7 +33,7 @@ export const PROCESS_STATE_SUPPORTED = process.platform === 'linux';
 /** What identifies a process model server: its command, args and env as configured (placeholders
  * unexpanded: the port differs on every start), its GPUs and the memory share it was given. Pure. */
 export function processModelHash(model: ProcessModelConfig, gpuMemoryUtilization: number): string {
-  const env = Object.fromEntries(Object.entries(model.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const env = Object.fromEntries(Object.entries(effectiveEnv(model)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const identity = JSON.stringify({
     command: model.command,
     args: model.args,

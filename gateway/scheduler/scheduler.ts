@@ -33,6 +33,7 @@ export class Scheduler extends EventEmitter {
   private readonly byName = new Map<string, ModelEntry>();
   private readonly now: () => number;
   private shuttingDown = false;
+  private drainCut = false;
   /** Placement decisions (plan + evict + reserve) happen one at a time. */
   private placementLock: Promise<void> = Promise.resolve();
   private readonly changeWaiters = new Set<() => void>();
@@ -632,6 +633,15 @@ export class Scheduler extends EventEmitter {
     return this.shuttingDown;
   }
 
+  /**
+   * Ends shutdown()'s drain now (a second Quit or signal): in-flight requests are cut, and the
+   * models are still stopped as configured. Before shutdown() it makes the drain zero.
+   */
+  endDrain(): void {
+    this.drainCut = true;
+    this.changed();
+  }
+
   /** Graceful shutdown (P13): refuse new work, drain up to drainMs, cut the rest, stop models. */
   async shutdown(drainMs: number, stopModels: boolean): Promise<void> {
     this.shuttingDown = true;
@@ -642,7 +652,7 @@ export class Scheduler extends EventEmitter {
       if (e.startPromise) e.startAbort?.abort(bye);
     }
     const deadline = this.now() + drainMs;
-    while ([...this.entries.values()].some((e) => e.queue.inFlight.size > 0) && this.now() < deadline) {
+    while (!this.drainCut && [...this.entries.values()].some((e) => e.queue.inFlight.size > 0) && this.now() < deadline) {
       await this.nextChange(Math.min(200, deadline - this.now()));
     }
     for (const e of this.entries.values()) e.queue.cutInFlight(bye);

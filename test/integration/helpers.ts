@@ -307,9 +307,10 @@ export function mockAt(url: string) {
 }
 
 /** Starts a standalone mock vLLM (for remote models) and waits until it listens. */
-export async function spawnMock(args: Array<string | number> = [], port = 0): Promise<Mock> {
+export async function spawnMock(args: Array<string | number> = [], port = 0, env?: Record<string, string>): Promise<Mock> {
   const child = spawn(process.execPath, [MOCK_VLLM, '--host', '127.0.0.1', '--port', String(port), ...args.map(String)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   openMocks.add(child);
   const output: string[] = [];

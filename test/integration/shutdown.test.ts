@@ -172,6 +172,50 @@ function ensureBuilt(): void {
 }
 
 describe('serve as a child process', () => {
+  it('a second SIGTERM ends the drain now, and the models are still stopped', { timeout: 90_000 }, async () => {
+    ensureBuilt();
+    const dir = mkdtempSync(path.join(tmpdir(), 'gw-shutdown-'));
+    try {
+      const file = path.join(dir, 'gateway.yaml');
+      writeFileSync(file, baseYaml(`models:\n${processModel('cli2')}`).replace('drainSeconds: 2', 'drainSeconds: 120'));
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      try {
+        await waitUntil(() => /^dashboard: /m.test(out), 15_000, `serve to print its lines; output so far:\n${out}`);
+        const url = /^listening on (\S+)$/m.exec(out)![1]!;
+        // A stream of ~120 s: only a cut drain ends it early.
+        const res = await request(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          body: JSON.stringify(chat('cli2', { stream: true })),
+          headers: { 'content-type': 'application/json', 'x-mock-tokens': '1200', 'x-mock-token-delay-ms': '100' },
+        });
+        expect(res.statusCode).toBe(200);
+        const body = res.body.text().catch((err: Error) => `(cut: ${err.message})`);
+        const endpoint = (await http(url, '/gateway/status')).json.models[0].endpoint;
+        const pid = (await http(endpoint, '/mock/stats')).json.pid;
+        child.kill('SIGTERM');
+        await waitUntil(() => /shutting down: draining requests/.test(out), 10_000, 'the drain to begin');
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(alive(pid)).toBe(false);
+        expect(await body).not.toMatch(/data: \[DONE\]\s*$/);
+        expect(out).toMatch(/second signal: ending the drain now, then stopping the models/);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- serve output:\n${out.slice(-3000)}`, { cause: err });
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints its lines, drains a stream on SIGTERM, refuses new requests, stops models and exits 0', { timeout: 90_000 }, async () => {
     ensureBuilt();
     const dir = mkdtempSync(path.join(tmpdir(), 'gw-shutdown-'));

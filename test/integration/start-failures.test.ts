@@ -16,6 +16,7 @@ beforeAll(async () => {
         }),
         processModel('nohealth', { knobs: ['--mock-health-delay-ms', '60000'] }),
         '  notaprogram: { runtime: process, command: ["/nonexistent/vllm-binary", "serve"], vramGiB: 1 }',
+        '  notonpath: { runtime: process, command: ["vllm-gateway-test-no-such-command", "serve"], vramGiB: 1 }',
       ].join('\n'),
       { timeouts: '{ connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 10, startSeconds: 1 }', limits: '{ queueTimeoutSeconds: 10 }' },
     ),
@@ -88,7 +89,20 @@ describe('model_start_failed', () => {
     expect(res.status).toBe(503);
     const e = errorOf(res);
     expect(e.code).toBe('model_start_failed');
-    expect(e.message).toMatch(/ENOENT|could not be run/);
+    expect(e.message).toMatch(/could not be run \(spawn \/nonexistent\/vllm-binary ENOENT\)/);
+    expect(e.message).not.toContain('PATH');
     expect((await t.model('notaprogram')).state).toBe('failed');
+  });
+
+  it('a bare command not on PATH says which PATH was searched', async () => {
+    const res = await post(t.url, '/v1/chat/completions', chat('notonpath'));
+    expect(res.status).toBe(503);
+    const e = errorOf(res);
+    expect(e.code).toBe('model_start_failed');
+    // A desktop launch's PATH can differ from the shell's: the message names the one used.
+    expect(e.message).toContain(
+      `could not be run (spawn vllm-gateway-test-no-such-command ENOENT): "vllm-gateway-test-no-such-command" is not on the PATH the gateway searched (${process.env.PATH}); give its full path in the model's command`,
+    );
+    expect((await t.model('notonpath')).state).toBe('failed');
   });
 });

@@ -58,6 +58,8 @@ describe('defaults (docs/configuration.md)', () => {
       retry: { maxAttempts: 3, initialDelaySeconds: 1, backoff: 1.5 },
       timeouts: { connectSeconds: 10, firstByteSeconds: 300, idleSeconds: 300, startSeconds: 900 },
       shutdown: { drainSeconds: 30, stopModels: true },
+      scheduling: { sleepHostRamGiB: 'auto' },
+      streaming: { progressComments: false },
       gpu: { probe: 'auto', nvidiaSmiPath: 'nvidia-smi', pollSeconds: 1, reserveGiB: 0.5, static: [] },
       docker: {
         socketPath: '/var/run/docker.sock',
@@ -96,6 +98,7 @@ describe('defaults (docs/configuration.md)', () => {
       image: 'vllm/vllm-openai:latest',
       model: 'Qwen/Qwen2.5-1.5B-Instruct',
       vramGiB: 8,
+      sleep: { level: 0, residualGiB: 1, hostRamGiB: 'auto' },
       gpus: 'auto',
       args: [],
       env: {},
@@ -106,6 +109,7 @@ describe('defaults (docs/configuration.md)', () => {
       runtime: 'process',
       command: ['vllm', 'serve', 'm', '--port', '${PORT}'],
       vramGiB: 4,
+      sleep: { level: 0, residualGiB: 1, hostRamGiB: 'auto' },
       gpus: 'auto',
       args: [],
       env: {},
@@ -586,5 +590,59 @@ models:
   it('bad env values are reported together with file issues', () => {
     const lines = bad('listen: { port: -1 }', { ...ENV, GATEWAY_MAX_RETRIES: 'x', GATEWAY_RETRY_BACKOFF: 'y' });
     expect(lines.map((l) => l.split(':')[0]).sort()).toEqual(['env.GATEWAY_MAX_RETRIES', 'env.GATEWAY_RETRY_BACKOFF', 'listen.port']);
+  });
+});
+
+describe('sleep mode, scheduling and streaming (CONTRACT §2)', () => {
+  it('sleep: defaults, values, and `defaults:` merged key by key', () => {
+    const config = ok(
+      `scheduling: { sleepHostRamGiB: 48 }\nstreaming: { progressComments: true }\ndefaults:\n  sleep: { level: 1, residualGiB: 0.75 }\nmodels:\n  d:${DOCKER}\n    sleep: { hostRamGiB: 6 }\n  e:${DOCKER}\n    sleep: { level: 2 }\n  f:${DOCKER}\n    sleep:\n`,
+    );
+    expect(config.scheduling).toEqual({ sleepHostRamGiB: 48 });
+    expect(config.streaming).toEqual({ progressComments: true });
+    const [d, e, f] = config.models as DockerModelConfig[];
+    expect(d.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 6 });
+    expect(e.sleep).toEqual({ level: 2, residualGiB: 0.75, hostRamGiB: 'auto' });
+    // `sleep:` written empty is YAML null: the model's own (empty) map, on top of the defaults' one
+    expect(f.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 'auto' });
+  });
+
+  it('bad sleep values, unknown sleep keys, and sleep on a remote model', () => {
+    badAt(`models:\n  d:${DOCKER}\n    sleep: { level: 3 }\n`, 'models.d.sleep.level', /must be 0 \(off\), 1 .* or 2/);
+    badAt(`models:\n  d:${DOCKER}\n    sleep: { level: 1, residualGiB: -1 }\n`, 'models.d.sleep.residualGiB', /0/);
+    badAt(`models:\n  d:${DOCKER}\n    sleep: { hostRamGiB: lots }\n`, 'models.d.sleep.hostRamGiB', /"auto" \(= vramGiB\) or a number/);
+    badAt(`models:\n  d:${DOCKER}\n    sleep: { lvl: 1 }\n`, 'models.d.sleep.lvl', /unknown key "lvl" \(did you mean "level"\?\)/);
+    badAt(`models:\n  r:${REMOTE}\n    sleep: { level: 1 }\n`, 'models.r.sleep', /not allowed for runtime "remote"/);
+    badAt(`scheduling: { sleepHostRamGiB: half }\nmodels: {}\n`, 'scheduling.sleepHostRamGiB', /"auto" \(half of the host's RAM\)/);
+    badAt(`streaming: { progressComments: sometimes }\nmodels: {}\n`, 'streaming.progressComments', /bool/i);
+  });
+
+  it('a residue at least the budget is an error, at the key that set it', () => {
+    badAt(`models:\n  d:${DOCKER}\n    sleep: { level: 1, residualGiB: 8 }\n`, 'models.d.sleep.residualGiB', /less than vramGiB \(8\)/);
+    badAt(
+      `defaults:\n  sleep: { residualGiB: 9 }\nmodels:\n  d:${DOCKER}\n    sleep: { level: 1 }\n`,
+      'defaults.sleep.residualGiB',
+      /less than vramGiB/,
+    );
+    ok(`models:\n  d:${DOCKER}\n    sleep: { level: 0, residualGiB: 8 }\n`); // off: not checked
+  });
+
+  it('a process model that sleeps must pass --enable-sleep-mode itself', () => {
+    badAt(
+      `models:\n  p:${PROCESS}\n    sleep: { level: 1 }\n`,
+      'models.p.sleep.level',
+      /needs vLLM's --enable-sleep-mode in the model's command or args/,
+    );
+    const withArg = ok(`models:\n  p:${PROCESS}\n    args: ["--enable-sleep-mode"]\n    sleep: { level: 1 }\n`);
+    expect((withArg.models[0] as ProcessModelConfig).sleep.level).toBe(1);
+    ok(
+      `models:\n  p:\n    runtime: process\n    command: ["vllm", "serve", "m", "--enable_sleep_mode=true"]\n    vramGiB: 4\n    sleep: { level: 2 }\n`,
+    );
+    badAt(
+      `models:\n  p:\n    runtime: process\n    command: ["vllm", "serve", "m", "--enable-sleep-mode=false"]\n    vramGiB: 4\n    sleep: { level: 2 }\n`,
+      'models.p.sleep.level',
+      /--enable-sleep-mode/,
+    );
+    ok(`models:\n  p:${PROCESS}\n    sleep: { level: 0 }\n`); // off: the flag is not needed
   });
 });

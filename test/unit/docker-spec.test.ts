@@ -9,6 +9,7 @@ const model = (over: Partial<DockerModelConfig> = {}): DockerModelConfig => ({
   image: 'vllm/vllm-openai:latest',
   model: 'Qwen/Qwen2.5-7B-Instruct',
   vramGiB: 20,
+  sleep: { level: 0, residualGiB: 1, hostRamGiB: 'auto' },
   gpus: 'auto',
   args: [],
   env: {},
@@ -141,5 +142,31 @@ describe('buildContainerSpec', () => {
     expect(cmd[cmd.indexOf('--x') + 1]).toBe(`8000/\${NOPE}/${model().id}`);
     expect(cmd[cmd.indexOf('--y') + 1]).toBe('${PORT}');
     expect(spec.options.Env).toContain(`A=\${MODEL_ID}-${model().id}`);
+  });
+
+  it('sleep.level > 0: --enable-sleep-mode after the args and VLLM_SERVER_DEV_MODE=1, both in the config hash', () => {
+    const off = model({ args: ['--max-model-len', '8192'], env: { A: 'x' } });
+    const on = model({
+      args: ['--max-model-len', '8192'],
+      env: { A: 'x', VLLM_SERVER_DEV_MODE: '0' },
+      sleep: { level: 1, residualGiB: 1, hostRamGiB: 'auto' },
+    });
+    const offSpec = buildContainerSpec({ model: off, gpuIndices: [0], gpuMemoryUtilization: 0.14 }, docker);
+    const onSpec = buildContainerSpec({ model: on, gpuIndices: [0], gpuMemoryUtilization: 0.14 }, docker);
+    expect(offSpec.options.Cmd).not.toContain('--enable-sleep-mode');
+    expect(offSpec.options.Env).toEqual(['A=x']);
+    expect(onSpec.options.Cmd!.slice(-3)).toEqual(['--max-model-len', '8192', '--enable-sleep-mode']);
+    expect(onSpec.options.Env).toEqual(['A=x', 'VLLM_SERVER_DEV_MODE=1']); // the gateway's value wins
+    expect(onSpec.configHash).not.toBe(offSpec.configHash);
+    expect(onSpec.options.Labels!['vllm-gateway.config-hash']).toBe(onSpec.configHash);
+    // level 1 and 2 run the same container; the flag already in args is not repeated
+    const two = buildContainerSpec(
+      { model: { ...on, sleep: { ...on.sleep, level: 2 } }, gpuIndices: [0], gpuMemoryUtilization: 0.14 },
+      docker,
+    );
+    expect(two.configHash).toBe(onSpec.configHash);
+    const own = model({ args: ['--enable-sleep-mode'], sleep: { level: 1, residualGiB: 1, hostRamGiB: 'auto' } });
+    const ownCmd = buildContainerSpec({ model: own, gpuIndices: [0], gpuMemoryUtilization: 0.14 }, docker).options.Cmd!;
+    expect(ownCmd.filter((a) => a === '--enable-sleep-mode')).toHaveLength(1);
   });
 });

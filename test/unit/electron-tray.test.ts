@@ -1,10 +1,13 @@
 // Tray icon state, tooltip and menu template from status documents, and the Electron wiring
 // with `electron` replaced.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { newFailures } from '../../electron/notifications.js';
 import { buildTrayMenu, modelsToUnload, trayIconState, trayTooltip, type TrayMenuItem } from '../../electron/tray-menu.js';
 import type { StatusDocument } from '../../gateway/status-types.js';
 import { sampleStatus } from '../e2e/sample-status.js';
+import { REPO_ROOT } from '../integration/helpers.js';
 
 const electron = vi.hoisted(() => {
   const trays: Array<{ image: unknown; menu: unknown; tooltip: string }> = [];
@@ -25,19 +28,39 @@ const electron = vi.hoisted(() => {
     setContextMenu(m: unknown) {
       this.menu = m;
     }
-    on() {}
+    clicks = 0;
+    on(event: string) {
+      if (event === 'click') this.clicks++;
+    }
     destroy() {}
   }
+  const menus: Array<{ template: unknown; listeners: Map<string, () => void> }> = [];
   return {
     trays,
+    menus,
     Tray,
-    Menu: { buildFromTemplate: (t: unknown) => ({ template: t }) },
-    nativeImage: { createFromPath: (p: string) => ({ path: p }) },
+    Menu: {
+      buildFromTemplate: (t: unknown) => {
+        const listeners = new Map<string, () => void>();
+        const m = { template: t, listeners, on: (ev: string, fn: () => void) => listeners.set(ev, fn) };
+        menus.push(m);
+        return m;
+      },
+    },
+    nativeImage: {
+      createFromPath: (p: string) => ({
+        path: p,
+        setTemplateImage(this: { template?: boolean }, on: boolean) {
+          this.template = on;
+        },
+      }),
+    },
   };
 });
 vi.mock('electron', () => electron);
 
-const { AppTray, toElectronTemplate } = await import('../../electron/tray.js');
+const { AppTray, toElectronTemplate, trayIconPath } = await import('../../electron/tray.js');
+const { buildAppMenu } = await import('../../electron/app-menu.js');
 
 function quiet(): StatusDocument {
   const doc = sampleStatus();
@@ -130,8 +153,116 @@ describe('buildTrayMenu', () => {
   });
 });
 
+describe('while quitting', () => {
+  it('shows what is happening, and a Quit that ends the drain only while draining', () => {
+    const draining = buildTrayMenu(sampleStatus(), { startAtLogin: false, quitPhase: 'draining' });
+    expect(labels(draining)).toEqual([
+      'Shutting down: finishing requests, then stopping models…',
+      '---',
+      'Quit now (end requests, stop models)',
+    ]);
+    expect(draining.at(-1)).toMatchObject({ id: 'quit', action: { type: 'quit' } });
+    const stopping = buildTrayMenu(sampleStatus(), { startAtLogin: false, quitPhase: 'stopping' });
+    expect(labels(stopping)).toEqual(['Shutting down: stopping models…', '---', 'Quit']);
+    expect(stopping.at(-1)).toMatchObject({ id: 'quit', enabled: false });
+    expect(trayTooltip(sampleStatus(), null, 'draining')).toBe('vLLM Gateway — Shutting down: finishing requests, then stopping models…');
+    expect(trayTooltip(null, 'port in use', 'stopping')).toBe('vLLM Gateway — Shutting down: stopping models…');
+    expect(trayIconState(quiet(), null, 'draining')).toBe('loading');
+    expect(trayIconState(quiet(), null, 'running')).toBe('idle');
+  });
+
+  it('hides Start at login where it cannot work', () => {
+    expect(buildTrayMenu(sampleStatus(), { startAtLogin: null }).some((i) => i.id === 'start-at-login')).toBe(false);
+    expect(buildTrayMenu(sampleStatus(), { startAtLogin: true }).find((i) => i.id === 'start-at-login')).toMatchObject({ checked: true });
+  });
+});
+
+describe('app menu', () => {
+  const tray = () => buildTrayMenu(sampleStatus(), { startAtLogin: false });
+
+  it('holds the tray items (not "Open dashboard": it is this window), Quit with its shortcut, and the tray-icon choice', () => {
+    const menu = buildAppMenu(tray(), { platform: 'linux', mode: 'window', preference: 'auto' });
+    expect(menu.map((i) => i.id ?? i.role)).toEqual(['gateway-menu', 'editMenu', 'view-menu']);
+    const gateway = menu[0]!.submenu!;
+    expect(gateway.some((i) => i.id === 'open-dashboard')).toBe(false);
+    expect(gateway.find((i) => i.id === 'quit')).toMatchObject({ accelerator: 'CmdOrCtrl+Q', action: { type: 'quit' } });
+    expect(gateway.some((i) => i.id === 'model:gemma-3-27b')).toBe(true);
+    const trayIcon = menu[2]!.submenu!.find((i) => i.id === 'tray-icon')!;
+    expect(trayIcon.label).toBe('Tray icon (now: not shown; applies at next start)');
+    expect(trayIcon.submenu!.map((i) => [i.id, i.type, i.checked])).toEqual([
+      ['tray-icon:auto', 'radio', true],
+      ['tray-icon:tray', 'radio', false],
+      ['tray-icon:window', 'radio', false],
+    ]);
+    expect(trayIcon.submenu![2]!.action).toEqual({ type: 'set-tray-preference', value: 'window' });
+  });
+
+  it('on macOS: the app menu role (with its own Quit), no second Quit', () => {
+    const menu = buildAppMenu(tray(), { platform: 'darwin', mode: 'tray', preference: 'tray' });
+    expect(menu.map((i) => i.id ?? i.role)).toEqual(['appMenu', 'gateway-menu', 'editMenu', 'view-menu', 'windowMenu']);
+    const gateway = menu[1]!.submenu!;
+    expect(gateway.some((i) => i.id === 'quit')).toBe(false);
+    expect(gateway.at(-1)?.type).not.toBe('separator');
+  });
+});
+
 describe('Electron tray wiring', () => {
-  beforeEach(() => electron.trays.splice(0));
+  beforeEach(() => {
+    electron.trays.splice(0);
+    electron.menus.splice(0);
+  });
+
+  it('uses the .ico on Windows, a template image on macOS, the PNG on Linux', () => {
+    expect(trayIconPath('/a', 'busy', 'win32')).toBe(path.join('/a', 'tray-busy.ico'));
+    expect(trayIconPath('/a', 'busy', 'darwin')).toBe(path.join('/a', 'tray-busyTemplate.png'));
+    expect(trayIconPath('/a', 'busy', 'linux')).toBe(path.join('/a', 'tray-busy.png'));
+    new AppTray('/assets', vi.fn(), 'darwin');
+    expect(electron.trays[0]!.image).toEqual({
+      path: '/assets/tray-loadingTemplate.png',
+      template: true,
+      setTemplateImage: expect.any(Function),
+    });
+    // The icons the tray names are in assets/ (and so in the packaged app).
+    for (const platform of ['win32', 'darwin', 'linux'] as const) {
+      for (const state of ['idle', 'busy', 'loading', 'error'] as const) {
+        expect(existsSync(trayIconPath(path.join(REPO_ROOT, 'assets'), state, platform))).toBe(true);
+      }
+    }
+  });
+
+  it('does not rely on click on Linux, where hosts send it on double-click or never', () => {
+    new AppTray('/assets', vi.fn(), 'linux').onClick(vi.fn());
+    new AppTray('/assets', vi.fn(), 'win32').onClick(vi.fn());
+    expect(electron.trays.map((t) => t.clicks)).toEqual([0, 1]);
+  });
+
+  it('rebuilds the menu only when it changed, label-only changes at most every 2 s, and never while it is open', () => {
+    let now = 0;
+    const tray = new AppTray('/assets', vi.fn(), 'linux', () => now);
+    const busy = (inFlight: number) => {
+      const doc = quiet();
+      doc.models[0]!.inFlight = inFlight;
+      return doc;
+    };
+    tray.update(busy(1), { startAtLogin: false });
+    expect(electron.menus).toHaveLength(1);
+    tray.update(busy(1), { startAtLogin: false }); // same content
+    now = 500;
+    tray.update(busy(2), { startAtLogin: false }); // a count changed: too soon
+    expect(electron.menus).toHaveLength(1);
+    tray.update(busy(2), { startAtLogin: true }); // what can be clicked changed: at once
+    expect(electron.menus).toHaveLength(2);
+    now = 2600;
+    tray.update(busy(3), { startAtLogin: true });
+    expect(electron.menus).toHaveLength(3);
+    electron.menus[2]!.listeners.get('menu-will-show')!();
+    now = 10_000;
+    tray.update(busy(4), { startAtLogin: false });
+    expect(electron.menus).toHaveLength(3); // open: wait
+    electron.menus[2]!.listeners.get('menu-will-close')!(); // closed: the latest is applied
+    expect(electron.menus).toHaveLength(4);
+    expect(JSON.stringify(electron.menus[3]!.template)).toContain('4 in flight');
+  });
 
   it('turns actions into click handlers that dispatch them', () => {
     const dispatch = vi.fn();
@@ -145,13 +276,13 @@ describe('Electron tray wiring', () => {
   });
 
   it('switches the icon with the state', () => {
-    const tray = new AppTray('/assets', vi.fn());
-    const t = electron.trays[0];
-    expect(t.image).toEqual({ path: '/assets/tray-loading.png' });
+    const tray = new AppTray('/assets', vi.fn(), 'linux');
+    const t = electron.trays[0]!;
+    expect(t.image).toMatchObject({ path: '/assets/tray-loading.png' });
     tray.update(quiet(), { startAtLogin: false });
-    expect(t.image).toEqual({ path: '/assets/tray-idle.png' });
+    expect(t.image).toMatchObject({ path: '/assets/tray-idle.png' });
     tray.update(sampleStatus(), { startAtLogin: false });
-    expect(t.image).toEqual({ path: '/assets/tray-error.png' });
+    expect(t.image).toMatchObject({ path: '/assets/tray-error.png' });
     expect(t.tooltip).toContain('1 failed');
     expect(t.menu).toMatchObject({ template: expect.any(Array) });
   });

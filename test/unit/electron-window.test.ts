@@ -1,15 +1,12 @@
 // Window options keep the security settings; new windows and navigation are denied; the bundled
-// preload is one CommonJS file that exposes exactly window.gateway; first-run config and login item.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// preload is one CommonJS file that exposes exactly window.gateway.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { CONFIG_FILE_NAME, DEFAULT_CONFIG_YAML, ensureDefaultConfig } from '../../electron/default-config.js';
 import { BRIDGE_KEYS } from '../../electron/ipc/contract.js';
-import { autostartEntry, getStartAtLogin, launchCommand, setStartAtLogin, type StartAtLoginEnv } from '../../electron/settings.js';
 import { hardenWebContents, mainWindowOptions, permissionAllowed, WINDOW_CSP } from '../../electron/window.js';
-import { parseConfigText } from '../../gateway/config/load-config.js';
 
 vi.mock('electron', () => ({}));
 
@@ -31,6 +28,13 @@ describe('window', () => {
       webviewTag: false,
     });
     expect(o.show).toBe(false);
+  });
+
+  it('has DevTools off unless asked (the unpackaged run), and the menu bar shown in window mode', () => {
+    expect(mainWindowOptions({ preloadPath: '/p' }).webPreferences?.devTools).toBe(false);
+    expect(mainWindowOptions({ preloadPath: '/p', devTools: true }).webPreferences?.devTools).toBe(true);
+    expect(mainWindowOptions({ preloadPath: '/p' }).autoHideMenuBar).toBe(true);
+    expect(mainWindowOptions({ preloadPath: '/p', showMenuBar: true }).autoHideMenuBar).toBe(false);
   });
 
   it('denies new windows (http links go to the browser) and blocks navigation and webviews', () => {
@@ -106,60 +110,4 @@ describe('preload bundle', () => {
     expect(send).toHaveBeenCalledWith('status:unsubscribe');
     expect(removeListener).toHaveBeenCalled();
   }, 60_000);
-});
-
-describe('first-run config', () => {
-  it('the default config is valid for the gateway', () => {
-    const { config, issues } = parseConfigText(DEFAULT_CONFIG_YAML, path.join(tmp, 'gateway.yaml'), {});
-    expect(issues).toEqual([]);
-    expect(config?.listen).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(config?.models).toEqual([]);
-  });
-
-  it('is written once, 0600, and never overwrites the user’s file', async () => {
-    const dir = path.join(tmp, 'userData');
-    const first = await ensureDefaultConfig(dir);
-    expect(first).toEqual({ path: path.join(dir, CONFIG_FILE_NAME), created: true });
-    expect(statSync(first.path).mode & 0o777).toBe(0o600);
-    writeFileSync(first.path, 'models: {}\n');
-    const again = await ensureDefaultConfig(dir);
-    expect(again.created).toBe(false);
-    expect(readFileSync(first.path, 'utf8')).toBe('models: {}\n');
-  });
-});
-
-describe('start at login', () => {
-  it('writes and removes an XDG autostart entry on Linux', async () => {
-    const env: StartAtLoginEnv = {
-      platform: 'linux',
-      app: { getLoginItemSettings: () => ({ openAtLogin: false }), setLoginItemSettings: vi.fn() },
-      configHome: path.join(tmp, 'config'),
-      command: launchCommand({ execPath: '/usr/bin/electron', isPackaged: false, appPath: '/home/me/vllm gateway' }),
-    };
-    expect(await getStartAtLogin(env)).toBe(false);
-    await setStartAtLogin(env, true);
-    expect(await getStartAtLogin(env)).toBe(true);
-    const text = readFileSync(path.join(env.configHome, 'autostart', 'vllm-gateway.desktop'), 'utf8');
-    expect(text).toContain('Exec=/usr/bin/electron "/home/me/vllm gateway" --hidden');
-    await setStartAtLogin(env, false);
-    expect(await getStartAtLogin(env)).toBe(false);
-    expect(env.app.setLoginItemSettings).not.toHaveBeenCalled();
-  });
-
-  it('uses the login item API elsewhere, and the AppImage path when packaged as one', async () => {
-    const set = vi.fn();
-    const env: StartAtLoginEnv = {
-      platform: 'darwin',
-      app: { getLoginItemSettings: () => ({ openAtLogin: true }), setLoginItemSettings: set },
-      configHome: tmp,
-      command: [],
-    };
-    expect(await getStartAtLogin(env)).toBe(true);
-    await setStartAtLogin(env, false);
-    expect(set).toHaveBeenCalledWith({ openAtLogin: false, args: ['--hidden'] });
-    expect(launchCommand({ execPath: '/tmp/.mount/vllm', isPackaged: true, appPath: '/x', appImage: '/home/me/vLLM.AppImage' })).toEqual([
-      '/home/me/vLLM.AppImage',
-    ]);
-    expect(autostartEntry(['/opt/vllm-gateway/vllm-gateway'])).toContain('Exec=/opt/vllm-gateway/vllm-gateway --hidden');
-  });
 });

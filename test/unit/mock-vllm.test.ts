@@ -1,5 +1,6 @@
 // The mock vLLM server (test/fixtures/mock-vllm.mjs): real child processes, real sockets.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseArgs, embed, splitTokens, DEFAULT_TOKENS } from '../fixtures/mock-vllm.mjs';
 
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/mock-vllm.mjs');
+const FAKE_SMI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/fake-nvidia-smi.mjs');
 const DEFAULT_TEXT_16 = Array.from({ length: 16 }, (_, i) => DEFAULT_TOKENS[i % DEFAULT_TOKENS.length]).join('');
 
 interface Mock {
@@ -491,7 +493,7 @@ describe('serving', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
-  it('wrong model 404, invalid JSON 400, unknown path 404, admin paths reached', async () => {
+  it('wrong model 404, invalid JSON 400, unknown path 404, admin path reached', async () => {
     const w = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'x', messages: [] });
     expect(w.status).toBe(404);
     expect(w.body.toString()).toBe(
@@ -501,11 +503,9 @@ describe('serving', () => {
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ object: 'error', type: 'BadRequestError', code: 400 });
     expect((await raw(m.port, 'GET', '/nope')).status).toBe(404);
-    for (const p of ['/pause', '/collective_rpc']) {
-      const a = await json(m.port, 'POST', p, {});
-      expect(a.status).toBe(200);
-      expect(a.body).toEqual({ ok: true, mock: 'admin path reached' });
-    }
+    const a = await json(m.port, 'POST', '/pause', {});
+    expect(a.status).toBe(200);
+    expect(a.body).toEqual({ ok: true, mock: 'admin path reached' });
   });
 
   it('other endpoints: embeddings, rerank, score, tokenize/detokenize, responses, messages, transcriptions', async () => {
@@ -660,6 +660,239 @@ describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --r
     // without --reasoning-parser the header changes nothing
     const p = await json(plain.port, 'POST', '/v1/chat/completions', { model: 'plain', messages: [] }, h);
     expect(p.body.choices[0].message).toMatchObject({ content: 'answer', reasoning_content: null });
+  });
+});
+
+describe('sleep mode', () => {
+  const DEV = { VLLM_SERVER_DEV_MODE: '1' };
+  const sleepArgs = (...extra: string[]) => ['serve', 'm', '--served-model-name', 'mock-s', '--enable-sleep-mode', ...extra];
+  const complete = (port: number, extra: Record<string, unknown> = {}, headers?: Record<string, string>) =>
+    json(port, 'POST', '/v1/completions', { model: 'mock-s', prompt: 'x', max_tokens: 3, ...extra }, headers);
+  const stats = async (port: number) => (await json(port, 'GET', '/mock/stats')).body;
+  const sleepState = async (port: number) => {
+    const text = (await raw(port, 'GET', '/metrics')).body.toString();
+    return [...text.matchAll(/^vllm:engine_sleep_state\{[^}]*sleep_state="(\w+)"\} (\S+)$/gm)]
+      .filter((x) => x[2] === '1.0')
+      .map((x) => x[1]);
+  };
+
+  it('parseArgs: --enable-sleep-mode, the delays, and VLLM_SERVER_DEV_MODE read as vLLM reads it', () => {
+    const o = parseArgs(['--enable-sleep-mode', '--mock-sleep-delay-ms', '5', '--mock-wake-delay-ms=6', '--mock-reload-delay-ms', '7'], {
+      VLLM_SERVER_DEV_MODE: '1',
+      MOCK_SLEEP_RESIDUE_MIB: '300',
+    });
+    expect(o).toMatchObject({
+      enableSleepMode: true,
+      sleepDelayMs: 5,
+      wakeDelayMs: 6,
+      reloadDelayMs: 7,
+      sleepResidueMib: 300,
+      devMode: true,
+    });
+    expect(o.ignored).toEqual([]);
+    expect(parseArgs([], {})).toMatchObject({ enableSleepMode: false, devMode: false, sleepResidueMib: 512 });
+    expect(parseArgs([], { VLLM_SERVER_DEV_MODE: '0' }).devMode).toBe(false);
+    expect(parseArgs([], { VLLM_SERVER_DEV_MODE: 'true' }).devMode).toBe(false); // int("true") fails in vLLM: not dev mode
+  });
+
+  it('the dev endpoints exist only with VLLM_SERVER_DEV_MODE=1 (404 otherwise)', async () => {
+    const m = await startMock(sleepArgs());
+    for (const [method, p] of [
+      ['POST', '/sleep?level=1'],
+      ['POST', '/wake_up'],
+      ['GET', '/is_sleeping'],
+      ['POST', '/collective_rpc'],
+    ]) {
+      const r = await json(m.port, method, p, method === 'POST' ? { method: 'reload_weights' } : undefined);
+      expect([p, r.status, r.body]).toEqual([p, 404, { detail: 'Not Found' }]);
+    }
+    expect((await complete(m.port)).status).toBe(200); // nothing slept
+    expect(m.stdout()).not.toContain('SECURITY WARNING');
+    m.proc.kill('SIGTERM');
+  });
+
+  it('dev mode without --enable-sleep-mode: /sleep and /wake_up fail with 500, /is_sleeping is false', async () => {
+    const m = await startMock(['serve', 'm', '--served-model-name', 'mock-s'], { env: DEV });
+    expect(m.stdout()).toContain('SECURITY WARNING: Development endpoints are enabled!');
+    for (const p of ['/sleep?level=1', '/wake_up']) {
+      const r = await raw(m.port, 'POST', p);
+      expect([r.status, r.body.toString()]).toEqual([500, 'Internal Server Error']);
+    }
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
+    expect((await json(m.port, 'GET', '/wake_up')).status).toBe(405);
+    expect(m.stderr()).toContain('Sleep mode is not enabled in the model config');
+    expect((await complete(m.port)).status).toBe(200);
+    m.proc.kill('SIGTERM');
+  });
+
+  it('level 1: weights to host RAM, VRAM down to the residue, a repeated sleep is 200, wake restores everything', async () => {
+    const m = await startMock(sleepArgs('--mock-vram-mib', '8192', '--mock-sleep-residue-mib', '600'), { env: DEV });
+    expect(await sleepState(m.port)).toEqual(['awake']);
+    const s = await raw(m.port, 'POST', '/sleep?level=1');
+    expect([s.status, s.body.length]).toEqual([200, 0]);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: true });
+    expect(await sleepState(m.port)).toEqual(['weights_offloaded']);
+    expect((await stats(m.port)).sleep).toMatchObject({
+      weights: 'offloaded',
+      kvCache: 'discarded',
+      vramMib: 600,
+      hostRamMib: 3796,
+      sleeps: 1,
+    });
+    // what nvidia-smi's /proc scan sees (the fake reads the command line)
+    expect(fs.readFileSync(`/proc/${m.proc.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('vllm --mock-vram-mib=600');
+    expect((await raw(m.port, 'POST', '/sleep?level=1')).status).toBe(200); // vllm #45518
+    expect((await stats(m.port)).sleep.sleeps).toBe(1);
+    // endpoints that need no weights keep answering
+    expect((await raw(m.port, 'GET', '/health')).status).toBe(200);
+    expect((await json(m.port, 'POST', '/tokenize', { model: 'mock-s', prompt: 'ab' })).body.count).toBe(2);
+    expect(m.stdout()).toMatch(/Sleep mode freed 7\.41 GiB memory, 0\.59 GiB memory is still in use\./);
+    const w = await raw(m.port, 'POST', '/wake_up');
+    expect([w.status, w.body.length]).toEqual([200, 0]);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
+    expect(await sleepState(m.port)).toEqual(['awake']);
+    expect((await stats(m.port)).sleep).toMatchObject({ weights: 'awake', kvCache: 'awake', vramMib: 8192, hostRamMib: 0, wakes: 1 });
+    expect(fs.readFileSync(`/proc/${m.proc.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('vllm --mock-vram-mib=8192');
+    const c = await complete(m.port);
+    expect(c.body.choices[0].text).toBe('héllo');
+    m.proc.kill('SIGTERM');
+  });
+
+  it('wake by tags: /is_sleeping stays true until every tag is awake', async () => {
+    const m = await startMock(sleepArgs('--mock-vram-mib', '4096'), { env: DEV });
+    await raw(m.port, 'POST', '/sleep?level=1');
+    expect((await raw(m.port, 'POST', '/wake_up?tags=weights')).status).toBe(200);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: true });
+    expect((await stats(m.port)).sleep).toMatchObject({ weights: 'awake', kvCache: 'discarded', vramMib: 512 + 1792 });
+    expect((await raw(m.port, 'POST', '/wake_up?tags=kv_cache')).status).toBe(200);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
+    expect((await stats(m.port)).sleep.vramMib).toBe(4096);
+    m.proc.kill('SIGTERM');
+  });
+
+  it('level 2: garbage after a wake without reload_weights; the documented sequence serves correctly', async () => {
+    const m = await startMock(sleepArgs('--mock-vram-mib', '4096'), { env: DEV });
+    await raw(m.port, 'POST', '/sleep?level=2');
+    expect(await sleepState(m.port)).toEqual(['discard_all']);
+    expect((await stats(m.port)).sleep).toMatchObject({ weights: 'discarded', hostRamMib: 0, vramMib: 512 });
+    await raw(m.port, 'POST', '/wake_up');
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
+    const bad = await complete(m.port);
+    expect(bad.status).toBe(200);
+    expect(bad.body.choices[0].text).toBe('!!!!!!!!!!!!');
+    expect(m.stdout()).toContain('reload_weights');
+    // the sequence of vLLM's docs
+    await raw(m.port, 'POST', '/sleep?level=2');
+    expect((await raw(m.port, 'POST', '/wake_up?tags=weights')).status).toBe(200);
+    const rpc = await json(m.port, 'POST', '/collective_rpc', { method: 'reload_weights' });
+    expect([rpc.status, rpc.body]).toEqual([200, { results: [null] }]);
+    expect((await raw(m.port, 'POST', '/wake_up?tags=kv_cache')).status).toBe(200);
+    expect((await complete(m.port)).body.choices[0].text).toBe('héllo');
+    // collective_rpc's own errors
+    expect(await json(m.port, 'POST', '/collective_rpc', {})).toMatchObject({
+      status: 400,
+      body: { detail: "Missing 'method' in request body" },
+    });
+    expect((await raw(m.port, 'POST', '/collective_rpc', '{"method":')).status).toBe(400);
+    expect((await raw(m.port, 'POST', '/collective_rpc', { method: 'no_such' })).status).toBe(500);
+    m.proc.kill('SIGTERM');
+  });
+
+  it('a generation request while asleep kills the server (vllm #15483)', async () => {
+    const m = await startMock(sleepArgs(), { env: DEV });
+    await raw(m.port, 'POST', '/sleep?level=1');
+    const r = await complete(m.port);
+    expect(r.status).toBe(0); // no answer: the process is gone
+    expect(await m.exited).toEqual({ code: 1, signal: null });
+    expect(m.stderr()).toContain('CUDA error: an illegal memory access was encountered');
+  });
+
+  it('a request while only the weights are awake (mid level-2 wake) kills it too', async () => {
+    const m = await startMock(sleepArgs(), { env: DEV });
+    await raw(m.port, 'POST', '/sleep?level=2');
+    await raw(m.port, 'POST', '/wake_up?tags=weights');
+    await json(m.port, 'POST', '/v1/embeddings', { model: 'mock-s', input: 'x' });
+    expect((await m.exited).code).toBe(1);
+  });
+
+  it('mode=abort (the default) ends requests in flight with finish_reason "abort"; mode=wait lets them finish', async () => {
+    const m = await startMock(sleepArgs('--mock-token-delay-ms', '100'), { env: DEV });
+    const stream = raw(m.port, 'POST', '/v1/chat/completions', { model: 'mock-s', messages: [], stream: true, max_tokens: 50 });
+    const plain = complete(m.port, { max_tokens: 50 });
+    await waitFor(async () => (await stats(m.port)).inProgress === 2);
+    expect((await raw(m.port, 'POST', '/sleep?level=1')).status).toBe(200);
+    const events = sseEvents((await stream).body.toString());
+    expect(events.at(-1)).toBe('data: [DONE]');
+    expect(JSON.parse(events.at(-2)!.slice(6)).choices[0].finish_reason).toBe('abort');
+    expect(events.length).toBeLessThan(50);
+    const p = await plain;
+    expect([p.status, p.body.choices[0].finish_reason, p.body.choices[0].text]).toEqual([200, 'abort', '']);
+    await raw(m.port, 'POST', '/wake_up');
+    // wait: the sleep answers only once the request has finished, which ends normally
+    const running = complete(m.port, { max_tokens: 5 });
+    await waitFor(async () => (await stats(m.port)).inProgress === 1);
+    const slept = raw(m.port, 'POST', '/sleep?level=1&mode=wait');
+    const done = await running;
+    expect(done.body.choices[0].finish_reason).toBe('length');
+    expect((await slept).status).toBe(200);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: true });
+    m.proc.kill('SIGTERM');
+  });
+
+  it('sleep, wake and reload take their configured delays; /is_sleeping is true while waking', async () => {
+    const m = await startMock(sleepArgs('--mock-sleep-delay-ms', '150', '--mock-wake-delay-ms', '300', '--mock-reload-delay-ms', '150'), {
+      env: DEV,
+    });
+    let t0 = Date.now();
+    await raw(m.port, 'POST', '/sleep?level=2');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    t0 = Date.now();
+    const waking = raw(m.port, 'POST', '/wake_up?tags=weights');
+    await sleep(50);
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: true });
+    expect((await stats(m.port)).sleep.op).toBe('wake');
+    expect((await waking).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    t0 = Date.now();
+    await json(m.port, 'POST', '/collective_rpc', { method: 'reload_weights' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+    await raw(m.port, 'POST', '/wake_up?tags=kv_cache');
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: false });
+    m.proc.kill('SIGTERM');
+  });
+
+  it('level 0 only pauses: memory stays, requests wait for the wake', async () => {
+    const m = await startMock(sleepArgs('--mock-vram-mib', '2048'), { env: DEV });
+    await raw(m.port, 'POST', '/sleep?level=0');
+    expect((await json(m.port, 'GET', '/is_sleeping')).body).toEqual({ is_sleeping: true });
+    expect((await stats(m.port)).sleep.vramMib).toBe(2048);
+    let answered = false;
+    const held = complete(m.port).then((r) => ((answered = true), r));
+    await waitFor(async () => (await stats(m.port)).inProgress === 1);
+    expect(answered).toBe(false);
+    await raw(m.port, 'POST', '/wake_up');
+    expect((await held).body.choices[0].text).toBe('héllo');
+    m.proc.kill('SIGTERM');
+  });
+
+  it('the fake nvidia-smi sees the memory go while asleep and come back at the wake', async () => {
+    const scope = `mock-sleep-${process.pid}`;
+    const m = await startMock(sleepArgs('--mock-vram-mib', '6000', '--mock-gpu-index', '1'), {
+      env: { ...DEV, FAKE_NVIDIA_SMI_SCOPE: scope },
+    });
+    const smi = () => {
+      const r = spawnSync(process.execPath, [FAKE_SMI, '--query-compute-apps=pid,used_memory,gpu_uuid', '--format=csv,noheader,nounits'], {
+        env: { PATH: process.env.PATH ?? '', FAKE_NVIDIA_SMI_GPUS: 'A:24000,B:24000', FAKE_NVIDIA_SMI_SCOPE: scope },
+        encoding: 'utf8',
+      });
+      return r.stdout.trim();
+    };
+    expect(smi()).toBe(`${m.proc.pid}, 6000, GPU-fake-1`);
+    await raw(m.port, 'POST', '/sleep?level=1');
+    expect(smi()).toBe(`${m.proc.pid}, 512, GPU-fake-1`);
+    await raw(m.port, 'POST', '/wake_up');
+    expect(smi()).toBe(`${m.proc.pid}, 6000, GPU-fake-1`);
+    m.proc.kill('SIGTERM');
   });
 });
 

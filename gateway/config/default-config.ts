@@ -1,13 +1,33 @@
-// The config written to the app's config folder (userData/gateway.yaml) on first run. It is the
-// contract's documented default (docs/configuration.md) with example models left as comments.
+// The app's own config file: where it lives on each platform, and the documented default written
+// there on first run (docs/configuration.md's defaults, example models left as comments). The desktop app and
+// `serve` without --config share it.
 import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 export const CONFIG_FILE_NAME = 'gateway.yaml';
+/** The folder name under the platform's config home; also the desktop app's userData folder. */
+export const APP_DIR_NAME = 'vllm-gateway';
+
+/**
+ * The app's config folder, where Electron's app.getPath('appData') + the app name would put it:
+ * Linux `$XDG_CONFIG_HOME/vllm-gateway` (else ~/.config), macOS `~/Library/Application Support/vllm-gateway`,
+ * Windows `%APPDATA%\vllm-gateway`. A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+ */
+export function appConfigDir(
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home: string = os.homedir(),
+): string {
+  if (platform === 'darwin') return path.posix.join(home, 'Library', 'Application Support', APP_DIR_NAME);
+  if (platform === 'win32') return path.win32.join(env.APPDATA || path.win32.join(home, 'AppData', 'Roaming'), APP_DIR_NAME);
+  const xdg = env.XDG_CONFIG_HOME;
+  return path.posix.join(xdg && path.posix.isAbsolute(xdg) ? xdg : path.posix.join(home, '.config'), APP_DIR_NAME);
+}
 
 export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. Every key is documented in docs/configuration.md.
-# Edit this file (tray menu → Open config) and restart the app to apply it.
+# Edit this file (tray menu → Open config) and restart the app (or \`serve\`) to apply it.
 # Unknown keys are an error. \${NAME} reads the environment variable NAME (\${NAME:-default} if unset).
 
 listen:
