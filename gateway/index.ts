@@ -236,7 +236,17 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       closing ??= (async () => {
         await init.catch(() => {});
         const drainMs = config.shutdown.drainSeconds * 1000;
-        await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+        // When the drain time is over, every connection still open is cut: a client half-way through
+        // its body, or one that reads nothing, must not hold the process (app.close() waits for all).
+        const cutTimer = setTimeout(() => {
+          app.server.closeAllConnections();
+          ollama?.closeAllConnections();
+        }, drainMs);
+        try {
+          await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+        } finally {
+          clearTimeout(cutTimer);
+        }
         await scraper.stop();
         hub.close();
         gpu?.stop();

@@ -19,6 +19,8 @@ export interface AdminDeps {
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   /** When the config was loaded: each model's `created` (Unix seconds). */
   loadedAt: Date;
+  /** Takes secrets out of texts shown to clients without the admin token (redact.ts). */
+  redact(text: string): string;
 }
 
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
@@ -51,7 +53,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     })),
   }));
 
-  app.get('/gateway/status', async () => deps.status());
+  /** The status document as a client without the admin token may see it: start errors redacted. */
+  const forClient = (doc: StatusDocument, admin: boolean): StatusDocument =>
+    admin || !doc.models.some((m) => m.error)
+      ? doc
+      : { ...doc, models: doc.models.map((m) => (m.error ? { ...m, error: deps.redact(m.error) } : m)) };
+
+  app.get('/gateway/status', async (request) => forClient(deps.status(), request.gatewayAdmin));
 
   // ?seconds=N (1–300, default 300): only the last N seconds.
   app.get<{ Querystring: { seconds?: string } }>('/gateway/history', async (request) => {
@@ -86,7 +94,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(doc)}\n\n`);
+    const admin = request.gatewayAdmin;
+    const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(forClient(doc, admin))}\n\n`);
     send(deps.status());
     const unsubscribe = deps.hub.subscribe(send);
     const end = () => {
@@ -118,7 +127,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   app.get<{ Params: { id: string }; Querystring: { tail?: string } }>('/gateway/models/:id/logs', async (request, reply) => {
     const entry = modelById(request.params.id);
     const tail = Math.min(10_000, Math.max(1, Number.parseInt(request.query.tail ?? '200', 10) || 200));
-    const text = entry.lastInstance ? await entry.lastInstance.logs(tail) : '';
+    const full = entry.lastInstance ? await entry.lastInstance.logs(tail) : '';
+    // The server's output carries its command line and vLLM's "non-default args" (--api-key …).
+    const text = request.gatewayAdmin ? full : deps.redact(full);
     return reply.type('text/plain; charset=utf-8').send(text);
   });
 

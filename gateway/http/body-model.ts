@@ -1,17 +1,17 @@
 // Reads the `model` a request names and, for an alias, rewrites it to the model's id. The body is
-// otherwise forwarded byte for byte (docs/http-api.md). JSON bodies and multipart forms (transcriptions).
+// otherwise forwarded byte for byte (docs/http-api.md). JSON bodies here; multipart forms in multipart-model.ts.
 
 import { GatewayError } from '../errors.js';
 
 export interface BodyModel {
   model: string;
-  /** Re-encode the body with `model` replaced (only called for aliases). */
+  /** The body with only the bytes of `model`'s value replaced (only called for aliases). */
   rewrite(id: string): Buffer;
 }
 
-const shown = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
+export const shown = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
-function requireModel(value: unknown): string {
+export function requireModel(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new GatewayError('model_required', 'The request body must name a model: "model" must be a non-empty string', { param: 'model' });
   }
@@ -40,49 +40,102 @@ function fromJson(body: Buffer): BodyModel {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new GatewayError('model_required', 'The request body must be a JSON object naming a model', { param: 'model' });
   }
-  let obj = parsed as Record<string, unknown>;
-  const utf8 = () => JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  const obj = parsed as Record<string, unknown>;
   let value = Object.prototype.hasOwnProperty.call(obj, 'model') ? obj.model : undefined;
   if (latin1 && typeof value === 'string' && NON_ASCII.test(value)) {
-    obj = utf8();
-    value = obj.model;
+    value = (JSON.parse(body.toString('utf8')) as Record<string, unknown>).model;
   }
   const model = requireModel(value);
   return {
     model,
     rewrite(id) {
-      if (latin1) obj = utf8(); // strings read as latin1 must not be re-encoded
-      obj.model = id;
-      return Buffer.from(JSON.stringify(obj));
+      // Only the value's bytes change: numbers past 2^53, "1.0", key order, spacing and invalid
+      // UTF-8 inside other strings reach the server exactly as the client wrote them.
+      const span = lastTopLevelMember(body, 'model');
+      if (!span) throw new GatewayError('model_required', 'The request body must name a model', { param: 'model' });
+      return Buffer.concat([body.subarray(0, span.start), Buffer.from(JSON.stringify(id), 'utf8'), body.subarray(span.end)]);
     },
   };
 }
 
-function fromMultipart(body: Buffer, contentType: string): BodyModel {
-  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  if (!boundary) throw new GatewayError('invalid_request', 'multipart/form-data without a boundary');
-  const delimiter = `--${boundary[1] ?? boundary[2]}`;
-  // Part headers are ASCII; latin1 maps bytes 1:1, so string offsets are byte offsets.
-  const text = body.toString('latin1');
-  const header = /content-disposition:\s*form-data;[^\r\n]*\bname="model"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n/i.exec(text);
-  if (!header) requireModel(undefined);
-  const start = header!.index + header![0].length;
-  const end = text.indexOf(`\r\n${delimiter}`, start);
-  if (end < 0) throw new GatewayError('invalid_request', 'The multipart form is truncated');
-  const model = requireModel(Buffer.from(text.slice(start, end), 'latin1').toString('utf8'));
-  return {
-    model,
-    rewrite(id) {
-      return Buffer.concat([body.subarray(0, start), Buffer.from(id, 'utf8'), body.subarray(end)]);
-    },
-  };
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+function skipWs(b: Buffer, i: number): number {
+  while (i < b.length && WS.has(b[i])) i++;
+  return i;
 }
 
-export function readBodyModel(body: Buffer | undefined, contentType: string | undefined): BodyModel {
+/** b[i] is '"': the index after the closing quote. */
+function skipString(b: Buffer, i: number): number {
+  for (i++; i < b.length; i++) {
+    const c = b[i];
+    if (c === 0x5c) i++;
+    else if (c === 0x22) return i + 1;
+  }
+  return b.length;
+}
+
+/** The index after the JSON value starting at i (b is known to be valid JSON). */
+function skipValue(b: Buffer, i: number): number {
+  const c = b[i];
+  if (c === 0x22) return skipString(b, i);
+  if (c === 0x7b || c === 0x5b) {
+    let depth = 0;
+    while (i < b.length) {
+      const d = b[i];
+      if (d === 0x22) {
+        i = skipString(b, i);
+        continue;
+      }
+      if (d === 0x7b || d === 0x5b) depth++;
+      else if (d === 0x7d || d === 0x5d) {
+        depth--;
+        if (depth === 0) return i + 1;
+      }
+      i++;
+    }
+    return i;
+  }
+  while (i < b.length && !WS.has(b[i]) && b[i] !== 0x2c && b[i] !== 0x7d && b[i] !== 0x5d) i++;
+  return i;
+}
+
+/**
+ * The byte span of the value of the last top-level member named `key` (the one JSON.parse, and
+ * Python's json.loads in vLLM, keep when a key repeats); keys are compared decoded ("mo\u0064el").
+ */
+export function lastTopLevelMember(body: Buffer, key: string): { start: number; end: number } | null {
+  let i = skipWs(body, 0);
+  if (body[i] !== 0x7b) return null;
+  i = skipWs(body, i + 1);
+  let found: { start: number; end: number } | null = null;
+  while (i < body.length && body[i] === 0x22) {
+    const keyStart = i;
+    i = skipString(body, i);
+    const raw = body.subarray(keyStart, i);
+    const name = raw.includes(0x5c) ? (JSON.parse(raw.toString('utf8')) as string) : raw.toString('utf8', 1, raw.length - 1);
+    i = skipWs(body, i);
+    if (body[i] !== 0x3a) return found;
+    i = skipWs(body, i + 1);
+    const start = i;
+    i = skipValue(body, i);
+    if (name === key) found = { start, end: i };
+    i = skipWs(body, i);
+    if (body[i] !== 0x2c) break;
+    i = skipWs(body, i + 1);
+  }
+  return found;
+}
+
+export function isMultipart(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^multipart\/form-data/i.test(contentType);
+}
+
+/** The model of a JSON body (multipart forms: multipart-model.ts). */
+export function readBodyModel(body: Buffer | undefined, _contentType?: string): BodyModel {
   if (!body || body.length === 0) {
     throw new GatewayError('invalid_json', 'The request body is empty; expected a JSON object naming a model');
   }
-  if (contentType && /^multipart\/form-data/i.test(contentType)) return fromMultipart(body, contentType);
   return fromJson(body);
 }
 

@@ -1,7 +1,9 @@
 // Renders every error in the OpenAI shape (docs/http-api.md, docs/architecture.md rule 4). Fastify's own errors
 // (body too large, bad content) are translated here too, at the edge.
 
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
 import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
@@ -11,10 +13,6 @@ export type ErrorShape = 'openai' | 'ollama';
 
 export function errorShapeFor(path: string): ErrorShape {
   return isOllamaPath(path) ? 'ollama' : 'openai';
-}
-
-export function errorBody(err: GatewayError, shape: ErrorShape): object {
-  return shape === 'ollama' ? ollamaErrorBody(err) : err.toBody();
 }
 
 export function toGatewayError(err: unknown): GatewayError {
@@ -27,7 +25,21 @@ export function toGatewayError(err: unknown): GatewayError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new GatewayError('invalid_json', e.message ?? 'Bad request body', { cause: err });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new GatewayError('invalid_request', e.message ?? 'Unsupported media type', { cause: err });
+      return new GatewayError(
+        'unsupported_media_type',
+        'The Content-Type is not a valid media type; send "Content-Type: application/json"',
+        {
+          cause: err,
+        },
+      );
+    case 'FST_ERR_BAD_URL':
+      return new GatewayError(
+        'invalid_request',
+        'The request target is not a valid URL (a bad percent-encoding, or a #fragment in an absolute URL)',
+        { cause: err },
+      );
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new GatewayError('uri_too_long', 'A part of the request path is too long', { cause: err });
   }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new GatewayError('invalid_request', e.message ?? 'Bad request', { cause: err });
@@ -39,12 +51,28 @@ export function errorHeaders(err: GatewayError): Record<string, string> {
   return err.retryAfter !== undefined ? { 'retry-after': String(err.retryAfter) } : {};
 }
 
+/** The error's body for a client; `redact` (when given) filters the message (redact.ts). */
+export function errorBody(err: GatewayError, redact?: (text: string) => string): ReturnType<GatewayError['toBody']> {
+  const body = err.toBody();
+  if (redact) body.error.message = redact(body.error.message);
+  return body;
+}
+
+/** The body in the shape of the route's API: OpenAI's, or Ollama's `{"error": "message"}` on /api/*. */
+export function shapedErrorBody(err: GatewayError, shape: ErrorShape, redact?: (text: string) => string): object {
+  if (shape === 'openai') return errorBody(err, redact);
+  const body = ollamaErrorBody(err);
+  if (redact) body.error = redact(body.error);
+  return body;
+}
+
 /** For hijacked responses: answer with the error if nothing was sent yet, else cut the connection. */
 export function sendErrorRaw(
   res: ServerResponse,
   raw: unknown,
   requestId: string,
   log: FastifyBaseLogger,
+  redact?: (text: string) => string,
   shape: ErrorShape = 'openai',
 ): void {
   const err = toGatewayError(raw);
@@ -53,7 +81,7 @@ export function sendErrorRaw(
     res.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(err, shape));
+  const body = JSON.stringify(shapedErrorBody(err, shape, redact));
   res.writeHead(err.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -62,3 +90,40 @@ export function sendErrorRaw(
   });
   res.end(body);
 }
+
+/** A request Node's HTTP parser refused before any route saw it (Fastify's `clientError`). */
+export function clientErrorToGatewayError(err: { code?: string }): GatewayError {
+  switch (err.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new GatewayError('request_timeout', 'The request headers or body did not arrive in time', { cause: err });
+    case 'HPE_HEADER_OVERFLOW':
+      return new GatewayError('headers_too_large', 'The request line and headers are larger than 16 KiB', { cause: err });
+    default:
+      return new GatewayError('invalid_request', `The request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`, { cause: err });
+  }
+}
+
+/**
+ * Fastify's clientErrorHandler: the answer in the OpenAI shape, then the connection is closed (the
+ * parser cannot find the next request's start after a malformed one).
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !pending?.headersSent) {
+    const gw = clientErrorToGatewayError(err);
+    const body = JSON.stringify(gw.toBody());
+    socket.write(
+      `HTTP/1.1 ${gw.status} ${STATUS_TEXT[gw.status] ?? 'Bad Request'}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroySoon(); // flush the answer, then close both ways
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};

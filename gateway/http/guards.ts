@@ -36,6 +36,59 @@ export function bearer(authorization: string | undefined): string | null {
   return m ? m[1] : null;
 }
 
+/** The `x-api-key` header Anthropic's clients send the key in (docs/configuration.md, auth). */
+export function apiKeyHeader(value: string | string[] | undefined): string | null {
+  if (typeof value !== 'string') return null;
+  const v = value.trim();
+  return v.length > 0 ? v : null;
+}
+
+/**
+ * The authority of an absolute-form request target (`http://host:port/path`), or null when the
+ * target is neither origin-form nor an http(s) absolute URL (`*`, `foo`, `ftp://…`).
+ */
+export function absoluteFormAuthority(target: string): string | null {
+  const m = /^https?:\/\/([^/?#]*)/i.exec(target);
+  if (!m) return null;
+  const authority = m[1];
+  const at = authority.lastIndexOf('@'); // userinfo is not part of the host
+  return at < 0 ? authority : authority.slice(at + 1);
+}
+
+/**
+ * Request headers a CORS preflight from an allowed origin may ask for: those the official OpenAI,
+ * Anthropic and Ollama SDKs send (their builders: openai `buildHeaders`, @anthropic-ai/sdk
+ * `buildHeaders` + `getPlatformHeaders`, ollama-js `fetchWithHeaders`), every `x-stainless-*`
+ * included. Requested names outside the list are left out of the answer, so the browser refuses
+ * the request (the origin is trusted, arbitrary headers still are not).
+ */
+const PREFLIGHT_HEADERS = new Set([
+  'accept',
+  'anthropic-beta',
+  'anthropic-dangerous-direct-browser-access',
+  'anthropic-version',
+  'authorization',
+  'content-type',
+  'idempotency-key',
+  'openai-beta',
+  'openai-organization',
+  'openai-project',
+  'user-agent',
+  'x-api-key',
+  'x-request-id',
+]);
+const DEFAULT_PREFLIGHT = [...PREFLIGHT_HEADERS].join(', ');
+
+export function preflightAllowedHeaders(requested: string | string[] | undefined): string {
+  if (typeof requested !== 'string' || requested.trim() === '') return DEFAULT_PREFLIGHT;
+  const allowed: string[] = [];
+  for (const raw of requested.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (PREFLIGHT_HEADERS.has(name) || /^x-stainless-[a-z0-9-]+$/.test(name)) allowed.push(name);
+  }
+  return allowed.length > 0 ? allowed.join(', ') : DEFAULT_PREFLIGHT;
+}
+
 export function anySecretEquals(candidate: string | null, secrets: readonly string[]): boolean {
   if (candidate === null) return false;
   let ok = false;

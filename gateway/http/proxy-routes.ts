@@ -1,4 +1,4 @@
-// The proxied inference routes (CONTRACT §3): only these paths reach a model server.
+// The proxied inference routes (docs/http-api.md): only these paths reach a model server.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -11,7 +11,8 @@ import type { ResponseTransform } from '../proxy/response-transform.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
-import { describeModel, readBodyModel } from './body-model.js';
+import { describeModel, isMultipart, readBodyModel } from './body-model.js';
+import { readMultipartModel } from './multipart-model.js';
 import { errorShapeFor, sendErrorRaw } from './errors.js';
 
 export const PROXIED_PATHS = [
@@ -33,6 +34,20 @@ export interface ProxyDeps {
   dispatcher: Dispatcher;
   metrics: Metrics;
   recordRequest(r: RecentRequest): void;
+  /** Takes secrets out of error texts for clients without the admin token (redact.ts). */
+  redact(text: string): string;
+}
+
+/**
+ * The path sent upstream: the route the router matched (decoded and normalised: a percent-encoded
+ * or absolute-form target is not passed on as sent) and the query exactly as sent; a #fragment,
+ * which a client should never send, is dropped.
+ */
+export function upstreamPath(route: string, rawUrl: string): string {
+  const hash = rawUrl.indexOf('#');
+  const url = hash < 0 ? rawUrl : rawUrl.slice(0, hash);
+  const q = url.indexOf('?');
+  return q < 0 ? route : route + url.slice(q);
 }
 
 /** What one proxied request goes to: the OpenAI routes' own, or one the Ollama routes translated. */
@@ -75,10 +90,11 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     // cost several µs each on Node 20, and AbortSignal.any ~30 µs.)
     const cancel = new Cancel();
 
+    const route = request.routeOptions.url!;
     const record: RecentRequest = {
       id: request.id,
       model: entry.id,
-      path: request.url.split('?')[0],
+      path: route,
       status: 0,
       stream: false,
       startedAt: new Date(started).toISOString(),
@@ -145,7 +161,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
           res,
         );
       } catch (err) {
-        sendErrorRaw(res, err, request.id, request.log, errorShapeFor(record.path));
+        sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact, errorShapeFor(route));
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);
@@ -161,7 +177,8 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const body = request.body as Buffer | undefined;
-    const named = readBodyModel(body, request.headers['content-type']);
+    const contentType = request.headers['content-type'];
+    const named = isMultipart(contentType) ? await readMultipartModel(body, contentType!) : readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
     if (!entry) {
       throw new GatewayError(
@@ -171,7 +188,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
       );
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
-    await proxy(request, reply, { entry, path: request.url, body: outBody });
+    await proxy(request, reply, { entry, path: upstreamPath(request.routeOptions.url!, request.url), body: outBody });
   }
 
   for (const path of PROXIED_PATHS) app.post(path, handle);

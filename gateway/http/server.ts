@@ -2,7 +2,7 @@
 // One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
 // route; one error handler renders every failure in the OpenAI shape.
 
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
@@ -13,8 +13,19 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { errorBody, errorHeaders, errorShapeFor, toGatewayError } from './errors.js';
-import { allowedHostNames, anySecretEquals, bearer, hostName, ownOrigins, saneRequestId } from './guards.js';
+import { answerClientError, errorHeaders, errorShapeFor, shapedErrorBody, toGatewayError } from './errors.js';
+import { Redactor } from './redact.js';
+import {
+  absoluteFormAuthority,
+  allowedHostNames,
+  anySecretEquals,
+  apiKeyHeader,
+  bearer,
+  hostName,
+  ownOrigins,
+  preflightAllowedHeaders,
+  saneRequestId,
+} from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { registerProxyRoutes } from './proxy-routes.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
@@ -38,8 +49,16 @@ export interface ServerDeps {
   registerUi?(app: FastifyInstance): void | Promise<void>;
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request carries the admin token: error texts and logs are shown whole (redact.ts). */
+    gatewayAdmin: boolean;
+  }
+}
+
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps;
+  const idleMs = config.timeouts.idleSeconds * 1000;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     childLoggerFactory: lazyChildLoggerFactory,
@@ -52,12 +71,62 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // Slow-header clients (slowloris) are cut after 30 s; long generations are unaffected.
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
-    requestTimeout: 0,
+    // A request's headers and body must arrive within timeouts.idleSeconds of its start (408 then);
+    // the response that follows is bounded by the upstream timeouts, not by this. Node checks it for
+    // every connection once a second, so it costs nothing per request.
+    requestTimeout: idleMs,
+    http: {
+      connectionsCheckingInterval: 1000,
+      // A request without Host reaches the guard, which answers it in the error shape; Node's own
+      // refusal is a bare 400.
+      requireHostHeader: false,
+    },
+    // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
+    clientErrorHandler: answerClientError,
+    frameworkErrors: (err, request, reply) => {
+      const gw = toGatewayError(err);
+      void (reply as FastifyReply)
+        .code(gw.status)
+        .header('x-request-id', request.id)
+        .type('application/json; charset=utf-8')
+        .send(gw.toBody());
+    },
   });
-  app.server.headersTimeout = 30_000;
+  // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
+  app.server.headersTimeout = Math.min(30_000, idleMs);
+  app.decorateRequest('gatewayAdmin', false);
+
+  // 'Expect: 100-continue' (curl adds it to bodies over 1 MiB) is answered here: 413 at once when the
+  // announced body is over the limit, else '100 Continue'. The header itself is never forwarded.
+  app.server.on('checkContinue', (req, res) => {
+    const length = Number(req.headers['content-length']);
+    if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
+      const err = new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes');
+      const body = JSON.stringify(err.toBody());
+      res.writeHead(413, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-request-id': saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+        connection: 'close',
+      });
+      res.end(body);
+      return;
+    }
+    res.writeContinue();
+    app.server.emit('request', req, res);
+  });
+  app.server.on('checkExpectation', (req, res) => {
+    const err = new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`);
+    const body = JSON.stringify(err.toBody());
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    });
+    res.end(body);
+  });
 
   // On close, Fastify closes the connections idle at that moment ('idle' above); a kept-alive
   // connection whose request was still running (a stream being drained) becomes idle only later
@@ -87,34 +156,51 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const o = origin.toLowerCase();
     return mine.has(o) || extraOrigins.has(o);
   };
+  const redactor = new Redactor(config, deps.adminToken);
+  const redact = (text: string) => redactor.redact(text);
   const apiKeys = config.auth.apiKeys;
   const everyKey = [...apiKeys, deps.adminToken];
 
   /** The checks every request passes: returns an error to answer with, or null to go on. */
   const guard = (request: FastifyRequest): GatewayError | null => {
+    const url = request.url;
     const host = request.headers.host;
-    if (!host || !hosts.has(hostName(host))) {
-      return new GatewayError('forbidden_host', `Host "${host ?? ''}" is not allowed; add it to auth.allowedHosts`);
+    if (!host) return new GatewayError('invalid_request', 'The request has no Host header');
+    if (!hosts.has(hostName(host))) {
+      return new GatewayError('forbidden_host', `Host "${host}" is not allowed; add it to auth.allowedHosts`);
+    }
+    if (url.charCodeAt(0) !== 47 /* '/' */) {
+      // An absolute-form target (RFC 9112 §3.2.2) names the host itself: it must be one of ours too.
+      const authority = absoluteFormAuthority(url);
+      if (authority === null || !hosts.has(hostName(authority))) {
+        return new GatewayError('forbidden_host', `The request target "${url.slice(0, 80)}" names a host that is not allowed`);
+      }
     }
     const origin = request.headers.origin;
     if (origin !== undefined && !originAllowed(origin, request.raw.socket?.localPort)) {
       return new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
     }
     if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
-    const q = request.url.indexOf('?');
-    const path = q < 0 ? request.url : request.url.slice(0, q);
-    if (path === '/health') return null;
+    // Access is decided on the route the router matched (decoded, normalised path), never on the
+    // raw target: '/%67ateway/…' and 'http://host/gateway/…' reach the same route and the same checks.
+    const route = request.routeOptions.url;
+    if (route === '/health') return null;
     const token = bearer(request.headers.authorization);
-    if (request.method === 'POST' && path.startsWith('/gateway/')) {
-      return anySecretEquals(token, [deps.adminToken])
+    const isAdmin = token !== null && anySecretEquals(token, [deps.adminToken]);
+    request.gatewayAdmin = isAdmin;
+    if (request.method === 'POST' && route !== undefined && route.startsWith('/gateway/')) {
+      return isAdmin
         ? null
         : new GatewayError(
             'invalid_admin_token',
             'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)',
           );
     }
-    if (apiKeys.length > 0 && !(path === '/ui' || path.startsWith('/ui/')) && !anySecretEquals(token, everyKey)) {
-      return new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>"');
+    if (apiKeys.length > 0 && !isAdmin && !(route !== undefined && (route === '/ui' || route.startsWith('/ui/')))) {
+      const key = token ?? apiKeyHeader(request.headers['x-api-key']);
+      if (!anySecretEquals(key, everyKey)) {
+        return new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+      }
     }
     return null;
   };
@@ -132,7 +218,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         void reply
           .code(204)
           .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-          .header('access-control-allow-headers', 'authorization, content-type, x-request-id')
+          .header('access-control-allow-headers', preflightAllowedHeaders(request.headers['access-control-request-headers']))
           .header('access-control-max-age', '600')
           .send();
         return; // answered: the route does not run
@@ -145,11 +231,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const err = toGatewayError(raw);
     if (err.status >= 500)
       request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
-    void reply
-      .code(err.status)
-      .headers(errorHeaders(err))
-      .type('application/json; charset=utf-8')
-      .send(errorBody(err, errorShapeFor(request.url.split('?')[0])));
+    const body = shapedErrorBody(err, errorShapeFor(request.routeOptions.url ?? request.url), request.gatewayAdmin ? undefined : redact);
+    void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(body);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -160,12 +243,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     void reply
       .code(404)
       .type('application/json; charset=utf-8')
-      .send(errorBody(err, errorShapeFor(request.url.split('?')[0])));
+      .send(shapedErrorBody(err, errorShapeFor(request.url)));
   });
 
-  const proxy = registerProxyRoutes(app, deps);
+  const proxy = registerProxyRoutes(app, { ...deps, redact });
   registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
-  registerAdminRoutes(app, deps);
+  registerAdminRoutes(app, { ...deps, redact });
   if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));
   return app;
 }

@@ -27,6 +27,8 @@ export class OllamaPortInUseError extends Error {
 export interface OllamaListener {
   readonly port: number;
   close(): Promise<void>;
+  /** Cuts every connection (the drain time is over). */
+  closeAllConnections(): void;
 }
 
 export async function listenOllama(app: FastifyInstance, host: string, port: number): Promise<OllamaListener> {
@@ -36,8 +38,10 @@ export async function listenOllama(app: FastifyInstance, host: string, port: num
   server.headersTimeout = main.headersTimeout;
   server.requestTimeout = main.requestTimeout;
   server.timeout = main.timeout;
-  // Malformed requests are answered as on the main port (Fastify's own handler, or the gateway's).
-  for (const l of main.listeners('clientError')) server.on('clientError', l as (...args: unknown[]) => void);
+  // Malformed requests and `Expect` headers are answered as on the main port (the same handlers).
+  for (const event of ['clientError', 'checkContinue', 'checkExpectation']) {
+    for (const l of main.listeners(event)) server.on(event, l as (...args: unknown[]) => void);
+  }
   server.on('connection', (socket: Socket) => ollamaSockets.add(socket));
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new OllamaPortInUseError(host, port, err) : err);
@@ -51,6 +55,7 @@ export async function listenOllama(app: FastifyInstance, host: string, port: num
   let closing: Promise<void> | null = null;
   return {
     port: typeof addr === 'object' && addr ? addr.port : port,
+    closeAllConnections: () => server.closeAllConnections(),
     close() {
       // Like the main server's close: stop accepting, cut idle kept-alive connections now and the
       // others as they become idle (their streams are drained by the gateway's shutdown).

@@ -39,9 +39,10 @@ export interface ForwardResult {
   firstByteMs: number | null;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and ones the proxy sets itself. */
+/** Hop-by-hop headers (RFC 9110 §7.6.1), `Expect` (answered by the gateway) and ones the proxy sets itself. */
 const HOP_BY_HOP = new Set([
   'connection',
+  'expect',
   'keep-alive',
   'proxy-connection',
   'proxy-authenticate',
@@ -52,27 +53,47 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** Response headers to pass back: everything but hop-by-hop ones. */
+/** The client's credentials for the gateway, and headers the gateway sets itself: never passed on. */
+const NOT_FORWARDED = new Set(['host', 'content-length', 'authorization', 'cookie', 'x-api-key', 'x-request-id']);
+
+/** The header names a `Connection` header lists: hop-by-hop for this one message (RFC 9110 §7.6.1). */
+function connectionListed(connection: string | string[] | undefined): Set<string> | null {
+  if (connection === undefined) return null;
+  const names = new Set<string>();
+  for (const value of Array.isArray(connection) ? connection : [connection]) {
+    for (const n of value.split(',')) {
+      const name = n.trim().toLowerCase();
+      if (name && name !== 'close' && name !== 'keep-alive') names.add(name);
+    }
+  }
+  return names.size > 0 ? names : null;
+}
+
+/** Response headers to pass back: everything but hop-by-hop ones (those its Connection lists too). */
 function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const listed = connectionListed(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const v = headers[name];
-    if (v !== undefined && !HOP_BY_HOP.has(name)) out[name] = v;
+    if (v !== undefined && !HOP_BY_HOP.has(name) && !listed?.has(name)) out[name] = v;
   }
   return out;
 }
 
-/** Request headers to pass on: hop-by-hop, host, length and the gateway's own credentials are dropped. */
+/**
+ * Request headers to pass on: hop-by-hop ones (and those the client's Connection names), host,
+ * length, and the client's credentials for the gateway are dropped; a remote model's key is added.
+ */
 export function upstreamRequestHeaders(
   incoming: Record<string, string | string[] | undefined>,
   requestId: string,
   apiKey: string | null,
 ): Record<string, string | string[]> {
+  const listed = connectionListed(incoming.connection);
   const out: Record<string, string | string[]> = {};
   for (const name in incoming) {
     const v = incoming[name];
-    if (v === undefined || HOP_BY_HOP.has(name)) continue;
-    if (name === 'host' || name === 'content-length' || name === 'authorization' || name === 'cookie' || name === 'x-request-id') continue;
+    if (v === undefined || HOP_BY_HOP.has(name) || NOT_FORWARDED.has(name) || listed?.has(name) || name.startsWith('proxy-')) continue;
     out[name] = v;
   }
   out['x-request-id'] = requestId;
@@ -93,13 +114,37 @@ function abortReason(signal: AbortLike): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
+/** The client read nothing for idleMs while the upstream's data waited for it (docs/configuration.md, timeouts.idleSeconds). */
+export class ClientStalledError extends Error {
+  readonly code = 'CLIENT_STALLED';
+  constructor(idleMs: number) {
+    super(`the client read nothing for ${Math.round(idleMs / 1000)} s`);
+  }
+}
+
 function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse, started: number, result: ForwardResult): Promise<void> {
   return new Promise((resolve, reject) => {
     let responseStarted = false;
     let controller: Dispatcher.DispatchController | null = null;
+    // While the client's socket is full the upstream is paused, and undici's bodyTimeout cannot
+    // fire: this timer bounds the pause instead. One per attempt, armed only while paused.
+    let stallTimer: NodeJS.Timeout | null = null;
+    const onDrain = () => {
+      if (stallTimer) clearTimeout(stallTimer);
+      stallTimer = null;
+      controller?.resume();
+    };
+    const onStall = () => {
+      stallTimer = null;
+      res.removeListener('drain', onDrain);
+      controller?.abort(new ClientStalledError(req.idleMs));
+    };
     const onAbort = () => controller?.abort(abortReason(req.signal));
     const settle = (err?: Error) => {
       req.signal.removeEventListener('abort', onAbort);
+      res.removeListener('drain', onDrain);
+      if (stallTimer) clearTimeout(stallTimer);
+      stallTimer = null;
       if (err) reject(new AttemptError(err, responseStarted));
       else resolve();
     };
@@ -139,9 +184,11 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
         },
         onResponseData(c, chunk) {
           const out = req.transform ? req.transform.data(chunk) : chunk;
-          if (out && out.length > 0 && !res.write(out)) {
+          if (!out || out.length === 0) return;
+          if (!res.write(out) && !stallTimer) {
             c.pause();
-            res.once('drain', () => c.resume());
+            res.once('drain', onDrain);
+            stallTimer = setTimeout(onStall, req.idleMs);
           }
         },
         onResponseEnd() {
@@ -204,11 +251,25 @@ export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: 
       const decision = decideRetry(req.retry, result.attempts, original, Date.now(), deadline);
       if (!decision.retry) throw beforeResponseError(original, req, result.attempts);
       req.onRetry?.(result.attempts, decision.delayMs);
-      await new Promise((r) => setTimeout(r, decision.delayMs));
+      await backoff(decision.delayMs, req.signal);
       if (req.signal.aborted) {
         if (req.signal.reason instanceof GatewayError) throw req.signal.reason;
         return result;
       }
     }
   }
+}
+
+/** Waits `ms`, or less when the signal aborts (the client went away: its slot is freed at once). */
+function backoff(ms: number, signal: AbortLike): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }

@@ -38,6 +38,11 @@ export interface Instance {
   readonly endpoint: string;
   /** Settles once, when the server is gone for whatever reason. Never rejects. */
   readonly exited: Promise<ExitInfo>;
+  /**
+   * The host GPU indices the server was given (for an adopted one, as recorded when it was
+   * started); null or absent when unknown. Adoption books the model there.
+   */
+  readonly gpuIndices?: readonly number[] | null;
   /** Ask it to stop: graceful (SIGTERM / docker stop) for graceMs, then forced; removes containers. Idempotent. */
   stop(graceMs: number): Promise<void>;
   /** The last `tail` lines of the server's output (stdout and stderr merged). */

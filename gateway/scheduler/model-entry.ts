@@ -1,35 +1,47 @@
-// One configured model's live state. The scheduler is the only writer; everything else reads
-// through `toStatus()`. Transitions go through `setState`, which stamps `stateSince` and notifies.
+// One configured model's live state. The scheduler is the only writer; everything else reads.
+// The lifecycle fields change only through the named transitions below, each checked against the
+// table in model-transitions.ts and setting the fields that belong together in one place (so
+// "became ready" is written once, for starts and adoptions alike). Every change notifies.
 
 import type { ModelConfig } from '../config/types.js';
 import type { ModelProgress, ModelState, ModelStatus } from '../status-types.js';
 import type { Instance } from '../runtimes/runtime.js';
+import { idleStopAt, idleTtlSeconds, type IdleFacts } from './idle-policy.js';
 import { ModelQueue } from './model-queue.js';
+import { IllegalTransition, canTransition } from './model-transitions.js';
 
 /** Cool-down after failed starts: 10 s, doubling, at most 5 min (ARCHITECTURE "Failed starts"). */
 export function coolDownMs(consecutiveFailures: number): number {
   return Math.min(300_000, 10_000 * 2 ** Math.max(0, consecutiveFailures - 1));
 }
 
+/** While a start waits for GPU memory: why, since when, and which models hold what it needs. */
+export interface MemoryWait {
+  reason: string;
+  since: number;
+  blockedBy: string[];
+}
+
 export class ModelEntry {
-  state: ModelState;
-  stateSince: number;
-  error: string | null = null;
-  progress: ModelProgress | null = null;
-  instance: Instance | null = null;
-  /** The last instance, kept for its logs after it is gone. */
-  lastInstance: Instance | null = null;
-  gpuIndices: number[] = [];
+  private _state: ModelState;
+  private _stateSince: number;
+  private _error: string | null = null;
+  private _progress: ModelProgress | null = null;
+  private _instance: Instance | null = null;
+  private _lastInstance: Instance | null = null;
+  private _gpuIndices: number[] = [];
+  private _readyAt = 0;
+  private _failures = 0;
+  private _coolDownUntil = 0;
+  private _yieldingTo: string | null = null;
+  private _memoryWait: MemoryWait | null = null;
+
+  // The executor's bookkeeping (scheduler.ts), not lifecycle state.
   lastUsedAt: number | null = null;
-  readyAt = 0;
-  failures = 0;
-  coolDownUntil = 0;
   /** Shared by all callers while a start is under way (P15). */
   startPromise: Promise<void> | null = null;
   startAbort: AbortController | null = null;
   stopPromise: Promise<void> | null = null;
-  /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
-  vramWait: string | null = null;
   /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
   explicitStarts = 0;
   idleTimer: NodeJS.Timeout | null = null;
@@ -46,14 +58,58 @@ export class ModelEntry {
     readonly config: ModelConfig,
     private readonly notify: () => void,
     now: number,
+    clock: () => number = Date.now,
   ) {
-    this.state = config.runtime === 'remote' ? 'ready' : 'stopped';
-    this.stateSince = now;
-    this.queue = new ModelQueue({ maxQueue: config.maxQueue, maxConcurrent: config.maxConcurrent }, notify);
+    this._state = config.runtime === 'remote' ? 'ready' : 'stopped';
+    this._stateSince = now;
+    this.queue = new ModelQueue({ maxQueue: config.maxQueue, maxConcurrent: config.maxConcurrent }, notify, clock);
   }
 
   get id(): string {
     return this.config.id;
+  }
+  get state(): ModelState {
+    return this._state;
+  }
+  get stateSince(): number {
+    return this._stateSince;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get progress(): ModelProgress | null {
+    return this._progress;
+  }
+  get instance(): Instance | null {
+    return this._instance;
+  }
+  /** The last instance, kept for its logs after it is gone. */
+  get lastInstance(): Instance | null {
+    return this._lastInstance;
+  }
+  /** GPUs it runs on, or has been given by placement (reserved) while it starts. */
+  get gpuIndices(): readonly number[] {
+    return this._gpuIndices;
+  }
+  get readyAt(): number {
+    return this._readyAt;
+  }
+  get failures(): number {
+    return this._failures;
+  }
+  get coolDownUntil(): number {
+    return this._coolDownUntil;
+  }
+  /** The model whose start this one yields its memory to (takes no new requests), or null. */
+  get yieldingTo(): string | null {
+    return this._yieldingTo;
+  }
+  get memoryWait(): MemoryWait | null {
+    return this._memoryWait;
+  }
+  /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
+  get vramWait(): string | null {
+    return this._memoryWait?.reason ?? null;
   }
 
   get budgetMiB(): number {
@@ -63,38 +119,186 @@ export class ModelEntry {
   /** Holds GPU memory (or is about to). */
   get holdsGpu(): boolean {
     return (
-      this.config.runtime !== 'remote' && this.gpuIndices.length > 0 && ['pulling', 'starting', 'ready', 'stopping'].includes(this.state)
+      this.config.runtime !== 'remote' &&
+      this._gpuIndices.length > 0 &&
+      (this._state === 'pulling' || this._state === 'starting' || this._state === 'ready' || this._state === 'stopping')
     );
   }
 
   /** For LRU: the last request's end, or when it became ready if never used since. */
   get lastActivity(): number {
-    return Math.max(this.lastUsedAt ?? 0, this.readyAt);
+    return Math.max(this.lastUsedAt ?? 0, this._readyAt);
   }
 
-  /** Idle seconds before the model is stopped; Infinity = never (pinned, remote, ttlSeconds 0, keep_alive < 0). */
+  /** What decides its idle stop (idle-policy.ts). */
+  get idleFacts(): IdleFacts {
+    return {
+      ready: this._state === 'ready',
+      busy: this.queue.busy,
+      pinned: this.config.pinned,
+      remote: this.config.runtime === 'remote',
+      ttlSeconds: this.config.ttlSeconds,
+      keepAliveSeconds: this.keepAliveSeconds,
+      lastActivity: this.lastActivity,
+    };
+  }
+
+  /** Idle seconds before it is stopped (keep_alive or ttlSeconds); Infinity = never. */
   get idleTtlSeconds(): number {
-    const c = this.config;
-    if (c.pinned || c.runtime === 'remote') return Infinity; // a pinned model ignores keep_alive, 0 included
-    if (this.keepAliveSeconds !== null) return this.keepAliveSeconds;
-    return c.ttlSeconds > 0 ? c.ttlSeconds : Infinity;
+    return idleTtlSeconds(this.idleFacts);
   }
 
-  /** When the model will be stopped for idleness if nothing comes (epoch ms); null while busy, not ready, or never. */
+  /** When it will be stopped for idleness if nothing comes (epoch ms); null while busy, not ready, or never. */
   get idleDeadline(): number | null {
-    const ttl = this.idleTtlSeconds;
-    if (ttl === Infinity || this.state !== 'ready' || this.queue.busy) return null;
-    return this.lastActivity + ttl * 1000;
+    return idleStopAt(this.idleFacts);
   }
 
-  setState(state: ModelState, now: number, extra: { error?: string | null; progress?: ModelProgress | null } = {}): void {
-    if (state !== this.state) {
-      this.state = state;
-      this.stateSince = now;
-    }
-    if ('error' in extra) this.error = extra.error ?? null;
-    this.progress = extra.progress !== undefined ? extra.progress : state === 'pulling' || state === 'starting' ? this.progress : null;
+  // ---------------------------------------------------------------- named transitions
+
+  /** stopped | failed → starting: placement comes next. */
+  beginStart(now: number): void {
+    this.go('beginStart', 'starting', now);
+    this._error = null;
+    this._progress = { phase: 'loading', percent: null, message: 'waiting for GPU memory' };
     this.notify();
+  }
+
+  /** The runtime entered a phase: pulling the image, or starting/loading the server. */
+  enterPhase(phase: 'pulling' | 'starting', now: number): void {
+    this.go('enterPhase', phase, now);
+    this._progress =
+      phase === 'pulling'
+        ? { phase: 'pulling', percent: null, message: 'pulling the image' }
+        : { phase: 'loading', percent: null, message: 'loading the model' };
+    this.notify();
+  }
+
+  /** Placement gave it these GPUs: from here on other plans count its budget there. */
+  reserve(gpuIndices: readonly number[]): void {
+    this.expect('reserve', ['starting', 'pulling']);
+    this._gpuIndices = [...gpuIndices];
+    this.notify();
+  }
+
+  /** The runtime created the server (not healthy yet). */
+  serverCreated(instance: Instance): void {
+    this.expect('serverCreated', ['starting', 'pulling']);
+    this._instance = instance;
+    this._lastInstance = instance;
+    this.notify();
+  }
+
+  /** Healthy: started by this gateway, or adopted from an earlier one (then with its GPUs). */
+  becameReady(instance: Instance, gpuIndices: readonly number[], now: number): void {
+    this.go('becameReady', 'ready', now);
+    this._instance = instance;
+    this._lastInstance = instance;
+    this._gpuIndices = [...gpuIndices];
+    this._readyAt = now;
+    this._failures = 0;
+    this._coolDownUntil = 0;
+    this._error = null;
+    this._progress = null;
+    this._memoryWait = null;
+    this.notify();
+  }
+
+  /** The start failed: failed, with a cool-down that doubles with each consecutive failure. */
+  startFailed(message: string, now: number): void {
+    this.go('startFailed', 'failed', now);
+    this._failures += 1;
+    this._coolDownUntil = now + coolDownMs(this._failures);
+    this.clearServer();
+    this._error = message;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** The start was abandoned (stop, shutdown) or found no room: stopped, no cool-down. */
+  startAbandoned(error: string | null, now: number): void {
+    this.go('startAbandoned', 'stopped', now);
+    this.clearServer();
+    this._error = error;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** ready → stopping: the gateway asked the server to stop. */
+  beginStop(now: number): void {
+    this.go('beginStop', 'stopping', now);
+    this.notify();
+  }
+
+  /** The server is gone, asked to (stopping) or on its own (ready, with the reason as error). */
+  serverGone(error: string | null, now: number): void {
+    this.go('serverGone', 'stopped', now);
+    this.clearServer();
+    this._error = error;
+    this._progress = null;
+    this.notify();
+  }
+
+  /** failed → stopped: unloaded, the user acknowledged the failure; no cool-down any more. */
+  forgetFailure(now: number): void {
+    this.go('forgetFailure', 'stopped', now);
+    this._coolDownUntil = 0;
+    this._error = null;
+    this.notify();
+  }
+
+  // ---------------------------------------------------------------- annotations (no state change)
+
+  setProgress(progress: ModelProgress | null): void {
+    this._progress = progress;
+    this.notify();
+  }
+
+  /** Yield to `to` (null: yield no more). Only a ready or stopping model yields. */
+  setYielding(to: string | null): void {
+    if (to === this._yieldingTo) return;
+    if (to !== null) this.expect('setYielding', ['ready']);
+    this._yieldingTo = to;
+    this.notify();
+  }
+
+  /** Record (or clear) why the start waits for memory; notifies only when something changed. */
+  setMemoryWait(wait: { reason: string; blockedBy: string[] } | null, now: number): void {
+    const cur = this._memoryWait;
+    if (wait === null) {
+      if (cur === null) return;
+      this._memoryWait = null;
+    } else {
+      if (cur && cur.reason === wait.reason && cur.blockedBy.join() === wait.blockedBy.join()) return;
+      this._memoryWait = { reason: wait.reason, blockedBy: [...wait.blockedBy], since: cur?.since ?? now };
+      this._progress = { phase: 'loading', percent: null, message: `waiting for GPU memory: ${wait.reason}` };
+    }
+    this.notify();
+  }
+
+  noteUsed(now: number): void {
+    this.lastUsedAt = now;
+  }
+
+  private clearServer(): void {
+    this._instance = null;
+    this._gpuIndices = [];
+    this.pids = new Set();
+    this._yieldingTo = null;
+    this._memoryWait = null;
+  }
+
+  private go(transition: string, to: ModelState, now: number): void {
+    if (this.config.runtime === 'remote' || !canTransition(this._state, to)) {
+      throw new IllegalTransition(this.id, transition, this._state, to);
+    }
+    if (to !== this._state) {
+      this._state = to;
+      this._stateSince = now;
+    }
+  }
+
+  private expect(transition: string, states: readonly ModelState[]): void {
+    if (!states.includes(this._state)) throw new IllegalTransition(this.id, transition, this._state, this._state);
   }
 
   toStatus(): ModelStatus {
@@ -103,24 +307,28 @@ export class ModelEntry {
       id: c.id,
       aliases: [...c.aliases],
       runtime: c.runtime,
-      state: this.state,
+      state: this._state,
       inFlight: this.queue.inFlight.size,
       queued: this.queue.waiting.size,
       maxConcurrent: c.maxConcurrent,
       maxQueue: c.maxQueue,
       vramBudgetMiB: c.runtime === 'remote' ? null : this.budgetMiB,
       vramUsedMiB: null, // filled by buildStatus from the GPU reading (gateway/status.ts)
-      gpus: [...this.gpuIndices],
-      endpoint: c.runtime === 'remote' ? c.url : (this.instance?.endpoint ?? null),
+      gpus: [...this._gpuIndices],
+      endpoint: c.runtime === 'remote' ? c.url : (this._instance?.endpoint ?? null),
       lastUsedAt: this.lastUsedAt === null ? null : new Date(this.lastUsedAt).toISOString(),
-      stateSince: new Date(this.stateSince).toISOString(),
+      stateSince: new Date(this._stateSince).toISOString(),
       pinned: c.pinned,
       ttlSeconds: c.ttlSeconds,
       keepAliveSeconds: this.keepAliveSeconds === null ? null : Number.isFinite(this.keepAliveSeconds) ? this.keepAliveSeconds : -1,
-      idleDeadline: this.idleDeadline === null ? null : new Date(this.idleDeadline).toISOString(),
-      error: this.error,
-      progress: this.progress,
+      idleDeadline: idleDeadlineIso(this.idleDeadline),
+      error: this._error,
+      progress: this._progress,
       engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
     };
   }
+}
+
+function idleDeadlineIso(at: number | null): string | null {
+  return at === null ? null : new Date(at).toISOString();
 }

@@ -15,6 +15,8 @@ export interface Lease {
 
 interface Waiter {
   requestId: string;
+  /** When it joined (epoch ms): models waiting for GPU memory are served oldest request first. */
+  at: number;
   resolve(lease: Lease): void;
   reject(err: Error): void;
 }
@@ -26,10 +28,17 @@ export class ModelQueue {
   constructor(
     private readonly limits: { maxQueue: number; maxConcurrent: number },
     private readonly onChange: () => void,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get queued(): number {
     return this.waiting.size;
+  }
+
+  /** When the oldest request still waiting joined, or null when none waits. */
+  get oldestWaitingAt(): number | null {
+    for (const w of this.waiting) return w.at; // a Set iterates in insertion order: the first is the oldest
+    return null;
   }
 
   get busy(): boolean {
@@ -47,7 +56,7 @@ export class ModelQueue {
     }
     let waiter!: Waiter;
     const granted = new Promise<Lease>((resolve, reject) => {
-      waiter = { requestId, resolve, reject };
+      waiter = { requestId, at: this.now(), resolve, reject };
     });
     // A cancelled waiter's rejection may have no listener yet: keep it from becoming unhandled.
     granted.catch(() => {});

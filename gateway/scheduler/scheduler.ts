@@ -1,6 +1,8 @@
-// The scheduler: admission, on-demand starts shared by concurrent callers, placement with LRU
-// eviction, idle stops, crash handling and shutdown. It owns every ModelEntry's state (ARCHITECTURE
-// rule 2): callers ask `admit()` or `load()`; they never read a state and act on it. See design.md.
+// The scheduler: the one place that carries out decisions about models. Callers ask `admit()`,
+// `release()`, `load()` or `unload()`; they never read a state and act on it. The decisions
+// themselves are pure and live beside it: placement and turn-taking (memory-turns.ts over
+// placement.ts), idle stops (idle-policy.ts), memory being released (memory-ledger.ts), the
+// lifecycle's allowed transitions (model-transitions.ts), admission (model-queue.ts). See design.md.
 
 import { EventEmitter } from 'node:events';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
@@ -9,10 +11,13 @@ import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
 import { waitHealthy } from '../runtimes/wait-healthy.js';
+import type { AbortLike } from '../proxy/cancel.js';
+import { idleStopAt } from './idle-policy.js';
+import { MemoryLedger } from './memory-ledger.js';
+import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
 import { ModelEntry, coolDownMs } from './model-entry.js';
 import type { Lease } from './model-queue.js';
-import type { AbortLike } from '../proxy/cancel.js';
-import { gpuMemoryUtilization, planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
 
 export interface SchedulerDeps {
   config: GatewayConfig;
@@ -25,8 +30,19 @@ export interface SchedulerDeps {
 /** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
 const MEASURED_RELEASE_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 10_000;
-/** How long PIDs of a stopped server are still expected to hold GPU memory. */
-const RELEASING_PIDS_MS = 15_000;
+
+interface Placement {
+  gpuIndices: number[];
+  utilization: number;
+}
+
+/** A start waiting for GPU memory (runStart awaits `resolve` or `reject`). */
+interface Contender {
+  entry: ModelEntry;
+  registeredAt: number;
+  resolve(p: Placement): void;
+  reject(err: Error): void;
+}
 
 export class Scheduler extends EventEmitter {
   readonly entries = new Map<string, ModelEntry>();
@@ -34,27 +50,24 @@ export class Scheduler extends EventEmitter {
   private readonly now: () => number;
   private shuttingDown = false;
   private drainCut = false;
-  /** Placement decisions (plan + evict + reserve) happen one at a time. */
-  private placementLock: Promise<void> = Promise.resolve();
   private readonly changeWaiters = new Set<() => void>();
   private unsubscribeGpu: (() => void) | null = null;
-  private readonly releasingPids = new Map<number, number>();
+  private readonly ledger = new MemoryLedger();
+  private readonly contenders = new Map<ModelEntry, Contender>();
+  private settleScheduled = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private gpuRefresh: Promise<unknown> | null = null;
+  private gpuRefreshTried = false;
   /** Runtimes whose start-up reconciliation has not succeeded yet, and the one in progress. */
   private readonly unreconciled = new Set<Runtime['kind']>();
   private readonly reconciling = new Map<Runtime['kind'], Promise<void>>();
-  /**
-   * Per GPU: memory that servers stopped in the last few seconds last measured there (`mib`), the
-   * other processes' memory when they stopped (`otherBefore`) and when (`at`). nvidia-smi stops
-   * listing an exited process at once but counts its memory as used until the driver frees it.
-   */
-  private readonly releasingMiB = new Map<number, { mib: number; otherBefore: number; at: number }>();
   evictions = 0;
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
     this.now = deps.now ?? Date.now;
     for (const m of deps.config.models) {
-      const entry = new ModelEntry(m, () => this.changed(), this.now());
+      const entry = new ModelEntry(m, () => this.changed(), this.now(), this.now);
       this.entries.set(m.id, entry);
       this.byName.set(m.id, entry);
       for (const a of m.aliases) this.byName.set(a, entry);
@@ -71,6 +84,7 @@ export class Scheduler extends EventEmitter {
     this.emit('change');
     for (const wake of this.changeWaiters) wake();
     this.changeWaiters.clear();
+    if (this.contenders.size > 0 || this.anyYielding()) this.settleSoon();
   }
 
   private nextChange(ms: number): Promise<void> {
@@ -84,6 +98,15 @@ export class Scheduler extends EventEmitter {
     });
   }
 
+  /** Ready and taking requests (a yielding model finishes what it has and takes no more). */
+  private serving(entry: ModelEntry): boolean {
+    return entry.state === 'ready' && entry.yieldingTo === null;
+  }
+
+  private grant(entry: ModelEntry): void {
+    if (this.serving(entry)) entry.queue.grant();
+  }
+
   // ---------------------------------------------------------------- admission
 
   /**
@@ -95,7 +118,7 @@ export class Scheduler extends EventEmitter {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
     // Hot path: ready, nobody waiting and a slot free: in flight at once (no timer, no listeners).
-    if (entry.state === 'ready' && !signal.aborted) {
+    if (this.serving(entry) && !signal.aborted) {
       const lease = entry.queue.tryLease(requestId);
       if (lease) return lease;
     }
@@ -116,7 +139,7 @@ export class Scheduler extends EventEmitter {
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
-      if (entry.state === 'ready') entry.queue.grant();
+      if (entry.state === 'ready') this.grant(entry);
       else this.ensureStarted(entry).catch(() => {}); // failures reach the waiters via rejectWaiting
       return await ticket.granted;
     } finally {
@@ -142,8 +165,8 @@ export class Scheduler extends EventEmitter {
   /** Called by the proxy when a lease ends: records use, hands the slot on, arms the idle timer. */
   release(entry: ModelEntry, lease: Lease): void {
     lease.release();
-    entry.lastUsedAt = this.now();
-    if (entry.state === 'ready') entry.queue.grant();
+    entry.noteUsed(this.now());
+    this.grant(entry);
     this.armIdleTimer(entry);
   }
 
@@ -171,6 +194,7 @@ export class Scheduler extends EventEmitter {
       await this.ensureStarted(entry);
     } finally {
       entry.explicitStarts -= 1;
+      this.changed(); // a start that waits for memory may now be wanted by nobody
     }
     this.armIdleTimer(entry);
   }
@@ -187,10 +211,7 @@ export class Scheduler extends EventEmitter {
     const cut = new GatewayError('model_stopped', `${entry.id} was unloaded while this request was waiting or running`);
     await this.stop(entry, 'unloaded', cut);
     // A failed model that is unloaded forgets its failure (the user acknowledged it).
-    if (entry.state === 'failed') {
-      entry.coolDownUntil = 0;
-      entry.setState('stopped', this.now(), { error: null });
-    }
+    if (entry.state === 'failed') entry.forgetFailure(this.now());
   }
 
   // ---------------------------------------------------------------- start
@@ -212,67 +233,49 @@ export class Scheduler extends EventEmitter {
     const runtime = this.deps.runtimes[config.runtime];
     const ac = new AbortController();
     entry.startAbort = ac;
-    entry.setState('starting', this.now(), {
-      error: null,
-      progress: { phase: 'loading', percent: null, message: 'waiting for GPU memory' },
-    });
+    entry.beginStart(this.now());
     let instance: Instance | null = null;
     const startedAt = this.now();
     try {
       if (!runtime) throw new GatewayError('model_start_failed', `No ${config.runtime} runtime is available`);
       if (this.unreconciled.has(runtime.kind)) {
         await this.reconcile(runtime); // throws while the runtime still cannot be asked
-        if (entry.instance) return; // adopted: ready now
+        if (entry.state === 'ready') return; // adopted
       }
-      const placement = await this.place(entry, ac.signal);
-      entry.progress = { phase: 'loading', percent: null, message: 'starting the server' };
+      const placement = await this.waitForMemory(entry, ac.signal);
+      await this.waitForMeasuredRelease(placement.gpuIndices, entry.budgetMiB, ac.signal);
+      entry.setProgress({ phase: 'loading', percent: null, message: 'starting the server' });
       instance = await runtime.start({
         model: config,
         gpuIndices: placement.gpuIndices,
         gpuMemoryUtilization: placement.utilization,
         signal: ac.signal,
-        onPhase: (phase) =>
-          entry.setState(phase, this.now(), {
-            progress:
-              phase === 'pulling'
-                ? { phase: 'pulling', percent: null, message: 'pulling the image' }
-                : { phase: 'loading', percent: null, message: 'loading the model' },
-          }),
+        onPhase: (phase) => {
+          if (!ac.signal.aborted) entry.enterPhase(phase, this.now());
+        },
         onProgress: (progress) => {
-          entry.progress = progress;
-          this.changed();
+          if (!ac.signal.aborted) entry.setProgress(progress);
         },
       });
-      entry.instance = instance;
-      entry.lastInstance = instance;
+      entry.serverCreated(instance);
       this.watchExit(entry, instance);
-      if (entry.state !== 'starting')
-        entry.setState('starting', this.now(), { progress: { phase: 'loading', percent: null, message: 'loading the model' } });
+      if (entry.state !== 'starting') entry.enterPhase('starting', this.now());
       await waitHealthy(instance, {
         healthPath: config.healthPath,
         timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
         signal: ac.signal,
       });
-      entry.failures = 0;
-      entry.coolDownUntil = 0;
-      entry.readyAt = this.now();
-      entry.setState('ready', this.now(), { error: null, progress: null });
+      entry.becameReady(instance, placement.gpuIndices, this.now());
       this.deps.log.info({ model: entry.id, ms: this.now() - startedAt, endpoint: instance.endpoint }, 'model ready');
-      entry.queue.grant();
+      this.grant(entry);
     } catch (raw) {
       const aborted = ac.signal.aborted;
       const err = aborted ? (ac.signal.reason as Error) : toStartError(raw);
-      if (instance) {
-        await instance.stop(2000).catch(() => {});
-        entry.instance = null;
-      }
-      entry.gpuIndices = [];
+      if (instance) await instance.stop(2000).catch(() => {});
       if (aborted || (err instanceof GatewayError && err.code === 'insufficient_vram')) {
-        entry.setState('stopped', this.now(), { error: aborted ? null : err.message, progress: null });
+        entry.startAbandoned(aborted ? null : err.message, this.now());
       } else {
-        entry.failures += 1;
-        entry.coolDownUntil = this.now() + coolDownMs(entry.failures);
-        entry.setState('failed', this.now(), { error: err.message, progress: null });
+        entry.startFailed(err.message, this.now());
         this.deps.log.warn({ model: entry.id, err: err.message, coolDownMs: coolDownMs(entry.failures) }, 'model start failed');
       }
       entry.queue.rejectWaiting(err);
@@ -280,132 +283,209 @@ export class Scheduler extends EventEmitter {
     }
   }
 
-  /** Plan under the placement lock: evict, wait for measured release, reserve the GPUs. */
-  private async place(entry: ModelEntry, signal: AbortSignal): Promise<{ gpuIndices: number[]; utilization: number }> {
-    try {
-      return await this.placeLoop(entry, signal);
-    } finally {
-      entry.vramWait = null;
-    }
+  // ---------------------------------------------------------------- GPU memory: waiting for a turn
+
+  /**
+   * Join the line for GPU memory and wait until the decision places this start (its GPUs are then
+   * reserved), or refuses it (insufficient_vram), or queueTimeoutSeconds pass, or it is aborted.
+   */
+  private waitForMemory(entry: ModelEntry, signal: AbortSignal): Promise<Placement> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
+    return new Promise<Placement>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(deadline);
+        signal.removeEventListener('abort', onAbort);
+        if (this.contenders.get(entry) === contender) this.contenders.delete(entry);
+        entry.setMemoryWait(null, this.now());
+      };
+      const contender: Contender = {
+        entry,
+        registeredAt: this.now(),
+        resolve: (p) => {
+          done();
+          resolve(p);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const deadline = setTimeout(() => {
+        const why = entry.vramWait ?? 'no room was made in time';
+        contender.reject(new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${why}`));
+      }, timeoutS * 1000);
+      deadline.unref();
+      const onAbort = () => contender.reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.contenders.set(entry, contender);
+      this.gpuRefreshTried = false;
+      this.settleMemory(); // decide at once: a start that fits goes ahead without waiting a turn of the event loop
+    });
   }
 
-  private async placeLoop(entry: ModelEntry, signal: AbortSignal): Promise<{ gpuIndices: number[]; utilization: number }> {
-    const config = entry.config as LocalModelConfig;
-    const deadline = this.now() + this.deps.config.limits.queueTimeoutSeconds * 1000;
-    for (;;) {
-      if (signal.aborted) throw signal.reason;
-      const outcome = await this.withPlacementLock(async () => {
-        const gpus = await this.placementGpus();
-        const plan = planPlacement(gpus, this.reserveMiB, this.placedModels(entry), {
-          id: entry.id,
-          budgetMiB: entry.budgetMiB,
-          gpus: config.gpus,
-        });
-        if (plan.kind !== 'fit') return plan;
-        if (plan.evict.length > 0) {
-          this.deps.log.info({ model: entry.id, evict: plan.evict }, 'evicting least recently used models');
-          await Promise.all(plan.evict.map((id) => this.evict(this.entries.get(id)!)));
-          return { kind: 'replan' as const };
-        }
-        entry.gpuIndices = plan.gpuIndices; // reserved from here on
-        await this.waitForMeasuredRelease(plan.gpuIndices, entry.budgetMiB, signal);
-        const totals = plan.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
-        return {
-          kind: 'placed' as const,
-          gpuIndices: plan.gpuIndices,
-          utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)),
-        };
+  private settleSoon(): void {
+    if (this.settleScheduled) return;
+    this.settleScheduled = true;
+    // After the current synchronous step (which may be in the middle of several changes), before
+    // any timer or I/O: a decision never waits behind a client's next request.
+    queueMicrotask(() => {
+      this.settleScheduled = false;
+      this.settleMemory();
+    });
+  }
+
+  private anyYielding(): boolean {
+    for (const e of this.entries.values()) if (e.yieldingTo !== null) return true;
+    return false;
+  }
+
+  /** Take a snapshot, ask the pure decision, carry it out. Synchronous: nothing changes in between. */
+  private settleMemory(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    if (this.contenders.size === 0 && !this.anyYielding()) return;
+    const gpus = this.placementGpusNow();
+    if (gpus === null) return; // a first GPU reading is on its way; settled again when it comes
+    const now = this.now();
+    const holders: HolderFacts[] = [];
+    for (const e of this.entries.values()) {
+      if (!e.holdsGpu) continue;
+      holders.push({
+        id: e.id,
+        gpus: e.gpuIndices,
+        budgetMiB: e.budgetMiB,
+        pinned: e.config.pinned,
+        phase: e.stopPromise || e.state === 'stopping' ? 'stopping' : e.state === 'ready' ? 'ready' : 'starting',
+        inFlight: e.queue.inFlight.size,
+        queued: e.queue.queued,
+        lastUsedAt: e.lastUsedAt ?? 0,
+        readyAt: e.readyAt,
+        yielding: e.yieldingTo !== null,
       });
-      if (outcome.kind === 'placed') return outcome;
-      if (outcome.kind === 'replan') continue;
-      if (outcome.kind === 'impossible' || this.now() >= deadline) {
-        throw new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id}: ${outcome.reason}`);
-      }
-      // Nobody is waiting for this start any more (its clients went away): give up rather than
-      // hold a place in line for GPU memory until the deadline.
-      if (entry.queue.queued === 0 && entry.explicitStarts === 0) {
-        throw new GatewayError(
-          'insufficient_vram',
-          `Not enough GPU memory for ${entry.id}, and no request waits for it any more: ${outcome.reason}`,
-        );
-      }
-      entry.progress = { phase: 'loading', percent: null, message: `waiting for GPU memory: ${outcome.reason}` };
-      entry.vramWait = outcome.reason; // cleared when place() returns or throws
-      this.changed();
-      await this.nextChange(Math.min(1000, deadline - this.now()));
+    }
+    const contenders: ContenderFacts[] = [...this.contenders.values()].map((c) => {
+      const e = c.entry;
+      const config = e.config as LocalModelConfig;
+      const oldest = e.queue.oldestWaitingAt;
+      const since = Math.min(oldest ?? Infinity, e.explicitStarts > 0 ? c.registeredAt : Infinity);
+      return { id: e.id, budgetMiB: e.budgetMiB, gpus: config.gpus, since: since === Infinity ? null : since };
+    });
+    const decision = decideMemory({
+      now,
+      gpus,
+      reserveMiB: this.reserveMiB,
+      holders,
+      contenders,
+      swapAfterMs: this.swapAfterMs,
+      idleGraceMs: this.idleGraceMs,
+    });
+    this.carryOut(decision, gpus);
+  }
+
+  private carryOut(d: MemoryDecision, gpus: readonly PlacementGpu[]): void {
+    const now = this.now();
+    const contenderOf = (id: string) => [...this.contenders.values()].find((c) => c.entry.id === id);
+    for (const r of d.refuse) {
+      const c = contenderOf(r.id);
+      if (!c) continue;
+      const message =
+        r.reason === 'no request waits for it any more'
+          ? `Not enough GPU memory for ${r.id}, and no request waits for it any more${c.entry.vramWait ? `: ${c.entry.vramWait}` : ''}`
+          : `Not enough GPU memory for ${r.id}: ${r.reason}`;
+      c.reject(new GatewayError('insufficient_vram', message));
+    }
+    for (const p of d.place) {
+      const c = contenderOf(p.id);
+      if (!c) continue;
+      const config = c.entry.config as LocalModelConfig;
+      const totals = p.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
+      c.entry.reserve(p.gpuIndices);
+      c.resolve({ gpuIndices: p.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) });
+    }
+    for (const e of this.entries.values()) {
+      const to = d.yielding.get(e.id) ?? null;
+      if (to === e.yieldingTo || (to !== null && e.state !== 'ready')) continue;
+      if (to !== null) this.deps.log.info({ model: e.id, to, readyForMs: now - e.readyAt }, 'model yields its GPU memory');
+      e.setYielding(to);
+      if (to === null) this.grant(e);
+    }
+    const byContender = new Map<string, string[]>();
+    for (const ev of d.evict) {
+      const e = this.entries.get(ev.id);
+      if (!e || e.stopPromise || e.state !== 'ready') continue;
+      byContender.set(ev.for, [...(byContender.get(ev.for) ?? []), ev.id]);
+    }
+    for (const [forId, ids] of byContender) {
+      this.deps.log.info({ model: forId, evict: ids }, 'evicting least recently used models');
+      for (const id of ids) this.evict(this.entries.get(id)!);
+    }
+    for (const [id, w] of d.waiting) contenderOf(id)?.entry.setMemoryWait(w, now);
+    if (d.wakeAt !== null) {
+      this.wakeTimer = setTimeout(() => this.settleSoon(), Math.max(0, d.wakeAt - now));
+      this.wakeTimer.unref();
     }
   }
 
-  private async withPlacementLock<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.placementLock;
-    let unlock!: () => void;
-    this.placementLock = new Promise((r) => (unlock = r));
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      unlock();
-    }
+  /** `scheduling.swapAfterSeconds` in ms (0: busy models are never displaced). */
+  private get swapAfterMs(): number {
+    return 0;
+  }
+
+  /** How long a model must have had nothing in flight or queued to count as idle. */
+  private get idleGraceMs(): number {
+    return 0;
   }
 
   private get reserveMiB(): number {
     return Math.round(this.deps.config.gpu.reserveGiB * 1024);
   }
 
-  private placedModels(except: ModelEntry): PlacedModel[] {
-    const out: PlacedModel[] = [];
-    for (const e of this.entries.values()) {
-      if (e === except || !e.holdsGpu) continue;
-      out.push({
-        id: e.id,
-        gpus: e.gpuIndices,
-        budgetMiB: e.budgetMiB,
-        lastUsedAt: e.lastActivity,
-        busy: e.queue.busy,
-        pinned: e.config.pinned,
-        evictable: e.state === 'ready',
-      });
-    }
-    return out;
-  }
-
-  /** GPUs as placement sees them; memory of processes the gateway does not manage counts as other. */
-  private async placementGpus(): Promise<PlacementGpu[]> {
+  /**
+   * GPUs as placement sees them now; memory of processes the gateway does not manage counts as
+   * other. null while the first reading is being taken.
+   */
+  private placementGpusNow(): PlacementGpu[] | null {
     const probe = this.deps.gpu;
     if (!probe) return [];
-    const snap = probe.state().snapshot ?? (await probe.refresh().catch(() => null));
-    if (!snap) return [];
+    const snap = probe.state().snapshot;
+    if (snap) return this.placementGpusFrom(snap);
+    if (this.gpuRefreshTried) return [];
+    if (!this.gpuRefresh) {
+      this.gpuRefresh = probe
+        .refresh()
+        .catch(() => null)
+        .finally(() => {
+          this.gpuRefresh = null;
+          this.gpuRefreshTried = true;
+          this.settleSoon();
+        });
+    }
+    return null;
+  }
+
+  private placementGpusFrom(snap: GpuSnapshot): PlacementGpu[] {
     const attribution = attributeGpuMemory(snap, this.managedModels());
+    const now = this.now();
     return snap.gpus.map((g, i) => ({
       index: g.index,
       totalMiB: g.totalMiB,
       reservedMiB: g.reservedMiB,
-      otherMiB: this.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at),
+      otherMiB: this.ledger.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at, now),
     }));
   }
 
-  /**
-   * Memory of processes the gateway does not manage, for placement. Unattributed memory that grew
-   * since a server stopped, up to what that server held, is its memory not yet freed (unlisted by
-   * nvidia-smi), not another process's: counting it as other would fail the start with
-   * insufficient_vram or evict more than needed. waitForMeasuredRelease then waits for it to go.
-   * Once a reading taken after the stop shows other memory back to its level, the record is done.
-   */
-  private otherMiB(gpu: number, measuredOther: number, snapshotAt: number): number {
-    const r = this.releasingMiB.get(gpu);
-    if (!r) return measuredOther;
-    if (this.now() - r.at > RELEASING_PIDS_MS || (snapshotAt > r.at && measuredOther <= r.otherBefore)) {
-      this.releasingMiB.delete(gpu);
-      return measuredOther;
-    }
-    return Math.max(r.otherBefore, measuredOther - r.mib);
+  /** For reconciliation, which may run before any reading exists. */
+  private async placementGpus(): Promise<PlacementGpu[]> {
+    const probe = this.deps.gpu;
+    if (!probe) return [];
+    const snap = probe.state().snapshot ?? (await probe.refresh().catch(() => null));
+    return snap ? this.placementGpusFrom(snap) : [];
   }
 
   /**
    * The managed models as GPU attribution sees them. PIDs of servers stopped in the last few
-   * seconds are included (as a model holding nothing): the driver frees their memory 0.2–0.3 s
-   * after they exit, and until then it must not count as another process's, or a start right
-   * after an eviction would evict more than it needs to. waitForMeasuredRelease covers the rest.
+   * seconds are included (as a model holding nothing): see memory-ledger.ts.
    */
   managedModels(includeReleasing = true): Map<string, ManagedModel> {
     const out = new Map<string, ManagedModel>();
@@ -414,10 +494,8 @@ export class Scheduler extends EventEmitter {
       out.set(e.id, { pids: e.pids, gpus: e.gpuIndices, budgetMiB: e.budgetMiB, active: e.holdsGpu });
     }
     if (includeReleasing) {
-      const cutoff = this.now() - RELEASING_PIDS_MS;
-      for (const [pid, at] of this.releasingPids) if (at < cutoff) this.releasingPids.delete(pid);
-      if (this.releasingPids.size > 0)
-        out.set('\0releasing', { pids: new Set(this.releasingPids.keys()), gpus: [], budgetMiB: 0, active: false });
+      const releasing = this.ledger.releasingPids(this.now());
+      if (releasing.size > 0) out.set('\0releasing', { pids: releasing, gpus: [], budgetMiB: 0, active: false });
     }
     return out;
   }
@@ -455,14 +533,20 @@ export class Scheduler extends EventEmitter {
 
   // ---------------------------------------------------------------- stop
 
-  private async evict(entry: ModelEntry): Promise<void> {
+  /** Evict for a waiting start. A yielding model keeps its queue, and starts again for it after. */
+  private evict(entry: ModelEntry): void {
     this.evictions += 1;
     this.emit('evicted', entry.id);
-    await this.stop(entry, 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`));
+    const yielded = entry.yieldingTo !== null;
+    void this.stop(entry, yielded ? 'yielded' : 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`), {
+      keepQueue: yielded,
+    }).then(() => {
+      if (entry.queue.queued > 0 && !this.shuttingDown) this.ensureStarted(entry).catch(() => {});
+    });
   }
 
   /** Stop a model: abandon its start if one is running, cut or reject what remains, stop the server. */
-  private stop(entry: ModelEntry, why: string, cut: GatewayError): Promise<void> {
+  private stop(entry: ModelEntry, why: string, cut: GatewayError, opts: { keepQueue?: boolean } = {}): Promise<void> {
     if (entry.stopPromise) return entry.stopPromise;
     entry.stopPromise = (async () => {
       this.clearIdleTimer(entry);
@@ -470,15 +554,15 @@ export class Scheduler extends EventEmitter {
         entry.startAbort?.abort(cut);
         await entry.startPromise.catch(() => {});
       }
-      entry.queue.rejectWaiting(cut);
+      if (!opts.keepQueue) entry.queue.rejectWaiting(cut);
       entry.queue.cutInFlight(cut);
       const instance = entry.instance;
-      if (!instance) return;
-      entry.setState('stopping', this.now());
+      if (!instance || entry.state !== 'ready') return;
+      entry.beginStop(this.now());
       this.deps.log.info({ model: entry.id, why }, 'stopping model');
       await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
-      this.forgetServer(entry);
-      entry.setState('stopped', this.now(), { error: null });
+      this.noteReleasing(entry);
+      entry.serverGone(null, this.now());
     })().finally(() => {
       entry.stopPromise = null;
     });
@@ -490,8 +574,8 @@ export class Scheduler extends EventEmitter {
     void instance.exited.then((info) => {
       if (info.requested || entry.instance !== instance || entry.state !== 'ready') return; // start/stop paths handle the rest
       this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
-      this.forgetServer(entry);
-      entry.setState('stopped', this.now(), { error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}` });
+      this.noteReleasing(entry);
+      entry.serverGone(`The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}`, this.now());
       entry.queue.cutInFlight(
         new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`),
       );
@@ -499,23 +583,20 @@ export class Scheduler extends EventEmitter {
     });
   }
 
-  /** The server is gone: its GPUs are no longer held; its PIDs' memory is on its way out. */
-  private forgetServer(entry: ModelEntry): void {
+  /** The server is gone: what it measured on its GPUs, and its PIDs, are on their way out. */
+  private noteReleasing(entry: ModelEntry): void {
     const snap = this.deps.gpu?.state().snapshot;
+    const held: Array<{ gpu: number; heldMiB: number; otherMiB: number }> = [];
+    const now = this.now();
     if (snap?.measured && entry.pids.size > 0) {
       const attribution = attributeGpuMemory(snap, this.managedModels());
       snap.gpus.forEach((g, i) => {
-        const held = attribution.gpus[i].models.find((m) => m.id === entry.id)?.usedMiB ?? 0;
-        if (held <= 0) return;
-        const other = this.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at);
-        const r = this.releasingMiB.get(g.index);
-        this.releasingMiB.set(g.index, { mib: (r?.mib ?? 0) + held, otherBefore: r?.otherBefore ?? other, at: this.now() });
+        const heldMiB = attribution.gpus[i].models.find((m) => m.id === entry.id)?.usedMiB ?? 0;
+        if (heldMiB <= 0) return;
+        held.push({ gpu: g.index, heldMiB, otherMiB: this.ledger.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at, now) });
       });
     }
-    for (const pid of entry.pids) this.releasingPids.set(pid, this.now());
-    entry.instance = null;
-    entry.gpuIndices = [];
-    entry.pids = new Set();
+    this.ledger.noteStopped(held, entry.pids, now);
   }
 
   // ---------------------------------------------------------------- idle
@@ -525,23 +606,28 @@ export class Scheduler extends EventEmitter {
     entry.idleTimer = null;
   }
 
+  private idleDue(entry: ModelEntry): number | null {
+    return idleStopAt(entry.idleFacts);
+  }
+
   /**
    * Stop after ttlSeconds with nothing in flight or queued (P10: never while busy). One timer per
    * model at most: it is armed when the model goes idle and, when it fires, re-checks use and
    * re-arms itself for the remaining time, so busy traffic costs no timer operations.
    */
   private armIdleTimer(entry: ModelEntry): void {
-    const ttl = entry.idleTtlSeconds;
-    if (entry.idleTimer || ttl === Infinity || entry.state !== 'ready' || entry.queue.busy) return;
-    const due = entry.lastActivity + ttl * 1000 - this.now();
+    if (entry.idleTimer) return;
+    const due = this.idleDue(entry);
+    if (due === null) return;
     entry.idleTimer = setTimeout(
       () => {
         entry.idleTimer = null;
-        if (entry.state !== 'ready' || entry.queue.busy) return; // re-armed when it goes idle
-        if (entry.lastActivity + ttl * 1000 > this.now() + 5) return this.armIdleTimer(entry);
+        const at = this.idleDue(entry);
+        if (at === null) return; // re-armed when it goes idle
+        if (at > this.now() + 5) return this.armIdleTimer(entry);
         void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
       },
-      Math.max(0, due),
+      Math.max(0, due - this.now()),
     );
     entry.idleTimer.unref();
   }
@@ -595,19 +681,14 @@ export class Scheduler extends EventEmitter {
       this.unreconciled.delete(runtime.kind);
       for (const [id, instance] of adopted) {
         const entry = this.entries.get(id);
-        if (!entry) continue;
+        if (!entry || !['stopped', 'starting', 'failed'].includes(entry.state)) continue;
         const m = models.find((x) => x.model.id === id)!;
-        entry.instance = instance;
-        entry.lastInstance = instance;
-        entry.gpuIndices = m.gpuIndices;
-        entry.readyAt = this.now();
-        entry.failures = 0;
-        entry.coolDownUntil = 0;
-        entry.setState('ready', this.now(), { error: null, progress: null });
+        // Booked where it really runs: the instance knows the GPUs it was given.
+        entry.becameReady(instance, instance.gpuIndices ?? m.gpuIndices, this.now());
         this.watchExit(entry, instance);
         this.armIdleTimer(entry);
-        this.deps.log.info({ model: id, endpoint: instance.endpoint }, 'adopted running model server');
-        entry.queue.grant();
+        this.deps.log.info({ model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices }, 'adopted running model server');
+        this.grant(entry);
       }
     })().finally(() => {
       this.reconciling.delete(runtime.kind);
@@ -658,6 +739,7 @@ export class Scheduler extends EventEmitter {
     for (const e of this.entries.values()) e.queue.cutInFlight(bye);
     await Promise.all([...this.entries.values()].map((e) => e.startPromise?.catch(() => {})));
     if (stopModels) await Promise.all([...this.entries.values()].map((e) => this.stop(e, 'shutdown', bye)));
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.unsubscribeGpu?.();
   }
 }

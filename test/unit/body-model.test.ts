@@ -1,4 +1,4 @@
-// Reading `model` from a request body and rewriting an alias (JSON and multipart).
+// Reading `model` from a JSON request body and rewriting an alias in place.
 
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../gateway/errors.js';
@@ -52,31 +52,37 @@ describe('JSON bodies', () => {
   });
 });
 
-describe('multipart bodies', () => {
-  const form = (model: string | null, boundary = 'XyZ') =>
-    Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
-      Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a]),
-      Buffer.from(model === null ? '' : `\r\n--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n${model}`),
-      Buffer.from(`\r\n--${boundary}--\r\n`),
+describe('alias rewrite in place (docs/http-api.md: only `model` changes)', () => {
+  const rewrite = (body: Buffer, id: string) => readBodyModel(body, 'application/json').rewrite(id);
+
+  it('keeps big integers, "1.0", spacing and invalid UTF-8 of the other members byte for byte', () => {
+    const head = Buffer.from('{"model":"x-alias", "seed":12345678901234567891,"temperature":1.0,"content":"caf');
+    const tail = Buffer.from('"}');
+    const body = Buffer.concat([head, Buffer.from([0xe9, 0x20, 0xff]), tail]);
+    const out = rewrite(body, 'the-id');
+    const expected = Buffer.concat([
+      Buffer.from('{"model":"the-id", "seed":12345678901234567891,"temperature":1.0,"content":"caf'),
+      Buffer.from([0xe9, 0x20, 0xff]),
+      tail,
     ]);
-
-  it('reads the model field and rewrites it, the rest byte for byte', () => {
-    const body = form('alias');
-    const b = readBodyModel(body, 'multipart/form-data; boundary=XyZ');
-    expect(b.model).toBe('alias');
-    const out = b.rewrite('the-id');
-    expect(out.equals(Buffer.from(body.toString('latin1').replace('\r\n\r\nalias\r\n', '\r\n\r\nthe-id\r\n'), 'latin1'))).toBe(true);
+    expect(out.equals(expected), out.toString('latin1')).toBe(true);
   });
 
-  it('a quoted boundary works; a UTF-8 model name survives', () => {
-    const b = readBodyModel(form('modèle', 'a b'), 'multipart/form-data; boundary="a b"');
-    expect(b.model).toBe('modèle');
+  it('rewrites the last top-level "model" (the one JSON.parse and vLLM read), never a nested one', () => {
+    const body = Buffer.from(
+      '{"model":"first","messages":[{"model":"alias","content":"\\"model\\": \\"alias\\""}],"model" : "alias" ,"n":1}',
+    );
+    expect(readBodyModel(body, 'application/json').model).toBe('alias');
+    expect(rewrite(body, 'id').toString()).toBe(
+      '{"model":"first","messages":[{"model":"alias","content":"\\"model\\": \\"alias\\""}],"model" : "id" ,"n":1}',
+    );
   });
 
-  it('without a model field → model_required; without a boundary → invalid_request', () => {
-    expect(codeOf(() => readBodyModel(form(null), 'multipart/form-data; boundary=XyZ'))).toBe('model_required');
-    expect(codeOf(() => readBodyModel(form('m'), 'multipart/form-data'))).toBe('invalid_request');
+  it('finds an escaped key spelling ("mo\\u0064el") and keeps a large body (read as latin1) intact', () => {
+    const pad = 'é'.repeat(40_000); // > 64 KiB: the latin1 reading path
+    const body = Buffer.from(`{"messages":"${pad}","mo\\u0064el":"alias"}`);
+    expect(readBodyModel(body, 'application/json').model).toBe('alias');
+    expect(rewrite(body, 'id').equals(Buffer.from(`{"messages":"${pad}","mo\\u0064el":"id"}`))).toBe(true);
   });
 });
 

@@ -2,15 +2,29 @@
 // failures with cool-down, LRU eviction with the stop finished before the next start (P11), busy
 // and pinned models kept (P10), unload, crashes while serving, idle stop and shutdown.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../../gateway/errors.js';
 import type { Lease } from '../../gateway/scheduler/model-queue.js';
 import { fakeModel, makeScheduler, never } from './scheduler-fakes.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const c of cleanups.splice(0)) await c();
 });
+
+/**
+ * Fake setTimeout and Date (the scheduler's clock is `Date.now()` through `now`), real I/O and
+ * setImmediate: the fake runtime's health server still answers; time moves only when told.
+ */
+function fakeClock() {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  return { now: () => Date.now() };
+}
+/** Let promise chains and setImmediate callbacks run (no time passes). */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
 
 async function setup(models: string, opts: Parameters<typeof makeScheduler>[1] = {}) {
   const s = await makeScheduler(models, opts);
@@ -99,7 +113,7 @@ describe('starts', () => {
     await tick(10);
     expect(e.queue.queued).toBe(1);
     ac.abort();
-    await expect(p).rejects.toBeTruthy();
+    expect(await codeOf(p)).toBe('client_gone');
     expect(e.queue.queued).toBe(0);
     expect(e.state).toBe('starting');
     runtime.latest('m')!.healthy = true;
@@ -111,7 +125,7 @@ describe('starts', () => {
     const { scheduler, entry } = await setup(fakeModel('m', 4));
     const ac = new AbortController();
     ac.abort();
-    await expect(scheduler.admit(entry('m'), 'x', ac.signal)).rejects.toBeTruthy();
+    expect(await codeOf(scheduler.admit(entry('m'), 'x', ac.signal))).toBe('client_gone');
     expect(entry('m').queue.queued).toBe(0);
   });
 });
@@ -201,20 +215,42 @@ describe('a start waiting for GPU memory', () => {
     scheduler.release(entry('b'), lb);
   });
 
-  it('keeps waiting while a load() waits for it', async () => {
-    const { scheduler, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }' });
+  it('keeps waiting while a load() waits for it, up to the queue timeout', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }', ...clock });
     await scheduler.load(entry('a'));
     await scheduler.load(entry('b'));
     const la = await scheduler.admit(entry('a'), 'la', never());
     const lb = await scheduler.admit(entry('b'), 'lb', never());
     const loading = scheduler.load(entry('c'));
-    for (let i = 0; i < 100 && entry('c').vramWait === null; i++) await tick(10);
-    await tick(1200); // more than one re-plan later it is still waiting, not abandoned
+    await settle();
+    expect(entry('c').vramWait).not.toBeNull();
+    await vi.advanceTimersByTimeAsync(29_999); // just short of the queue timeout: still waiting, not abandoned
     expect(entry('c').state).toBe('starting');
+    expect(entry('c').memoryWait?.blockedBy).toEqual(['a', 'b']);
     scheduler.release(entry('b'), lb); // b goes idle: c evicts it and starts
     await loading;
     expect(entry('c').state).toBe('ready');
+    expect(runtime.events).toEqual(['start a', 'start b', 'stop b#1', 'start c']);
     scheduler.release(entry('a'), la);
+  });
+
+  it('gives up with insufficient_vram when the queue timeout passes', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }', ...clock });
+    await scheduler.load(entry('a'));
+    await scheduler.load(entry('b'));
+    const la = await scheduler.admit(entry('a'), 'la', never());
+    const lb = await scheduler.admit(entry('b'), 'lb', never());
+    const loading = codeOf(scheduler.load(entry('c')));
+    await settle();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(await loading).toBe('insufficient_vram');
+    expect(entry('c').state).toBe('stopped');
+    expect(entry('c').error).toMatch(/^Not enough GPU memory for c within 30 s: needs 10\.0 GiB; models in use hold the rest$/);
+    expect(runtime.events).toEqual(['start a', 'start b']);
+    scheduler.release(entry('a'), la);
+    scheduler.release(entry('b'), lb);
   });
 });
 
@@ -252,24 +288,41 @@ describe('unload, crashes, idle, shutdown', () => {
     scheduler.release(e, again);
   });
 
-  it('stops a model after ttlSeconds idle, never while a lease is held (P10)', async () => {
-    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.1'));
+  it('stops a model exactly ttlSeconds after its last request ended, never while a lease is held (P10)', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.1'), clock);
     const e = entry('m');
     const lease = await scheduler.admit(e, 'long', never());
-    await tick(250);
+    await vi.advanceTimersByTimeAsync(250); // held past the TTL
     expect(e.state).toBe('ready');
     scheduler.release(e, lease);
-    await tick(60);
+    await vi.advanceTimersByTimeAsync(99);
+    await settle();
     expect(e.state).toBe('ready');
-    await tick(200);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
     expect(e.state).toBe('stopped');
     expect(runtime.latest('m')!.stopped).toBe(true);
   });
 
-  it('pinned models are not stopped for idleness', async () => {
-    const { scheduler, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.05, pinned: true'));
+  it('a model never used since it became ready stops ttlSeconds after that', async () => {
+    const clock = fakeClock();
+    const { scheduler, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.1'), clock);
     await scheduler.load(entry('m'));
-    await tick(200);
+    await vi.advanceTimersByTimeAsync(99);
+    await settle();
+    expect(entry('m').state).toBe('ready');
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(entry('m').state).toBe('stopped');
+  });
+
+  it('pinned models are not stopped for idleness', async () => {
+    const clock = fakeClock();
+    const { scheduler, entry } = await setup(fakeModel('m', 4, 'ttlSeconds: 0.05, pinned: true'), clock);
+    await scheduler.load(entry('m'));
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    await settle();
     expect(entry('m').state).toBe('ready');
   });
 

@@ -1,0 +1,175 @@
+// Who gets GPU memory next (pure; tested synchronously with an injected clock). Given a snapshot of
+// the models holding memory and the starts waiting for it, decide in one pass what the scheduler
+// does now: which starts are placed, which idle models are evicted, which busy models yield, which
+// starts are refused. scheduler.ts carries the decision out and asks again on the next change.
+//
+// The rules (CONTRACT §2 `scheduling.swapAfterSeconds` and the eviction order):
+// - Waiting starts are served in the order of their oldest waiting request. Each one plans over
+//   what the ones before it leave: a start that waits claims the GPUs it waits on, so a later
+//   start (the busy model's own, say) cannot take the memory it is waiting for. That is what ends
+//   the livelock where a model evicted for another restarts at once for its next request.
+// - A start that needs memory held by idle models evicts them at once. A model is idle once
+//   nothing has been in flight or queued for `idleGraceMs`.
+// - One that needs memory held by busy models waits; a busy model that has been ready for
+//   `swapAfterMs` yields: it takes no new requests, finishes those in flight, and is then evicted
+//   (its queue waits for its turn back). swapAfterMs 0: busy models are never displaced.
+// - Refused (insufficient_vram) only when it cannot fit even with every unpinned model gone, or
+//   when nobody waits for the start any more.
+
+import { planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+
+/** A model that holds (or has reserved) GPU memory. */
+export interface HolderFacts {
+  id: string;
+  gpus: readonly number[];
+  budgetMiB: number;
+  pinned: boolean;
+  /**
+   * 'ready' can be evicted or asked to yield; 'starting' only holds its budget; 'stopping' is on
+   * its way out: its memory is as good as free for planning, but nothing is placed on its GPUs
+   * until it is gone (P11).
+   */
+  phase: 'ready' | 'starting' | 'stopping';
+  inFlight: number;
+  queued: number;
+  /** Epoch ms: the last request's end (0 when never used). */
+  lastUsedAt: number;
+  /** Epoch ms: when it became ready. */
+  readyAt: number;
+  /** It already yields (to whomever): it is evicted as soon as nothing is in flight. */
+  yielding: boolean;
+}
+
+/** A start waiting for memory. */
+export interface ContenderFacts {
+  id: string;
+  budgetMiB: number;
+  gpus: 'auto' | number[];
+  /** Epoch ms of its oldest waiting request (or load() call); null when nobody waits for it. */
+  since: number | null;
+}
+
+export interface MemorySnapshot {
+  now: number;
+  gpus: readonly PlacementGpu[];
+  reserveMiB: number;
+  holders: readonly HolderFacts[];
+  contenders: readonly ContenderFacts[];
+  swapAfterMs: number;
+  idleGraceMs: number;
+}
+
+export interface MemoryDecision {
+  /** Starts that get their GPUs now. */
+  place: Array<{ id: string; gpuIndices: number[] }>;
+  /** Models to stop now, and for whom. A yielding one keeps its queue. */
+  evict: Array<{ id: string; for: string }>;
+  /** Every model that yields after this decision, and to whom; any other stops yielding. */
+  yielding: Map<string, string>;
+  /** Starts that keep waiting: why, and which models hold what they need. */
+  waiting: Map<string, { reason: string; blockedBy: string[] }>;
+  /** Starts refused with insufficient_vram. */
+  refuse: Array<{ id: string; reason: string }>;
+  /** When to decide again although nothing changed (a turn ends, a model becomes idle); or null. */
+  wakeAt: number | null;
+}
+
+/** Is this holder idle for eviction purposes now? */
+function isIdle(h: HolderFacts, now: number, idleGraceMs: number): boolean {
+  if (h.phase !== 'ready' || h.inFlight > 0) return false;
+  if (h.yielding) return true; // its queue waits for its turn back
+  return h.queued === 0 && now - h.lastUsedAt >= idleGraceMs;
+}
+
+function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
+  return {
+    id: h.id,
+    gpus: [...h.gpus],
+    budgetMiB: h.budgetMiB,
+    lastUsedAt: Math.max(h.lastUsedAt, h.readyAt),
+    busy: !isIdle(h, s.now, s.idleGraceMs),
+    pinned: h.pinned,
+    evictable: h.phase === 'ready',
+    yieldableAt: h.phase === 'ready' && s.swapAfterMs > 0 ? h.readyAt + s.swapAfterMs : null,
+  };
+}
+
+export function decideMemory(s: MemorySnapshot): MemoryDecision {
+  const d: MemoryDecision = { place: [], evict: [], yielding: new Map(), waiting: new Map(), refuse: [], wakeAt: null };
+  // What is left for the next contender in line: holders not yet given away, plus claims.
+  let placed: PlacedModel[] = s.holders.filter((h) => h.phase !== 'stopping').map((h) => toPlaced(h, s));
+  const stopping = s.holders.filter((h) => h.phase === 'stopping');
+  const line = [...s.contenders].sort((a, b) => (a.since ?? Infinity) - (b.since ?? Infinity) || (a.id < b.id ? -1 : 1));
+  let anyWaits = false;
+  for (const c of line) {
+    const plan = planPlacement(s.gpus, s.reserveMiB, placed, c, s.now);
+    const fitsNow = plan.kind === 'fit' && plan.evict.length === 0;
+    // Nobody waits for it (its clients went away): it goes ahead only where that costs no one
+    // anything; it holds no place in line.
+    if (c.since === null && !fitsNow) {
+      d.refuse.push({ id: c.id, reason: 'no request waits for it any more' });
+      continue;
+    }
+    if (plan.kind === 'impossible') {
+      d.refuse.push({ id: c.id, reason: plan.reason });
+      continue;
+    }
+    const claim: PlacedModel = {
+      id: c.id,
+      gpus: plan.gpuIndices,
+      budgetMiB: c.budgetMiB,
+      lastUsedAt: s.now,
+      busy: true,
+      pinned: false,
+      evictable: false,
+    };
+    const leaving = stopping.filter((h) => h.gpus.some((g) => plan.gpuIndices.includes(g))).map((h) => h.id);
+    if (fitsNow && leaving.length === 0) {
+      d.place.push({ id: c.id, gpuIndices: plan.gpuIndices });
+    } else if (fitsNow) {
+      anyWaits = true;
+      d.waiting.set(c.id, { reason: `stopping ${leaving.join(', ')}`, blockedBy: leaving });
+    } else {
+      anyWaits = true;
+      const given = plan.kind === 'wait' ? [] : [...plan.evict, ...(plan.kind === 'yield' ? plan.yield : [])];
+      for (const id of plan.kind === 'wait' ? [] : plan.evict) d.evict.push({ id, for: c.id });
+      if (plan.kind === 'yield') for (const id of plan.yield) d.yielding.set(id, c.id);
+      // Yielders with nothing in flight go at once (they were idle-tier candidates, so in `evict`).
+      const blockedBy = [
+        ...leaving,
+        ...(plan.kind === 'wait'
+          ? placed.filter((m) => m.gpus.some((g) => plan.gpuIndices.includes(g)) && !m.pinned && m.id !== c.id).map((m) => m.id)
+          : given),
+      ];
+      d.waiting.set(c.id, { reason: waitReason(plan, blockedBy), blockedBy });
+      placed = placed.filter((m) => !given.includes(m.id));
+    }
+    placed = [...placed.filter((m) => m.id !== c.id), claim];
+  }
+  // A model already yielding whose memory is still wanted by someone keeps yielding and, once
+  // idle, is evicted for them (it may have been planned as an idle eviction above).
+  for (const e of d.evict) {
+    const h = s.holders.find((x) => x.id === e.id);
+    if (h?.yielding) d.yielding.set(e.id, e.for);
+  }
+  if (anyWaits) d.wakeAt = nextWake(s);
+  return d;
+}
+
+function waitReason(plan: ReturnType<typeof planPlacement>, blockedBy: string[]): string {
+  if (plan.kind === 'wait') return plan.reason;
+  if (plan.kind === 'yield') return `waiting for ${plan.yield.join(', ')} to finish and yield`;
+  if (plan.kind === 'fit') return `stopping ${blockedBy.join(', ')}`;
+  return '';
+}
+
+/** The next moment a decision could differ with nothing else happening. */
+function nextWake(s: MemorySnapshot): number | null {
+  let at = Infinity;
+  for (const h of s.holders) {
+    if (h.phase !== 'ready' || h.pinned) continue;
+    if (s.swapAfterMs > 0 && h.readyAt + s.swapAfterMs > s.now) at = Math.min(at, h.readyAt + s.swapAfterMs);
+    if (h.inFlight === 0 && h.queued === 0 && h.lastUsedAt + s.idleGraceMs > s.now) at = Math.min(at, h.lastUsedAt + s.idleGraceMs);
+  }
+  return at === Infinity ? null : at;
+}
