@@ -1,9 +1,11 @@
 // A tiny run of the benchmark harness (`BENCH_QUICK=1 npm run bench`), so it keeps working: every
-// scenario must come back with numeric figures. Without nginx installed the quick run leaves the
-// nginx column out (and says so); the full `npm run bench` installs it.
+// scenario must come back with numeric figures for the gateway and for each reference (nginx, the
+// floor, the Go reverse proxy). Without nginx or go installed the quick run leaves that column out
+// (and says so); the full `npm run bench` installs them. And a bench stopped by a signal must
+// leave none of the processes it started behind.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +20,44 @@ interface Row {
   metric: string;
   direct: number | null;
   nginx: number | null;
+  floor: number | null;
+  go: number | null;
   gateway: number | null;
+  gatewayOverFloor: number | null;
+  gatewayOverGo: number | null;
+}
+
+/** Every live descendant of `root` (from /proc's parent links). */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [pid, pp] of parent) {
+      if (pp !== p) continue;
+      out.push(pid);
+      walk(pid);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    // A zombie has exited; its parent just has not reaped it yet.
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 describe('npm run bench (BENCH_QUICK=1)', () => {
@@ -30,12 +69,16 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
         cwd: ROOT,
         env: { ...process.env, BENCH_QUICK: '1', BENCH_OUT: out },
         encoding: 'utf8',
-        timeout: 110_000,
+        timeout: 170_000, // five targets on a busy 2-core machine: ~80 s seen
       });
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       const res = JSON.parse(readFileSync(out, 'utf8'));
       const nginx = !res.skipped.includes('nginx');
       if (!nginx) expect(r.stdout).toMatch(/nginx: (not installed|left out)/);
+      const go = !res.skipped.includes('go');
+      if (!go) expect(r.stdout).toMatch(/go: (not installed|left out)/);
+      expect(res.skipped).not.toContain('floor');
+      expect(r.stdout).toContain('| gw/floor | gw/go |');
       expect(typeof res.node).toBe('string');
       expect(res.machine.cpus).toBeGreaterThan(0);
 
@@ -52,7 +95,14 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
           expect(num(row.gateway), label).toBe(true);
         }
         if (nginx && !row.metric.includes('RSS') && !row.metric.includes('CPU')) expect(num(row.nginx), label).toBe(true);
+        // The floor and the Go proxy are single processes: their CPU and RSS are measured too.
+        expect(num(row.floor), label).toBe(true);
+        if (!row.metric.startsWith('added')) expect(num(row.gatewayOverFloor), label).toBe(true);
+        if (go) expect(num(row.go), label).toBe(true);
       }
+      const names = res.targets.map((t: { name: string }) => t.name);
+      expect(names).toContain('CPU per request (c=16) ≤ 1.25× floor');
+      expect(names).toContain('throughput c=128 ≥ 1.2× go');
       for (const s of ['nonstream_c16', 'nonstream_c128']) expect(res.medians[s].gateway.rps).toBeGreaterThan(0);
       expect(num(res.rss.gatewayIdleFreshMiB)).toBe(true);
       expect(num(res.rss.gatewayHolding512StreamsMiB)).toBe(true);
@@ -60,6 +110,36 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
       expect(num(res.readiness.readyStateLagMs)).toBe(true);
       expect(num(res.eviction.evictAndStartMs)).toBe(true);
       expect(res.targets.length).toBeGreaterThan(0);
+    },
+    180_000,
+  );
+
+  it.skipIf(!existsSync(path.join(ROOT, 'dist/gateway/cli.js')) || process.platform !== 'linux')(
+    'SIGTERM stops every process the bench started',
+    async () => {
+      const bench = spawn(process.execPath, ['test/bench/run.mjs'], {
+        cwd: ROOT,
+        env: { ...process.env, BENCH_QUICK: '1', BENCH_OUT: path.join(dir, 'killed.json') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      bench.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      bench.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+      const exited = new Promise<number | null>((resolve) => bench.once('exit', (code) => resolve(code)));
+      // Once the first round runs, the mock, the proxies, the gateway and a load worker are up.
+      let code: number | null | undefined;
+      void exited.then((c) => (code = c));
+      await expect
+        .poll(() => (code !== undefined ? `exited ${code}: ${out}` : out), { timeout: 90_000, interval: 100 })
+        .toMatch(/^(?!exited)[\s\S]*round 1\/1/);
+      const started = descendants(bench.pid!);
+      expect(started.length, out).toBeGreaterThanOrEqual(4);
+      bench.kill('SIGTERM');
+      expect(await exited, out).toBe(143);
+      expect(out).toContain('SIGTERM: stopping');
+      // Children stopped before the bench exited; grandchildren (nginx's worker) follow their parent.
+      await expect.poll(() => started.filter(alive), { timeout: 5000, interval: 100 }).toEqual([]);
+      expect(existsSync(path.join(dir, 'killed.json'))).toBe(false);
     },
     120_000,
   );
