@@ -265,8 +265,9 @@ export class Scheduler extends EventEmitter {
         timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
         signal: ac.signal,
       });
-      entry.becameReady(instance, placement.gpuIndices, this.now());
+      // Logged (synchronously, see cli-log-destination.ts) before the state that lets requests in.
       this.deps.log.info({ model: entry.id, ms: this.now() - startedAt, endpoint: instance.endpoint }, 'model ready');
+      entry.becameReady(instance, placement.gpuIndices, this.now());
       this.grant(entry);
     } catch (raw) {
       const aborted = ac.signal.aborted;
