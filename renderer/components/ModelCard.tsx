@@ -248,7 +248,7 @@ export function ModelCard(props: ModelCardProps): ReactElement {
         </div>
         <div className="stat">
           <div className="stat-label">Idle stop</div>
-          <div className="stat-value num" title={idle.kind === 'countdown' ? `Stopped after ${m.ttlSeconds}s without requests` : undefined}>
+          <div className="stat-value num" title={idle.title}>
             {idle.text}
           </div>
         </div>

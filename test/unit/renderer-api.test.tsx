@@ -267,4 +267,17 @@ describe('renderer helpers', () => {
     expect(idleStop({ ...m, ttlSeconds: 0 }, now).text).toBe('never');
     expect(idleStop({ ...m, state: 'stopped' }, now).text).toBe('—');
   });
+
+  it("counts down to the gateway's idleDeadline, which a request's keep_alive sets", () => {
+    const now = Date.parse('2026-11-27T12:00:00Z');
+    const m = { ...sampleStatus().models[0], inFlight: 0, queued: 0, ttlSeconds: 600, lastUsedAt: '2026-11-27T11:55:00Z' };
+    const ka = { ...m, keepAliveSeconds: 3600, idleDeadline: '2026-11-27T12:55:00Z' };
+    expect(idleStop(ka, now)).toMatchObject({ kind: 'countdown', text: 'in 55m 00s (keep_alive)' });
+    expect((idleStop(ka, now) as { title: string }).title).toMatch(/^Stopped 1h 00m after its last request \(that request's keep_alive/);
+    // keep_alive on a model whose ttlSeconds is 0 still counts down; keep_alive < 0 never stops it
+    expect(idleStop({ ...ka, ttlSeconds: 0 }, now).kind).toBe('countdown');
+    expect(idleStop({ ...ka, keepAliveSeconds: -1, idleDeadline: null }, now)).toMatchObject({ kind: 'none', text: 'never' });
+    // without keep_alive, the deadline the gateway sends wins over the local sum
+    expect(idleStop({ ...m, keepAliveSeconds: null, idleDeadline: '2026-11-27T12:01:00Z' }, now).text).toBe('in 1m 00s');
+  });
 });
