@@ -17,6 +17,7 @@ import { createGpuProbe } from './gpu/create-probe.js';
 import { readHostInfo } from './gpu/host-info.js';
 import type { GpuProbe } from './gpu/probe.js';
 import { buildServer } from './http/server.js';
+import { listenOllama, type OllamaListener } from './ollama/ollama-listener.js';
 import { Metrics } from './metrics.js';
 import { ProcessRuntime } from './runtimes/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
@@ -42,6 +43,8 @@ export interface Gateway extends GatewayHandle {
   readonly app: FastifyInstance;
   readonly scheduler: Scheduler;
   readonly config: GatewayConfig;
+  /** The port of the Ollama listener once listening (listen.ollamaPort; 0 picks one), else null. */
+  readonly ollamaPort: number | null;
 }
 
 async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Partial<Record<'docker' | 'process', Runtime>>> {
@@ -167,6 +170,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       hub.changed();
     },
     registerUi: opts.registerUi,
+    loadedAt: startedAt,
   });
 
   const init = (async () => {
@@ -178,6 +182,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   init.catch((err: Error) => logger.error({ err: err.message }, 'start-up reconciliation failed'));
 
   let closing: Promise<void> | null = null;
+  let ollama: OllamaListener | null = null;
   const byId = (id: string) => {
     const e = scheduler.entries.get(id) ?? scheduler.resolve(id);
     if (!e) throw new GatewayError('model_not_found', `The model "${id}" is not configured`);
@@ -190,9 +195,20 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     scheduler,
     config,
     adminToken,
+    get ollamaPort() {
+      return ollama?.port ?? null;
+    },
     async listen() {
       await init.catch(() => {});
       await app.listen({ host: config.listen.host, port: config.listen.port });
+      if (config.listen.ollamaPort !== null) {
+        try {
+          ollama = await listenOllama(app, config.listen.host, config.listen.ollamaPort);
+        } catch (err) {
+          await app.close(); // all or nothing: no half-started gateway on the main port
+          throw err;
+        }
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
       const h = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -223,9 +239,12 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
         const drainMs = config.shutdown.drainSeconds * 1000;
         // When the drain time is over, every connection still open is cut: a client half-way through
         // its body, or one that reads nothing, must not hold the process (app.close() waits for all).
-        const cutTimer = setTimeout(() => app.server.closeAllConnections(), drainMs);
+        const cutTimer = setTimeout(() => {
+          app.server.closeAllConnections();
+          ollama?.closeAllConnections();
+        }, drainMs);
         try {
-          await Promise.all([app.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+          await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
         } finally {
           clearTimeout(cutTimer);
         }
