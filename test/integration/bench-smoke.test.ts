@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './ensure-built.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-smoke-'));
@@ -61,61 +62,64 @@ function alive(pid: number): boolean {
 }
 
 describe('npm run bench (BENCH_QUICK=1)', () => {
-  it.skipIf(!existsSync(path.join(ROOT, 'dist/gateway/cli.js')))(
-    'runs every scenario and writes numeric figures to bench-results.json',
-    () => {
-      const out = path.join(dir, 'bench-results.json');
-      const r = spawnSync(process.execPath, ['test/bench/run.mjs'], {
-        cwd: ROOT,
-        env: { ...process.env, BENCH_QUICK: '1', BENCH_OUT: out },
-        encoding: 'utf8',
-        timeout: 170_000, // five targets on a busy 2-core machine: ~80 s seen
-      });
-      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
-      const res = JSON.parse(readFileSync(out, 'utf8'));
-      const nginx = !res.skipped.includes('nginx');
-      if (!nginx) expect(r.stdout).toMatch(/nginx: (not installed|left out)/);
-      const go = !res.skipped.includes('go');
-      if (!go) expect(r.stdout).toMatch(/go: (not installed|left out)/);
-      expect(res.skipped).not.toContain('floor');
-      expect(r.stdout).toContain('| gw/floor | gw/go |');
-      expect(typeof res.node).toBe('string');
-      expect(res.machine.cpus).toBeGreaterThan(0);
+  // The bench runs the gateway from dist/: build it first when it is missing or older than the sources.
+  beforeAll(ensureBuilt, 240_000);
 
-      const scenarios = new Set(res.rows.map((x: Row) => x.scenario));
-      for (const s of ['nonstream_c1', 'nonstream_c16', 'nonstream_c128', 'body_1mib', 'stream_1', 'stream_64', 'stream_512']) {
-        expect(scenarios, s).toContain(s);
-      }
-      const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
-      for (const row of res.rows as Row[]) {
-        const label = `${row.scenario} ${row.metric}`;
-        if (row.metric.includes('CPU') || row.metric.includes('RSS')) expect(num(row.gateway), label).toBe(true);
-        else {
-          expect(num(row.direct), label).toBe(true);
-          expect(num(row.gateway), label).toBe(true);
-        }
-        if (nginx && !row.metric.includes('RSS') && !row.metric.includes('CPU')) expect(num(row.nginx), label).toBe(true);
-        // The floor and the Go proxy are single processes: their CPU and RSS are measured too.
-        expect(num(row.floor), label).toBe(true);
-        if (!row.metric.startsWith('added')) expect(num(row.gatewayOverFloor), label).toBe(true);
-        if (go) expect(num(row.go), label).toBe(true);
-      }
-      const names = res.targets.map((t: { name: string }) => t.name);
-      expect(names).toContain('CPU per request (c=16) ≤ 1.25× floor');
-      expect(names).toContain('throughput c=128 ≥ 1.2× go');
-      for (const s of ['nonstream_c16', 'nonstream_c128']) expect(res.medians[s].gateway.rps).toBeGreaterThan(0);
-      expect(num(res.rss.gatewayIdleFreshMiB)).toBe(true);
-      expect(num(res.rss.gatewayHolding512StreamsMiB)).toBe(true);
-      expect(num(res.readiness.firstByteLagMs)).toBe(true);
-      expect(num(res.readiness.readyStateLagMs)).toBe(true);
-      expect(num(res.eviction.evictAndStartMs)).toBe(true);
-      expect(res.targets.length).toBeGreaterThan(0);
-    },
-    180_000,
-  );
+  it('runs every scenario and writes numeric figures to bench-results.json', () => {
+    const out = path.join(dir, 'bench-results.json');
+    const r = spawnSync(process.execPath, ['test/bench/run.mjs'], {
+      cwd: ROOT,
+      env: { ...process.env, BENCH_QUICK: '1', BENCH_OUT: out },
+      encoding: 'utf8',
+      timeout: 170_000, // five targets on a busy 2-core machine: ~80 s seen
+    });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const res = JSON.parse(readFileSync(out, 'utf8'));
+    const nginx = !res.skipped.includes('nginx');
+    if (!nginx) expect(r.stdout).toMatch(/nginx: (not installed|left out)/);
+    const go = !res.skipped.includes('go');
+    if (!go) expect(r.stdout).toMatch(/go: (not installed|left out)/);
+    expect(res.skipped).not.toContain('floor');
+    expect(r.stdout).toContain('| gw/floor | gw/go |');
+    expect(typeof res.node).toBe('string');
+    expect(res.machine.cpus).toBeGreaterThan(0);
+    // What reading the engines costs: CPU per scrape, and usage reading against a proxied stream.
+    expect(res.engineFigures.scrape.usPerScrape).toBeGreaterThan(0);
+    expect(res.engineFigures.idle.scraping.modelsWithFigures).toBe(4);
+    expect(res.engineFigures.usage.ratio).toBeGreaterThan(0);
 
-  it.skipIf(!existsSync(path.join(ROOT, 'dist/gateway/cli.js')) || process.platform !== 'linux')(
-    'SIGTERM stops every process the bench started',
+    const scenarios = new Set(res.rows.map((x: Row) => x.scenario));
+    for (const s of ['nonstream_c1', 'nonstream_c16', 'nonstream_c128', 'body_1mib', 'stream_1', 'stream_64', 'stream_512']) {
+      expect(scenarios, s).toContain(s);
+    }
+    const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+    for (const row of res.rows as Row[]) {
+      const label = `${row.scenario} ${row.metric}`;
+      if (row.metric.includes('CPU') || row.metric.includes('RSS')) expect(num(row.gateway), label).toBe(true);
+      else {
+        expect(num(row.direct), label).toBe(true);
+        expect(num(row.gateway), label).toBe(true);
+      }
+      if (nginx && !row.metric.includes('RSS') && !row.metric.includes('CPU')) expect(num(row.nginx), label).toBe(true);
+      // The floor and the Go proxy are single processes: their CPU and RSS are measured too.
+      expect(num(row.floor), label).toBe(true);
+      if (!row.metric.startsWith('added')) expect(num(row.gatewayOverFloor), label).toBe(true);
+      if (go) expect(num(row.go), label).toBe(true);
+    }
+    const names = res.targets.map((t: { name: string }) => t.name);
+    expect(names).toContain('CPU per request (c=16) ≤ 1.25× floor');
+    expect(names).toContain('throughput c=128 ≥ 1.2× go');
+    for (const s of ['nonstream_c16', 'nonstream_c128']) expect(res.medians[s].gateway.rps).toBeGreaterThan(0);
+    expect(num(res.rss.gatewayIdleFreshMiB)).toBe(true);
+    expect(num(res.rss.gatewayHolding512StreamsMiB)).toBe(true);
+    expect(num(res.readiness.firstByteLagMs)).toBe(true);
+    expect(num(res.readiness.readyStateLagMs)).toBe(true);
+    expect(num(res.eviction.evictAndStartMs)).toBe(true);
+    expect(res.targets.length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it.runIf(process.platform === 'linux')(
+    'SIGTERM stops every process the bench started (Linux only: finds them in /proc)',
     async () => {
       const bench = spawn(process.execPath, ['test/bench/run.mjs'], {
         cwd: ROOT,
