@@ -94,6 +94,7 @@ const bridge: GatewayBridge = {
   unload: (id, opts) => call(IPC.modelsUnload, id, { force: opts?.force === true }),
   sleep: (id) => call(IPC.modelsSleep, id),
   logs: (id, tail) => call(IPC.modelsLogs, id, tail),
+  history: (seconds) => call(IPC.statusHistory, seconds ?? 300),
   openExternal: async (url) => {
     await call(IPC.shellOpenExternal, url);
   },

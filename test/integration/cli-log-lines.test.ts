@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSameProcess, readStateFile } from '../../gateway/runtimes/process-state.js';
-import { baseYaml, chat, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
+import { request } from 'undici';
+import { baseYaml, chat, processModel, REPO_ROOT, waitUntil } from './helpers.js';
 
 /** Builds dist when it is older than the sources this test runs (`npm test` builds first). */
 function ensureBuilt(): void {
@@ -39,10 +40,17 @@ describe.runIf(process.platform === 'linux')('serve killed with SIGKILL', () => 
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     try {
       const url = await waitUntil(() => /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1], 20_000, 'serve to listen');
-      const res = await post(url, '/v1/chat/completions', chat('ll1'));
-      child.kill('SIGKILL'); // at once: the model became ready a few ms ago
+      // A stream's response headers come a few ms after the model became ready: kill right then,
+      // well inside the 100 ms a batched line could wait.
+      const res = await request(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify(chat('ll1', { stream: true })),
+        headers: { 'content-type': 'application/json', 'x-mock-token-delay-ms': '1000' },
+      });
+      child.kill('SIGKILL');
       await exited;
-      expect(res.status, res.text).toBe(200);
+      expect(res.statusCode).toBe(200);
+      await res.body.text().catch(() => '');
       const ready = out.split('\n').filter((l) => l.includes('"msg":"model ready"'));
       expect(ready, out).toHaveLength(1);
       expect(JSON.parse(ready[0]).model).toBe('ll1');
