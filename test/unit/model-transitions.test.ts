@@ -31,15 +31,63 @@ function entry(more = '') {
 describe('the transition table', () => {
   it('allows exactly the lifecycle of design.md', () => {
     expect(TRANSITIONS).toEqual({
-      stopped: ['starting', 'ready'],
-      starting: ['pulling', 'starting', 'ready', 'failed', 'stopped'],
-      pulling: ['starting', 'pulling', 'ready', 'failed', 'stopped'],
-      ready: ['stopping', 'stopped'],
+      stopped: ['starting', 'ready', 'sleeping'],
+      starting: ['pulling', 'starting', 'ready', 'sleeping', 'failed', 'stopped'],
+      pulling: ['starting', 'pulling', 'ready', 'sleeping', 'failed', 'stopped'],
+      ready: ['stopping', 'sleeping', 'stopped'],
+      sleeping: ['waking', 'stopping', 'stopped'],
+      waking: ['ready', 'sleeping', 'stopping', 'stopped'],
       stopping: ['stopped'],
-      failed: ['starting', 'stopped', 'ready'],
+      failed: ['starting', 'stopped', 'ready', 'sleeping'],
     });
     expect(canTransition('stopping', 'ready')).toBe(false);
     expect(canTransition('ready', 'starting')).toBe(false);
+    // a sleeper is never served before it is awake
+    expect(canTransition('sleeping', 'ready')).toBe(false);
+  });
+});
+
+describe('sleep transitions', () => {
+  it('ready → sleeping (falling asleep, then asleep) → waking (booked) → ready; a wake without room sleeps on', () => {
+    const { e } = entry('sleep: { level: 1 }, args: ["--enable-sleep-mode"]');
+    const inst = instance();
+    e.beginStart(1000);
+    e.reserve([0]);
+    e.serverCreated(inst);
+    e.becameReady(inst, [0], 2000);
+    e.beganSleeping(1, 3000);
+    expect([e.state, e.sleptLevel, e.fallingAsleep, e.holdsGpu, e.holdsBudget, e.idleFacts.ready]).toEqual([
+      'sleeping',
+      1,
+      true,
+      true,
+      false,
+      false,
+    ]);
+    e.fellAsleep(3500);
+    expect([e.fallingAsleep, e.asleepAt, e.idleFacts.ready, e.toStatus().sleepHostRamMiB]).toEqual([false, 3500, true, 4096]);
+    e.beginWake(4000);
+    expect([e.state, e.wakeReserved, e.holdsBudget]).toEqual(['waking', false, false]);
+    e.wakeAbandoned(4100);
+    expect(e.state).toBe('sleeping');
+    e.beginWake(4200);
+    e.wakeBooked();
+    expect(e.holdsBudget).toBe(true);
+    e.becameReady(inst, [0], 5000);
+    expect([e.state, e.sleptLevel, e.readyAt, e.instance]).toEqual(['ready', null, 5000, inst]);
+    expect(() => e.fellAsleep(6000)).toThrow(IllegalTransition);
+  });
+
+  it('adoptedAsleep books the instance asleep at its level', () => {
+    const { e } = entry('sleep: { level: 2 }, args: ["--enable-sleep-mode"]');
+    e.adoptedAsleep(instance('http://127.0.0.1:9'), [1], 2, 1500);
+    expect([e.state, e.sleptLevel, e.gpuIndices, e.instance?.endpoint, e.toStatus().sleepHostRamMiB]).toEqual([
+      'sleeping',
+      2,
+      [1],
+      'http://127.0.0.1:9',
+      null,
+    ]);
   });
 });
 
