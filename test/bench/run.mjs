@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runSwapScenario, swapTableLines } from './swap.mjs';
 import { chatBody, childPids, cpuMsAll, freePort, getJson, median, post, rssMiB, runStreams, sleep, spawnLogged, stop } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -303,7 +304,9 @@ async function lifecycle(gw) {
     await unload(gw, 'bench-proc-a');
     await unload(gw, 'bench-proc-b');
     ready.push(await readiness(gw, 'bench-proc-a'));
-    // b needs 16 GiB of the 24: a (idle, ready) is evicted, then b starts.
+    // b needs 16 GiB of the 24: a (idle, ready) is evicted, then b starts. A model counts as idle
+    // 0.5 s after its last request (CONTRACT §2); wait that out so this measures evict + start.
+    await sleep(600);
     const t0 = Date.now();
     const r = await readiness(gw, 'bench-proc-b');
     const a = await statusOf(gw, 'bench-proc-a');
@@ -376,6 +379,7 @@ async function main() {
   const rssIdleAfterLoadMiB = rssMiB(gw.pids());
   log('readiness and eviction (process models, static GPU probe)');
   const life = await lifecycle(gw);
+  const swap = await runSwapScenario({ tmp, quick: QUICK, log });
 
   // ---------------------------------------------------------------- medians, ratios, table
   const med = {};
@@ -496,6 +500,7 @@ async function main() {
     `| eviction | evict + start, request → first byte (ms; server boot ${fmt(life.eviction.serverBootMs)}) | — | — | ${fmt(life.eviction.evictAndStartMs)} | — | — |`,
   );
   lines.push(`| eviction | of which gateway (stop, placement, readiness) (ms) | — | — | ${fmt(life.eviction.gatewayMs)} | — | — |`);
+  lines.push(...swapTableLines(swap));
   const table = lines.join('\n');
   const checks = [
     '| target | gateway | limit | met |',
@@ -540,6 +545,7 @@ async function main() {
     rss: { gatewayIdleFreshMiB: rssIdleFreshMiB, gatewayIdleAfterLoadMiB: rssIdleAfterLoadMiB, gatewayHolding512StreamsMiB: rss512 },
     readiness: life.readiness,
     eviction: life.eviction,
+    swap,
     medians: med,
     raw,
     elapsedS: (Date.now() - t0) / 1000,

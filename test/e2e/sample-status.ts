@@ -28,6 +28,8 @@ function model(partial: Partial<ModelStatus> & Pick<ModelStatus, 'id'>): ModelSt
     ttlSeconds: 1800,
     error: null,
     progress: null,
+    engine: null,
+    yielding: false,
     ...partial,
   };
 }

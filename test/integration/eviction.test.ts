@@ -129,7 +129,9 @@ describe('insufficient_vram', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(t.runtime.starts).toEqual(['ev-a', 'ev-b']);
     for (const h of await Promise.all(holds)) expect(h.status).toBe(200);
-    // Once they are idle, c fits by evicting one.
+    // Once they are idle (nothing in flight or queued for 0.5 s, CONTRACT §2), c fits by evicting one.
+    const idleFor = async (id: string) => Date.now() - Date.parse((await t.model(id)).lastUsedAt ?? '') >= 500;
+    await waitUntil(async () => (await idleFor('ev-a')) && (await idleFor('ev-b')), 3000, 'a and b idle');
     expect((await post(t.url, '/v1/chat/completions', chat('ev-c'))).status).toBe(200);
   });
 });
