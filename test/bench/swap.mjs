@@ -26,7 +26,7 @@ const MODELS = ['swap-a', 'swap-b'];
 /** The scenario's knobs; quick: a smoke run of a few seconds. */
 export function swapSettings(quick) {
   return quick
-    ? { clients: 4, durationS: 6, startDelayMs: 300, swapAfterSeconds: 1, queueTimeoutSeconds: 4, stream: { tokens: 4, tokenDelayMs: 50 } }
+    ? { clients: 4, durationS: 4, startDelayMs: 200, swapAfterSeconds: 1, queueTimeoutSeconds: 3, stream: { tokens: 4, tokenDelayMs: 50 } }
     : {
         clients: 6,
         durationS: 40,
