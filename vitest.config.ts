@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     maxWorkers: 2,
+    // Fails the run when a test leaves a process or container behind (only this run's).
+    globalSetup: ['test/lifecycle/leak-check.global.ts'],
+    setupFiles: ['test/lifecycle/mark-test.setup.ts'],
     projects: [
       {
         extends: true,

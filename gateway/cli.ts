@@ -9,6 +9,7 @@ import { loadConfigFile } from './config/load-config.js';
 import { runCheckConfig } from './config/check-config.js';
 import { isLoopbackHost } from './config/cross-checks.js';
 import type { GatewayConfig } from './config/types.js';
+import { cliLogDestination } from './cli-log-destination.js';
 import { createGateway } from './index.js';
 import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from './config/default-config.js';
 
@@ -35,23 +36,6 @@ export function dashboardDir(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'renderer');
 }
 
-/**
- * Log lines go out in batches (up to 4 KiB, at most 100 ms late), not one write(2) per line: with a
- * line per request, thousands of requests a second would otherwise cost a system call each.
- */
-function batchedStdout(): pino.DestinationStream {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  setInterval(() => destination.flush(), 100).unref();
-  process.on('exit', () => {
-    try {
-      destination.flushSync();
-    } catch {
-      /* a write still in progress: nothing more can be done at exit */
-    }
-  });
-  return destination;
-}
-
 function fail(message: string): number {
   process.stderr.write(`${message}\n`);
   return 1;
@@ -65,8 +49,9 @@ async function serve(file: string, port: string | undefined, host: string | unde
   }
   let effective: GatewayConfig = config;
   if (port !== undefined || host !== undefined) {
-    const p = port === undefined ? config.listen.port : Number(port);
-    if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be an integer from 0 to 65535, got "${port}"`);
+    // Only decimal digits: Number() would take "" as 0 (a random port), "0x4E27" and "1e4".
+    const p = port === undefined ? config.listen.port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+    if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be a decimal integer from 0 to 65535, got "${port}"`);
     effective = { ...config, listen: { host: host ?? config.listen.host, port: p } };
   }
   if (!isLoopbackHost(effective.listen.host) && effective.auth.apiKeys.length === 0) {
@@ -75,7 +60,7 @@ async function serve(file: string, port: string | undefined, host: string | unde
 
   const logger = pino(
     { base: undefined, timestamp: pino.stdTimeFunctions.isoTime, level: process.env.LOG_LEVEL ?? 'info' },
-    batchedStdout(),
+    cliLogDestination(),
   );
   const uiDir = dashboardDir();
   const gateway = await createGateway(effective, {

@@ -4,7 +4,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { PathIssue } from './env-substitution.js';
 import { configSchema } from './schema.js';
-import type { ModelConfig } from './types.js';
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -48,22 +47,25 @@ export function checkSections(tree: Record<string, unknown>): PathIssue[] {
 }
 
 /**
- * An alias may not be any model's id, nor another alias. `allIds` are the ids of every model in the
- * file, valid or not, so a collision is reported even when the other model has errors of its own.
+ * An alias may not be any model's id, nor another alias. Read from the raw `models:` mapping, so a
+ * collision is reported even when either model has errors of its own (every error at once).
  */
-export function checkAliases(models: readonly ModelConfig[], allIds: Iterable<string> = models.map((m) => m.id)): PathIssue[] {
+export function checkAliases(rawModels: Record<string, unknown>): PathIssue[] {
   const issues: PathIssue[] = [];
-  const ids = new Set(allIds);
+  const ids = new Set(Object.keys(rawModels));
   const aliasOwner = new Map<string, string>();
-  for (const model of models) {
-    model.aliases.forEach((alias, i) => {
-      const path = `models.${model.id}.aliases.${i}`;
-      if (alias === model.id) issues.push({ path, message: `alias "${alias}" repeats the model's own id` });
+  for (const [id, raw] of Object.entries(rawModels)) {
+    const aliases = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>).aliases : undefined;
+    if (!Array.isArray(aliases)) continue;
+    aliases.forEach((alias: unknown, i) => {
+      if (typeof alias !== 'string') return; // the schema reports it
+      const path = `models.${id}.aliases.${i}`;
+      if (alias === id) issues.push({ path, message: `alias "${alias}" repeats the model's own id` });
       else if (ids.has(alias)) issues.push({ path, message: `alias "${alias}" is the id of another model` });
       else if (aliasOwner.has(alias)) {
         const owner = aliasOwner.get(alias);
-        issues.push({ path, message: `alias "${alias}" is already ${owner === model.id ? 'listed' : `an alias of model "${owner}"`}` });
-      } else aliasOwner.set(alias, model.id);
+        issues.push({ path, message: `alias "${alias}" is already ${owner === id ? 'listed' : `an alias of model "${owner}"`}` });
+      } else aliasOwner.set(alias, id);
     });
   }
   return issues;

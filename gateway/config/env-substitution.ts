@@ -26,7 +26,9 @@ function scan(s: string, escape: string, resolve: Resolver, onMalformed: (ref: s
   return s.replace(REFERENCE, (whole: string, body: string | undefined) => {
     if (whole === '$${') return escape;
     const m = body === undefined ? null : BODY.exec(body);
-    if (!m) {
+    // `${A:-${B}}`: the scan stops at the first `}`, so a nested reference would silently become
+    // a literal "${B}". Nesting is not supported: it is reported as malformed instead.
+    if (!m || m[2]?.includes('${')) {
       onMalformed(whole);
       return whole;
     }
@@ -78,7 +80,9 @@ function substituteString(s: string, path: readonly string[], env: NodeJS.Proces
     (ref) =>
       issues.push({
         path: where,
-        message: `malformed reference "${ref}": write \${NAME}, \${NAME:-default}, or $\${ for a literal \${`,
+        message: ref.includes('${', 2)
+          ? `nested reference in "${ref}…": a default cannot contain another \${…} (nesting is not supported)`
+          : `malformed reference "${ref}": write \${NAME}, \${NAME:-default}, or $\${ for a literal \${`,
       }),
   );
 }

@@ -21,6 +21,8 @@ export interface ConfigResult {
 }
 
 type Mapping = Record<string, unknown>;
+
+const MAX_CONFIG_CHARS = 1024 * 1024;
 const isMapping = (v: unknown): v is Mapping => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -33,6 +35,14 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     config: issues.length === 0 ? config : null,
     issues: dedupe(issues).map((issue) => ({ file, ...issue })),
   });
+  if (text.length > MAX_CONFIG_CHARS) {
+    // Refused at once: the YAML parser takes seconds per megabyte, and no gateway needs that much.
+    issues.push({
+      path: '',
+      message: `the config is larger than 1 MiB (${text.length} characters): a config of even hundreds of models is far smaller`,
+    });
+    return result(null);
+  }
 
   const raw = parseYaml(text, issues);
   if (!raw) return result(null);
@@ -47,7 +57,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   // Models are checked even when another section is wrong, so that every issue shows at once.
   const limits = parsed.success ? parsed.data.limits : configSchema.shape.limits.parse({});
   const models = resolveModels(isMapping(tree.models) ? tree.models : {}, tree.defaults, limits);
-  checks.push(...models.issues, ...checkSections(tree), ...checkAliases(models.models, modelIds(tree)));
+  checks.push(...models.issues, ...checkSections(tree), ...checkAliases(isMapping(tree.models) ? tree.models : {}));
 
   // A value whose substitution failed is reported once, not again as "expected number, got …".
   const failed = substitutionIssues.map((i) => i.path);
@@ -90,7 +100,10 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
 }
 
 function parseYaml(text: string, issues: PathIssue[]): Mapping | null {
-  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true, merge: true });
+  // uniqueKeys is checked below, in one pass: the yaml library's own check compares every key of a
+  // mapping with every other (17k models took 9 s, 34k took 30 s).
+  const lineCounter = new YAML.LineCounter();
+  const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true, merge: true, lineCounter });
   for (const error of doc.errors) {
     const pos = error.linePos?.[0];
     const what = error.message.split(/ at line \d+, column \d+/)[0];
@@ -101,11 +114,22 @@ function parseYaml(text: string, issues: PathIssue[]): Mapping | null {
     issues.push({ path: '', message: 'the file is empty: a config needs at least `models: {}`' });
     return null;
   }
+  if (duplicateKeys(doc, lineCounter, issues)) return null;
   let value: unknown;
   try {
+    // maxAliasCount bounds "billion laughs" expansion; a recursive alias (`a: &a [*a]`) becomes a
+    // cycle, found below before anything walks the tree.
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     issues.push({ path: '', message: `YAML error: ${(err as Error).message}` });
+    return null;
+  }
+  const cycle = cyclePath(value);
+  if (cycle !== null) {
+    issues.push({
+      path: cycle,
+      message: 'a YAML alias refers to a node that contains it (a recursive alias): the config would be infinite',
+    });
     return null;
   }
   if (!isMapping(value)) {
@@ -116,6 +140,51 @@ function parseYaml(text: string, issues: PathIssue[]): Mapping | null {
     return null;
   }
   return value;
+}
+
+/** Reports every key that repeats in its mapping (as the YAML spec requires); true if any. */
+function duplicateKeys(doc: YAML.Document, lineCounter: YAML.LineCounter, issues: PathIssue[]): boolean {
+  let found = false;
+  YAML.visit(doc, {
+    Map(_key, map, ancestors) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!YAML.isScalar(key) || key.value === '<<') continue;
+        const name = String(key.value);
+        if (!seen.has(name)) {
+          seen.add(name);
+          continue;
+        }
+        found = true;
+        const pos = key.range ? lineCounter.linePos(key.range[0]) : null;
+        const path = [...ancestors, pair]
+          .filter((n): n is YAML.Pair => YAML.isPair(n) && YAML.isScalar(n.key))
+          .map((p) => String((p.key as YAML.Scalar).value))
+          .join('.');
+        issues.push({ path, message: `YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: Map keys must be unique` });
+      }
+    },
+  });
+  return found;
+}
+
+/** The dotted path of the first value that contains itself, or null when the tree is finite. */
+function cyclePath(value: unknown): string | null {
+  const open = new Set<object>();
+  const walk = (v: unknown, path: string[]): string | null => {
+    if (v === null || typeof v !== 'object') return null;
+    if (open.has(v)) return path.join('.');
+    open.add(v);
+    const entries = Array.isArray(v) ? v.map((x, i) => [String(i), x] as const) : Object.entries(v);
+    for (const [k, child] of entries) {
+      const r = walk(child, [...path, k]);
+      if (r !== null) return r;
+    }
+    open.delete(v);
+    return null;
+  };
+  return walk(value, []);
 }
 
 function expandHome(p: string, env: NodeJS.ProcessEnv): string {
@@ -129,10 +198,4 @@ function dedupe(issues: PathIssue[]): PathIssue[] {
     const key = `${i.path}\n${i.message}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });
-}
-
-/** Every key under `models:`, whether or not that model validated. */
-function modelIds(tree: Record<string, unknown>): string[] {
-  const models = tree.models;
-  return models && typeof models === 'object' && !Array.isArray(models) ? Object.keys(models) : [];
 }

@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
-import { decideRetry, errorCode, type RetrySettings } from './retry-policy.js';
+import { decideRetry, errorCode, neverReachedUpstream, type RetrySettings } from './retry-policy.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -200,6 +200,12 @@ function beforeResponseError(err: Error, req: ForwardRequest, attempts: number):
     });
   }
   const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timed out' : (code ?? err.message);
+  // Reached, then the connection failed before any response (a server that died or reset while
+  // handling the request): CONTRACT §3's upstream_error, whether or not the gateway has seen the
+  // server's exit yet. upstream_unreachable is for a server never connected to.
+  if (!neverReachedUpstream(err)) {
+    return new GatewayError('upstream_error', `The model server failed while handling the request (${what})`, { cause: err });
+  }
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
   return new GatewayError('upstream_unreachable', `The model server could not be reached${tries} (${what})`, { cause: err });
 }

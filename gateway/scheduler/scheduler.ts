@@ -254,10 +254,11 @@ export class Scheduler extends EventEmitter {
         timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
         signal: ac.signal,
       });
-      entry.becameReady(instance, placement.gpuIndices, this.now());
+      // Logged (synchronously, see cli-log-destination.ts) before the state that lets requests in.
       // ms: since the start was asked for (its turn for memory included); startMs: the server's own start.
       const now = this.now();
       this.deps.log.info({ model: entry.id, ms: now - startedAt, startMs: now - placedAt, endpoint: instance.endpoint }, 'model ready');
+      entry.becameReady(instance, placement.gpuIndices, this.now());
       this.grant(entry);
     } catch (raw) {
       const aborted = ac.signal.aborted;

@@ -1,6 +1,6 @@
 // Helpers of the benchmark harness (run.mjs): processes, /proc readings, statistics, the SSE client.
 import { spawn, execFileSync } from 'node:child_process';
-import { openSync, readFileSync, readdirSync, closeSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, readdirSync, closeSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -39,7 +39,7 @@ export function freePort() {
 /** Spawn and wait for a line matching `re` on stdout (piped); returns {child, match}. */
 export function spawnUntil(cmd, args, re, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const child = spawnTracked(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
     const timer = setTimeout(() => fail(new Error(`${cmd} did not print ${re} within 30 s:\n${out.slice(-2000)}`)), 30_000);
     const onData = (c) => {
@@ -65,10 +65,33 @@ export function spawnUntil(cmd, args, re, opts = {}) {
   });
 }
 
+// ------------------------------------------------------------------------------------ children
+
+/** Every child the harness started and that has not exited yet (for the signal handler). */
+const live = new Set();
+
+// Children get SIGTERM when the harness dies, even by SIGKILL, where util-linux's setpriv can ask
+// the kernel for it (prctl PR_SET_PDEATHSIG; setpriv execs the command, so the pid is the same).
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
+
+/** child_process.spawn, tracked for `stopAll()` and tied to the harness's life. */
+export function spawnTracked(cmd, args, opts = {}) {
+  const child = SETPRIV ? spawn(SETPRIV, ['--pdeathsig', 'SIGTERM', cmd, ...args], opts) : spawn(cmd, args, opts);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.once('error', () => live.delete(child));
+  return child;
+}
+
+/** SIGTERM every live child, SIGKILL those still there after `ms`; resolves when all are gone. */
+export async function stopAll(ms = 5000) {
+  await Promise.all([...live].map((c) => stop(c, ms)));
+}
+
 /** Spawn with stdout+stderr into a file, and poll that file until `re` appears. */
 export async function spawnLogged(cmd, args, logFile, re, opts = {}) {
   const fd = openSync(logFile, 'w');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], ...opts });
+  const child = spawnTracked(cmd, args, { stdio: ['ignore', fd, fd], ...opts });
   closeSync(fd);
   let exited = null;
   child.once('exit', (code, sig) => (exited = code ?? sig));
@@ -88,6 +111,7 @@ export async function spawnLogged(cmd, args, logFile, re, opts = {}) {
 
 export async function stop(child, ms = 5000) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return; // never started
   const gone = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), ms);

@@ -1,28 +1,55 @@
 #!/usr/bin/env node
-// `npm run bench` (README.md "Benchmarks", issue 6): the gateway against direct connections to the upstream
-// and against nginx as the reference proxy, all on 127.0.0.1, in alternation (direct, nginx,
+// `npm run bench` (docs/benchmarks.md): the gateway against direct connections to the upstream and
+// against three reference proxies, all on 127.0.0.1, in alternation (direct, nginx, floor, go,
 // gateway in every round), after a warm-up; medians over rounds, and ratios.
+//   nginx    the system's nginx, 1 worker: what a proxy in C costs
+//   floor    test/bench/floor-proxy.mjs: a minimal Fastify route forwarding with undici's dispatch,
+//            the cheapest the gateway's own stack allows
+//   go       test/bench/go-reverse-proxy/: Go's httputil.ReverseProxy as llama-swap uses it (the
+//            peer-class reference), built with Debian's golang-go
 //
-//   BENCH_QUICK=1    a few seconds in all (smoke test); skips nginx when it is not installed
+//   BENCH_QUICK=1    a few seconds in all (smoke test); skips nginx and go when they are not installed
 //   BENCH_ROUNDS=N   rounds (default 5; quick 1)     BENCH_DURATION_S=S  seconds per load run (default 3)
 //   BENCH_OUT=FILE   where to write the results (default ./bench-results.json)
-//   BENCH_NO_NGINX=1 leave nginx out
+//   BENCH_NO_NGINX=1, BENCH_NO_GO=1, BENCH_NO_FLOOR=1   leave that reference out
+//   BENCH_ONLY=nonstream|streams  only those scenarios (profiling; no lifecycle)
 //   BENCH_GATEWAY_BIN=PATH        another build's gateway/bin.mjs (before/after comparisons)
 //   BENCH_GATEWAY_NODE_ARGS="..."  node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //                                  (then: node test/bench/profile-top.mjs /tmp/p/*.cpuprofile)
 //
 // The gateway runs as shipped (`node gateway/bin.mjs serve`, default log level) with its stdout,
 // one JSON log line per request, written to a file in the run's temporary folder.
+// SIGTERM or SIGINT stops every process the bench started before it exits (and, where util-linux's
+// setpriv exists, children also get SIGTERM if the bench itself is killed).
+import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSwapScenario, swapTableLines } from './swap.mjs';
-import { chatBody, childPids, cpuMsAll, freePort, getJson, median, post, rssMiB, runStreams, sleep, spawnLogged, stop } from './lib.mjs';
+import {
+  chatBody,
+  childPids,
+  cpuMsAll,
+  freePort,
+  getJson,
+  median,
+  post,
+  rssMiB,
+  runStreams,
+  sleep,
+  spawnLogged,
+  spawnTracked,
+  stop,
+  stopAll,
+} from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MOCK = path.join(ROOT, 'test/fixtures/mock-vllm.mjs');
+const FLOOR = path.join(ROOT, 'test/bench/floor-proxy.mjs');
+const GO_SRC = path.join(ROOT, 'test/bench/go-reverse-proxy');
+const ONLY = process.env.BENCH_ONLY ?? '';
 const QUICK = process.env.BENCH_QUICK === '1';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 5));
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? (QUICK ? 0.25 : 3));
@@ -31,7 +58,9 @@ const MODEL = 'bench-remote';
 // A stream: 20 tokens 50 ms apart (1 s; 20 tokens/s, a loaded vLLM's pace), held for STREAM_WINDOW_MS
 // after a ramp of one stream length.
 const STREAM = QUICK ? { tokens: 4, tokenDelayMs: 25 } : { tokens: 20, tokenDelayMs: 50 };
-const STREAM_WINDOW_MS = QUICK ? 200 : 2000;
+// The quick run counts every stream (one per worker, no window): on a busy machine a short window
+// can end before any stream after the ramp finishes.
+const STREAM_WINDOW_MS = QUICK ? 0 : 2000;
 const NONSTREAM_C = [1, 16, 128];
 const STREAM_N = [1, 64, 512];
 const BODY_BYTES = 1024 * 1024;
@@ -60,6 +89,21 @@ function nginxBinary() {
   return w.status === 0 ? w.stdout.trim() : null;
 }
 
+/** apt-get install a Debian package (as root, or with sudo -n), updating the lists once if needed. */
+function aptInstall(pkg) {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const run = (args) => {
+    const cmd = [...sudo, ...args];
+    log(`${pkg}: not installed; running: ${cmd.join(' ')}`);
+    return spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit', env }).status === 0;
+  };
+  if (!run(['apt-get', 'install', '-y', '--no-install-recommends', pkg])) {
+    run(['apt-get', 'update']);
+    run(['apt-get', 'install', '-y', '--no-install-recommends', pkg]);
+  }
+}
+
 function ensureNginx() {
   if (process.env.BENCH_NO_NGINX === '1') {
     log('nginx: left out (BENCH_NO_NGINX=1)');
@@ -71,20 +115,55 @@ function ensureNginx() {
     log('nginx: not installed; the quick run skips the nginx column (the full `npm run bench` installs it)');
     return null;
   }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  const run = (args) => {
-    const cmd = [...sudo, ...args];
-    log(`nginx: not installed; running: ${cmd.join(' ')}`);
-    return spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit', env }).status === 0;
-  };
-  if (!run(['apt-get', 'install', '-y', '--no-install-recommends', 'nginx'])) {
-    run(['apt-get', 'update']);
-    run(['apt-get', 'install', '-y', '--no-install-recommends', 'nginx']);
-  }
+  aptInstall('nginx');
   bin = nginxBinary();
   if (!bin) throw new Error('nginx could not be installed (apt-get install -y nginx failed); set BENCH_NO_NGINX=1 to run without it');
   return bin;
+}
+
+function goBinary() {
+  for (const p of ['/usr/bin/go', '/usr/lib/go/bin/go', '/usr/local/go/bin/go']) if (existsSync(p)) return p;
+  const w = spawnSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' });
+  return w.status === 0 ? w.stdout.trim() : null;
+}
+
+/**
+ * The Go reference, built once per source version into the system's temporary folder (a build
+ * takes tens of seconds on a small machine; later runs reuse it). Installs golang-go when missing.
+ */
+function ensureGoProxy() {
+  if (process.env.BENCH_NO_GO === '1') {
+    log('go: left out (BENCH_NO_GO=1)');
+    return null;
+  }
+  let go = goBinary();
+  if (!go && QUICK) {
+    log('go: not installed; the quick run skips the go column (the full `npm run bench` installs golang-go)');
+    return null;
+  }
+  if (!go) {
+    aptInstall('golang-go');
+    go = goBinary();
+    if (!go) throw new Error('golang-go could not be installed (apt-get install -y golang-go failed); set BENCH_NO_GO=1 to run without it');
+  }
+  const version = spawnSync(go, ['version'], { encoding: 'utf8' }).stdout.trim();
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'main.go']) hash.update(readFileSync(path.join(GO_SRC, f)));
+  hash.update(version);
+  const bin = path.join(os.tmpdir(), `vllm-gateway-bench-go-reverse-proxy-${hash.digest('hex').slice(0, 16)}`);
+  if (!existsSync(bin)) {
+    log(`go: building test/bench/go-reverse-proxy with ${version}`);
+    const out = path.join(tmp, 'go-reverse-proxy');
+    const env = { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: 'off', CGO_ENABLED: '0' };
+    env.GOCACHE ??= path.join(os.tmpdir(), 'vllm-gateway-bench-gocache');
+    env.GOPATH ??= path.join(os.tmpdir(), 'vllm-gateway-bench-gopath');
+    const r = spawnSync(go, ['build', '-o', out, '.'], { cwd: GO_SRC, env, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`go build failed:\n${r.stderr}`);
+    copyFileSync(out, `${bin}.part`);
+    chmodSync(`${bin}.part`, 0o755);
+    execFileSync('mv', [`${bin}.part`, bin]);
+  }
+  return { bin, version };
 }
 
 async function startMock() {
@@ -166,6 +245,32 @@ http {
   return { child, url, pids };
 }
 
+async function startFloor(upstreamUrl) {
+  const port = await freePort();
+  const { child } = await spawnLogged(
+    process.execPath,
+    [FLOOR, String(port), upstreamUrl],
+    path.join(tmp, 'floor.log'),
+    /listening on (http:\/\/\S+)/,
+    {
+      cwd: ROOT,
+    },
+  );
+  cleanup.push(() => stop(child));
+  return { child, url: `http://127.0.0.1:${port}`, pids: () => [child.pid] };
+}
+
+async function startGo(bin, upstreamPort) {
+  const port = await freePort();
+  const { child } = await spawnLogged(bin, [String(port), String(upstreamPort)], path.join(tmp, 'go.log'), /listening on (http:\/\/\S+)/, {
+    // Go's default (all cores), as llama-swap runs; BENCH_GOMAXPROCS=1 gives it one thread like
+    // the gateway's one JavaScript thread and nginx's one worker.
+    env: process.env.BENCH_GOMAXPROCS ? { ...process.env, GOMAXPROCS: process.env.BENCH_GOMAXPROCS } : process.env,
+  });
+  cleanup.push(() => stop(child));
+  return { child, url: `http://127.0.0.1:${port}`, pids: () => [child.pid] };
+}
+
 async function startGateway(upstreamUrl) {
   const port = await freePort();
   const proc = (vram) => ({
@@ -235,16 +340,28 @@ function load(url, connections, durationS, extra = {}) {
     headers: {},
     ...extra,
   });
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'test/bench/load-worker.mjs'), args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`load worker failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop());
+  // Asynchronous, so a signal that stops the bench is handled at once, not after the run.
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(process.execPath, [path.join(ROOT, 'test/bench/load-worker.mjs'), args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c) => (err += c));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code !== 0) return reject(new Error(`load worker failed (${code ?? signal}): ${err}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()));
+    });
+  });
 }
 
 /** An autocannon run with the proxy's CPU time read from /proc before and after. */
-function loadWithCpu(target, connections, extra) {
+async function loadWithCpu(target, connections, extra) {
   const pids = target.pids ? target.pids() : [];
   const before = cpuMsAll(pids);
-  const r = load(target.url, connections, DURATION_S, extra);
+  const r = await load(target.url, connections, DURATION_S, extra);
   const cpu = cpuMsAll(pids) - before;
   r.cpuUsPerRequest = pids.length && r.requests ? (cpu * 1000) / r.requests : null;
   if (r.non2xx || r.errors) log(`  warning: ${target.name} c=${connections}: ${r.non2xx} non-2xx, ${r.errors} errors`);
@@ -345,9 +462,15 @@ async function main() {
   ensureBuilt();
   const nginxBin = ensureNginx();
   const nginxVersion = nginxBin ? spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim() : null;
+  const goProxy = ensureGoProxy();
+  const withFloor = process.env.BENCH_NO_FLOOR !== '1';
+  if (!withFloor) log('floor: left out (BENCH_NO_FLOOR=1)');
   const mock = await startMock();
+  const upstreamPort = Number(new URL(mock.url).port);
   const targets = [{ name: 'direct', url: mock.url, pids: null }];
-  if (nginxBin) targets.push({ name: 'nginx', ...(await startNginx(nginxBin, Number(new URL(mock.url).port))) });
+  if (nginxBin) targets.push({ name: 'nginx', ...(await startNginx(nginxBin, upstreamPort)) });
+  if (withFloor) targets.push({ name: 'floor', ...(await startFloor(mock.url)) });
+  if (goProxy) targets.push({ name: 'go', ...(await startGo(goProxy.bin, upstreamPort)) });
   const gw = await startGateway(mock.url);
   targets.push({ name: 'gateway', ...gw });
   const rssIdleFreshMiB = rssMiB(gw.pids());
@@ -363,23 +486,33 @@ async function main() {
   }
 
   // Warm-up: JIT, connection pools.
-  log('warm-up');
-  for (const t of targets) load(t.url, 16, QUICK ? 0.25 : 2);
+  // Warm-up: JIT, connection pools (the quick run, a smoke test of the harness, goes without).
+  if (!QUICK) {
+    log('warm-up');
+    for (const t of targets) await load(t.url, 16, 2);
+  }
 
   /** raw[scenario][target] = [per-round results] */
   const raw = {};
   const add = (scenario, target, r) => ((raw[scenario] ??= {})[target] ??= []).push(r);
   for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round}/${ROUNDS}`);
-    for (const c of NONSTREAM_C) for (const t of targets) add(`nonstream_c${c}`, t.name, loadWithCpu(t, c));
-    for (const t of targets) add('body_1mib', t.name, loadWithCpu(t, BODY_C, { body: null, bodyBytes: BODY_BYTES }));
-    for (const n of STREAM_N) for (const t of targets) add(`stream_${n}`, t.name, await streams(t, n));
+    if (ONLY !== 'streams') {
+      for (const c of NONSTREAM_C) for (const t of targets) add(`nonstream_c${c}`, t.name, await loadWithCpu(t, c));
+      for (const t of targets) add('body_1mib', t.name, await loadWithCpu(t, BODY_C, { body: null, bodyBytes: BODY_BYTES }));
+    }
+    if (ONLY !== 'nonstream') for (const n of STREAM_N) for (const t of targets) add(`stream_${n}`, t.name, await streams(t, n));
   }
   await sleep(500);
   const rssIdleAfterLoadMiB = rssMiB(gw.pids());
-  log('readiness and eviction (process models, static GPU probe)');
-  const life = await lifecycle(gw);
-  const swap = await runSwapScenario({ tmp, quick: QUICK, log });
+  const rssOthersAfterLoadMiB = Object.fromEntries(targets.filter((t) => t.pids).map((t) => [t.name, rssMiB(t.pids())]));
+  let life = null;
+  let swap = null;
+  if (!ONLY) {
+    log('readiness and eviction (process models, static GPU probe)');
+    life = await lifecycle(gw);
+    swap = await runSwapScenario({ tmp, quick: QUICK, log });
+  }
 
   // ---------------------------------------------------------------- medians, ratios, table
   const med = {};
@@ -396,7 +529,10 @@ async function main() {
     const v = (t) => (med[scenario]?.[t] ? pick(med[scenario][t], t) : null);
     const d = v('direct');
     const n = v('nginx');
+    const f = v('floor');
+    const o = v('go');
     const g = v('gateway');
+    const ratio = (ref) => (ref && g != null ? g / ref : null);
     rows.push({
       scenario,
       metric,
@@ -404,9 +540,13 @@ async function main() {
       better,
       direct: d,
       nginx: n,
+      floor: f,
+      go: o,
       gateway: g,
-      gatewayOverDirect: d ? g / d : null,
-      gatewayOverNginx: n ? g / n : null,
+      gatewayOverDirect: ratio(d),
+      gatewayOverNginx: ratio(n),
+      gatewayOverFloor: ratio(f),
+      gatewayOverGo: ratio(o),
     });
   };
   const added = (s, k) => (m, t) => (t === 'direct' ? 0 : m[k] - med[s].direct[k]);
@@ -431,45 +571,74 @@ async function main() {
     row(s, 'whole stream p50', 'ms', (m) => m.totalP50, 'lower');
     row(s, 'proxy RSS peak', 'MiB', (m) => m.rssPeakMiB, 'lower');
   }
-  const g = (s, k) => med[s]?.gateway?.[k];
-  const nx = (s, k) => med[s]?.nginx?.[k];
+  const rows_ = rows.filter((r) => med[r.scenario]);
+  const at = (t, s, k) => med[s]?.[t]?.[k] ?? null;
+  const g = (s, k) => at('gateway', s, k);
+  const times = (x, f) => (x == null ? null : x * f);
+  const addedP50 = (t, s) => (at(t, s, 'p50') == null || at('direct', s, 'p50') == null ? null : at(t, s, 'p50') - at('direct', s, 'p50'));
   const rss512 = g('stream_512', 'rssPeakMiB');
+  // [name, gateway's value, limit, unit, at least (else at most)]
   const targetsCheck = [
+    // issue 13: the stack's floor and the peer-class (Go) reference
     [
-      'added p50 at c=16 ≤ 2× nginx',
-      g('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50,
-      nx('nonstream_c16', 'p50') != null ? 2 * (nx('nonstream_c16', 'p50') - med.nonstream_c16.direct.p50) : null,
+      'CPU per request (c=16) ≤ 1.25× floor',
+      g('nonstream_c16', 'cpuUsPerRequest'),
+      times(at('floor', 'nonstream_c16', 'cpuUsPerRequest'), 1.25),
+      'µs',
+    ],
+    [
+      'CPU per request (c=128) ≤ 1.25× floor',
+      g('nonstream_c128', 'cpuUsPerRequest'),
+      times(at('floor', 'nonstream_c128', 'cpuUsPerRequest'), 1.25),
+      'µs',
+    ],
+    [
+      'CPU per request (c=16) ≤ 0.8× go',
+      g('nonstream_c16', 'cpuUsPerRequest'),
+      times(at('go', 'nonstream_c16', 'cpuUsPerRequest'), 0.8),
+      'µs',
+    ],
+    [
+      'CPU per request (c=128) ≤ 0.8× go',
+      g('nonstream_c128', 'cpuUsPerRequest'),
+      times(at('go', 'nonstream_c128', 'cpuUsPerRequest'), 0.8),
+      'µs',
+    ],
+    ['throughput c=16 ≥ 1.2× go', g('nonstream_c16', 'rps'), times(at('go', 'nonstream_c16', 'rps'), 1.2), 'req/s', true],
+    ['throughput c=128 ≥ 1.2× go', g('nonstream_c128', 'rps'), times(at('go', 'nonstream_c128', 'rps'), 1.2), 'req/s', true],
+    ['added p50 at c=16 ≤ go', addedP50('gateway', 'nonstream_c16'), addedP50('go', 'nonstream_c16'), 'ms'],
+    [
+      'first chunk at 64 streams ≤ direct + 0.5 ms',
+      g('stream_64', 'ttfcP50'),
+      times(at('direct', 'stream_64', 'ttfcP50'), 1) == null ? null : at('direct', 'stream_64', 'ttfcP50') + 0.5,
       'ms',
     ],
+    ['first chunk p50 at 512 streams ≤ 2× nginx', g('stream_512', 'ttfcP50'), times(at('nginx', 'stream_512', 'ttfcP50'), 2), 'ms'],
+    [
+      'whole stream p50 at 512 streams ≤ 1.05× direct',
+      g('stream_512', 'totalP50'),
+      times(at('direct', 'stream_512', 'totalP50'), 1.05),
+      'ms',
+    ],
+    ['RSS after the load phases ≤ 100 MiB', rssIdleAfterLoadMiB, 100, 'MiB'],
+    ['RSS holding 512 streams ≤ 120 MiB', rss512, 120, 'MiB'],
+    // issue 6: nginx as the reference
+    ['added p50 at c=16 ≤ 2× nginx', addedP50('gateway', 'nonstream_c16'), times(addedP50('nginx', 'nonstream_c16'), 2), 'ms'],
     [
       'CPU per request (c=16) ≤ 2× nginx',
       g('nonstream_c16', 'cpuUsPerRequest'),
-      nx('nonstream_c16', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c16', 'cpuUsPerRequest') : null,
+      times(at('nginx', 'nonstream_c16', 'cpuUsPerRequest'), 2),
       'µs',
     ],
     [
       'CPU per request (c=128) ≤ 2× nginx',
       g('nonstream_c128', 'cpuUsPerRequest'),
-      nx('nonstream_c128', 'cpuUsPerRequest') != null ? 2 * nx('nonstream_c128', 'cpuUsPerRequest') : null,
+      times(at('nginx', 'nonstream_c128', 'cpuUsPerRequest'), 2),
       'µs',
     ],
-    [
-      'throughput c=16 ≥ 0.8× nginx',
-      g('nonstream_c16', 'rps'),
-      nx('nonstream_c16', 'rps') != null ? 0.8 * nx('nonstream_c16', 'rps') : null,
-      'req/s',
-      true,
-    ],
-    [
-      'throughput c=128 ≥ 0.8× nginx',
-      g('nonstream_c128', 'rps'),
-      nx('nonstream_c128', 'rps') != null ? 0.8 * nx('nonstream_c128', 'rps') : null,
-      'req/s',
-      true,
-    ],
-    ['first chunk at 64 streams ≤ direct + 0.5 ms', g('stream_64', 'ttfcP50'), med.stream_64.direct.ttfcP50 + 0.5, 'ms'],
-    ['RSS holding 512 streams ≤ 120 MB', rss512 * 1.048576, 120, 'MB'],
-    ['readiness seen ≤ 150 ms after health answers', life.readiness.firstByteLagMs, 150, 'ms'],
+    ['throughput c=16 ≥ 0.8× nginx', g('nonstream_c16', 'rps'), times(at('nginx', 'nonstream_c16', 'rps'), 0.8), 'req/s', true],
+    ['throughput c=128 ≥ 0.8× nginx', g('nonstream_c128', 'rps'), times(at('nginx', 'nonstream_c128', 'rps'), 0.8), 'req/s', true],
+    ['readiness seen ≤ 150 ms after health answers', life?.readiness.firstByteLagMs ?? null, 150, 'ms'],
   ].map(([name, value, limit, unit, atLeast]) => ({
     name,
     value,
@@ -482,25 +651,37 @@ async function main() {
     x == null || Number.isNaN(x) ? '—' : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2);
   const fr = (x) => (x == null || !Number.isFinite(x) ? '—' : `${x.toFixed(2)}×`);
   const lines = [];
-  lines.push('| scenario | metric | direct | nginx | gateway | gateway/direct | gateway/nginx |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) {
+  lines.push('| scenario | metric | direct | nginx | floor | go | gateway | gw/direct | gw/nginx | gw/floor | gw/go |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows_) {
     const addedRow = r.metric.startsWith('added');
     lines.push(
-      `| ${r.scenario} | ${r.metric} (${r.unit}) | ${fmt(r.direct)} | ${fmt(r.nginx)} | ${fmt(r.gateway)} | ${addedRow ? '—' : fr(r.gatewayOverDirect)} | ${fr(r.gatewayOverNginx)} |`,
+      `| ${r.scenario} | ${r.metric} (${r.unit}) | ${fmt(r.direct)} | ${fmt(r.nginx)} | ${fmt(r.floor)} | ${fmt(r.go)} | ${fmt(r.gateway)} | ${addedRow ? '—' : fr(r.gatewayOverDirect)} | ${fr(r.gatewayOverNginx)} | ${fr(r.gatewayOverFloor)} | ${fr(r.gatewayOverGo)} |`,
     );
   }
-  lines.push(`| idle | gateway RSS (MiB) | — | — | ${fmt(rssIdleFreshMiB)} fresh, ${fmt(rssIdleAfterLoadMiB)} after load | — | — |`);
-  lines.push(`| readiness | health 200 → first proxied byte (ms) | — | — | ${fmt(life.readiness.firstByteLagMs)} | — | — |`);
-  lines.push(`| readiness | health 200 → state ready (ms) | — | — | ${fmt(life.readiness.readyStateLagMs)} | — | — |`);
+  const others = Object.entries(rssOthersAfterLoadMiB)
+    .filter(([t]) => t !== 'gateway')
+    .map(([t, v]) => `${t} ${fmt(v)}`)
+    .join(', ');
   lines.push(
-    `| readiness | cold start, request → first byte (ms; server boot ${fmt(life.readiness.serverBootMs)}) | — | — | ${fmt(life.readiness.coldStartMs)} | — | — |`,
+    `| idle | gateway RSS (MiB) | — | — | — | — | ${fmt(rssIdleFreshMiB)} fresh, ${fmt(rssIdleAfterLoadMiB)} after load (${others}) | — | — | — | — |`,
   );
-  lines.push(
-    `| eviction | evict + start, request → first byte (ms; server boot ${fmt(life.eviction.serverBootMs)}) | — | — | ${fmt(life.eviction.evictAndStartMs)} | — | — |`,
-  );
-  lines.push(`| eviction | of which gateway (stop, placement, readiness) (ms) | — | — | ${fmt(life.eviction.gatewayMs)} | — | — |`);
-  lines.push(...swapTableLines(swap));
+  if (life) {
+    lines.push(
+      `| readiness | health 200 → first proxied byte (ms) | — | — | — | — | ${fmt(life.readiness.firstByteLagMs)} | — | — | — | — |`,
+    );
+    lines.push(`| readiness | health 200 → state ready (ms) | — | — | — | — | ${fmt(life.readiness.readyStateLagMs)} | — | — | — | — |`);
+    lines.push(
+      `| readiness | cold start, request → first byte (ms; server boot ${fmt(life.readiness.serverBootMs)}) | — | — | — | — | ${fmt(life.readiness.coldStartMs)} | — | — | — | — |`,
+    );
+    lines.push(
+      `| eviction | evict + start, request → first byte (ms; server boot ${fmt(life.eviction.serverBootMs)}) | — | — | — | — | ${fmt(life.eviction.evictAndStartMs)} | — | — | — | — |`,
+    );
+    lines.push(
+      `| eviction | of which gateway (stop, placement, readiness) (ms) | — | — | — | — | ${fmt(life.eviction.gatewayMs)} | — | — | — | — |`,
+    );
+  }
+  if (swap) lines.push(...swapTableLines(swap, 4, 4));
   const table = lines.join('\n');
   const checks = [
     '| target | gateway | limit | met |',
@@ -523,6 +704,7 @@ async function main() {
     },
     node: process.version,
     nginx: nginxVersion,
+    go: goProxy?.version ?? null,
     settings: {
       rounds: ROUNDS,
       durationS: DURATION_S,
@@ -536,15 +718,22 @@ async function main() {
       bodyBytes: BODY_BYTES,
       bodyConcurrency: BODY_C,
       nginxWorkers: 1,
+      goMaxProcs: process.env.BENCH_GOMAXPROCS ?? 'default (all cores)',
+      only: ONLY || null,
       gatewayLog: 'default level (info), stdout to a file',
       loadGenerator: 'autocannon (child process); exact percentiles from every response time',
     },
-    skipped: nginxBin ? [] : ['nginx'],
+    skipped: [...(nginxBin ? [] : ['nginx']), ...(withFloor ? [] : ['floor']), ...(goProxy ? [] : ['go'])],
     rows,
     targets: targetsCheck,
-    rss: { gatewayIdleFreshMiB: rssIdleFreshMiB, gatewayIdleAfterLoadMiB: rssIdleAfterLoadMiB, gatewayHolding512StreamsMiB: rss512 },
-    readiness: life.readiness,
-    eviction: life.eviction,
+    rss: {
+      gatewayIdleFreshMiB: rssIdleFreshMiB,
+      gatewayIdleAfterLoadMiB: rssIdleAfterLoadMiB,
+      gatewayHolding512StreamsMiB: rss512,
+      afterLoadMiB: rssOthersAfterLoadMiB,
+    },
+    readiness: life?.readiness ?? null,
+    eviction: life?.eviction ?? null,
     swap,
     medians: med,
     raw,
@@ -557,9 +746,31 @@ async function main() {
   log(checks);
   log('');
   log(
-    `machine: ${results.machine.cpuModel}, ${results.machine.cpus} cores, ${results.machine.memTotalMiB} MiB; ${results.machine.platform}; node ${process.version}; ${nginxVersion ?? 'no nginx'}`,
+    `machine: ${results.machine.cpuModel}, ${results.machine.cpus} cores, ${results.machine.memTotalMiB} MiB; ${results.machine.platform}; node ${process.version}; ${nginxVersion ?? 'no nginx'}; ${goProxy?.version ?? 'no go'}`,
   );
   log(`wrote ${OUT} in ${results.elapsedS.toFixed(0)} s`);
+}
+
+let cleaningUp = null;
+/** Stops what the bench started (in reverse order, then any child left), and removes its files. */
+function cleanUp() {
+  cleaningUp ??= (async () => {
+    for (const f of cleanup.reverse()) await f().catch(() => {});
+    await stopAll().catch(() => {});
+    if (process.env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
+  })();
+  return cleaningUp;
+}
+
+// A stopped bench (Ctrl-C, a test runner's timeout) leaves no gateway, mock, proxy or load worker.
+for (const [sig, n] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+]) {
+  process.on(sig, () => {
+    log(`\n${sig}: stopping the bench's processes`);
+    void cleanUp().finally(() => process.exit(128 + n));
+  });
 }
 
 let code = 0;
@@ -569,7 +780,6 @@ try {
   console.error(err);
   code = 1;
 } finally {
-  for (const f of cleanup.reverse()) await f().catch(() => {});
-  if (process.env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
+  await cleanUp();
 }
 process.exit(code);

@@ -170,22 +170,36 @@ export async function runSwapScenario({ tmp, quick = false, log = console.log })
 
 const f = (v) => (v == null ? '—' : Number.isInteger(v) ? String(v) : v.toFixed(2));
 
-/** Rows for run.mjs's table (same columns: scenario, metric, direct, nginx, gateway, ratios). */
-export function swapTableLines(r) {
+/**
+ * Rows for a table of columns: scenario, metric, `refs` reference columns, gateway, `ratios` ratio
+ * columns (run.mjs's). The ratio to swapAfterSeconds 0 is in the gateway cell, after "×".
+ */
+export function swapTableLines(r, refs = 0, ratios = 0) {
   const lines = [];
+  const row = (metric, cell) => `| swap | ${metric} | ${'— | '.repeat(refs)}${cell} |${' — |'.repeat(ratios)}`;
   const k = r.settings.swapAfterSeconds;
   for (const id of MODELS) {
     const t = r.turns.perModel[id];
     const n = r.never.perModel[id];
+    const q = r.ratios.perModel[id];
     lines.push(
-      `| swap | ${id} p50 / p95 latency (ms), swapAfterSeconds ${k} vs 0 | — | — | ${f(t.p50Ms)} / ${f(t.p95Ms)} vs ${f(n.p50Ms)} / ${f(n.p95Ms)} | ${f(r.ratios.perModel[id].p50)} / ${f(r.ratios.perModel[id].p95)} | — |`,
+      row(
+        `${id} p50 / p95 latency (ms), swapAfterSeconds ${k} vs 0`,
+        `${f(t.p50Ms)} / ${f(t.p95Ms)} vs ${f(n.p50Ms)} / ${f(n.p95Ms)} (×${f(q.p50)} / ×${f(q.p95)})`,
+      ),
     );
     lines.push(
-      `| swap | ${id} answered / failed / starts, swapAfterSeconds ${k} vs 0 | — | — | ${t.answered} / ${t.failed} / ${t.starts} vs ${n.answered} / ${n.failed} / ${n.starts} | — | — |`,
+      row(
+        `${id} answered / failed / starts, swapAfterSeconds ${k} vs 0`,
+        `${t.answered} / ${t.failed} / ${t.starts} vs ${n.answered} / ${n.failed} / ${n.starts}`,
+      ),
     );
   }
   lines.push(
-    `| swap | all: requests answered, starts, yields, swapAfterSeconds ${k} vs 0 | — | — | ${r.turns.answered}, ${r.turns.starts}, ${r.turns.yields} vs ${r.never.answered}, ${r.never.starts}, ${r.never.yields} | ${f(r.ratios.answered)} | — |`,
+    row(
+      `all: answered, starts, yields, swapAfterSeconds ${k} vs 0`,
+      `${r.turns.answered}, ${r.turns.starts}, ${r.turns.yields} vs ${r.never.answered}, ${r.never.starts}, ${r.never.yields} (answered ×${f(r.ratios.answered)})`,
+    ),
   );
   return lines;
 }
@@ -194,13 +208,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vllm-gw-swap-'));
   try {
     const r = await runSwapScenario({ tmp, quick: process.env.BENCH_QUICK === '1' });
-    console.log(
-      [
-        '| scenario | metric | direct | nginx | gateway | gateway/ref | — |',
-        '| --- | --- | --- | --- | --- | --- | --- |',
-        ...swapTableLines(r),
-      ].join('\n'),
-    );
+    console.log(['| scenario | metric | gateway |', '| --- | --- | --- |', ...swapTableLines(r)].join('\n'));
     console.log(JSON.stringify(r, null, 2));
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -28,6 +28,7 @@ import {
 } from './helpers.js';
 // @ts-expect-error: plain ESM helper without types
 import { buildMockImage } from './build-mock-image.mjs';
+import { envWithoutMarkers } from '../lifecycle/run-marker.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -382,7 +383,7 @@ describe.skipIf(!avail.available)('DockerRuntime (real engine)', () => {
       );
       await waitFor('event stream to notice', () => !rt.eventStream.connected, 10_000);
     } finally {
-      await run(path.join(here, 'start-dockerd.sh'), [], { timeout: 90_000 });
+      await run(path.join(here, 'start-dockerd.sh'), [], { timeout: 90_000, env: envWithoutMarkers() }); // the shared engine outlives the run
     }
     await waitFor('event stream to reconnect', () => rt.eventStream.connected && rt.eventStream.reconnects >= 1, 20_000);
     record('dockerd restart → events reconnected', Date.now() - t0);

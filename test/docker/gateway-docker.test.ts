@@ -33,6 +33,7 @@ import {
 } from './gateway-helpers.js';
 // @ts-expect-error: plain ESM helper without types
 import { buildMockImage } from './build-mock-image.mjs';
+import { envWithoutMarkers } from '../lifecycle/run-marker.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -434,7 +435,7 @@ describe.skipIf(!avail.available)('gateway with docker models (real engine)', ()
         chat: liveRestore ? (await post(t.url, '/v1/chat/completions', chat('survivor'))).status : 0,
       };
     } finally {
-      await run(path.join(here, 'start-dockerd.sh'), [], { timeout: 90_000 });
+      await run(path.join(here, 'start-dockerd.sh'), [], { timeout: 90_000, env: envWithoutMarkers() }); // the shared engine outlives the run
     }
     log('dockerd answers again');
     expect(duringDown?.ready).toBe(503);

@@ -6,11 +6,13 @@ import type Dockerode from 'dockerode';
 import type { DockerModelConfig, GatewayConfig } from '../../gateway/config/types.js';
 import type { StartRequest } from '../../gateway/runtimes/runtime.js';
 import type { ModelProgress } from '../../gateway/status-types.js';
+import { testContainerPrefix } from '../lifecycle/run-marker.js';
 
 export const MOCK_IMAGE = process.env.VLLM_GW_MOCK_IMAGE ?? 'vllm-gw-mock:test';
 
+/** A container prefix of one test's own, under this run's (so the global teardown finds leftovers). */
 export function uniquePrefix(tag: string): string {
-  return `vgwt-${tag}-${randomBytes(3).toString('hex')}`;
+  return `${testContainerPrefix()}-${tag}-${randomBytes(3).toString('hex')}`;
 }
 
 export function dockerConfig(prefix: string, over: Partial<GatewayConfig['docker']> = {}): GatewayConfig['docker'] {

@@ -3,14 +3,14 @@
 // (test/fixtures/fake-nvidia-smi.mjs), process models running the mock vLLM server with a
 // simulated allocation (`--mock-vram-mib`), and "other" processes holding GPU memory.
 //
-// Isolation: every gateway gets its own FAKE_NVIDIA_SMI_SCOPE, set in the gateway's environment
-// (process.env of this test file's worker, which the probe passes to the fake) and in each
-// model's `env`, so the fake only counts this test's processes, whatever other test files run
-// beside it. process.env is per test file (vitest runs each file in its own worker process).
+// Isolation: every gateway gets its own FAKE_NVIDIA_SMI_SCOPE, set in the environment of the
+// nvidia-smi its probe runs (a wrapper script of the gateway's own, see fakeNvidiaSmiWith) and
+// in each model's `env`, so the fake only counts this gateway's processes, whatever other tests
+// run beside it. The launchers the models run are files in test/fixtures/.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,59 +57,34 @@ export function mockCommand(mib: number, ...extra: Array<string | number>): stri
   ];
 }
 
-// A launcher like `vllm serve --tensor-parallel-size N`: the API server (the mock) holds memory on
-// the first visible GPU and one worker per further GPU holds the same on its GPU. The launcher's
-// own command line carries no --mock-vram-mib (the fake would count it), only --per-gpu-mib.
-const TP_LAUNCHER = `
-const { spawn } = require('node:child_process');
-const argv = process.argv.slice(1);
-const at = argv.indexOf('--per-gpu-mib');
-const mib = argv[at + 1];
-const rest = argv.filter((_, i) => i !== at && i !== at + 1);
-const gpus = (process.env.CUDA_VISIBLE_DEVICES || '0').split(',');
-for (const g of gpus.slice(1)) {
-  spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', '--', '--mock-vram-mib', mib, '--mock-gpu-index', g], { stdio: 'ignore' });
-}
-const api = spawn(process.execPath, [...rest, '--mock-vram-mib', mib, '--mock-gpu-index', gpus[0]], { stdio: 'inherit' });
-api.on('exit', (code) => process.exit(code ?? 1));
-`;
+const FIXTURES = new URL('../fixtures/', import.meta.url);
+const fixture = (name: string) => fileURLToPath(new URL(name, FIXTURES));
+/** test/fixtures/gpu-memory-holder.mjs: idles, "holding" the memory its flags declare. */
+export const GPU_MEMORY_HOLDER = fixture('gpu-memory-holder.mjs');
+/** test/fixtures/engine-launcher.mjs: a parent whose child holds the memory. */
+export const ENGINE_LAUNCHER = fixture('engine-launcher.mjs');
 
-/** A multi-GPU server: the mock plus one worker process per further GPU in CUDA_VISIBLE_DEVICES. */
+/** A multi-GPU server (test/fixtures/tensor-parallel-launcher.mjs): the mock plus one worker process per further GPU. */
 export function tensorParallelCommand(perGpuMib: number): string[] {
   return [
     process.execPath,
-    '-e',
-    TP_LAUNCHER,
+    fixture('tensor-parallel-launcher.mjs'),
+    '--per-gpu-mib',
+    String(perGpuMib),
     '--',
+    process.execPath,
     ...MOCK_SERVE_ARGS,
     ...GPU_UTILIZATION_ARGS,
     '--mock-cuda-visible-devices',
     '${CUDA_VISIBLE_DEVICES}',
-    '--per-gpu-mib',
-    String(perGpuMib),
   ];
 }
 
-// A server that takes a while to shut down, like vLLM tearing down its engine: the launcher holds
-// the GPU memory (its command line declares it) and serves through a mock it starts; on SIGTERM
-// the mock goes at once but the launcher keeps the memory for --stop-delay-ms before exiting.
-const SLOW_STOP_LAUNCHER = `
-const { spawn } = require('node:child_process');
-const argv = process.argv.slice(1);
-const sep = argv.indexOf('--');
-const delay = Number(argv[argv.indexOf('--stop-delay-ms') + 1]);
-spawn(process.execPath, argv.slice(sep + 1), { stdio: 'inherit' });
-setInterval(() => {}, 1e6);
-process.on('SIGTERM', () => setTimeout(() => process.exit(0), delay));
-`;
-
-/** A server holding `mib` that exits `stopDelayMs` after SIGTERM. */
+/** A server holding `mib` that exits `stopDelayMs` after SIGTERM (test/fixtures/slow-stop-launcher.mjs). */
 export function slowStopCommand(mib: number, stopDelayMs: number): string[] {
   return [
     process.execPath,
-    '-e',
-    SLOW_STOP_LAUNCHER,
-    '--',
+    fixture('slow-stop-launcher.mjs'),
     '--stop-delay-ms',
     String(stopDelayMs),
     '--mock-vram-mib',
@@ -117,6 +92,7 @@ export function slowStopCommand(mib: number, stopDelayMs: number): string[] {
     '--mock-gpu-index',
     '${CUDA_VISIBLE_DEVICES}',
     '--',
+    process.execPath,
     ...MOCK_SERVE_ARGS,
   ];
 }
@@ -198,12 +174,7 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
     ...(opts.gpus ? { FAKE_NVIDIA_SMI_GPUS: opts.gpus } : {}),
     ...opts.fakeEnv,
   };
-  // The probe runs the fake with the gateway's environment: set it for this gateway's lifetime.
-  const saved = new Map<string, string | undefined>();
-  for (const [k, v] of Object.entries(env)) {
-    saved.set(k, process.env[k]);
-    process.env[k] = v;
-  }
+  const nvidiaSmi = fakeNvidiaSmiWith(scope, env);
   const models: Record<string, unknown> = {};
   for (const [id, m] of Object.entries(opts.models)) {
     models[id] = {
@@ -223,7 +194,7 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
       retry: { maxAttempts: 2, initialDelaySeconds: 0.05, backoff: 2 },
       timeouts: { connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 10, startSeconds: 15 },
       shutdown: { drainSeconds: 1 },
-      gpu: { probe: 'nvidia-smi', nvidiaSmiPath: FAKE_NVIDIA_SMI, pollSeconds: 0.25, reserveGiB: 0.5, ...opts.gpu },
+      gpu: { probe: 'nvidia-smi', nvidiaSmiPath: nvidiaSmi.path, pollSeconds: 0.25, reserveGiB: 0.5, ...opts.gpu },
       models,
     }),
   );
@@ -260,10 +231,7 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
         await Promise.race([gw.close(), sleep(8000)]).catch(() => {});
         await runtime.killAll();
         await Promise.all([...mine].map(kill));
-        for (const [k, v] of saved) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
+        nvidiaSmi.remove();
         rmSync(path.join(tmpdir(), `fake-nvidia-smi-${scope}.json`), { force: true });
       })();
       return closing;
@@ -273,13 +241,27 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
   return t;
 }
 
+/**
+ * An `nvidia-smi` of this gateway's own: a shell script that runs the fake with `env` (its scope,
+ * GPUs, failure switches), so the gateway's probe finds it through `gpu.nvidiaSmiPath` as it would
+ * the real one, and no environment is shared with other gateways of the same test file.
+ */
+function fakeNvidiaSmiWith(scope: string, env: Record<string, string>): { path: string; remove: () => void } {
+  const { dir, remove } = tempDir(`fake-nvidia-smi-${scope}-`);
+  const file = path.join(dir, 'nvidia-smi');
+  const quote = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`);
+  writeFileSync(file, ['#!/bin/sh', ...exports, `exec ${quote(process.execPath)} ${quote(FAKE_NVIDIA_SMI)} "$@"`, ''].join('\n'));
+  chmodSync(file, 0o755);
+  return { path: file, remove };
+}
+
 /** Spawns a process holding `mib` on GPU `gpu` as the fake sees it (in `env`'s scope); `ready` resolves once it runs. */
 export function spawnHolder(env: NodeJS.ProcessEnv, mib: number, gpu = 0): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(
-    process.execPath,
-    ['-e', 'setInterval(() => {}, 1e6); console.log("up")', '--', '--mock-vram-mib', String(mib), '--mock-gpu-index', String(gpu)],
-    { env, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(process.execPath, [GPU_MEMORY_HOLDER, '--mock-vram-mib', String(mib), '--mock-gpu-index', String(gpu)], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
     child.once('error', reject);

@@ -42,6 +42,24 @@ describe('a half-sent body', () => {
     expect((await post(t.url, '/v1/chat/completions', chat('r1'))).status).toBe(200);
   });
 
+  it('slow headers (slowloris) are answered 408 request_timeout in the error shape too', async () => {
+    const mock = await spawnMock(['--served-model-name', 'r1']);
+    const t = await startGateway(
+      baseYaml(remote(mock.url), { timeouts: '{ connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 1, startSeconds: 15 }' }),
+    );
+    const port = Number(new URL(t.url).port);
+    const socket = await openSocket(port);
+    let raw = '';
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('data', (c: Buffer) => (raw += c.toString('latin1')));
+    socket.on('error', () => {});
+    socket.write(`GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: `); // and the rest never comes
+    await closed;
+    const r = parseResponse(raw);
+    expect(r?.status).toBe(408);
+    expect(rawError(r!).code).toBe('request_timeout');
+  });
+
   it('does not hold shutdown past drainSeconds: close() ends and cuts the connection', async () => {
     const mock = await spawnMock(['--served-model-name', 'r1']);
     // idleSeconds far beyond the drain, so only the end of the drain can cut the half-sent body.

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
+import { expect } from 'vitest';
 import { request as undiciRequest, Agent, type Dispatcher } from 'undici';
 import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
@@ -235,6 +236,49 @@ export async function http(
 /** POST a JSON body to a proxied path. */
 export function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Res> {
   return http(base, path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers, signal });
+}
+
+/** How a response read chunk by chunk ended: cleanly (error null) or with the error the client saw. */
+export interface ReadOutcome {
+  status: number;
+  text: string;
+  /** Data events seen (`data: {` lines), for SSE responses. */
+  events: number;
+  /** performance.now() when the response headers came, and when its last chunk came. */
+  headersAt: number;
+  lastChunkAt: number;
+  /** performance.now() when the body ended or failed. */
+  endedAt: number;
+  error: (Error & { code?: string }) | null;
+}
+
+/** How undici reports a chunked (streamed) body whose connection closed before its last chunk. */
+export const CUT_CHUNKED_BODY = { name: 'HTTPParserError', message: expect.stringContaining('Invalid EOF state') };
+/** How undici reports a body with a content-length whose connection closed before it was all there. */
+export const CUT_SIZED_BODY = { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' };
+
+/** POSTs `body` and reads the answer chunk by chunk, noting when each part came and how it ended. */
+export async function postAndRead(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<ReadOutcome> {
+  const res = await undiciRequest(base + path, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+    dispatcher: agent,
+  });
+  const headersAt = performance.now();
+  let text = '';
+  let lastChunkAt = headersAt;
+  let error: ReadOutcome['error'] = null;
+  try {
+    for await (const chunk of res.body) {
+      text += String(chunk);
+      lastChunkAt = performance.now();
+    }
+  } catch (err) {
+    error = err as ReadOutcome['error'];
+  }
+  const endedAt = performance.now();
+  return { status: res.statusCode, text, events: text.match(/^data: \{/gm)?.length ?? 0, headersAt, lastChunkAt, endedAt, error };
 }
 
 export function chat(model: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -3,14 +3,15 @@
 // server (ready at once, same pid, nothing started beside it); restarted with a changed command it
 // kills the leftover before /ready answers 200 and starts a new server on the next request.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 import { isSameProcess, procStat, readStateFile } from '../../gateway/runtimes/process-state.js';
 import { baseYaml, chat, http, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
+import { ensureBuilt } from './ensure-built.js';
 
 /** Every process these tests caused, by pid and start time, so cleanup kills only those. */
 const started: Array<{ pid: number; startTime: number; group: boolean }> = [];
@@ -31,19 +32,6 @@ afterAll(async () => {
 async function remember(pid: number, group: boolean): Promise<void> {
   const s = await procStat(pid);
   if (s) started.push({ pid, startTime: s.startTime, group });
-}
-
-/** Builds dist when it is missing or older than the sources this test exercises (`npm test` builds first). */
-function ensureBuilt(): void {
-  const fresh = ['gateway/index.ts', 'gateway/runtimes/process-runtime.ts', 'gateway/runtimes/process-state.ts'].every((src) => {
-    const out = path.join(REPO_ROOT, 'dist', src.replace(/\.ts$/, '.js'));
-    return existsSync(out) && statSync(out).mtimeMs >= statSync(path.join(REPO_ROOT, src)).mtimeMs;
-  });
-  if (fresh && existsSync(path.join(REPO_ROOT, 'dist/gateway/cli.js'))) return;
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
 }
 
 interface Serve {
@@ -91,6 +79,8 @@ async function gone(p: { pid: number; startTime: number }): Promise<boolean> {
 }
 
 describe.runIf(process.platform === 'linux')('process models after the gateway was killed with SIGKILL', () => {
+  // The gateway runs from dist/: build it first when it is missing or older than the sources (tsc is slow on a loaded machine).
+  beforeAll(ensureBuilt, 240_000);
   it('adopts the running server when the config is unchanged, kills it when the command changed', { timeout: 120_000 }, async () => {
     ensureBuilt();
     const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-'));

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM fixture without type declarations
 import { parseArgs, embed, splitTokens, DEFAULT_TOKENS } from '../fixtures/mock-vllm.mjs';
+import { markerEnv } from '../lifecycle/run-marker.js';
 
 const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/mock-vllm.mjs');
 const FAKE_SMI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/fake-nvidia-smi.mjs');
@@ -42,7 +43,7 @@ async function startMock(
   const p = port ?? (await freePort());
   const hasPort = args.some((a) => a === '--port' || a.startsWith('--port='));
   const proc = spawn(process.execPath, [SCRIPT, ...args, ...(hasPort ? [] : ['--port', String(p)]), '--host', '127.0.0.1'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...markerEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   spawned.push(proc);

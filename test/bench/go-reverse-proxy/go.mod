@@ -1,0 +1,3 @@
+module vllm-gateway/bench/go-reverse-proxy
+
+go 1.19
