@@ -44,6 +44,10 @@ export interface ModelStatus {
   stateSince: string;
   pinned: boolean;
   ttlSeconds: number;
+  /** Extension: the keep_alive of the model's last request (Ollama routes) in force instead of ttlSeconds; -1 = keep loaded; null = none. */
+  keepAliveSeconds?: number | null;
+  /** Extension: when the model will be stopped for idleness if no request comes; null while busy, not ready, or never. */
+  idleDeadline?: string | null;
   error: string | null;
   progress: ModelProgress | null;
   /** Null when the server is not running, not scraped, or reports nothing usable. */

@@ -62,7 +62,7 @@ export type LocalModelConfig = DockerModelConfig | ProcessModelConfig;
 export interface GatewayConfig {
   /** Absolute path of the file this came from (the admin token file lives beside it). */
   sourcePath: string | null;
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; ollamaPort: number | null };
   auth: {
     apiKeys: string[];
     adminToken: string; // "auto" or a literal token

@@ -150,6 +150,19 @@ export class Scheduler extends EventEmitter {
     }
   }
 
+  /**
+   * A request's keep_alive (seconds; Infinity = keep loaded; null = back to ttlSeconds), in force
+   * from the end of that request until the next one ends: the proxy calls this just before
+   * release(). 0 stops the model as soon as it is idle (unless pinned).
+   */
+  setKeepAlive(entry: ModelEntry, seconds: number | null): void {
+    if (entry.keepAliveSeconds === seconds) return;
+    entry.keepAliveSeconds = seconds;
+    this.clearIdleTimer(entry);
+    this.armIdleTimer(entry);
+    this.changed();
+  }
+
   /** Called by the proxy when a lease ends: records use, hands the slot on, arms the idle timer. */
   release(entry: ModelEntry, lease: Lease): void {
     lease.release();
@@ -602,14 +615,7 @@ export class Scheduler extends EventEmitter {
   }
 
   private idleDue(entry: ModelEntry): number | null {
-    return idleStopAt({
-      ready: entry.state === 'ready',
-      busy: entry.queue.busy,
-      pinned: entry.config.pinned,
-      remote: entry.config.runtime === 'remote',
-      ttlSeconds: entry.config.ttlSeconds,
-      lastActivity: entry.lastActivity,
-    });
+    return idleStopAt(entry.idleFacts);
   }
 
   /**

@@ -27,6 +27,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run as engineFigures } from './engine-scrape.mjs';
 import { runSwapScenario, swapTableLines } from './swap.mjs';
 import {
   chatBody,
@@ -513,6 +514,7 @@ async function main() {
     life = await lifecycle(gw);
     swap = await runSwapScenario({ tmp, quick: QUICK, log });
   }
+  const engine = ONLY ? null : await engineFigures({ quick: QUICK, log });
 
   // ---------------------------------------------------------------- medians, ratios, table
   const med = {};
@@ -735,6 +737,7 @@ async function main() {
     readiness: life?.readiness ?? null,
     eviction: life?.eviction ?? null,
     swap,
+    engineFigures: engine,
     medians: med,
     raw,
     elapsedS: (Date.now() - t0) / 1000,

@@ -78,7 +78,7 @@ describe('the configs shipped in the repository validate', () => {
     for (const section of ['auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'gpu', 'docker'] as const) {
       expect(config![section], section).toEqual(empty![section]);
     }
-    expect(config!.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config!.listen).toEqual({ host: '127.0.0.1', port: 8080, ollamaPort: null });
     // …and writes every key out.
     const raw = YAML.parse(readFileSync(repo('gateway.example.yaml'), 'utf8'));
     for (const section of ['listen', 'auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'gpu', 'docker'] as const) {

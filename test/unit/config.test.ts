@@ -52,7 +52,7 @@ describe('defaults (docs/configuration.md)', () => {
     const { sourcePath, ...rest } = config;
     expect(sourcePath).toBe(resolve('test.yaml'));
     expect(rest).toEqual({
-      listen: { host: '127.0.0.1', port: 8080 },
+      listen: { host: '127.0.0.1', port: 8080, ollamaPort: null },
       auth: { apiKeys: [], adminToken: 'auto', allowedHosts: [], allowedOrigins: [] },
       limits: { maxQueuePerModel: 200, maxConcurrentPerModel: 50, queueTimeoutSeconds: 600, maxBodyBytes: 33554432 },
       retry: { maxAttempts: 3, initialDelaySeconds: 1, backoff: 1.5 },
@@ -252,6 +252,10 @@ describe('validation rules (each with its key path)', () => {
     badAt('listen: { port: -1 }', 'listen.port', />= 0/);
     badAt('listen: { port: 80.5 }', 'listen.port', /int/);
     badAt('listen: { port: abc }', 'listen.port', /expected number, got string "abc"/);
+    badAt('listen: { ollamaPort: 70000 }', 'listen.ollamaPort', /<= 65535/);
+    badAt('listen: { port: 11434, ollamaPort: 11434 }', 'listen.ollamaPort', /must differ from listen\.port \(11434\)/);
+    expect(ok('listen: { ollamaPort: 11434 }\nmodels: {}\n').listen.ollamaPort).toBe(11434);
+    expect(ok('listen: { ollamaPort: "11434" }\nmodels: {}\n').listen.ollamaPort).toBe(11434);
     badAt('limits: { maxQueuePerModel: 0 }', 'limits.maxQueuePerModel', /> 0/);
     badAt('limits: { maxConcurrentPerModel: -3 }', 'limits.maxConcurrentPerModel', /> 0/);
     badAt('limits: { maxBodyBytes: 0 }', 'limits.maxBodyBytes', /> 0/);
