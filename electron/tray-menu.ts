@@ -72,10 +72,16 @@ export function modelVramText(m: ModelStatus): string {
   return `${gib(m.vramBudgetMiB)} GiB`;
 }
 
-export function modelMenuLabel(m: ModelStatus): string {
+export function modelMenuLabel(m: ModelStatus, now = Date.now()): string {
   let state: string = m.state;
-  if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
+  const wait = m.waitingForMemory ?? null;
+  if (m.state === 'starting' && wait) {
+    const s = Math.max(0, Math.round((now - Date.parse(wait.since)) / 1000));
+    state = `waiting for GPU memory ${s} s${wait.blockedBy.length ? ` (held by ${wait.blockedBy.join(', ')})` : ''}`;
+  } else if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
     state += ` ${Math.round(m.progress.percent)}%`;
+  } else if (m.state === 'ready' && m.yielding) {
+    state = `ready, yielding to ${m.yieldingTo ?? 'a waiting model'}`;
   }
   const load = m.inFlight + m.queued > 0 ? ` · ${m.inFlight} in flight${m.queued ? `, ${m.queued} queued` : ''}` : '';
   return `${m.id} — ${state} · ${modelVramText(m)}${load}`;
@@ -96,7 +102,16 @@ export function trayTooltip(status: StatusDocument | null, gatewayError?: string
   if (failed) parts.push(`${failed} failed`);
   if (inFlight) parts.push(`${inFlight} in flight`);
   if (queued) parts.push(`${queued} queued`);
-  return `vLLM Gateway — ${status.listen} — ${parts.join(', ')}`;
+  // What the engines report (their /metrics): the tokens/s of all models, and the GPUs' memory.
+  const figures: string[] = [];
+  const rates = status.models.map((m) => m.engine?.generationTokensPerSecond).filter((v): v is number => typeof v === 'number');
+  if (rates.length) figures.push(`${Math.round(rates.reduce((a, b) => a + b, 0))} tok/s`);
+  if (status.gpus.length) {
+    const used = status.gpus.reduce((n, g) => n + g.usedMiB, 0);
+    const total = status.gpus.reduce((n, g) => n + g.totalMiB, 0);
+    figures.push(`VRAM ${gib(used)} / ${gib(total)} GiB`);
+  }
+  return `vLLM Gateway — ${status.listen} — ${parts.join(', ')}${figures.length ? ` — ${figures.join(', ')}` : ''}`;
 }
 
 function modelSubmenu(m: ModelStatus): TrayMenuItem[] {
@@ -122,7 +137,7 @@ function shutdownMenu(phase: QuitPhase): TrayMenuItem[] {
   ];
 }
 
-export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions): TrayMenuItem[] {
+export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions, now = Date.now()): TrayMenuItem[] {
   if (opts.quitPhase && opts.quitPhase !== 'running') return shutdownMenu(opts.quitPhase);
   const items: TrayMenuItem[] = [];
   if (opts.gatewayError) {
@@ -138,7 +153,7 @@ export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptio
   if (status) {
     if (models.length === 0) items.push({ id: 'no-models', label: 'No models configured', enabled: false });
     for (const m of models) {
-      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m), type: 'submenu', submenu: modelSubmenu(m) });
+      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m, now), type: 'submenu', submenu: modelSubmenu(m) });
     }
     const anyLoaded = models.some((m) => m.runtime !== 'remote' && UNLOADABLE.has(m.state));
     items.push({ id: 'unload-all', label: 'Unload all', enabled: anyLoaded, action: { type: 'unload-all' } });

@@ -11,6 +11,8 @@ import { isLoopbackHost } from './config/cross-checks.js';
 import type { GatewayConfig } from './config/types.js';
 import { cliLogDestination } from './cli-log-destination.js';
 import { createGateway } from './index.js';
+import { pinoIsoTime } from './iso-time.js';
+import { OllamaPortInUseError } from './ollama/ollama-listener.js';
 import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from './config/default-config.js';
 
 const USAGE = `Usage:
@@ -52,16 +54,13 @@ async function serve(file: string, port: string | undefined, host: string | unde
     // Only decimal digits: Number() would take "" as 0 (a random port), "0x4E27" and "1e4".
     const p = port === undefined ? config.listen.port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
     if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be a decimal integer from 0 to 65535, got "${port}"`);
-    effective = { ...config, listen: { host: host ?? config.listen.host, port: p } };
+    effective = { ...config, listen: { ...config.listen, host: host ?? config.listen.host, port: p } };
   }
   if (!isLoopbackHost(effective.listen.host) && effective.auth.apiKeys.length === 0) {
     return fail(`Refusing to listen on ${effective.listen.host} without API keys: set auth.apiKeys, or listen on 127.0.0.1`);
   }
 
-  const logger = pino(
-    { base: undefined, timestamp: pino.stdTimeFunctions.isoTime, level: process.env.LOG_LEVEL ?? 'info' },
-    cliLogDestination(),
-  );
+  const logger = pino({ base: undefined, timestamp: pinoIsoTime, level: process.env.LOG_LEVEL ?? 'info' }, cliLogDestination());
   const uiDir = dashboardDir();
   const gateway = await createGateway(effective, {
     logger,
@@ -77,8 +76,10 @@ async function serve(file: string, port: string | undefined, host: string | unde
     url = await gateway.listen();
   } catch (err) {
     await gateway.close().catch(() => {});
+    if (err instanceof OllamaPortInUseError) return fail(`Could not listen: ${err.message}`);
     return fail(`Could not listen on ${effective.listen.host}:${effective.listen.port}: ${(err as Error).message}`);
   }
+  if (gateway.ollamaPort !== null) logger.info({ port: gateway.ollamaPort }, 'Ollama-compatible API also listening on listen.ollamaPort');
   // What was logged while starting (adoptions, preloads) comes out before the line supervisors wait for.
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   process.stdout.write(`listening on ${url}\n`);

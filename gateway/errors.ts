@@ -39,6 +39,8 @@ export const ERROR_CATALOGUE = {
   upstream_timeout: { status: 504, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error', retryAfter: 5 },
   internal_error: { status: 500, type: 'server_error' },
+  /** Ollama routes that manage a model store the gateway does not have (/api/create, /api/push…). */
+  not_supported: { status: 501, type: 'invalid_request_error' },
   /** nginx's 499: the client closed the connection; nothing can be sent, nothing is logged as an error. */
   client_gone: { status: 499, type: 'invalid_request_error' },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -17,10 +17,13 @@ import { createGpuProbe } from './gpu/create-probe.js';
 import { readHostInfo } from './gpu/host-info.js';
 import type { GpuProbe } from './gpu/probe.js';
 import { buildServer } from './http/server.js';
+import { listenOllama, type OllamaListener } from './ollama/ollama-listener.js';
 import { Metrics } from './metrics.js';
 import { ProcessRuntime } from './runtimes/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { pinoIsoTime } from './iso-time.js';
+import { RecentRing } from './recent-requests.js';
 import { buildStatus } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
 
@@ -40,6 +43,8 @@ export interface Gateway extends GatewayHandle {
   readonly app: FastifyInstance;
   readonly scheduler: Scheduler;
   readonly config: GatewayConfig;
+  /** The port of the Ollama listener once listening (listen.ollamaPort; 0 picks one), else null. */
+  readonly ollamaPort: number | null;
 }
 
 async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Partial<Record<'docker' | 'process', Runtime>>> {
@@ -57,14 +62,14 @@ async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Part
 }
 
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
-  const logger = opts.logger ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  const logger = opts.logger ?? pino({ base: undefined, timestamp: pinoIsoTime });
   const adminToken = (await resolveAdminToken(config)).token;
   const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
   gpu?.start();
   const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
   const scheduler = new Scheduler({ config, runtimes, gpu, log: logger });
   const startedAt = new Date();
-  const recent: RecentRequest[] = [];
+  const recent = new RecentRing<RecentRequest>(RECENT_REQUESTS);
   let listenUrl = `http://${config.listen.host}:${config.listen.port}`;
   let host: StatusDocument['host'] = {
     hostname: hostname(),
@@ -114,7 +119,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       gpu,
       startedAt,
       listen: () => listenUrl,
-      recent: () => recent,
+      recent: () => recent.list(),
       host: () => host,
       engine: engineOf,
     });
@@ -161,11 +166,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     history: historyDoc,
     ready,
     recordRequest: (r) => {
-      recent.unshift(r);
-      if (recent.length > RECENT_REQUESTS) recent.length = RECENT_REQUESTS;
+      recent.add(r);
       hub.changed();
     },
     registerUi: opts.registerUi,
+    loadedAt: startedAt,
   });
 
   const init = (async () => {
@@ -177,6 +182,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   init.catch((err: Error) => logger.error({ err: err.message }, 'start-up reconciliation failed'));
 
   let closing: Promise<void> | null = null;
+  let ollama: OllamaListener | null = null;
   const byId = (id: string) => {
     const e = scheduler.entries.get(id) ?? scheduler.resolve(id);
     if (!e) throw new GatewayError('model_not_found', `The model "${id}" is not configured`);
@@ -189,9 +195,20 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     scheduler,
     config,
     adminToken,
+    get ollamaPort() {
+      return ollama?.port ?? null;
+    },
     async listen() {
       await init.catch(() => {});
       await app.listen({ host: config.listen.host, port: config.listen.port });
+      if (config.listen.ollamaPort !== null) {
+        try {
+          ollama = await listenOllama(app, config.listen.host, config.listen.ollamaPort);
+        } catch (err) {
+          await app.close(); // all or nothing: no half-started gateway on the main port
+          throw err;
+        }
+      }
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
       const h = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -222,9 +239,12 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
         const drainMs = config.shutdown.drainSeconds * 1000;
         // When the drain time is over, every connection still open is cut: a client half-way through
         // its body, or one that reads nothing, must not hold the process (app.close() waits for all).
-        const cutTimer = setTimeout(() => app.server.closeAllConnections(), drainMs);
+        const cutTimer = setTimeout(() => {
+          app.server.closeAllConnections();
+          ollama?.closeAllConnections();
+        }, drainMs);
         try {
-          await Promise.all([app.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+          await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
         } finally {
           clearTimeout(cutTimer);
         }

@@ -44,10 +44,28 @@ export interface ModelStatus {
   stateSince: string;
   pinned: boolean;
   ttlSeconds: number;
+  /** Extension: the keep_alive of the model's last request (Ollama routes) in force instead of ttlSeconds; -1 = keep loaded; null = none. */
+  keepAliveSeconds?: number | null;
+  /** Extension: when the model will be stopped for idleness if no request comes; null while busy, not ready, or never. */
+  idleDeadline?: string | null;
   error: string | null;
   progress: ModelProgress | null;
   /** Null when the server is not running, not scraped, or reports nothing usable. */
   engine: EngineStatus | null;
+  /** True while it takes no new requests so that a waiting model can have its memory. */
+  yielding: boolean;
+  /** Extension: the model it yields to, while `yielding`. */
+  yieldingTo?: string | null;
+  /** Extension: while its start waits for GPU memory: since when, why, and who holds it. */
+  waitingForMemory?: MemoryWaitStatus | null;
+}
+
+export interface MemoryWaitStatus {
+  /** When the wait began (ISO time). */
+  since: string;
+  reason: string;
+  /** The models whose memory it waits for (busy, yielding, stopping, or ahead of it in line). */
+  blockedBy: string[];
 }
 
 export interface GpuStatus {

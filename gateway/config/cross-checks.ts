@@ -37,6 +37,13 @@ export function checkSections(tree: Record<string, unknown>): PathIssue[] {
         'without any key: set auth.apiKeys (non-empty), or listen on 127.0.0.1',
     });
   }
+  const listen = configSchema.shape.listen.safeParse(tree.listen);
+  if (listen.success && listen.data.ollamaPort !== null && listen.data.ollamaPort !== 0 && listen.data.ollamaPort === listen.data.port) {
+    issues.push({
+      path: 'listen.ollamaPort',
+      message: `must differ from listen.port (${listen.data.port}): the Ollama routes are served on the main port anyway`,
+    });
+  }
   if (gpu.success && gpu.data.probe === 'static' && gpu.data.static.length === 0) {
     issues.push({
       path: 'gpu.static',

@@ -33,6 +33,7 @@ export const DEFAULT_CONFIG_YAML = `# vLLM Gateway configuration. Every key is d
 listen:
   host: 127.0.0.1          # loopback only; another host needs auth.apiKeys
   port: 8080
+  ollamaPort: null         # 11434 (with Ollama stopped): tools that speak only Ollama's API work unchanged
 
 auth:
   apiKeys: []              # non-empty: clients send "Authorization: Bearer <key>"

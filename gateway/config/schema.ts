@@ -159,6 +159,8 @@ export const configSchema = z.strictObject({
   listen: section({
     host: nonEmpty.default('127.0.0.1'),
     port: port.default(8080),
+    /** The Ollama-compatible routes (and every other route) also on this port; null = off. */
+    ollamaPort: port.nullable().default(null),
   }),
   auth: section({
     apiKeys: z.array(nonEmpty).default([]),
@@ -188,6 +190,7 @@ export const configSchema = z.strictObject({
     stopModels: bool.default(true),
   }),
   scheduling: section({
+    swapAfterSeconds: nonNegativeNumber.default(30),
     sleepHostRamGiB: z
       .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (half of the host\'s RAM) or a number of GiB ≥ 0' })
       .default('auto'),

@@ -62,7 +62,7 @@ export type LocalModelConfig = DockerModelConfig | ProcessModelConfig;
 export interface GatewayConfig {
   /** Absolute path of the file this came from (the admin token file lives beside it). */
   sourcePath: string | null;
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; ollamaPort: number | null };
   auth: {
     apiKeys: string[];
     adminToken: string; // "auto" or a literal token
@@ -79,6 +79,11 @@ export interface GatewayConfig {
   timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; startSeconds: number };
   shutdown: { drainSeconds: number; stopModels: boolean };
   scheduling: {
+    /**
+     * A busy model whose memory a waiting start needs keeps serving at least this long after it
+     * became ready, then yields; 0 = busy models are never displaced.
+     */
+    swapAfterSeconds: number;
     /** Host RAM all level-1 sleepers may hold together; "auto" = half of the host's RAM. */
     sleepHostRamGiB: 'auto' | number;
   };

@@ -17,6 +17,8 @@ export interface AdminDeps {
   status(): StatusDocument;
   history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
+  /** When the config was loaded: each model's `created` (Unix seconds). */
+  loadedAt: Date;
   /** Takes secrets out of texts shown to clients without the admin token (redact.ts). */
   redact(text: string): string;
 }
@@ -38,12 +40,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     return reply.code(r.ok ? 200 : 503).send({ status: r.ok ? 'ready' : 'not_ready', reasons: r.reasons });
   });
 
+  const created = Math.floor(deps.loadedAt.getTime() / 1000);
   app.get('/v1/models', async () => ({
     object: 'list',
     data: [...scheduler.entries.values()].map((e) => ({
       id: e.id,
       object: 'model',
-      created: 0,
+      created: created,
       owned_by: 'vllm-gateway',
       state: e.state,
       aliases: [...e.config.aliases],

@@ -6,6 +6,14 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
+import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
+
+/** Errors on the Ollama routes are in Ollama's shape; everywhere else in the OpenAI one. */
+export type ErrorShape = 'openai' | 'ollama';
+
+export function errorShapeFor(path: string): ErrorShape {
+  return isOllamaPath(path) ? 'ollama' : 'openai';
+}
 
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
@@ -50,6 +58,14 @@ export function errorBody(err: GatewayError, redact?: (text: string) => string):
   return body;
 }
 
+/** The body in the shape of the route's API: OpenAI's, or Ollama's `{"error": "message"}` on /api/*. */
+export function shapedErrorBody(err: GatewayError, shape: ErrorShape, redact?: (text: string) => string): object {
+  if (shape === 'openai') return errorBody(err, redact);
+  const body = ollamaErrorBody(err);
+  if (redact) body.error = redact(body.error);
+  return body;
+}
+
 /** For hijacked responses: answer with the error if nothing was sent yet, else cut the connection. */
 export function sendErrorRaw(
   res: ServerResponse,
@@ -57,6 +73,7 @@ export function sendErrorRaw(
   requestId: string,
   log: FastifyBaseLogger,
   redact?: (text: string) => string,
+  shape: ErrorShape = 'openai',
 ): void {
   const err = toGatewayError(raw);
   if (err.status >= 500) log.warn({ code: err.code, err: err.message }, 'request failed');
@@ -64,7 +81,7 @@ export function sendErrorRaw(
     res.destroy();
     return;
   }
-  const body = JSON.stringify(errorBody(err, redact));
+  const body = JSON.stringify(shapedErrorBody(err, shape, redact));
   res.writeHead(err.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

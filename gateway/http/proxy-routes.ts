@@ -7,11 +7,14 @@ import { GatewayError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { Cancel } from '../proxy/cancel.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
+import type { ResponseTransform } from '../proxy/response-transform.js';
+import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel } from './body-model.js';
 import { readMultipartModel } from './multipart-model.js';
-import { sendErrorRaw } from './errors.js';
+import { errorShapeFor, sendErrorRaw } from './errors.js';
+import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
   '/v1/chat/completions',
@@ -25,6 +28,9 @@ export const PROXIED_PATHS = [
   '/tokenize',
   '/detokenize',
 ] as const;
+
+/** The proxied routes set their response's X-Request-Id themselves (forward.ts `responseId`). */
+export const PROXIED_ROUTES: ReadonlySet<string> = new Set(PROXIED_PATHS);
 
 export interface ProxyDeps {
   config: GatewayConfig;
@@ -48,25 +54,39 @@ export function upstreamPath(route: string, rawUrl: string): string {
   return q < 0 ? route : route + url.slice(q);
 }
 
-export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void {
+/** What one proxied request goes to: the OpenAI routes' own, or one the Ollama routes translated. */
+export interface ProxyTarget {
+  entry: ModelEntry;
+  /** Upstream path and query, as an OpenAI route would send it. */
+  path: string;
+  body: Buffer;
+  /** Request headers for the upstream (defaults to the client's, cleaned). */
+  headers?: Record<string, string | string[] | undefined>;
+  /** Rewrites the upstream's answer (another API's shape). */
+  transform?: ResponseTransform;
+  /** Called once the request holds a slot (the model is ready), before it is forwarded. */
+  onAdmitted?(): void;
+  /**
+   * The request's keep_alive in seconds (Ollama routes; Infinity = keep loaded): it replaces the
+   * model's ttlSeconds once this request ends, until the next one ends. Absent: ttlSeconds.
+   */
+  keepAlive?: number | null;
+}
+
+/**
+ * Admission, queue, turns, forwarding with retries, the request's log line, its record and its
+ * metrics: the one path every proxied request takes, whichever API it arrived in.
+ */
+export type Proxy = (request: FastifyRequest, reply: FastifyReply, target: ProxyTarget) => Promise<void>;
+
+export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
   const { config, scheduler, dispatcher, metrics } = deps;
   const firstByteMs = config.timeouts.firstByteSeconds * 1000;
   const idleMs = config.timeouts.idleSeconds * 1000;
 
-  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function proxy(request, reply, target) {
     const started = Date.now();
-    const body = request.body as Buffer | undefined;
-    const contentType = request.headers['content-type'];
-    const named = isMultipart(contentType) ? await readMultipartModel(body, contentType!) : readBodyModel(body, contentType);
-    const entry = scheduler.resolve(named.model);
-    if (!entry) {
-      throw new GatewayError(
-        'model_not_found',
-        `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`,
-        { param: 'model' },
-      );
-    }
-    const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
+    const { entry } = target;
     const res = reply.raw;
 
     // One cancel per request: aborted when the client goes away (seen on the response, P6, not on
@@ -81,9 +101,12 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       path: route,
       status: 0,
       stream: false,
-      startedAt: new Date(started).toISOString(),
+      startedAt: isoTime(started),
       firstByteMs: null,
       durationMs: null,
+      promptTokens: null,
+      completionTokens: null,
+      tokensPerSecond: null,
     };
     res.once('close', () => {
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
@@ -108,26 +131,32 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
       if (signal.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
+      target.onAdmitted?.();
       try {
         const c = entry.config;
         const remote = c.runtime === 'remote' ? remoteTarget(c.url) : null;
         const origin = remote ? remote.origin : entry.instance?.endpoint;
         if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
-        const headers = upstreamRequestHeaders(request.headers, request.id, c.runtime === 'remote' && c.apiKey ? c.apiKey : null);
-        headers['content-length'] = String(outBody.length);
-        const path = upstreamPath(route, request.url);
+        const headers = upstreamRequestHeaders(
+          target.headers ?? request.headers,
+          request.id,
+          c.runtime === 'remote' && c.apiKey ? c.apiKey : null,
+        );
+        headers['content-length'] = String(target.body.length);
         await forward(
           dispatcher,
           {
             origin,
             method: request.method,
-            path: remote ? joinPath(remote.base, path) : path,
+            path: remote ? joinPath(remote.base, target.path) : target.path,
             headers,
-            body: outBody,
+            body: target.body,
             signal,
             firstByteMs,
             idleMs,
             retry: config.retry,
+            responseId: request.id,
+            transform: target.transform,
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;
               record.stream = streaming;
@@ -136,19 +165,51 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): void
             onRetry() {
               metrics.forModel(entry.id).retries.inc();
             },
+            onUsage(usage, elapsedMs) {
+              if (!usage) return;
+              record.promptTokens = usage.promptTokens;
+              record.completionTokens = usage.completionTokens;
+              // Generation speed as the client saw it: queueing excluded, the prompt's prefill included.
+              record.tokensPerSecond =
+                usage.completionTokens !== null && elapsedMs > 0 ? Math.round((usage.completionTokens / elapsedMs) * 10_000) / 10 : null;
+              metrics.forModel(entry.id).usage(usage.promptTokens ?? 0, usage.completionTokens ?? 0);
+            },
           },
           res,
         );
       } catch (err) {
-        sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact);
+        sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact, errorShapeFor(route));
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);
+      scheduler.setKeepAlive(entry, target.keepAlive ?? null);
       scheduler.release(entry, lease);
     }
+  };
+}
+
+export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Proxy {
+  const { scheduler } = deps;
+  const proxy = createProxy(app, deps);
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const body = request.body as Buffer | undefined;
+    const contentType = request.headers['content-type'];
+    const named = isMultipart(contentType) ? await readMultipartModel(body, contentType!) : readBodyModel(body, contentType);
+    const entry = scheduler.resolve(named.model);
+    if (!entry) {
+      throw new GatewayError(
+        'model_not_found',
+        `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`,
+        { param: 'model' },
+      );
+    }
+    const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
+    await proxy(request, reply, { entry, path: upstreamPath(request.routeOptions.url!, request.url), body: outBody });
   }
 
   for (const path of PROXIED_PATHS) app.post(path, handle);
+  return proxy;
 }
 
 const remoteTargets = new Map<string, { origin: string; base: string }>();

@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { answerClientError, errorBody, errorHeaders, toGatewayError } from './errors.js';
+import { answerClientError, errorHeaders, errorShapeFor, shapedErrorBody, toGatewayError } from './errors.js';
 import { Redactor } from './redact.js';
 import {
   absoluteFormAuthority,
@@ -27,7 +27,9 @@ import {
   saneRequestId,
 } from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
-import { registerProxyRoutes } from './proxy-routes.js';
+import { PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
+import { onOllamaPort } from '../ollama/ollama-listener.js';
+import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
 
 export interface ServerDeps {
   config: GatewayConfig;
@@ -41,6 +43,8 @@ export interface ServerDeps {
   history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
+  /** When the config was loaded: the models' `created` (/v1/models) and `modified_at` (/api/tags). */
+  loadedAt: Date;
   /** Registers the dashboard under /ui (absent in tests that don't need it). */
   registerUi?(app: FastifyInstance): void | Promise<void>;
 }
@@ -140,14 +144,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
   const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
-  let own: Set<string> | null = null;
-  const originAllowed = (origin: string) => {
-    if (!own) {
-      const addr = app.server.address();
-      own = typeof addr === 'object' && addr ? ownOrigins(config.listen.host, addr.port) : new Set();
+  // The gateway's own origins, per port it listens on (the main port, and listen.ollamaPort).
+  const own = new Map<number, Set<string>>();
+  const originAllowed = (origin: string, localPort: number | undefined) => {
+    const port = localPort ?? 0;
+    let mine = own.get(port);
+    if (!mine) {
+      mine = port > 0 ? ownOrigins(config.listen.host, port) : new Set();
+      own.set(port, mine);
     }
     const o = origin.toLowerCase();
-    return own.has(o) || extraOrigins.has(o);
+    return mine.has(o) || extraOrigins.has(o);
   };
   const redactor = new Redactor(config, deps.adminToken);
   const redact = (text: string) => redactor.redact(text);
@@ -170,7 +177,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       }
     }
     const origin = request.headers.origin;
-    if (origin !== undefined && !originAllowed(origin)) {
+    if (origin !== undefined && !originAllowed(origin, request.raw.socket?.localPort)) {
       return new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
     }
     if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
@@ -200,7 +207,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // A callback hook, not an async one: no promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.raw.setHeader('x-request-id', request.id);
+    // Every response carries X-Request-Id. The proxied routes put it in writeHead's header object
+    // themselves (forward.ts responseId; sendErrorRaw and the error handler below): a setHeader
+    // here would send every proxied response's writeHead down Node's slower merging path.
+    const route = request.routeOptions.url;
+    if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
     const origin = request.headers.origin;
     const refused = guard(request);
     if (refused) return done(refused);
@@ -224,8 +235,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const err = toGatewayError(raw);
     if (err.status >= 500)
       request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
-    const body = errorBody(err, request.gatewayAdmin ? undefined : redact);
-    void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(body);
+    const body = shapedErrorBody(err, errorShapeFor(request.routeOptions.url ?? request.url), request.gatewayAdmin ? undefined : redact);
+    void reply
+      .code(err.status)
+      .header('x-request-id', request.id)
+      .headers(errorHeaders(err))
+      .type('application/json; charset=utf-8')
+      .send(body);
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -233,10 +249,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       'not_found',
       `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`,
     );
-    void reply.code(404).type('application/json; charset=utf-8').send(err.toBody());
+    void reply
+      .code(404)
+      .type('application/json; charset=utf-8')
+      .send(shapedErrorBody(err, errorShapeFor(request.url)));
   });
 
-  registerProxyRoutes(app, { ...deps, redact });
+  const proxy = registerProxyRoutes(app, { ...deps, redact });
+  registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
   registerAdminRoutes(app, { ...deps, redact });
   if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));
   return app;

@@ -9,7 +9,9 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
+import type { ResponseTransform } from './response-transform.js';
 import { decideRetry, errorCode, neverReachedUpstream, type RetrySettings } from './retry-policy.js';
+import { UsageTail, type ResponseUsage } from './usage-tail.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -23,10 +25,23 @@ export interface ForwardRequest {
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
+  /**
+   * Sent as the response's X-Request-Id (replacing the model server's). Set here, in writeHead's
+   * header object, rather than with res.setHeader beforehand: any setHeader sends writeHead down
+   * Node's slow path, which copies and validates every upstream header through setHeader.
+   */
+  responseId?: string;
   /** Called once when the upstream's response headers arrive (ms since forwarding began). */
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
   onRetry?(attempt: number, delayMs: number): void;
+  /**
+   * Called as a 2xx response ends, before its last byte goes to the client, with the token counts
+   * of the upstream's `usage` object (null without one) and the ms since forwarding began.
+   */
+  onUsage?(usage: ResponseUsage | null, elapsedMs: number): void;
+  /** Rewrites the response (another API's shape); absent: the upstream's bytes pass unchanged. */
+  transform?: ResponseTransform;
 }
 
 export interface ForwardResult {
@@ -123,6 +138,7 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
   return new Promise((resolve, reject) => {
     let responseStarted = false;
     let controller: Dispatcher.DispatchController | null = null;
+    let usageTail: UsageTail | null = null;
     // While the client's socket is full the upstream is paused, and undici's bodyTimeout cannot
     // fire: this timer bounds the pause instead. One per attempt, armed only while paused.
     let stallTimer: NodeJS.Timeout | null = null;
@@ -166,21 +182,38 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           responseStarted = true;
           result.status = statusCode;
           result.firstByteMs = Date.now() - started;
-          res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+          let streaming: boolean;
+          if (req.transform) {
+            const head = req.transform.head(statusCode, headers as Record<string, string | string[] | undefined>);
+            if (head) res.writeHead(head.status, head.headers);
+            streaming = head?.flush ?? false;
+          } else {
+            const out = responseHeaders(headers as Record<string, string | string[] | undefined>);
+            if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
+            res.writeHead(statusCode, out);
+            streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+          }
           // Streams: send the headers now, so clients see the response begin before the first token.
-          const streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           if (streaming) res.flushHeaders();
+          if (req.onUsage && statusCode >= 200 && statusCode < 300) usageTail = new UsageTail();
           req.onResponseStart?.(result.firstByteMs, streaming);
         },
         onResponseData(c, chunk) {
-          if (!res.write(chunk) && !stallTimer) {
+          usageTail?.push(chunk);
+          const out = req.transform ? req.transform.data(chunk) : chunk;
+          if (!out || out.length === 0) return;
+          if (!res.write(out) && !stallTimer) {
             c.pause();
             res.once('drain', onDrain);
             stallTimer = setTimeout(onStall, req.idleMs);
           }
         },
         onResponseEnd() {
-          res.end();
+          if (usageTail) req.onUsage!(usageTail.usage(), Date.now() - started);
+          const tail = req.transform?.end();
+          if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
+          if (tail?.body && tail.body.length > 0) res.end(tail.body);
+          else res.end();
           settle();
         },
         onResponseError(_c, err) {

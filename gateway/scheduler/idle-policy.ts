@@ -9,12 +9,25 @@ export interface IdleFacts {
   pinned: boolean;
   remote: boolean;
   ttlSeconds: number;
+  /**
+   * The keep_alive of the model's last request (Ollama routes), in seconds: in force instead of
+   * ttlSeconds until the next request ends. 0 = stop as soon as idle; Infinity = never; null = none.
+   */
+  keepAliveSeconds: number | null;
   /** Epoch ms: the last request's end, or when it became ready. */
   lastActivity: number;
 }
 
+/** Idle seconds before the model is stopped; Infinity = never. A pinned model ignores keep_alive, 0 included. */
+export function idleTtlSeconds(f: Pick<IdleFacts, 'pinned' | 'remote' | 'ttlSeconds' | 'keepAliveSeconds'>): number {
+  if (f.pinned || f.remote) return Infinity;
+  if (f.keepAliveSeconds !== null) return f.keepAliveSeconds;
+  return f.ttlSeconds > 0 ? f.ttlSeconds : Infinity;
+}
+
 /** Epoch ms at which the model is due to stop for idleness, or null when it never is (now). */
 export function idleStopAt(f: IdleFacts): number | null {
-  if (!f.ready || f.busy || f.pinned || f.remote || f.ttlSeconds <= 0) return null;
-  return f.lastActivity + f.ttlSeconds * 1000;
+  const ttl = idleTtlSeconds(f);
+  if (!f.ready || f.busy || ttl === Infinity) return null;
+  return f.lastActivity + ttl * 1000;
 }

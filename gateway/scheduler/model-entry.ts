@@ -6,6 +6,7 @@
 import type { ModelConfig } from '../config/types.js';
 import type { ModelProgress, ModelState, ModelStatus } from '../status-types.js';
 import type { Instance } from '../runtimes/runtime.js';
+import { idleStopAt, idleTtlSeconds, type IdleFacts } from './idle-policy.js';
 import { ModelQueue } from './model-queue.js';
 import { IllegalTransition, canTransition } from './model-transitions.js';
 
@@ -44,6 +45,11 @@ export class ModelEntry {
   /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
   explicitStarts = 0;
   idleTimer: NodeJS.Timeout | null = null;
+  /**
+   * The last request's keep_alive (Ollama routes), in seconds: it replaces ttlSeconds from the end
+   * of that request until the next one ends. Infinity = keep loaded; null = ttlSeconds.
+   */
+  keepAliveSeconds: number | null = null;
   /** Host PIDs of the server, refreshed with each GPU reading, for VRAM attribution. */
   pids = new Set<number>();
   readonly queue: ModelQueue;
@@ -122,6 +128,29 @@ export class ModelEntry {
   /** For LRU: the last request's end, or when it became ready if never used since. */
   get lastActivity(): number {
     return Math.max(this.lastUsedAt ?? 0, this._readyAt);
+  }
+
+  /** What decides its idle stop (idle-policy.ts). */
+  get idleFacts(): IdleFacts {
+    return {
+      ready: this._state === 'ready',
+      busy: this.queue.busy,
+      pinned: this.config.pinned,
+      remote: this.config.runtime === 'remote',
+      ttlSeconds: this.config.ttlSeconds,
+      keepAliveSeconds: this.keepAliveSeconds,
+      lastActivity: this.lastActivity,
+    };
+  }
+
+  /** Idle seconds before it is stopped (keep_alive or ttlSeconds); Infinity = never. */
+  get idleTtlSeconds(): number {
+    return idleTtlSeconds(this.idleFacts);
+  }
+
+  /** When it will be stopped for idleness if nothing comes (epoch ms); null while busy, not ready, or never. */
+  get idleDeadline(): number | null {
+    return idleStopAt(this.idleFacts);
   }
 
   // ---------------------------------------------------------------- named transitions
@@ -291,9 +320,24 @@ export class ModelEntry {
       stateSince: new Date(this._stateSince).toISOString(),
       pinned: c.pinned,
       ttlSeconds: c.ttlSeconds,
+      keepAliveSeconds: this.keepAliveSeconds === null ? null : Number.isFinite(this.keepAliveSeconds) ? this.keepAliveSeconds : -1,
+      idleDeadline: idleDeadlineIso(this.idleDeadline),
       error: this._error,
       progress: this._progress,
       engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
+      yielding: this._yieldingTo !== null,
+      yieldingTo: this._yieldingTo,
+      waitingForMemory: this._memoryWait
+        ? {
+            since: new Date(this._memoryWait.since).toISOString(),
+            reason: this._memoryWait.reason,
+            blockedBy: [...this._memoryWait.blockedBy],
+          }
+        : null,
     };
   }
+}
+
+function idleDeadlineIso(at: number | null): string | null {
+  return at === null ? null : new Date(at).toISOString();
 }

@@ -2,8 +2,10 @@
 import type { ReactElement } from 'react';
 import type { ModelStatus } from '../../gateway/status-types.js';
 import { useModelColor } from '../lib/colors.js';
+import { isSaturated, tokensPerSecond } from '../lib/engine.js';
 import { ago, clock, duration, elapsedSince, gib, idleStop } from '../lib/format.js';
 import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
+import { Sparkline } from './Sparkline.js';
 
 export type PendingAction = 'warm' | 'evict' | null;
 
@@ -17,6 +19,8 @@ export interface ModelCardProps {
   onEvict(id: string): void;
   onLogs(id: string): void;
   onDismissError(id: string): void;
+  /** Generation tokens/s over the last minutes (GET /gateway/history), oldest first. */
+  tokensHistory?: ReadonlyArray<number | null>;
 }
 
 const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
@@ -40,6 +44,24 @@ function Ratio({ label, value, max, tone }: { label: string; value: number; max:
 function Progress({ model, now }: { model: ModelStatus; now: number }): ReactElement {
   const p = model.progress;
   const elapsed = elapsedSince(model.stateSince, now);
+  const wait = model.waitingForMemory ?? null;
+  if (model.state === 'starting' && wait) {
+    const waited = elapsedSince(wait.since, now);
+    const held = wait.blockedBy.length > 0 ? `held by ${wait.blockedBy.join(', ')}` : wait.reason;
+    return (
+      <div className="progress-row">
+        <div className="progress-text">
+          <span className="num">Waiting for GPU memory{waited !== null ? ` · ${clock(waited)}` : ''}</span>
+          <span className="muted progress-msg" title={wait.reason}>
+            {held}
+          </span>
+        </div>
+        <div className="progress-bar indeterminate tone-muted" role="progressbar" aria-label={`${model.id} waits for GPU memory`}>
+          <div />
+        </div>
+      </div>
+    );
+  }
   if (model.state === 'pulling' || model.state === 'starting') {
     const pct = p?.percent ?? null;
     const label =
@@ -83,7 +105,17 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   }
   // Same height in every state, so cards do not jump when a model starts or stops.
   let line: ReactElement;
-  if (model.state === 'ready') {
+  if (model.state === 'ready' && model.yielding) {
+    line = (
+      <>
+        <span>Yielding to {model.yieldingTo ?? 'a waiting model'}</span>
+        <span className="muted progress-msg">
+          {model.inFlight > 0 ? `finishing ${model.inFlight} in flight, then stopping` : 'stopping'}
+          {model.queued > 0 ? `; ${model.queued} queued for its turn back` : ''}
+        </span>
+      </>
+    );
+  } else if (model.state === 'ready') {
     line = (
       <>
         <span>{model.runtime === 'remote' ? 'Routed to' : `Up ${elapsed !== null ? duration(elapsed) : ''}`}</span>
@@ -103,6 +135,58 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   return (
     <div className="progress-row">
       <div className="progress-text num">{line}</div>
+    </div>
+  );
+}
+
+/**
+ * What the model's own server reports (its /metrics): tokens/s with a sparkline of the last
+ * minutes, the KV cache's fill, and the requests the engine runs and holds back.
+ */
+function EngineFigures({ model: m, history }: { model: ModelStatus; history?: ReadonlyArray<number | null> }): ReactElement | null {
+  const modelColor = useModelColor();
+  const e = m.engine;
+  if (!e) return null;
+  const kv = e.kvCacheUsagePercent;
+  const kvTone = kv === null ? '' : kv >= 90 ? 'tone-bad' : kv >= 70 ? 'tone-warn' : 'tone-accent';
+  const rate = tokensPerSecond(e.generationTokensPerSecond);
+  return (
+    <div className="engine" aria-label={`${m.id} engine`}>
+      <div className="stat engine-rate">
+        <div className="stat-label">Tokens/s</div>
+        <div className="stat-value num" aria-label={`${m.id} generation: ${rate} tokens per second`}>
+          <span className="strong">{rate}</span>
+          {e.promptTokensPerSecond ? <span className="muted small"> · prompt {tokensPerSecond(e.promptTokensPerSecond)}</span> : null}
+        </div>
+        {history && history.length > 1 ? (
+          <Sparkline values={history} color={modelColor(m.id)} label={`${m.id} tokens per second over the last minutes`} />
+        ) : null}
+      </div>
+      <div className="stat">
+        <div className="stat-label">KV cache</div>
+        <div className="stat-value num">{kv === null ? <span className="muted">—</span> : `${kv.toFixed(kv < 10 ? 1 : 0)}%`}</div>
+        {kv !== null ? (
+          <div
+            className={`mini-bar ${kvTone}`}
+            role="meter"
+            aria-label={`${m.id} KV cache: ${kv}% used`}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={kv}
+          >
+            <div style={{ width: `${Math.min(100, kv)}%` }} />
+          </div>
+        ) : null}
+      </div>
+      <div className="stat">
+        <div className="stat-label">Engine</div>
+        <div className="stat-value num">
+          <span className={e.running ? 'strong' : undefined}>{e.running ?? '—'}</span>
+          <span className="muted"> running</span>
+        </div>
+        {e.waiting ? <div className="tone-warn-text small num">{e.waiting} waiting</div> : null}
+        {e.sleepState && e.sleepState !== 'awake' ? <div className="muted small">{e.sleepState.replace('_', ' ')}</div> : null}
+      </div>
     </div>
   );
 }
@@ -167,6 +251,11 @@ export function ModelCard(props: ModelCardProps): ReactElement {
             </span>
           ) : null}
         </div>
+        {m.yielding ? (
+          <span className="badge warn-soft" title="Takes no new requests: finishes those in flight, then makes room for a waiting model">
+            yielding to {m.yieldingTo ?? '…'}
+          </span>
+        ) : null}
         <span className={`state-pill state-${m.state}`}>
           <span className="state-dot" aria-hidden />
           {m.state}
@@ -192,7 +281,7 @@ export function ModelCard(props: ModelCardProps): ReactElement {
         </div>
         <div className="stat">
           <div className="stat-label">Idle stop</div>
-          <div className="stat-value num" title={idle.kind === 'countdown' ? `Stopped after ${m.ttlSeconds}s without requests` : undefined}>
+          <div className="stat-value num" title={idle.title}>
             {idle.text}
           </div>
         </div>
@@ -203,6 +292,19 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           </div>
         </div>
       </div>
+
+      <EngineFigures model={m} history={props.tokensHistory} />
+
+      {isSaturated(m.engine) ? (
+        <div className="saturated" role="status">
+          <AlertIcon width={14} height={14} />
+          <span>
+            <strong>Saturated:</strong> the engine holds {m.engine!.waiting} {m.engine!.waiting === 1 ? 'request' : 'requests'} back with
+            its KV cache {Math.round(m.engine!.kvCacheUsagePercent!)}% full. A higher <code>maxConcurrent</code> will not help; a shorter
+            context, more GPU memory for this model or a second replica would.
+          </span>
+        </div>
+      ) : null}
 
       {m.state === 'failed' && m.error ? (
         <div className="failure" role="alert">

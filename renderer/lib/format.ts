@@ -53,20 +53,35 @@ export function elapsedSince(iso: string | null | undefined, now: number): numbe
   return t === null ? null : Math.max(0, now - t);
 }
 
-export type IdleStop = { kind: 'countdown'; ms: number; text: string } | { kind: 'none'; text: string };
+export type IdleStop = { kind: 'countdown'; ms: number; text: string; title: string } | { kind: 'none'; text: string; title?: string };
 
-/** Time left before the model is stopped for idleness (lastUsedAt + ttlSeconds). */
+/**
+ * Time left before the model is stopped for idleness: the gateway's `idleDeadline` (its last
+ * request's end + that request's keep_alive, or ttlSeconds); from lastUsedAt + ttlSeconds for a
+ * gateway that does not send it.
+ */
 export function idleStop(m: ModelStatus, now: number): IdleStop {
   if (m.runtime === 'remote') return { kind: 'none', text: 'not managed' };
   if (m.state !== 'ready') return { kind: 'none', text: '—' };
   if (m.pinned) return { kind: 'none', text: 'pinned' };
-  if (!m.ttlSeconds || m.ttlSeconds <= 0) return { kind: 'none', text: 'never' };
+  const keepAlive = m.keepAliveSeconds ?? null;
+  if (keepAlive === -1) return { kind: 'none', text: 'never', title: 'Kept loaded: its last request asked keep_alive < 0' };
+  if (keepAlive === null && (!m.ttlSeconds || m.ttlSeconds <= 0)) return { kind: 'none', text: 'never' };
   if (m.inFlight + m.queued > 0) return { kind: 'none', text: 'in use' };
-  const since = parseTime(m.lastUsedAt) ?? parseTime(m.stateSince);
-  if (since === null) return { kind: 'none', text: '—' };
-  const left = since + m.ttlSeconds * 1000 - now;
-  if (left <= 0) return { kind: 'countdown', ms: 0, text: 'stopping soon' };
-  return { kind: 'countdown', ms: left, text: `in ${duration(left)}` };
+  let at: number | null;
+  if (m.idleDeadline !== undefined) at = parseTime(m.idleDeadline);
+  else {
+    const since = parseTime(m.lastUsedAt) ?? parseTime(m.stateSince);
+    at = since === null ? null : since + m.ttlSeconds * 1000;
+  }
+  if (at === null) return { kind: 'none', text: '—' };
+  const title =
+    keepAlive !== null
+      ? `Stopped ${duration(keepAlive * 1000)} after its last request (that request's keep_alive; ttlSeconds is ${m.ttlSeconds})`
+      : `Stopped after ${m.ttlSeconds}s without requests`;
+  const left = at - now;
+  if (left <= 0) return { kind: 'countdown', ms: 0, text: 'stopping soon', title };
+  return { kind: 'countdown', ms: left, text: `in ${duration(left)}${keepAlive !== null ? ' (keep_alive)' : ''}`, title };
 }
 
 export function ms(n: number | null | undefined): string {

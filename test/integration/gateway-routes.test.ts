@@ -46,6 +46,13 @@ describe('GET /v1/models', () => {
     expect(gm1).toMatchObject({ id: 'gm1', object: 'model', owned_by: 'vllm-gateway', state: 'stopped', aliases: ['gm1-a', 'gm1-b'] });
     expect(res.json.data[2].state).toBe('ready'); // remote models are always routable
   });
+
+  it('gives each model a created time: when the gateway loaded its config (Unix seconds)', async () => {
+    const res = await http(t.url, '/v1/models');
+    const startedAt = Math.floor(Date.parse((await http(t.url, '/gateway/status')).json.startedAt) / 1000);
+    for (const m of res.json.data) expect(m.created).toBe(startedAt);
+    expect(startedAt).toBeGreaterThan(Math.floor(Date.now() / 1000) - 3600); // a real clock reading, not 0
+  });
 });
 
 describe('/health and /ready', () => {

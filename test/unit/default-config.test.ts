@@ -26,7 +26,7 @@ describe('first-run config', () => {
   it('the default config is valid for the gateway', () => {
     const { config, issues } = parseConfigText(DEFAULT_CONFIG_YAML, path.join(tmp, 'gateway.yaml'), {});
     expect(issues).toEqual([]);
-    expect(config?.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config?.listen).toEqual({ host: '127.0.0.1', port: 8080, ollamaPort: null });
     expect(config?.models).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 // idleStopAt (pure): when an idle model is due to stop, and when it never is.
 
 import { describe, expect, it } from 'vitest';
-import { idleStopAt, type IdleFacts } from '../../gateway/scheduler/idle-policy.js';
+import { idleStopAt, idleTtlSeconds, type IdleFacts } from '../../gateway/scheduler/idle-policy.js';
 
 const facts = (over: Partial<IdleFacts> = {}): IdleFacts => ({
   ready: true,
@@ -9,6 +9,7 @@ const facts = (over: Partial<IdleFacts> = {}): IdleFacts => ({
   pinned: false,
   remote: false,
   ttlSeconds: 60,
+  keepAliveSeconds: null,
   lastActivity: 1_000,
   ...over,
 });
@@ -23,5 +24,20 @@ describe('idleStopAt', () => {
     for (const over of [{ busy: true }, { ready: false }, { pinned: true }, { remote: true }, { ttlSeconds: 0 }]) {
       expect(idleStopAt(facts(over))).toBeNull();
     }
+  });
+});
+
+describe("a request's keep_alive (Ollama routes) instead of ttlSeconds", () => {
+  it('replaces ttlSeconds, a TTL of 0 included; 0 stops as soon as idle; Infinity never', () => {
+    expect(idleStopAt(facts({ keepAliveSeconds: 3600 }))).toBe(3_601_000);
+    expect(idleStopAt(facts({ ttlSeconds: 0, keepAliveSeconds: 5 }))).toBe(6_000);
+    expect(idleStopAt(facts({ keepAliveSeconds: 0 }))).toBe(1_000);
+    expect(idleStopAt(facts({ keepAliveSeconds: Infinity }))).toBeNull();
+    expect(idleTtlSeconds(facts({ keepAliveSeconds: null, ttlSeconds: 0 }))).toBe(Infinity);
+  });
+
+  it('a pinned model ignores it, 0 included; still never while busy', () => {
+    expect(idleStopAt(facts({ pinned: true, keepAliveSeconds: 0 }))).toBeNull();
+    expect(idleStopAt(facts({ busy: true, keepAliveSeconds: 0 }))).toBeNull();
   });
 });

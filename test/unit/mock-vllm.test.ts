@@ -566,6 +566,104 @@ describe('serving', () => {
   });
 });
 
+describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --reasoning-parser)', () => {
+  const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
+  const tools = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+  ];
+  let m: Mock;
+  let plain: Mock;
+  beforeAll(async () => {
+    m = await startMock([
+      '--served-model-name',
+      'tc',
+      '--enable-auto-tool-choice',
+      '--tool-call-parser',
+      'hermes',
+      '--reasoning-parser',
+      'qwen3',
+    ]);
+    plain = await startMock(['--served-model-name', 'plain']);
+  });
+  afterAll(async () => {
+    for (const x of [m, plain]) {
+      x.proc.kill('SIGTERM');
+      await x.exited;
+    }
+  });
+
+  it('parses the flags', () => {
+    const o = parseArgs(['--enable-auto-tool-choice', '--tool-call-parser', 'hermes', '--reasoning-parser=deepseek_r1'], {});
+    expect([o.autoToolChoice, o.toolCallParser, o.reasoningParser, o.ignored]).toEqual([true, 'hermes', 'deepseek_r1', []]);
+  });
+
+  it('tools without --enable-auto-tool-choice: 400 with vLLM’s message', async () => {
+    const r = await json(plain.port, 'POST', '/v1/chat/completions', { model: 'plain', messages: [{ role: 'user', content: 'x' }], tools });
+    expect(r.status).toBe(400);
+    expect(r.body.message).toBe('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set');
+  });
+
+  it('a tool call, not streamed: tool_calls with JSON-text arguments, null content, finish_reason tool_calls', async () => {
+    const r = await json(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'tc', messages: [{ role: 'user', content: 'weather?' }], tools },
+      { 'x-mock-tool-call': b64({ name: 'get_weather', arguments: { city: 'Tokyo' } }) },
+    );
+    expect(r.status).toBe(200);
+    const choice = r.body.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBeNull();
+    expect(choice.message.tool_calls).toHaveLength(1);
+    expect(choice.message.tool_calls[0]).toMatchObject({
+      type: 'function',
+      function: { name: 'get_weather', arguments: '{"city":"Tokyo"}' },
+    });
+    expect(choice.message.tool_calls[0].id).toMatch(/^chatcmpl-tool-/);
+  });
+
+  it('a tool call, streamed: the name first, the arguments in fragments, then finish_reason', async () => {
+    const r = await raw(
+      m.port,
+      'POST',
+      '/v1/chat/completions',
+      { model: 'tc', messages: [{ role: 'user', content: 'weather?' }], tools, stream: true },
+      { 'x-mock-tool-call': b64({ name: 'get_weather', arguments: { city: 'Tokyo' } }) },
+    );
+    const objs = sseEvents(r.body.toString('utf8'))
+      .filter((e) => e !== 'data: [DONE]')
+      .map((e) => JSON.parse(e.slice(6)));
+    const deltas = objs.map((o) => o.choices[0]?.delta?.tool_calls?.[0]).filter(Boolean);
+    expect(deltas[0].function).toEqual({ name: 'get_weather' });
+    expect(
+      deltas
+        .slice(1)
+        .map((d: { function: { arguments: string } }) => d.function.arguments)
+        .join(''),
+    ).toBe('{"city":"Tokyo"}');
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(objs.at(-1).choices[0].finish_reason).toBe('tool_calls');
+  });
+
+  it('reasoning: streamed as `reasoning` deltas before the content; whole in message.reasoning', async () => {
+    const h = { 'x-mock-reasoning': b64('thinking hard'), 'x-mock-text': b64('answer') };
+    const r = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'tc', messages: [], stream: true }, h);
+    const deltas = sseEvents(r.body.toString('utf8'))
+      .filter((e) => e !== 'data: [DONE]')
+      .map((e) => JSON.parse(e.slice(6)).choices[0].delta);
+    const thinking = deltas.filter((d) => d.reasoning !== undefined);
+    expect(thinking.map((d) => d.reasoning).join('')).toBe('thinking hard');
+    expect(deltas.map((d) => d.content ?? '').join('')).toBe('answer');
+    expect(deltas.findIndex((d) => d.reasoning !== undefined)).toBeLessThan(deltas.findIndex((d) => d.content === 'answer'.slice(0, 4)));
+    const whole = await json(m.port, 'POST', '/v1/chat/completions', { model: 'tc', messages: [] }, h);
+    expect(whole.body.choices[0].message).toMatchObject({ content: 'answer', reasoning: 'thinking hard' });
+    // without --reasoning-parser the header changes nothing
+    const p = await json(plain.port, 'POST', '/v1/chat/completions', { model: 'plain', messages: [] }, h);
+    expect(p.body.choices[0].message).toMatchObject({ content: 'answer', reasoning_content: null });
+  });
+});
+
 describe('sleep mode', () => {
   const DEV = { VLLM_SERVER_DEV_MODE: '1' };
   const sleepArgs = (...extra: string[]) => ['serve', 'm', '--served-model-name', 'mock-s', '--enable-sleep-mode', ...extra];

@@ -94,6 +94,24 @@ describe('HttpGatewayApi', () => {
     expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/gateway/models/m/logs?tail=200');
   });
 
+  it('reads the history with a bounded window, and the gateway’s 400 as an ApiError', async () => {
+    const doc = { intervalSeconds: 1, windowSeconds: 300, at: [1], gpus: [], models: [] };
+    const fetch = vi.fn(async (url: string) =>
+      url.endsWith('seconds=300')
+        ? jsonResponse(200, doc)
+        : jsonResponse(400, { error: { message: 'bad', type: 'invalid_request_error', code: 'invalid_request', param: 'seconds' } }),
+    );
+    const api = new HttpGatewayApi({ adminToken: null, fetch: fetch as unknown as typeof globalThis.fetch });
+    expect(await api.history(300)).toEqual(doc);
+    expect(await api.history(10_000)).toEqual(doc); // clamped to the window
+    await expect(api.history(5)).rejects.toMatchObject({ code: 'invalid_request', status: 400 });
+    expect(fetch.mock.calls.map((c) => (c as unknown as [string])[0])).toEqual([
+      '/gateway/history?seconds=300',
+      '/gateway/history?seconds=300',
+      '/gateway/history?seconds=5',
+    ]);
+  });
+
   it('opens only http(s) links', async () => {
     const open = vi.fn();
     const api = new HttpGatewayApi({ adminToken: null, openWindow: open });
@@ -146,6 +164,7 @@ describe('IpcGatewayApi', () => {
         throw new Error('[model_busy] busy!');
       }),
       logs: vi.fn(async () => 'lines'),
+      history: vi.fn(async (seconds?: number) => ({ intervalSeconds: 1, windowSeconds: 300, at: [seconds ?? 0], gpus: [], models: [] })),
       openExternal: vi.fn(async () => undefined),
       ...over,
     };
@@ -156,6 +175,8 @@ describe('IpcGatewayApi', () => {
     const api = new IpcGatewayApi(b);
     expect((await api.status()).listen).toBe('http://127.0.0.1:8080');
     expect(await api.logs('m', 10)).toBe('lines');
+    expect((await api.history(60)).at).toEqual([60]);
+    expect(b.history).toHaveBeenCalledWith(60);
     expect(await api.openExternal('https://example.com/')).toBeUndefined();
     const err = await api.unload('m', { force: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
@@ -245,5 +266,18 @@ describe('renderer helpers', () => {
     expect(idleStop({ ...m, pinned: true }, now).text).toBe('pinned');
     expect(idleStop({ ...m, ttlSeconds: 0 }, now).text).toBe('never');
     expect(idleStop({ ...m, state: 'stopped' }, now).text).toBe('—');
+  });
+
+  it("counts down to the gateway's idleDeadline, which a request's keep_alive sets", () => {
+    const now = Date.parse('2026-11-27T12:00:00Z');
+    const m = { ...sampleStatus().models[0], inFlight: 0, queued: 0, ttlSeconds: 600, lastUsedAt: '2026-11-27T11:55:00Z' };
+    const ka = { ...m, keepAliveSeconds: 3600, idleDeadline: '2026-11-27T12:55:00Z' };
+    expect(idleStop(ka, now)).toMatchObject({ kind: 'countdown', text: 'in 55m 00s (keep_alive)' });
+    expect((idleStop(ka, now) as { title: string }).title).toMatch(/^Stopped 1h 00m after its last request \(that request's keep_alive/);
+    // keep_alive on a model whose ttlSeconds is 0 still counts down; keep_alive < 0 never stops it
+    expect(idleStop({ ...ka, ttlSeconds: 0 }, now).kind).toBe('countdown');
+    expect(idleStop({ ...ka, keepAliveSeconds: -1, idleDeadline: null }, now)).toMatchObject({ kind: 'none', text: 'never' });
+    // without keep_alive, the deadline the gateway sends wins over the local sum
+    expect(idleStop({ ...m, keepAliveSeconds: null, idleDeadline: '2026-11-27T12:01:00Z' }, now).text).toBe('in 1m 00s');
   });
 });

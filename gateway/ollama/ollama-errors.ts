@@ -1,0 +1,38 @@
+// Errors on the Ollama routes: Ollama's `{"error": "message"}` with the catalogue's HTTP status,
+// in Ollama's wording where it has one (server/routes.go, server/sched.go), else the gateway's own
+// message. Errors the translation itself finds are GatewayErrors too, so one handler renders all.
+
+import { GatewayError } from '../errors.js';
+
+/** Ollama's routes all live under /api/ (the Ollama port's other routes keep their own shape). */
+export function isOllamaPath(path: string): boolean {
+  return path.startsWith('/api/') || path === '/api';
+}
+
+export function ollamaErrorBody(err: GatewayError): { error: string } {
+  return { error: ollamaMessage(err) };
+}
+
+function ollamaMessage(err: GatewayError): string {
+  switch (err.code) {
+    case 'queue_full':
+      // server/sched.go ErrMaxQueue, then why.
+      return `server busy, please try again.  maximum pending requests exceeded (${err.message})`;
+    case 'invalid_api_key':
+    case 'invalid_admin_token':
+      return `unauthorized: ${err.message}`;
+    default:
+      return err.message;
+  }
+}
+
+/** A model the request names that is not configured (Ollama's own wording). */
+export function ollamaModelNotFound(name: string): GatewayError {
+  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
+  return new GatewayError('model_not_found', `model ${JSON.stringify(shown)} not found, try pulling it first`, { param: 'model' });
+}
+
+/** A request the Ollama routes cannot read or map (400, Ollama's shape). */
+export function ollamaBadRequest(message: string): GatewayError {
+  return new GatewayError('invalid_request', message);
+}
