@@ -93,6 +93,7 @@ const bridge: GatewayBridge = {
   load: (id) => call(IPC.modelsLoad, id),
   unload: (id, opts) => call(IPC.modelsUnload, id, { force: opts?.force === true }),
   logs: (id, tail) => call(IPC.modelsLogs, id, tail),
+  history: (seconds) => call(IPC.statusHistory, seconds ?? 300),
   openExternal: async (url) => {
     await call(IPC.shellOpenExternal, url);
   },

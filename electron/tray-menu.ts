@@ -96,7 +96,16 @@ export function trayTooltip(status: StatusDocument | null, gatewayError?: string
   if (failed) parts.push(`${failed} failed`);
   if (inFlight) parts.push(`${inFlight} in flight`);
   if (queued) parts.push(`${queued} queued`);
-  return `vLLM Gateway — ${status.listen} — ${parts.join(', ')}`;
+  // What the engines report (their /metrics): the tokens/s of all models, and the GPUs' memory.
+  const figures: string[] = [];
+  const rates = status.models.map((m) => m.engine?.generationTokensPerSecond).filter((v): v is number => typeof v === 'number');
+  if (rates.length) figures.push(`${Math.round(rates.reduce((a, b) => a + b, 0))} tok/s`);
+  if (status.gpus.length) {
+    const used = status.gpus.reduce((n, g) => n + g.usedMiB, 0);
+    const total = status.gpus.reduce((n, g) => n + g.totalMiB, 0);
+    figures.push(`VRAM ${gib(used)} / ${gib(total)} GiB`);
+  }
+  return `vLLM Gateway — ${status.listen} — ${parts.join(', ')}${figures.length ? ` — ${figures.join(', ')}` : ''}`;
 }
 
 function modelSubmenu(m: ModelStatus): TrayMenuItem[] {

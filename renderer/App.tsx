@@ -8,10 +8,13 @@ import { Header } from './components/Header.js';
 import { AlertIcon, LockIcon } from './components/icons.js';
 import { LogsDrawer } from './components/LogsDrawer.js';
 import { ModelCard, type PendingAction } from './components/ModelCard.js';
+import { ActivityCharts } from './components/ActivityCharts.js';
 import { RecentRequests } from './components/RecentRequests.js';
+import { useHistory } from './hooks/use-history.js';
 import { useNow } from './hooks/use-now.js';
 import { useStatus } from './hooks/use-status.js';
 import { assignModelColors, colorFunction, ModelColors } from './lib/colors.js';
+import { tokensPerSecond, totalTokensPerSecond } from './lib/engine.js';
 import { gib } from './lib/format.js';
 
 function Summary({ status }: { status: StatusDocument }): ReactElement {
@@ -22,6 +25,7 @@ function Summary({ status }: { status: StatusDocument }): ReactElement {
   const inFlight = ms.reduce((n, m) => n + m.inFlight, 0);
   const queued = ms.reduce((n, m) => n + m.queued, 0);
   const used = status.gpus.reduce((n, g) => n + g.usedMiB, 0);
+  const tps = totalTokensPerSecond(ms);
   const total = status.gpus.reduce((n, g) => n + g.totalMiB, 0);
   const items: Array<{
     label: string;
@@ -44,6 +48,11 @@ function Summary({ status }: { status: StatusDocument }): ReactElement {
       label: 'Queued',
       value: String(queued),
       tone: queued > 0 ? 'warn' : undefined,
+    },
+    {
+      label: 'Tokens/s',
+      value: tokensPerSecond(tps),
+      tone: tps ? 'accent' : undefined,
     },
     {
       label: 'VRAM used',
@@ -108,6 +117,8 @@ interface Confirm {
 
 export function App({ api }: { api: GatewayApi }): ReactElement {
   const { status, connection, error, needsToken } = useStatus(api);
+  const history = useHistory(api, status !== null);
+  const tokensHistory = useMemo(() => new Map((history?.models ?? []).map((m) => [m.id, m.generationTokensPerSecond] as const)), [history]);
   const now = useNow(1000);
   const [pending, setPending] = useState<Record<string, PendingAction>>({});
   const [actionErrors, setActionErrors] = useState<Record<string, string | null>>({});
@@ -246,11 +257,22 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                         onEvict={evict}
                         onLogs={setLogsFor}
                         onDismissError={(id) => setErr(id, null)}
+                        tokensHistory={tokensHistory.get(m.id)}
                       />
                     ))}
                   </div>
                 )}
               </section>
+
+              {history ? (
+                <section aria-labelledby="activity-title" className="section">
+                  <header className="section-head">
+                    <h2 id="activity-title">Activity</h2>
+                    <span className="muted small">last {Math.round(history.windowSeconds / 60)} minutes</span>
+                  </header>
+                  <ActivityCharts history={history} models={status.models} />
+                </section>
+              ) : null}
 
               {status.recentRequests ? (
                 <section className="section">

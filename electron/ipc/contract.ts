@@ -2,11 +2,13 @@
 // (docs/desktop.md). Channels are named `domain:action`. This module has no runtime dependencies
 // so that the preload bundle and the renderer can both use it (the renderer imports its types and
 // the pure bridge-error helpers below).
-import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 
 export const IPC = {
   /** invoke → IpcResult<StatusDocument> */
   statusGet: 'status:get',
+  /** invoke(seconds) → IpcResult<HistoryDocument>: the twin of GET /gateway/history */
+  statusHistory: 'status:history',
   /** send: start pushing status documents to this window */
   statusSubscribe: 'status:subscribe',
   /** send: stop pushing */
@@ -37,6 +39,7 @@ export type IpcResult<T> = { ok: true; value: T } | { ok: false; error: IpcError
 /** Request/response channels (ipcRenderer.invoke / ipcMain.handle): argument tuple and result. */
 export interface InvokeContract {
   'status:get': { args: []; result: StatusDocument };
+  'status:history': { args: [seconds: number]; result: HistoryDocument };
   'models:load': { args: [id: string]; result: ModelStatus };
   'models:unload': { args: [id: string, opts: { force: boolean }]; result: ModelStatus };
   'models:logs': { args: [id: string, tail: number]; result: string };
@@ -59,6 +62,7 @@ export interface PushContract {
 /** Every invoke channel once: `satisfies` makes the compiler refuse a channel missing or unknown. */
 const INVOKE_CHANNEL_SET = {
   [IPC.statusGet]: true,
+  [IPC.statusHistory]: true,
   [IPC.modelsLoad]: true,
   [IPC.modelsUnload]: true,
   [IPC.modelsLogs]: true,
@@ -95,6 +99,8 @@ export interface GatewayBridge {
   /** opts.force defaults to false. */
   unload(id: string, opts?: { force: boolean }): Promise<ModelStatus>;
   logs(id: string, tail: number): Promise<string>;
+  /** GPU memory and tokens/s over the last `seconds` (1–300, default 300) at the poll interval. */
+  history(seconds?: number): Promise<HistoryDocument>;
   /** http(s) URLs only. */
   openExternal(url: string): Promise<void>;
 }
@@ -123,8 +129,12 @@ export const BRIDGE_KEYS = [
   'load',
   'unload',
   'logs',
+  'history',
   'openExternal',
 ] as const satisfies readonly (keyof GatewayBridge)[];
 
 /** Largest tail the logs channel accepts. */
 export const MAX_LOG_TAIL = 10_000;
+
+/** The history window (GET /gateway/history keeps the last 5 minutes). */
+export const MAX_HISTORY_SECONDS = 300;

@@ -3,7 +3,16 @@
 // own window (top frame, app URL) and validates its arguments before touching the gateway.
 import type { GatewayHandle } from '../../gateway/gateway-handle.js';
 import type { StatusDocument } from '../../gateway/status-types.js';
-import { INVOKE_CHANNELS, IPC, MAX_LOG_TAIL, type InvokeChannel, type InvokeContract, type IpcError, type IpcResult } from './contract.js';
+import {
+  INVOKE_CHANNELS,
+  IPC,
+  MAX_HISTORY_SECONDS,
+  MAX_LOG_TAIL,
+  type InvokeChannel,
+  type InvokeContract,
+  type IpcError,
+  type IpcResult,
+} from './contract.js';
 
 /** The parts of Electron's WebFrameMain the checks need. */
 export interface SenderFrameLike {
@@ -94,6 +103,13 @@ export function validateTail(tail: unknown): number {
   return tail;
 }
 
+export function validateHistorySeconds(seconds: unknown): number {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 1 || seconds > MAX_HISTORY_SECONDS) {
+    throw new IpcRejection('invalid_request', `"seconds" must be a number from 1 to ${MAX_HISTORY_SECONDS}.`);
+  }
+  return seconds;
+}
+
 /** Only http(s) URLs, no credentials, of sane length. */
 export function validateExternalUrl(url: unknown): string {
   if (typeof url !== 'string' || url.length === 0 || url.length > 2048)
@@ -172,6 +188,10 @@ export function createIpcHandlers(deps: HandlerDeps): InvokeHandlers {
     [IPC.statusGet]: {
       args: (a) => (arity(a, 0, 0), []),
       run: () => gw().status(),
+    },
+    [IPC.statusHistory]: {
+      args: (a) => (arity(a, 1, 1), [validateHistorySeconds(a[0])]),
+      run: (seconds) => gw().history(seconds),
     },
     [IPC.modelsLoad]: {
       args: (a) => (arity(a, 1, 1), [validateModelId(a[0])]),

@@ -80,7 +80,7 @@ export class EngineScraper {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.opts.pollMs);
+    this.timer = setInterval(() => void this.tick(), this.opts.pollMs);
     this.timer.unref();
   }
 
@@ -103,10 +103,14 @@ export class EngineScraper {
     return m?.track ?? this.totals.get(id) ?? null;
   }
 
-  /** One poll: starts a scrape for every scrapeable model that has none in flight. */
-  tick(): void {
+  /**
+   * One poll: starts a scrape for every scrapeable model that has none in flight. Resolves when
+   * the scrapes it started have ended (the timer does not wait for that).
+   */
+  tick(): Promise<void> {
     const now = this.now();
     const seen = new Set<string>();
+    const started: Array<Promise<void>> = [];
     for (const t of this.opts.targets()) {
       if (!t.scrape || !t.endpoint || !SCRAPED_STATES.has(t.state)) continue;
       seen.add(t.id);
@@ -119,7 +123,7 @@ export class EngineScraper {
         m = { endpoint: t.endpoint, inFlight: false, track: null, status: null };
         this.models.set(t.id, m);
       }
-      if (!m.inFlight) void this.scrape(t.id, m);
+      if (!m.inFlight) started.push(this.scrape(t.id, m));
     }
     let changed = false;
     for (const id of [...this.models.keys()]) {
@@ -129,6 +133,7 @@ export class EngineScraper {
     }
     if (changed) this.opts.onChange?.();
     this.opts.onTick?.(now);
+    return Promise.all(started).then(() => undefined);
   }
 
   private forget(id: string): void {
@@ -164,12 +169,13 @@ export class EngineScraper {
   private async httpGet(url: string, timeoutMs: number): Promise<string> {
     // Its own pool, so scrapes never take a connection the proxy would use.
     this.agent ??= new Agent({ connections: 4, keepAliveTimeout: 4000, maxResponseSize: MAX_METRICS_BYTES });
+    // Timeouts through undici's own timers: an AbortSignal.timeout() per scrape costs more CPU
+    // (~0.4 ms on Node 20) than the whole request.
     const res = await request(url, {
       dispatcher: this.agent,
       headers: { accept: 'text/plain;version=0.0.4' },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
     });
     if (res.statusCode !== 200) {
       await res.body.dump();

@@ -9,6 +9,10 @@
 // A data-parallel server reports one sample per `engine` label: counts and tokens are summed,
 // the KV-cache figure averaged (as vLLM's own logging aggregates it). A missing family is null;
 // text with none of them (another kind of server, an HTML page) is not a reading at all.
+//
+// A real vLLM page is 30–100 KiB, nearly all histograms the gateway does not show: the lines of
+// the families it reads are picked out first (their samples, HELP and TYPE lines), so the parser
+// sees a few hundred bytes and a scrape costs tens of microseconds, not milliseconds.
 
 import parsePrometheus from 'parse-prometheus-text-format';
 import type { EngineSleepState } from '../status-types.js';
@@ -27,11 +31,46 @@ type Sample = { value?: string; labels?: Record<string, string> };
 
 const SLEEP_STATES: readonly EngineSleepState[] = ['awake', 'weights_offloaded', 'discard_all'];
 
+/** The sample names read (a counter is `_total` in current servers, bare in some older ones). */
+const WANTED = new Set([
+  'vllm:num_requests_running',
+  'vllm:num_requests_waiting',
+  'vllm:kv_cache_usage_perc',
+  'vllm:gpu_cache_usage_perc',
+  'vllm:prompt_tokens_total',
+  'vllm:prompt_tokens',
+  'vllm:generation_tokens_total',
+  'vllm:generation_tokens',
+  'vllm:engine_sleep_state',
+]);
+
+/** The sample and `# TYPE` lines of the families read (HELP lines and everything else left out). */
+export function wantedLines(text: string): string {
+  let out = '';
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const at = text.startsWith('vllm:', start) ? start : text.startsWith('# TYPE vllm:', start) ? start + 7 : -1;
+    if (at >= 0) {
+      let nameEnd = at + 5;
+      while (nameEnd < end) {
+        const c = text.charCodeAt(nameEnd);
+        if (c === 0x7b /* { */ || c === 0x20 || c === 0x09) break;
+        nameEnd++;
+      }
+      if (WANTED.has(text.slice(at, nameEnd))) out += text.slice(start, end) + '\n';
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
 /** Returns null when the text holds none of vLLM's families (or is not Prometheus text). */
 export function parseEngineMetrics(text: string): EngineReading | null {
   let families: ReturnType<typeof parsePrometheus>;
   try {
-    families = parsePrometheus(text);
+    families = parsePrometheus(wantedLines(text));
   } catch {
     return null;
   }

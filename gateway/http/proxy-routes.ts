@@ -14,6 +14,7 @@ import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel } from './body-model.js';
 import { readMultipartModel } from './multipart-model.js';
 import { errorShapeFor, sendErrorRaw } from './errors.js';
+import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
   '/v1/chat/completions',
@@ -27,6 +28,9 @@ export const PROXIED_PATHS = [
   '/tokenize',
   '/detokenize',
 ] as const;
+
+/** The proxied routes set their response's X-Request-Id themselves (forward.ts `responseId`). */
+export const PROXIED_ROUTES: ReadonlySet<string> = new Set(PROXIED_PATHS);
 
 export interface ProxyDeps {
   config: GatewayConfig;
@@ -101,9 +105,12 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       path: route,
       status: 0,
       stream: false,
-      startedAt: new Date(started).toISOString(),
+      startedAt: isoTime(started),
       firstByteMs: null,
       durationMs: null,
+      promptTokens: null,
+      completionTokens: null,
+      tokensPerSecond: null,
     };
     res.once('close', () => {
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
@@ -152,6 +159,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             firstByteMs,
             idleMs,
             retry: config.retry,
+            responseId: request.id,
             transform: target.transform,
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;
@@ -160,6 +168,15 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             },
             onRetry() {
               metrics.forModel(entry.id).retries.inc();
+            },
+            onUsage(usage, elapsedMs) {
+              if (!usage) return;
+              record.promptTokens = usage.promptTokens;
+              record.completionTokens = usage.completionTokens;
+              // Generation speed as the client saw it: queueing excluded, the prompt's prefill included.
+              record.tokensPerSecond =
+                usage.completionTokens !== null && elapsedMs > 0 ? Math.round((usage.completionTokens / elapsedMs) * 10_000) / 10 : null;
+              metrics.forModel(entry.id).usage(usage.promptTokens ?? 0, usage.completionTokens ?? 0);
             },
           },
           res,

@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
 import type { ResponseTransform } from './response-transform.js';
 import { decideRetry, errorCode, neverReachedUpstream, type RetrySettings } from './retry-policy.js';
+import { UsageTail, type ResponseUsage } from './usage-tail.js';
 
 export interface ForwardRequest {
   origin: string;
@@ -24,10 +25,21 @@ export interface ForwardRequest {
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
+  /**
+   * Sent as the response's X-Request-Id (replacing the model server's). Set here, in writeHead's
+   * header object, rather than with res.setHeader beforehand: any setHeader sends writeHead down
+   * Node's slow path, which copies and validates every upstream header through setHeader.
+   */
+  responseId?: string;
   /** Called once when the upstream's response headers arrive (ms since forwarding began). */
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
   onRetry?(attempt: number, delayMs: number): void;
+  /**
+   * Called as a 2xx response ends, before its last byte goes to the client, with the token counts
+   * of the upstream's `usage` object (null without one) and the ms since forwarding began.
+   */
+  onUsage?(usage: ResponseUsage | null, elapsedMs: number): void;
   /** Rewrites the response (another API's shape); absent: the upstream's bytes pass unchanged. */
   transform?: ResponseTransform;
 }
@@ -126,6 +138,7 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
   return new Promise((resolve, reject) => {
     let responseStarted = false;
     let controller: Dispatcher.DispatchController | null = null;
+    let usageTail: UsageTail | null = null;
     // While the client's socket is full the upstream is paused, and undici's bodyTimeout cannot
     // fire: this timer bounds the pause instead. One per attempt, armed only while paused.
     let stallTimer: NodeJS.Timeout | null = null;
@@ -175,14 +188,18 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
             if (head) res.writeHead(head.status, head.headers);
             streaming = head?.flush ?? false;
           } else {
-            res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+            const out = responseHeaders(headers as Record<string, string | string[] | undefined>);
+            if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
+            res.writeHead(statusCode, out);
             streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           }
           // Streams: send the headers now, so clients see the response begin before the first token.
           if (streaming) res.flushHeaders();
+          if (req.onUsage && statusCode >= 200 && statusCode < 300) usageTail = new UsageTail();
           req.onResponseStart?.(result.firstByteMs, streaming);
         },
         onResponseData(c, chunk) {
+          usageTail?.push(chunk);
           const out = req.transform ? req.transform.data(chunk) : chunk;
           if (!out || out.length === 0) return;
           if (!res.write(out) && !stallTimer) {
@@ -192,6 +209,7 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
           }
         },
         onResponseEnd() {
+          if (usageTail) req.onUsage!(usageTail.usage(), Date.now() - started);
           const tail = req.transform?.end();
           if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
           if (tail?.body && tail.body.length > 0) res.end(tail.body);

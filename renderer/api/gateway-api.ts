@@ -1,9 +1,9 @@
 // The one interface the dashboard talks to (docs/desktop.md). Two implementations:
 // ipc-api.ts (desktop, through the preload's window.gateway) and http-api.ts (browser, /ui).
 // The renderer never imports Node or Electron; status types are imported type-only.
-import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 
-export type { ModelStatus, StatusDocument };
+export type { HistoryDocument, ModelStatus, StatusDocument };
 
 export interface GatewayApi {
   /** 'desktop' over IPC, 'browser' over HTTP + SSE. */
@@ -16,6 +16,8 @@ export interface GatewayApi {
   load(id: string): Promise<ModelStatus>;
   unload(id: string, opts: { force: boolean }): Promise<ModelStatus>;
   logs(id: string, tail: number): Promise<string>;
+  /** GPU memory and tokens/s over the last `seconds` (1–300) at the poll interval. */
+  history(seconds: number): Promise<HistoryDocument>;
   /** Opens an http(s) URL in the user's browser. */
   openExternal(url: string): Promise<void>;
 }

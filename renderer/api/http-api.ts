@@ -1,5 +1,5 @@
 // GatewayApi over HTTP + Server-Sent Events, for the dashboard served by the gateway at /ui.
-import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { ApiError, type GatewayApi } from './gateway-api.js';
 import { readSse } from './sse-fetch.js';
 
@@ -168,6 +168,12 @@ export class HttpGatewayApi implements GatewayApi {
       headers: { Accept: 'text/plain' },
     });
     return res.text();
+  }
+
+  async history(seconds: number): Promise<HistoryDocument> {
+    const s = Math.max(1, Math.min(300, Math.round(seconds)));
+    const res = await this.request(`/gateway/history?seconds=${s}`, { headers: { Accept: 'application/json' } });
+    return (await res.json()) as HistoryDocument;
   }
 
   async openExternal(url: string): Promise<void> {

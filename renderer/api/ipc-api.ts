@@ -3,7 +3,7 @@
 // (formatBridgeError in electron/ipc/contract.ts); this turns those back into ApiErrors, so that
 // e.g. `model_busy` still leads to the confirm-before-force dialog.
 import { parseBridgeError, type GatewayBridge } from '../../electron/ipc/contract.js';
-import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { ApiError, type GatewayApi } from './gateway-api.js';
 
 /** An ApiError from whatever a bridge method rejected with. */
@@ -64,6 +64,10 @@ export class IpcGatewayApi implements GatewayApi {
 
   logs(id: string, tail: number): Promise<string> {
     return call(() => this.bridge.logs(id, tail));
+  }
+
+  history(seconds: number): Promise<HistoryDocument> {
+    return call(() => this.bridge.history(seconds));
   }
 
   async openExternal(url: string): Promise<void> {

@@ -2,8 +2,10 @@
 import type { ReactElement } from 'react';
 import type { ModelStatus } from '../../gateway/status-types.js';
 import { useModelColor } from '../lib/colors.js';
+import { isSaturated, tokensPerSecond } from '../lib/engine.js';
 import { ago, clock, duration, elapsedSince, gib, idleStop } from '../lib/format.js';
 import { AlertIcon, LogsIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
+import { Sparkline } from './Sparkline.js';
 
 export type PendingAction = 'warm' | 'evict' | null;
 
@@ -17,6 +19,8 @@ export interface ModelCardProps {
   onEvict(id: string): void;
   onLogs(id: string): void;
   onDismissError(id: string): void;
+  /** Generation tokens/s over the last minutes (GET /gateway/history), oldest first. */
+  tokensHistory?: ReadonlyArray<number | null>;
 }
 
 const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'stopping']);
@@ -103,6 +107,58 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   return (
     <div className="progress-row">
       <div className="progress-text num">{line}</div>
+    </div>
+  );
+}
+
+/**
+ * What the model's own server reports (its /metrics): tokens/s with a sparkline of the last
+ * minutes, the KV cache's fill, and the requests the engine runs and holds back.
+ */
+function EngineFigures({ model: m, history }: { model: ModelStatus; history?: ReadonlyArray<number | null> }): ReactElement | null {
+  const modelColor = useModelColor();
+  const e = m.engine;
+  if (!e) return null;
+  const kv = e.kvCacheUsagePercent;
+  const kvTone = kv === null ? '' : kv >= 90 ? 'tone-bad' : kv >= 70 ? 'tone-warn' : 'tone-accent';
+  const rate = tokensPerSecond(e.generationTokensPerSecond);
+  return (
+    <div className="engine" aria-label={`${m.id} engine`}>
+      <div className="stat engine-rate">
+        <div className="stat-label">Tokens/s</div>
+        <div className="stat-value num" aria-label={`${m.id} generation: ${rate} tokens per second`}>
+          <span className="strong">{rate}</span>
+          {e.promptTokensPerSecond ? <span className="muted small"> · prompt {tokensPerSecond(e.promptTokensPerSecond)}</span> : null}
+        </div>
+        {history && history.length > 1 ? (
+          <Sparkline values={history} color={modelColor(m.id)} label={`${m.id} tokens per second over the last minutes`} />
+        ) : null}
+      </div>
+      <div className="stat">
+        <div className="stat-label">KV cache</div>
+        <div className="stat-value num">{kv === null ? <span className="muted">—</span> : `${kv.toFixed(kv < 10 ? 1 : 0)}%`}</div>
+        {kv !== null ? (
+          <div
+            className={`mini-bar ${kvTone}`}
+            role="meter"
+            aria-label={`${m.id} KV cache: ${kv}% used`}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={kv}
+          >
+            <div style={{ width: `${Math.min(100, kv)}%` }} />
+          </div>
+        ) : null}
+      </div>
+      <div className="stat">
+        <div className="stat-label">Engine</div>
+        <div className="stat-value num">
+          <span className={e.running ? 'strong' : undefined}>{e.running ?? '—'}</span>
+          <span className="muted"> running</span>
+        </div>
+        {e.waiting ? <div className="tone-warn-text small num">{e.waiting} waiting</div> : null}
+        {e.sleepState && e.sleepState !== 'awake' ? <div className="muted small">{e.sleepState.replace('_', ' ')}</div> : null}
+      </div>
     </div>
   );
 }
@@ -203,6 +259,19 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           </div>
         </div>
       </div>
+
+      <EngineFigures model={m} history={props.tokensHistory} />
+
+      {isSaturated(m.engine) ? (
+        <div className="saturated" role="status">
+          <AlertIcon width={14} height={14} />
+          <span>
+            <strong>Saturated:</strong> the engine holds {m.engine!.waiting} {m.engine!.waiting === 1 ? 'request' : 'requests'} back with
+            its KV cache {Math.round(m.engine!.kvCacheUsagePercent!)}% full. A higher <code>maxConcurrent</code> will not help; a shorter
+            context, more GPU memory for this model or a second replica would.
+          </span>
+        </div>
+      ) : null}
 
       {m.state === 'failed' && m.error ? (
         <div className="failure" role="alert">

@@ -2,6 +2,7 @@
 import type { ReactElement } from 'react';
 import type { RecentRequest } from '../../gateway/status-types.js';
 import { useModelColor } from '../lib/colors.js';
+import { tokensPerSecond } from '../lib/engine.js';
 import { ms, timeOfDay } from '../lib/format.js';
 
 const MAX_ROWS = 50;
@@ -41,6 +42,12 @@ export function RecentRequests({ requests }: { requests: readonly RecentRequest[
                 <th scope="col" className="right">
                   Duration
                 </th>
+                <th scope="col" className="right">
+                  Tokens
+                </th>
+                <th scope="col" className="right">
+                  Tok/s
+                </th>
                 <th scope="col">Request ID</th>
               </tr>
             </thead>
@@ -63,6 +70,19 @@ export function RecentRequests({ requests }: { requests: readonly RecentRequest[
                   </td>
                   <td className="right num">{ms(r.firstByteMs)}</td>
                   <td className="right num">{r.durationMs === null ? <span className="muted">running</span> : ms(r.durationMs)}</td>
+                  <td
+                    className="right num"
+                    title={
+                      r.completionTokens != null
+                        ? `${r.promptTokens ?? '?'} prompt + ${r.completionTokens} generated tokens`
+                        : 'No usage in the response'
+                    }
+                  >
+                    {r.completionTokens != null ? r.completionTokens : <span className="muted">—</span>}
+                  </td>
+                  <td className="right num">
+                    {r.tokensPerSecond != null ? tokensPerSecond(r.tokensPerSecond) : <span className="muted">—</span>}
+                  </td>
                   <td className="mono muted ellipsis" title={r.id}>
                     {r.id}
                   </td>

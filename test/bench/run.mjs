@@ -27,6 +27,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run as engineFigures } from './engine-scrape.mjs';
 import {
   chatBody,
   childPids,
@@ -508,6 +509,7 @@ async function main() {
     log('readiness and eviction (process models, static GPU probe)');
     life = await lifecycle(gw);
   }
+  const engine = ONLY ? null : await engineFigures({ quick: QUICK, log });
 
   // ---------------------------------------------------------------- medians, ratios, table
   const med = {};
@@ -728,6 +730,7 @@ async function main() {
     },
     readiness: life?.readiness ?? null,
     eviction: life?.eviction ?? null,
+    engineFigures: engine,
     medians: med,
     raw,
     elapsedS: (Date.now() - t0) / 1000,

@@ -1,9 +1,9 @@
 // Component-level end-to-end test of the dashboard in Debian's Chromium: the built app served by
 // the real registerUi() (with its CSP), against a fake gateway backend (status, SSE, load/unload,
 // logs). The real-gateway end-to-end test reuses helpers.ts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeGateway, type FakeGateway } from './fake-gateway.js';
-import { buildDashboardToTemp, chromiumSkipReason, launchBrowser, screenshot, type LaunchedBrowser } from './helpers.js';
+import { buildDashboardToTemp, chromiumSkipReason, launchBrowser, screenshot, takeConsoleErrors, type LaunchedBrowser } from './helpers.js';
 import { START_FAILURE } from './sample-status.js';
 
 // Skips (saying why) without Chromium; with REQUIRE_CHROMIUM=1 (CI) a missing Chromium throws here.
@@ -12,6 +12,8 @@ const SKIP = chromiumSkipReason();
 let ui: { dir: string; cleanup(): void };
 let gw: FakeGateway;
 const browsers: LaunchedBrowser[] = [];
+/** Console errors a test provokes on purpose (the browser logs every 4xx/5xx answer as one). */
+let allowedConsoleErrors: RegExp[] = [];
 
 async function open(opts: { colorScheme?: 'light' | 'dark'; token?: boolean; path?: string } = {}): Promise<LaunchedBrowser> {
   const b = await launchBrowser({ colorScheme: opts.colorScheme ?? 'light' });
@@ -36,6 +38,13 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     });
   }, 120_000);
 
+  // Any console error fails the test that caused it: CSP violations, a missing favicon, failed fetches.
+  afterEach(() => {
+    const errors = browsers.flatMap((b) => takeConsoleErrors(b, allowedConsoleErrors));
+    allowedConsoleErrors = [];
+    expect(errors).toEqual([]);
+  });
+
   afterAll(async () => {
     for (const b of browsers) await b.close();
     await gw?.close();
@@ -48,7 +57,7 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     expect(page.url()).not.toContain('token');
     expect(await page.evaluate(() => sessionStorage.getItem('vllm-gateway.adminToken'))).toBe(gw.adminToken);
 
-    const meters = page.getByRole('meter');
+    const meters = page.getByRole('meter', { name: /GiB used$/ });
     await expect.poll(() => meters.count()).toBe(2);
     await page.getByRole('meter', { name: 'NVIDIA H200: 59.9 of 140.4 GiB used' }).waitFor();
     for (const state of ['ready', 'starting', 'pulling', 'failed', 'stopped']) {
@@ -62,19 +71,52 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     await page.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }).waitFor();
     await page.getByRole('table').getByText('/v1/embeddings').waitFor();
 
-    console.log('screenshot:', await screenshot(page, 'dashboard-light'));
+    // The page declares its icon: the browser fetches that, never /favicon.ico (a 404 each load).
+    const icon = await page.evaluate(async () => {
+      const href = document.querySelector<HTMLLinkElement>('link[rel="icon"]')?.href ?? '';
+      return { href, status: href ? (await fetch(href)).status : 0 };
+    });
+    expect(icon.href).toMatch(new RegExp(`^${gw.url}/ui/assets/icon-256-[\\w-]+\\.png$`));
+    expect(icon.status).toBe(200);
+    expect(gw.calls.some((c) => c.url === '/favicon.ico')).toBe(false);
+
+    console.log('screenshot:', await screenshot(page, 'dashboard-light', { docs: 'dashboard.png' }));
     expect(cspErrors(b)).toEqual([]);
+  });
+
+  it('engine figures and charts: tokens/s, KV cache, saturation, the last 5 minutes', async () => {
+    const b = await open({ colorScheme: 'light' });
+    const { page } = b;
+    const llama = page.getByRole('group', { name: 'llama-3.1-70b-instruct' });
+    await llama.getByLabel('llama-3.1-70b-instruct generation: 413 tokens per second').waitFor();
+    await llama.getByRole('meter', { name: 'llama-3.1-70b-instruct KV cache: 97.8% used' }).waitFor();
+    await llama
+      .getByRole('status')
+      .getByText(/Saturated:/)
+      .waitFor();
+    await page.getByRole('heading', { name: 'Activity' }).waitFor();
+    const chart = page.getByRole('img', { name: /^Generation tokens per second over the last minutes: / });
+    await expect.poll(() => chart.locator('path').count()).toBe(3);
+    await llama.getByRole('img', { name: 'llama-3.1-70b-instruct tokens per second over the last minutes' }).waitFor();
+    await page.getByRole('img', { name: /^VRAM used over the last minutes: GPU 0/ }).waitFor();
+    await page.getByRole('table').getByRole('columnheader', { name: 'Tok/s' }).waitFor();
+    await page.getByRole('heading', { name: 'Activity' }).scrollIntoViewIfNeeded();
+    console.log('screenshot:', await screenshot(page, 'dashboard-activity', { fullPage: false, docs: 'dashboard-activity.png' }));
   });
 
   it('looks right in dark mode', async () => {
     const b = await open({ colorScheme: 'dark' });
-    console.log('screenshot:', await screenshot(b.page, 'dashboard-dark'));
+    await b.page.getByRole('heading', { name: 'Activity' }).waitFor();
+    console.log('screenshot:', await screenshot(b.page, 'dashboard-dark', { docs: 'dashboard-dark.png' }));
     expect(cspErrors(b)).toEqual([]);
   });
 
   it('loads at /ui without the trailing slash too', async () => {
     const b = await open({ path: '/ui' });
-    await b.page.getByRole('meter').first().waitFor();
+    await b.page
+      .getByRole('meter', { name: /GiB used$/ })
+      .first()
+      .waitFor();
     expect(cspErrors(b)).toEqual([]);
   });
 
@@ -107,6 +149,7 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
   });
 
   it('a failing start shows its error message', async () => {
+    allowedConsoleErrors = [/Failed to load resource: the server responded with a status of 503/];
     const b = await open();
     const { page } = b;
     gw.update((d) => {

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { registerUi } from '../../gateway/http/ui-route.js';
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
-import { recomputeGpus, sampleStatus } from './sample-status.js';
+import { recomputeGpus, sampleHistory, sampleStatus } from './sample-status.js';
 
 export interface FakeGatewayOptions {
   distDir: string;
@@ -76,6 +76,7 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
   await registerUi(app, { distDir: opts.distDir });
 
   app.get('/gateway/status', async () => doc);
+  app.get('/gateway/history', async () => sampleHistory());
 
   app.get('/gateway/events', (req, reply) => {
     reply.hijack();

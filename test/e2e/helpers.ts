@@ -1,6 +1,6 @@
 // Reusable pieces for end-to-end tests of the dashboard: Debian's Chromium through Playwright,
 // the built dashboard, and screenshots saved as test artifacts (test-results/screenshots/).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const DASHBOARD_DIST = path.join(REPO_ROOT, 'dist', 'renderer');
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-results', 'screenshots');
+/** With SCREENSHOTS_TO_DOCS=1 the pictures the docs show are written into docs/ too (then committed). */
+export const DOCS_DIR = path.join(REPO_ROOT, 'docs');
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS = [
@@ -84,8 +86,11 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<LaunchedB
   };
 }
 
-/** Saves a PNG under test-results/screenshots/<name>.png and returns its path. */
-export async function screenshot(page: Page, name: string, opts: { fullPage?: boolean } = {}): Promise<string> {
+/**
+ * Saves a PNG under test-results/screenshots/<name>.png and returns its path; `docs` names the
+ * picture in docs/ it also becomes when SCREENSHOTS_TO_DOCS=1.
+ */
+export async function screenshot(page: Page, name: string, opts: { fullPage?: boolean; docs?: string } = {}): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^A-Za-z0-9._-]+/g, '-')}.png`);
   await page.screenshot({
@@ -93,7 +98,19 @@ export async function screenshot(page: Page, name: string, opts: { fullPage?: bo
     fullPage: opts.fullPage ?? true,
     animations: 'disabled',
   });
+  if (opts.docs && process.env.SCREENSHOTS_TO_DOCS === '1') copyFileSync(file, path.join(DOCS_DIR, opts.docs));
   return file;
+}
+
+/**
+ * The console errors the page logged that the test did not expect, then forgets them all. A test
+ * that provokes an error answer on purpose (a failing start) names it in `allow`; anything else
+ * (a CSP violation, a missing favicon, a failed fetch, an exception) fails the test.
+ */
+export function takeConsoleErrors(b: LaunchedBrowser, allow: readonly RegExp[] = []): string[] {
+  const unexpected = b.consoleErrors.filter((m) => !allow.some((re) => re.test(m)));
+  b.consoleErrors.length = 0;
+  return unexpected;
 }
 
 /**

@@ -40,6 +40,8 @@ export async function startRealGateway(opts: {
   models: MockModel[];
   apiKeys?: string[];
   adminToken?: string;
+  /** gpu.pollSeconds: also how often the engines' /metrics are read. */
+  pollSeconds?: number;
 }): Promise<RealGateway> {
   const adminToken = opts.adminToken ?? 'e2e-admin-token-0123456789abcdef';
   const models = opts.models
@@ -60,7 +62,7 @@ limits: { queueTimeoutSeconds: 30 }
 retry: { maxAttempts: 2, initialDelaySeconds: 0.05, backoff: 2 }
 timeouts: { connectSeconds: 2, firstByteSeconds: 20, idleSeconds: 20, startSeconds: 15 }
 shutdown: { drainSeconds: 1 }
-gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "Simulated GPU", totalGiB: 24 }] }
+gpu: { probe: static, pollSeconds: ${opts.pollSeconds ?? 1}, reserveGiB: 0.5, static: [{ name: "Simulated GPU", totalGiB: 24 }] }
 defaults: { ttlSeconds: 1800 }
 models:
 ${models}

@@ -1,7 +1,7 @@
 // A canned status document shaped like a busy two-GPU workstation: one model of each state,
 // a pinned embedding model, a remote model and recent requests. Used by the renderer's component
 // tests and by the fake gateway that serves the dashboard for screenshots.
-import type { GpuStatus, ModelStatus, RecentRequest, StatusDocument } from '../../gateway/status-types.js';
+import type { GpuStatus, HistoryDocument, ModelStatus, RecentRequest, StatusDocument } from '../../gateway/status-types.js';
 
 const GIB = 1024;
 
@@ -28,6 +28,7 @@ function model(partial: Partial<ModelStatus> & Pick<ModelStatus, 'id'>): ModelSt
     ttlSeconds: 1800,
     error: null,
     progress: null,
+    engine: null,
     ...partial,
   };
 }
@@ -52,6 +53,14 @@ export function sampleStatus(now = Date.now()): StatusDocument {
       endpoint: 'http://127.0.0.1:49153',
       lastUsedAt: iso(4_000, now),
       stateSince: iso(2 * 3_600_000 + 14 * 60_000, now),
+      engine: {
+        running: 3,
+        waiting: 0,
+        kvCacheUsagePercent: 12.5,
+        promptTokensPerSecond: 310,
+        generationTokensPerSecond: 84.2,
+        sleepState: 'awake',
+      },
     }),
     model({
       id: 'llama-3.1-70b-instruct',
@@ -67,6 +76,15 @@ export function sampleStatus(now = Date.now()): StatusDocument {
       endpoint: 'http://127.0.0.1:49160',
       lastUsedAt: iso(1_000, now),
       stateSince: iso(5 * 3_600_000, now),
+      // Saturated: the engine holds requests back with its KV cache full.
+      engine: {
+        running: 16,
+        waiting: 7,
+        kvCacheUsagePercent: 97.8,
+        promptTokensPerSecond: 1280,
+        generationTokensPerSecond: 412.6,
+        sleepState: 'awake',
+      },
     }),
     model({
       id: 'mistral-small-24b',
@@ -119,6 +137,14 @@ export function sampleStatus(now = Date.now()): StatusDocument {
       endpoint: 'http://127.0.0.1:49170',
       lastUsedAt: iso(64_000, now),
       stateSince: iso(26 * 3_600_000, now),
+      engine: {
+        running: 0,
+        waiting: 0,
+        kvCacheUsagePercent: 0,
+        promptTokensPerSecond: 0,
+        generationTokensPerSecond: 0,
+        sleepState: 'awake',
+      },
     }),
     model({
       id: 'gpt-oss-120b',
@@ -188,19 +214,20 @@ export function recomputeGpus(doc: StatusDocument): StatusDocument {
 }
 
 export function sampleRequests(now = Date.now()): RecentRequest[] {
-  const rows: Array<[string, string, number, boolean, number | null, number | null, number]> = [
-    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 182, null, 900],
-    ['qwen2.5-7b-instruct', '/v1/chat/completions', 200, true, 41, 2_310, 2_900],
-    ['bge-m3', '/v1/embeddings', 200, false, 18, 22, 4_000],
-    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 240, 11_480, 6_100],
-    ['mistral-small-24b', '/v1/chat/completions', 0, true, null, null, 8_000],
-    ['qwen2.5-7b-instruct', '/v1/completions', 200, false, 96, 1_040, 12_500],
-    ['phi-4-mini', '/v1/chat/completions', 503, false, null, 38_200, 95_000],
-    ['llama-3.1-70b-instruct', '/v1/chat/completions', 429, false, null, 2, 101_000],
-    ['gpt-oss-120b', '/v1/responses', 200, true, 512, 9_870, 140_000],
-    ['qwen2.5-7b-instruct', '/v1/chat/completions', 400, false, 12, 14, 190_000],
+  // [model, path, status, stream, firstByteMs, durationMs, ago, completion tokens (null: no usage)]
+  const rows: Array<[string, string, number, boolean, number | null, number | null, number, number | null]> = [
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 182, null, 900, null],
+    ['qwen2.5-7b-instruct', '/v1/chat/completions', 200, true, 41, 2_310, 2_900, 196],
+    ['bge-m3', '/v1/embeddings', 200, false, 18, 22, 4_000, 0],
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 200, true, 240, 11_480, 6_100, 302],
+    ['mistral-small-24b', '/v1/chat/completions', 0, true, null, null, 8_000, null],
+    ['qwen2.5-7b-instruct', '/v1/completions', 200, false, 96, 1_040, 12_500, 88],
+    ['phi-4-mini', '/v1/chat/completions', 503, false, null, 38_200, 95_000, null],
+    ['llama-3.1-70b-instruct', '/v1/chat/completions', 429, false, null, 2, 101_000, null],
+    ['gpt-oss-120b', '/v1/responses', 200, true, 512, 9_870, 140_000, 640],
+    ['qwen2.5-7b-instruct', '/v1/chat/completions', 400, false, 12, 14, 190_000, null],
   ];
-  return rows.map(([model, path, status, stream, firstByteMs, durationMs, ago], i) => ({
+  return rows.map(([model, path, status, stream, firstByteMs, durationMs, ago, completionTokens], i) => ({
     id: `req_${(0x5f3a9c + i * 7919).toString(16)}${(0xbeef + i * 131).toString(16)}`,
     model,
     path,
@@ -209,5 +236,38 @@ export function sampleRequests(now = Date.now()): RecentRequest[] {
     startedAt: iso(ago, now),
     firstByteMs,
     durationMs,
+    promptTokens: completionTokens === null ? null : 40 + i * 13,
+    completionTokens,
+    tokensPerSecond:
+      completionTokens === null || !durationMs || completionTokens === 0 ? null : Math.round((completionTokens / durationMs) * 10_000) / 10,
   }));
+}
+
+/** Five minutes at 1 s of a workstation under load: tokens/s that rise and fall, VRAM that steps. */
+export function sampleHistory(now = Date.now()): HistoryDocument {
+  const n = 300;
+  const at = Array.from({ length: n }, (_, i) => now - (n - 1 - i) * 1000);
+  const wave = (i: number, period: number, phase: number) => (Math.sin((i / period) * 2 * Math.PI + phase) + 1) / 2;
+  const qwen = at.map((_, i) => (i < 40 ? null : Math.round((40 + 60 * wave(i, 90, 0) + 8 * wave(i, 7, 1)) * 10) / 10));
+  const llama = at.map((_, i) => Math.round((300 + 120 * wave(i, 140, 2) + 20 * wave(i, 11, 0)) * 10) / 10);
+  const bge = at.map(() => 0);
+  return {
+    intervalSeconds: 1,
+    windowSeconds: 300,
+    at,
+    gpus: [
+      { index: 0, name: 'NVIDIA H200', totalMiB: 143_771, usedMiB: at.map((_, i) => (i < 40 ? 11_447 : i < 250 ? 31_247 : 61_347)) },
+      { index: 1, name: 'NVIDIA H200', totalMiB: 143_771, usedMiB: at.map(() => 94_110) },
+    ],
+    models: [
+      { id: 'qwen2.5-7b-instruct', generationTokensPerSecond: qwen },
+      { id: 'llama-3.1-70b-instruct', generationTokensPerSecond: llama },
+      { id: 'mistral-small-24b', generationTokensPerSecond: at.map(() => null) },
+      { id: 'deepseek-r1-distill-32b', generationTokensPerSecond: at.map(() => null) },
+      { id: 'phi-4-mini', generationTokensPerSecond: at.map(() => null) },
+      { id: 'gemma-3-27b', generationTokensPerSecond: at.map(() => null) },
+      { id: 'bge-m3', generationTokensPerSecond: bge },
+      { id: 'gpt-oss-120b', generationTokensPerSecond: at.map(() => null) },
+    ],
+  };
 }

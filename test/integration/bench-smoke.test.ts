@@ -83,6 +83,10 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     expect(r.stdout).toContain('| gw/floor | gw/go |');
     expect(typeof res.node).toBe('string');
     expect(res.machine.cpus).toBeGreaterThan(0);
+    // What reading the engines costs: CPU per scrape, and usage reading against a proxied stream.
+    expect(res.engineFigures.scrape.usPerScrape).toBeGreaterThan(0);
+    expect(res.engineFigures.idle.scraping.modelsWithFigures).toBe(4);
+    expect(res.engineFigures.usage.ratio).toBeGreaterThan(0);
 
     const scenarios = new Set(res.rows.map((x: Row) => x.scenario));
     for (const s of ['nonstream_c1', 'nonstream_c16', 'nonstream_c128', 'body_1mib', 'stream_1', 'stream_64', 'stream_512']) {

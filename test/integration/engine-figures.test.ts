@@ -26,10 +26,18 @@ const POLL_SECONDS = 0.2;
 let t: TestGateway;
 let remoteOff: Mock;
 let remoteOn: Mock;
+let sleeper: Mock;
 
 beforeAll(async () => {
   remoteOff = await spawnMock(['--served-model-name', 'r-off']);
   remoteOn = await spawnMock(['--served-model-name', 'r-on']);
+  // A server with vLLM's sleep API (dev mode, --enable-sleep-mode), put to sleep behind the gateway's back.
+  process.env.VLLM_SERVER_DEV_MODE = '1';
+  try {
+    sleeper = await spawnMock(['--served-model-name', 'r-sleep', '--enable-sleep-mode']);
+  } finally {
+    delete process.env.VLLM_SERVER_DEV_MODE;
+  }
   t = await startGateway(`
 listen: { host: 127.0.0.1, port: 0 }
 auth: { adminToken: ${ADMIN_TOKEN} }
@@ -47,6 +55,10 @@ ${processModel('never', {})}
   r-on:
     runtime: remote
     url: ${remoteOn.url}/v1
+    scrapeMetrics: true
+  r-sleep:
+    runtime: remote
+    url: ${sleeper.url}
     scrapeMetrics: true
 `);
   for (const id of ['e1', 'legacy', 'plain']) expect((await admin(t.url, `/gateway/models/${id}/load`)).status).toBe(200);
@@ -127,6 +139,27 @@ describe('scraping never touches a lifecycle', () => {
     expect(await engineOf('never')).toBeNull();
     expect(t.runtime.starts).toEqual(startsBefore);
   });
+
+  it('a server that went to sleep is read as sleeping, and stays asleep: scrapes are GET /metrics only', async () => {
+    await waitUntil(async () => (await engineOf('r-sleep'))?.sleepState === 'awake', 5000, 'awake figures');
+    expect((await http(sleeper.url, '/sleep?level=1', { method: 'POST' })).status).toBe(200);
+    const since = Date.now();
+    const asleep = await waitUntil(
+      async () => {
+        const e = await engineOf('r-sleep');
+        return e?.sleepState === 'weights_offloaded' && e;
+      },
+      5000,
+      'sleeping figures',
+    );
+    expect(asleep).toMatchObject({ running: 0, waiting: 0 });
+    await sleep(POLL_SECONDS * 5 * 1000);
+    const after = (await sleeper.received()).filter((r) => r.at >= since);
+    expect(after.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(after.map((r) => `${r.method} ${r.path}`))).toEqual(new Set(['GET /metrics']));
+    expect((await http(sleeper.url, '/is_sleeping')).json).toEqual({ is_sleeping: true });
+    expect((await engineOf('r-sleep'))?.sleepState).toBe('weights_offloaded');
+  });
 });
 
 describe('GET /gateway/history', () => {
@@ -140,7 +173,7 @@ describe('GET /gateway/history', () => {
     expect(doc.gpus).toHaveLength(1);
     expect(doc.gpus[0]).toMatchObject({ index: 0, name: 'Test GPU', totalMiB: 24576 });
     expect(doc.gpus[0].usedMiB).toHaveLength(doc.at.length);
-    expect(doc.models.map((m: { id: string }) => m.id)).toEqual(['e1', 'legacy', 'plain', 'never', 'r-off', 'r-on']);
+    expect(doc.models.map((m: { id: string }) => m.id)).toEqual(['e1', 'legacy', 'plain', 'never', 'r-off', 'r-on', 'r-sleep']);
     const e1 = doc.models[0].generationTokensPerSecond as Array<number | null>;
     expect(e1).toHaveLength(doc.at.length);
     expect(Math.max(...e1.map((v) => v ?? 0))).toBeGreaterThan(0); // the streams of the first test
@@ -157,5 +190,35 @@ describe('GET /gateway/history', () => {
       expect(res.status).toBe(400);
       expect(errorOf(res)).toMatchObject({ code: 'invalid_request', type: 'invalid_request_error', param: 'seconds' });
     }
+  });
+});
+
+describe('recent requests carry the tokens of responses with usage', () => {
+  it('a stream with include_usage, a JSON answer, and a stream without usage (null)', async () => {
+    // legacy is ready and has no token delay: the answers come at once.
+    const streamed = await post(t.url, '/v1/chat/completions', chat('legacy', { stream: true, stream_options: { include_usage: true } }), {
+      'x-request-id': 'usage-stream',
+      'x-mock-tokens': '24',
+    });
+    const plain = await post(t.url, '/v1/chat/completions', chat('legacy'), { 'x-request-id': 'usage-json', 'x-mock-tokens': '9' });
+    await post(t.url, '/v1/chat/completions', chat('legacy', { stream: true }), { 'x-request-id': 'usage-none' });
+    expect(streamed.text.endsWith('data: [DONE]\n\n')).toBe(true); // the stream went through whole
+    const usage = JSON.parse(streamed.text.split('\n\n').at(-3)!.slice(6)).usage;
+    const recent = await waitUntil(
+      async () => {
+        const list = (await t.status()).recentRequests ?? [];
+        const ids = ['usage-stream', 'usage-json', 'usage-none'];
+        return ids.every((id) => list.some((r) => r.id === id)) && list;
+      },
+      5000,
+      'recent requests',
+    );
+    const byId = (id: string) => recent.find((r) => r.id === id)!;
+    expect(byId('usage-stream')).toMatchObject({ stream: true, promptTokens: usage.prompt_tokens, completionTokens: 24 });
+    expect(byId('usage-stream').tokensPerSecond).toBeGreaterThan(0);
+    expect(byId('usage-json')).toMatchObject({ stream: false, promptTokens: plain.json.usage.prompt_tokens, completionTokens: 9 });
+    expect(byId('usage-none')).toMatchObject({ promptTokens: null, completionTokens: null, tokensPerSecond: null });
+    const prom = (await http(t.url, '/metrics')).text;
+    expect(Number(/^vllm_gateway_usage_completion_tokens_total\{model="legacy"\} (\d+)$/m.exec(prom)?.[1])).toBe(33);
   });
 });

@@ -32,6 +32,7 @@ function fakeGateway(): GatewayHandle {
       return doc.models.find((m) => m.id === id)!;
     }),
     logs: vi.fn(async () => 'log'),
+    history: vi.fn((seconds = 300) => ({ intervalSeconds: 1, windowSeconds: 300, at: [seconds], gpus: [], models: [] })),
     close: vi.fn(async () => undefined),
   };
 }
@@ -50,8 +51,8 @@ function setup(gateway: GatewayHandle | null = fakeGateway()) {
 describe('IPC contract', () => {
   it('names every channel domain:action and the bridge exposes exactly the contract members', () => {
     for (const c of Object.values(IPC)) expect(c).toMatch(/^[a-z]+:[a-zA-Z]+$/);
-    expect([...BRIDGE_KEYS].sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
-    expect(INVOKE_CHANNELS).toEqual(['status:get', 'models:load', 'models:unload', 'models:logs', 'shell:openExternal']);
+    expect([...BRIDGE_KEYS].sort()).toEqual(['history', 'load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
+    expect(INVOKE_CHANNELS).toEqual(['status:get', 'status:history', 'models:load', 'models:unload', 'models:logs', 'shell:openExternal']);
   });
 });
 
@@ -111,6 +112,19 @@ describe('IPC handlers', () => {
     }
     expect(await handlers['models:load'](own(), 'bge-m3', 'extra')).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
     expect(await handlers['status:get'](own(), 'extra')).toMatchObject({ ok: false });
+    for (const seconds of [0, 301, '60', Number.NaN, Infinity, null]) {
+      expect(await handlers['status:history'](own(), seconds)).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    }
+    expect(await handlers['status:history'](own())).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    expect(gateway!.history).not.toHaveBeenCalled();
+    expect(await handlers['status:history'](own(), 60)).toEqual({
+      ok: true,
+      value: { intervalSeconds: 1, windowSeconds: 300, at: [60], gpus: [], models: [] },
+    });
+    expect(await handlers['status:history']({ senderFrame: { url: 'https://evil.example/', parent: null } }, 60)).toMatchObject({
+      ok: false,
+      error: { code: 'forbidden_sender' },
+    });
     expect(gateway!.unload).not.toHaveBeenCalled();
     expect(gateway!.logs).not.toHaveBeenCalled();
   });
@@ -263,10 +277,10 @@ describe('preload bundle: window.gateway', () => {
       (e: unknown) => e as { message: string },
     );
 
-  it('exposes exactly window.gateway with exactly the six contract members', () => {
+  it('exposes exactly window.gateway with exactly the contract members', () => {
     const { exposed, gateway } = loadPreload();
     expect(Object.keys(exposed)).toEqual(['gateway']);
-    expect(Object.keys(gateway).sort()).toEqual(['load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
+    expect(Object.keys(gateway).sort()).toEqual(['history', 'load', 'logs', 'onStatus', 'openExternal', 'status', 'unload']);
     expect(Object.keys(gateway).sort()).toEqual([...BRIDGE_KEYS].sort());
   });
 
@@ -277,6 +291,7 @@ describe('preload bundle: window.gateway', () => {
       'models:load': (id) => ok(doc.models.find((m) => m.id === id)),
       'models:unload': (id) => ok(doc.models.find((m) => m.id === id)),
       'models:logs': () => ok('line 1\nline 2'),
+      'status:history': (seconds) => ok({ seconds }),
       'shell:openExternal': () => ok(null),
     });
     expect(await gateway.status()).toBe(doc);
@@ -285,6 +300,8 @@ describe('preload bundle: window.gateway', () => {
     expect(await gateway.unload('bge-m3', { force: true, extra: 1 })).toMatchObject({ id: 'bge-m3' });
     expect(await gateway.logs('bge-m3', 50)).toBe('line 1\nline 2');
     expect(await gateway.openExternal('https://example.com/')).toBeUndefined();
+    expect(await gateway.history(60)).toEqual({ seconds: 60 });
+    expect(await gateway.history()).toEqual({ seconds: 300 });
     expect(ipcRenderer.invoke.mock.calls).toEqual([
       ['status:get'],
       ['models:load', 'bge-m3'],
@@ -292,6 +309,8 @@ describe('preload bundle: window.gateway', () => {
       ['models:unload', 'bge-m3', { force: true }],
       ['models:logs', 'bge-m3', 50],
       ['shell:openExternal', 'https://example.com/'],
+      ['status:history', 60],
+      ['status:history', 300],
     ]);
   });
 

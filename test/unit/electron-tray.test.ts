@@ -85,7 +85,13 @@ describe('tray icon state', () => {
   });
 
   it('tooltip sums up the gateway', () => {
-    expect(trayTooltip(sampleStatus())).toBe('vLLM Gateway — http://127.0.0.1:8080 — 4 ready, 2 loading, 1 failed, 19 in flight, 9 queued');
+    expect(trayTooltip(sampleStatus())).toBe(
+      'vLLM Gateway — http://127.0.0.1:8080 — 4 ready, 2 loading, 1 failed, 19 in flight, 9 queued — 497 tok/s, VRAM 151.8 / 280.8 GiB',
+    );
+    const quiet = sampleStatus();
+    for (const m of quiet.models) m.engine = null;
+    quiet.gpus = [];
+    expect(trayTooltip(quiet)).toBe('vLLM Gateway — http://127.0.0.1:8080 — 4 ready, 2 loading, 1 failed, 19 in flight, 9 queued');
   });
 });
 

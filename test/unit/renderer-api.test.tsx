@@ -94,6 +94,24 @@ describe('HttpGatewayApi', () => {
     expect((fetch.mock.calls[0] as unknown as [string])[0]).toBe('/gateway/models/m/logs?tail=200');
   });
 
+  it('reads the history with a bounded window, and the gateway’s 400 as an ApiError', async () => {
+    const doc = { intervalSeconds: 1, windowSeconds: 300, at: [1], gpus: [], models: [] };
+    const fetch = vi.fn(async (url: string) =>
+      url.endsWith('seconds=300')
+        ? jsonResponse(200, doc)
+        : jsonResponse(400, { error: { message: 'bad', type: 'invalid_request_error', code: 'invalid_request', param: 'seconds' } }),
+    );
+    const api = new HttpGatewayApi({ adminToken: null, fetch: fetch as unknown as typeof globalThis.fetch });
+    expect(await api.history(300)).toEqual(doc);
+    expect(await api.history(10_000)).toEqual(doc); // clamped to the window
+    await expect(api.history(5)).rejects.toMatchObject({ code: 'invalid_request', status: 400 });
+    expect(fetch.mock.calls.map((c) => (c as unknown as [string])[0])).toEqual([
+      '/gateway/history?seconds=300',
+      '/gateway/history?seconds=300',
+      '/gateway/history?seconds=5',
+    ]);
+  });
+
   it('opens only http(s) links', async () => {
     const open = vi.fn();
     const api = new HttpGatewayApi({ adminToken: null, openWindow: open });
@@ -146,6 +164,7 @@ describe('IpcGatewayApi', () => {
         throw new Error('[model_busy] busy!');
       }),
       logs: vi.fn(async () => 'lines'),
+      history: vi.fn(async (seconds?: number) => ({ intervalSeconds: 1, windowSeconds: 300, at: [seconds ?? 0], gpus: [], models: [] })),
       openExternal: vi.fn(async () => undefined),
       ...over,
     };
@@ -156,6 +175,8 @@ describe('IpcGatewayApi', () => {
     const api = new IpcGatewayApi(b);
     expect((await api.status()).listen).toBe('http://127.0.0.1:8080');
     expect(await api.logs('m', 10)).toBe('lines');
+    expect((await api.history(60)).at).toEqual([60]);
+    expect(b.history).toHaveBeenCalledWith(60);
     expect(await api.openExternal('https://example.com/')).toBeUndefined();
     const err = await api.unload('m', { force: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);

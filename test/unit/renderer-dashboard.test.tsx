@@ -5,7 +5,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testi
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../renderer/App.js';
 import { ApiError } from '../../renderer/api/gateway-api.js';
-import { sampleStatus, START_FAILURE } from '../e2e/sample-status.js';
+import { sampleHistory, sampleStatus, START_FAILURE } from '../e2e/sample-status.js';
 import { FakeApi } from './renderer-fake-api.js';
 
 afterEach(cleanup);
@@ -18,7 +18,7 @@ async function renderApp(api: FakeApi) {
 describe('dashboard', () => {
   it('names each GPU meter with its usage and exposes its values', async () => {
     await renderApp(new FakeApi(sampleStatus()));
-    const meters = screen.getAllByRole('meter');
+    const meters = screen.getAllByRole('meter', { name: /GiB used$/ });
     expect(meters).toHaveLength(2);
     const m0 = screen.getByRole('meter', { name: 'NVIDIA H200: 59.9 of 140.4 GiB used' });
     expect(m0.getAttribute('aria-valuenow')).toBe('59.9');
@@ -194,5 +194,69 @@ describe('dashboard', () => {
     expect(api.subscribers).toBe(1);
     unmount();
     expect(api.subscribers).toBe(0);
+  });
+
+  it('engine figures: tokens/s, a KV-cache meter and the engine queue per model; saturation said in words', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    const qwen = screen.getByRole('group', { name: 'qwen2.5-7b-instruct' });
+    within(qwen).getByLabelText('qwen2.5-7b-instruct generation: 84 tokens per second');
+    const kv = within(qwen).getByRole('meter', { name: 'qwen2.5-7b-instruct KV cache: 12.5% used' });
+    expect(kv.getAttribute('aria-valuenow')).toBe('12.5');
+    expect(within(qwen).queryByRole('status')).toBeNull();
+    const llama = screen.getByRole('group', { name: 'llama-3.1-70b-instruct' });
+    within(llama).getByLabelText('llama-3.1-70b-instruct generation: 413 tokens per second');
+    expect(within(llama).getByText(/7 waiting/)).toBeTruthy();
+    expect(within(llama).getByRole('status').textContent).toMatch(
+      /Saturated:.*7 requests back.*KV cache 98% full.*maxConcurrent will not help/,
+    );
+    // A model whose server reports nothing (remote, not scraped) shows no engine figures.
+    expect(within(screen.getByRole('group', { name: 'gpt-oss-120b' })).queryByText('Tokens/s')).toBeNull();
+    // The summary adds up the models' rates: 84.2 + 412.6 + 0.
+    const summary = screen.getByText('Tokens/s', { selector: 'dt' }).parentElement!;
+    expect(summary.textContent).toContain('497');
+  });
+
+  it('charts of the last minutes and a sparkline per model, from the history', async () => {
+    const api = new FakeApi(sampleStatus());
+    api.historyDoc = sampleHistory();
+    await renderApp(api);
+    await screen.findByRole('heading', { name: 'Activity' });
+    expect(api.history).toHaveBeenCalledWith(300);
+    const vram = screen.getByRole('img', {
+      name: /^VRAM used over the last minutes: GPU 0 59\.9 \/ 140\.4 GiB, GPU 1 91\.9 \/ 140\.4 GiB$/,
+    });
+    expect(vram.querySelectorAll('path')).toHaveLength(2);
+    const tokens = screen.getByRole('img', { name: /^Generation tokens per second over the last minutes: / });
+    expect([...tokens.querySelectorAll('path')].map((p) => p.getAttribute('data-series'))).toEqual([
+      'qwen2.5-7b-instruct',
+      'llama-3.1-70b-instruct',
+      'bge-m3',
+    ]);
+    const spark = within(screen.getByRole('group', { name: 'llama-3.1-70b-instruct' })).getByRole('img', {
+      name: 'llama-3.1-70b-instruct tokens per second over the last minutes',
+    });
+    expect(spark.querySelector('path')!.getAttribute('d')).toMatch(/^M0\.0,[\d.]+(L[\d.]+,[\d.]+){299}$/);
+  });
+
+  it('recent requests show tokens and tokens/s where the response carried usage', async () => {
+    await renderApp(new FakeApi(sampleStatus()));
+    const table = screen.getByRole('table');
+    const headers = within(table)
+      .getAllByRole('columnheader')
+      .map((h) => h.textContent);
+    expect(headers).toContain('Tokens');
+    expect(headers).toContain('Tok/s');
+    const row = within(table).getAllByRole('row')[2]; // the qwen stream: 196 tokens in 2.31 s
+    const cells = within(row)
+      .getAllByRole('cell')
+      .map((c) => c.textContent);
+    expect(cells).toContain('196');
+    expect(cells).toContain('85');
+    const first = within(table).getAllByRole('row')[1]; // still running: no usage yet
+    expect(
+      within(first)
+        .getAllByRole('cell')
+        .filter((c) => c.textContent === '—').length,
+    ).toBeGreaterThanOrEqual(2);
   });
 });

@@ -1,7 +1,7 @@
 // A GatewayApi double for the renderer's component tests (not a test file itself).
 import { vi } from 'vitest';
 import { ApiError, type GatewayApi } from '../../renderer/api/gateway-api.js';
-import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 
 export class FakeApi implements GatewayApi {
   readonly mode = 'browser' as const;
@@ -47,4 +47,6 @@ export class FakeApi implements GatewayApi {
   unload = vi.fn(async (id: string, _opts: { force: boolean }) => this.entry(id));
   logs = vi.fn(async (id: string, _tail: number) => `log line 1 of ${id}\nApplication startup complete.\n`);
   openExternal = vi.fn(async (_url: string) => undefined);
+  historyDoc: HistoryDocument = { intervalSeconds: 1, windowSeconds: 300, at: [], gpus: [], models: [] };
+  history = vi.fn(async (_seconds: number) => this.historyDoc);
 }
