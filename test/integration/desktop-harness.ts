@@ -84,7 +84,8 @@ export function launchDesktop(opts: {
     events,
     output: () => out,
     send: (cmd) => child.send(cmd),
-    async waitFor(pred, what, timeoutMs = 20_000) {
+    // Generous: the machines running the suite can be loaded many times over (a wait, not a bound).
+    async waitFor(pred, what, timeoutMs = 45_000) {
       return waitUntil(
         () => events.find(pred),
         timeoutMs,
