@@ -22,7 +22,7 @@ import { Metrics } from './metrics.js';
 import { ProcessRuntime } from './runtimes/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import { buildStatus } from './status.js';
+import { buildStatus, gpuMemory } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
 
 export interface CreateGatewayOptions {
@@ -101,7 +101,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTick: (at) =>
       history.record({
         at,
-        gpus: status().gpus.map((g) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: g.usedMiB })),
+        gpus: gpuMemory({ gpu, scheduler }),
         models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
       }),
   });
