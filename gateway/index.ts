@@ -22,6 +22,8 @@ import { Metrics } from './metrics.js';
 import { ProcessRuntime } from './runtimes/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { pinoIsoTime } from './iso-time.js';
+import { RecentRing } from './recent-requests.js';
 import { buildStatus, gpuMemory } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
 
@@ -60,14 +62,14 @@ async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Part
 }
 
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
-  const logger = opts.logger ?? pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime });
+  const logger = opts.logger ?? pino({ base: undefined, timestamp: pinoIsoTime });
   const adminToken = (await resolveAdminToken(config)).token;
   const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
   gpu?.start();
   const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
   const scheduler = new Scheduler({ config, runtimes, gpu, log: logger });
   const startedAt = new Date();
-  const recent: RecentRequest[] = [];
+  const recent = new RecentRing<RecentRequest>(RECENT_REQUESTS);
   let listenUrl = `http://${config.listen.host}:${config.listen.port}`;
   let host: StatusDocument['host'] = {
     hostname: hostname(),
@@ -117,7 +119,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       gpu,
       startedAt,
       listen: () => listenUrl,
-      recent: () => recent,
+      recent: () => recent.list(),
       host: () => host,
       engine: engineOf,
     });
@@ -164,8 +166,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     history: historyDoc,
     ready,
     recordRequest: (r) => {
-      recent.unshift(r);
-      if (recent.length > RECENT_REQUESTS) recent.length = RECENT_REQUESTS;
+      recent.add(r);
       hub.changed();
     },
     registerUi: opts.registerUi,

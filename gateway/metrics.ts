@@ -4,7 +4,8 @@
 // own figures are re-exported under the gateway's names with a `model` label, so one scrape of
 // the gateway covers every model server.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { LabelledCounter, LabelledHistogram } from './request-metrics.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import type { EngineStatus, StatusDocument } from './status-types.js';
 
@@ -19,7 +20,7 @@ const MIB = 1024 * 1024;
 
 const STATES = ['stopped', 'pulling', 'starting', 'ready', 'stopping', 'failed'] as const;
 
-/** One model's labelled metric children, resolved once (prom-client hashes labels on every call). */
+/** One model's per-request metric series, resolved once (request-metrics.ts: plain additions). */
 export interface ModelMetrics {
   duration: { observe(v: number): void };
   firstByte: { observe(v: number): void };
@@ -33,26 +34,26 @@ export class Metrics {
   private readonly perModel = new Map<string, ModelMetrics>();
 
   readonly registry = new Registry();
-  readonly requests: Counter<'model' | 'status'>;
-  readonly duration: Histogram<'model'>;
-  readonly firstByte: Histogram<'model'>;
-  readonly retries: Counter<'model'>;
-  readonly usagePrompt: Counter<'model'>;
-  readonly usageCompletion: Counter<'model'>;
+  readonly requests: LabelledCounter;
+  readonly duration: LabelledHistogram;
+  readonly firstByte: LabelledHistogram;
+  readonly retries: LabelledCounter;
+  readonly usagePrompt: LabelledCounter;
+  readonly usageCompletion: LabelledCounter;
 
   forModel(model: string): ModelMetrics {
     let m = this.perModel.get(model);
     if (!m) {
       const byStatus = new Map<number, { inc(v?: number): void }>();
-      const prompt = this.usagePrompt.labels({ model });
-      const completion = this.usageCompletion.labels({ model });
+      const prompt = this.usagePrompt.child({ model });
+      const completion = this.usageCompletion.child({ model });
       m = {
-        duration: this.duration.labels({ model }),
-        firstByte: this.firstByte.labels({ model }),
-        retries: this.retries.labels({ model }),
+        duration: this.duration.child(model),
+        firstByte: this.firstByte.child(model),
+        retries: this.retries.child({ model }),
         requests: (status) => {
           let c = byStatus.get(status);
-          if (!c) byStatus.set(status, (c = this.requests.labels({ model, status: String(status) })));
+          if (!c) byStatus.set(status, (c = this.requests.child({ model, status: String(status) })));
           return c;
         },
         usage: (p, c) => {
@@ -72,44 +73,32 @@ export class Metrics {
     const r = this.registry;
     // Node's process metrics under the gateway's one prefix: vllm_gateway_process_cpu_seconds_total, …
     collectDefaultMetrics({ register: r, prefix: 'vllm_gateway_' });
-    this.requests = new Counter({
-      name: 'vllm_gateway_requests_total',
-      help: 'Proxied requests by model and HTTP status',
-      labelNames: ['model', 'status'],
-      registers: [r],
-    });
-    this.duration = new Histogram({
-      name: 'vllm_gateway_request_duration_seconds',
-      help: 'Whole request time, queueing included',
-      labelNames: ['model'],
-      buckets: [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-      registers: [r],
-    });
-    this.firstByte = new Histogram({
-      name: 'vllm_gateway_upstream_first_byte_seconds',
-      help: 'Time from forwarding to the model server answering',
-      labelNames: ['model'],
-      buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [r],
-    });
-    this.retries = new Counter({
-      name: 'vllm_gateway_upstream_retries_total',
-      help: 'Connection retries to model servers',
-      labelNames: ['model'],
-      registers: [r],
-    });
-    this.usagePrompt = new Counter({
-      name: 'vllm_gateway_usage_prompt_tokens_total',
-      help: 'Prompt tokens of proxied responses that carried usage',
-      labelNames: ['model'],
-      registers: [r],
-    });
-    this.usageCompletion = new Counter({
-      name: 'vllm_gateway_usage_completion_tokens_total',
-      help: 'Completion tokens of proxied responses that carried usage',
-      labelNames: ['model'],
-      registers: [r],
-    });
+    this.requests = new LabelledCounter('vllm_gateway_requests_total', 'Proxied requests by model and HTTP status', r);
+    this.duration = new LabelledHistogram(
+      'vllm_gateway_request_duration_seconds',
+      'Whole request time, queueing included',
+      'model',
+      [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      r,
+    );
+    this.firstByte = new LabelledHistogram(
+      'vllm_gateway_upstream_first_byte_seconds',
+      'Time from forwarding to the model server answering',
+      'model',
+      [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      r,
+    );
+    this.retries = new LabelledCounter('vllm_gateway_upstream_retries_total', 'Connection retries to model servers', r);
+    this.usagePrompt = new LabelledCounter(
+      'vllm_gateway_usage_prompt_tokens_total',
+      'Prompt tokens of proxied responses that carried usage',
+      r,
+    );
+    this.usageCompletion = new LabelledCounter(
+      'vllm_gateway_usage_completion_tokens_total',
+      'Completion tokens of proxied responses that carried usage',
+      r,
+    );
     new Gauge({
       name: 'vllm_gateway_model_queued_requests',
       help: 'Requests waiting for a slot or for the model to start',

@@ -14,6 +14,7 @@ import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel } from './body-model.js';
 import { readMultipartModel } from './multipart-model.js';
 import { errorShapeFor, sendErrorRaw } from './errors.js';
+import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
   '/v1/chat/completions',
@@ -27,6 +28,9 @@ export const PROXIED_PATHS = [
   '/tokenize',
   '/detokenize',
 ] as const;
+
+/** The proxied routes set their response's X-Request-Id themselves (forward.ts `responseId`). */
+export const PROXIED_ROUTES: ReadonlySet<string> = new Set(PROXIED_PATHS);
 
 export interface ProxyDeps {
   config: GatewayConfig;
@@ -97,7 +101,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       path: route,
       status: 0,
       stream: false,
-      startedAt: new Date(started).toISOString(),
+      startedAt: isoTime(started),
       firstByteMs: null,
       durationMs: null,
       promptTokens: null,
@@ -151,6 +155,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             firstByteMs,
             idleMs,
             retry: config.retry,
+            responseId: request.id,
             transform: target.transform,
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;

@@ -27,7 +27,7 @@ import {
   saneRequestId,
 } from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
-import { registerProxyRoutes } from './proxy-routes.js';
+import { PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
 import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
 
@@ -207,7 +207,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // A callback hook, not an async one: no promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
-    reply.raw.setHeader('x-request-id', request.id);
+    // Every response carries X-Request-Id. The proxied routes put it in writeHead's header object
+    // themselves (forward.ts responseId; sendErrorRaw and the error handler below): a setHeader
+    // here would send every proxied response's writeHead down Node's slower merging path.
+    const route = request.routeOptions.url;
+    if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
     const origin = request.headers.origin;
     const refused = guard(request);
     if (refused) return done(refused);
@@ -232,7 +236,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err.status >= 500)
       request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
     const body = shapedErrorBody(err, errorShapeFor(request.routeOptions.url ?? request.url), request.gatewayAdmin ? undefined : redact);
-    void reply.code(err.status).headers(errorHeaders(err)).type('application/json; charset=utf-8').send(body);
+    void reply
+      .code(err.status)
+      .header('x-request-id', request.id)
+      .headers(errorHeaders(err))
+      .type('application/json; charset=utf-8')
+      .send(body);
   });
 
   app.setNotFoundHandler((request, reply) => {

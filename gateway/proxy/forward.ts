@@ -25,6 +25,12 @@ export interface ForwardRequest {
   firstByteMs: number;
   idleMs: number;
   retry: RetrySettings;
+  /**
+   * Sent as the response's X-Request-Id (replacing the model server's). Set here, in writeHead's
+   * header object, rather than with res.setHeader beforehand: any setHeader sends writeHead down
+   * Node's slow path, which copies and validates every upstream header through setHeader.
+   */
+  responseId?: string;
   /** Called once when the upstream's response headers arrive (ms since forwarding began). */
   onResponseStart?(firstByteMs: number, streaming: boolean): void;
   /** Called before each retry's wait, whether or not a later attempt succeeds. */
@@ -182,7 +188,9 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
             if (head) res.writeHead(head.status, head.headers);
             streaming = head?.flush ?? false;
           } else {
-            res.writeHead(statusCode, responseHeaders(headers as Record<string, string | string[] | undefined>));
+            const out = responseHeaders(headers as Record<string, string | string[] | undefined>);
+            if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
+            res.writeHead(statusCode, out);
             streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
           }
           // Streams: send the headers now, so clients see the response begin before the first token.

@@ -115,17 +115,20 @@ async function main() {
   // For per-request profiles: node test/bench/profile-diff.mjs A.cpuprofile N_A B.cpuprofile N_B
   console.log(`requests served (warm-up included): ${targets.map((t) => `${t.name} ${served[t.name]} (pid ${t.pid})`).join(', ')}`);
   for (const c of CONC) {
-    console.log(`\nc=${c}   (median of ${ROUNDS}; CPU µs/request, min–max in brackets)`);
-    const first = median(res[c][targets[0].name].map((x) => x.us));
+    console.log(
+      `\nc=${c}   (${ROUNDS} rounds; CPU µs/request: median, lowest quarter's top [q1] and min; ratios of the medians and of q1 to the first)`,
+    );
+    const q1 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 4)];
+    const first = res[c][targets[0].name].map((x) => x.us);
     for (const t of targets) {
+      const us = res[c][t.name].map((x) => x.us);
       const xs = res[c][t.name];
-      const us = median(xs.map((x) => x.us));
-      const lo = Math.min(...xs.map((x) => x.us));
-      const hi = Math.max(...xs.map((x) => x.us));
       console.log(
-        `${t.name.padEnd(40)} ${us.toFixed(1).padStart(7)} µs [${lo.toFixed(0)}–${hi.toFixed(0)}]  ${median(xs.map((x) => x.rps))
+        `${t.name.padEnd(40)} ${median(us).toFixed(1).padStart(7)} µs  q1 ${q1(us).toFixed(1).padStart(6)}  min ${Math.min(...us)
+          .toFixed(1)
+          .padStart(6)}  ${median(xs.map((x) => x.rps))
           .toFixed(0)
-          .padStart(6)} req/s  p50 ${median(xs.map((x) => x.p50)).toFixed(2)} ms  ×${(us / first).toFixed(2)}`,
+          .padStart(6)} req/s  ×${(median(us) / median(first)).toFixed(2)} (q1 ×${(q1(us) / q1(first)).toFixed(2)})`,
       );
     }
   }

@@ -126,6 +126,23 @@ describe('X-Request-Id', () => {
     await post(t.url, '/v1/chat/completions', chat('m1'), { 'x-request-id': 'logged-request-7' });
     expect(t.logs.some((l) => l.includes('logged-request-7'))).toBe(true);
   });
+
+  it('every answer of a proxied route carries exactly one, before and after the upstream answers', async () => {
+    const cases: Array<[string, unknown, Record<string, string>, number]> = [
+      ['ok', chat('m1'), {}, 200],
+      ['stream', chat('m1', { stream: true }), {}, 200],
+      ['upstream-error', chat('m1'), { 'x-mock-status': '503' }, 503],
+      ['unknown-model', chat('no-such-model'), {}, 404],
+      ['no-model', { messages: [] }, {}, 400],
+      ['upstream-reset', chat('m1'), { 'x-mock-reset': '1' }, 502],
+    ];
+    for (const [name, body, headers, status] of cases) {
+      const id = `one-id-${name}`;
+      const res = await post(t.url, '/v1/chat/completions', body, { ...headers, 'x-request-id': id });
+      expect(res.status, name).toBe(status);
+      expect(res.headers['x-request-id'], name).toBe(id); // one value, not "id, id"
+    }
+  });
 });
 
 describe('upstream responses', () => {
