@@ -28,12 +28,15 @@ import {
 } from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
+import type { ModelActions } from '../model-actions.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
 import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
 
 export interface ServerDeps {
   config: GatewayConfig;
   scheduler: Scheduler;
+  /** Load, unload and logs by hand (model-actions.ts), shared with the Electron shell. */
+  actions: ModelActions;
   hub: StatusHub;
   metrics: Metrics;
   dispatcher: Dispatcher;
