@@ -63,7 +63,11 @@ export interface ProxyTarget {
   body: Buffer;
   /** Request headers for the upstream (defaults to the client's, cleaned). */
   headers?: Record<string, string | string[] | undefined>;
-  /** Rewrites the upstream's answer (another API's shape). */
+  /**
+   * Rewrites the upstream's answer (another API's shape). Whatever the proxy itself writes to the
+   * client (an error, a progress comment while waiting) must be in that API's shape too: a request
+   * with a transform is not an SSE stream of the OpenAI routes (no `: vllm-gateway …` comments).
+   */
   transform?: ResponseTransform;
   /** Called once the request holds a slot (the model is ready), before it is forwarded. */
   onAdmitted?(): void;
@@ -124,8 +128,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       );
     });
 
-    const signal = cancel;
-    // streaming.progressComments: a streamed request that must wait hears from the gateway at once
+        // streaming.progressComments: a streamed request that must wait hears from the gateway at once
     // (OpenAI-shaped SSE streams only: a translated answer, such as Ollama's NDJSON, has no comments).
     let progress: ProgressResponse | null = null;
     if (
@@ -145,7 +148,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     };
     let lease: Awaited<ReturnType<typeof scheduler.admit>>;
     try {
-      const admitting = scheduler.admit(entry, request.id, signal);
+      const admitting = scheduler.admit(entry, request.id, cancel);
       progress?.begin(); // after admit() queued it (synchronously), so the first comment has its place
       lease = await admitting;
     } catch (err) {
@@ -155,7 +158,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     const onCut = () => cancel.abort(lease.signal.reason);
     try {
       if (!progress) reply.hijack();
-      if (signal.aborted) return;
+      if (cancel.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
       target.onAdmitted?.();
@@ -178,7 +181,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             path: remote ? joinPath(remote.base, target.path) : target.path,
             headers,
             body: target.body,
-            signal,
+            signal: cancel,
             firstByteMs,
             idleMs,
             retry: config.retry,
