@@ -128,7 +128,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       );
     });
 
-        // streaming.progressComments: a streamed request that must wait hears from the gateway at once
+    // streaming.progressComments: a streamed request that must wait hears from the gateway at once
     // (OpenAI-shaped SSE streams only: a translated answer, such as Ollama's NDJSON, has no comments).
     let progress: ProgressResponse | null = null;
     if (

@@ -392,7 +392,9 @@ export class Scheduler extends EventEmitter {
     if (entry.sleepPromise) return entry.sleepPromise;
     const instance = entry.instance;
     const level = sleepLevel(entry.config);
-    if (!instance || level === 0 || entry.state !== 'ready' || entry.queue.busy || entry.stopPromise) return Promise.resolve();
+    // Nothing in flight; nothing queued either, unless it yields (its queue waits for its turn back).
+    const busy = entry.queue.inFlight.size > 0 || (entry.queue.queued > 0 && entry.yieldingTo === null);
+    if (!instance || level === 0 || entry.state !== 'ready' || busy || entry.stopPromise) return Promise.resolve();
     this.clearIdleTimer(entry);
     const t0 = this.now();
     entry.beganSleeping(level, t0);
@@ -438,6 +440,7 @@ export class Scheduler extends EventEmitter {
     const t0 = this.now();
     try {
       await this.waitForMemory(entry, ac.signal); // placement books its budget (wakeBooked) on its GPUs
+      const booked = this.now();
       await this.waitForMeasuredRelease([...entry.gpuIndices], entry.budgetMiB - this.residualMiB(entry), ac.signal);
       entry.setProgress({ phase: 'loading', percent: 0, message: 'waking from sleep' });
       await wakeServer(instance.endpoint, level, {
@@ -450,7 +453,8 @@ export class Scheduler extends EventEmitter {
       entry.becameReady(instance, entry.gpuIndices, this.now());
       this.wakes += 1;
       this.emit('woke', entry.id);
-      this.deps.log.info({ model: entry.id, level, ms: this.now() - t0 }, 'model awake');
+      // ms: the wake itself; waitedMs: for its turn on the GPU before that
+      this.deps.log.info({ model: entry.id, level, ms: this.now() - booked, waitedMs: booked - t0 }, 'model awake');
       this.grant(entry);
     } catch (raw) {
       if (ac.signal.aborted) {

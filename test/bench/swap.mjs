@@ -4,8 +4,11 @@
 // and clients alternating between them (client i streams to model i mod 2, one request after
 // another). Run with scheduling.swapAfterSeconds as configured and with 0 (busy models never
 // displaced), in the same run; per model p50/p95 latency, answers and errors, starts, and the
-// ratio of each figure to the swapAfterSeconds 0 run. The sleep half (sleep.level) plugs in as
-// more variants.
+// ratio of each figure to the swapAfterSeconds 0 run. The sleep half: the same turn-taking run
+// with `sleep.level: 1` models (an evicted model sleeps and wakes instead of starting cold), the
+// wake delay set against the start delay in the ratio of vLLM's sleep-mode blog (a cold start of
+// ~8 s against a level-1 wake of ~0.4 s: 20 to 1), with starts, sleeps and wakes, and the ratio of
+// each figure to the run without sleep.
 //
 //   node test/bench/swap.mjs          this scenario alone (BENCH_QUICK=1: a few seconds)
 //
@@ -26,18 +29,29 @@ const MODELS = ['swap-a', 'swap-b'];
 /** The scenario's knobs; quick: a smoke run of a few seconds. */
 export function swapSettings(quick) {
   return quick
-    ? { clients: 4, durationS: 4, startDelayMs: 200, swapAfterSeconds: 1, queueTimeoutSeconds: 3, stream: { tokens: 4, tokenDelayMs: 50 } }
+    ? {
+        clients: 4,
+        durationS: 4,
+        startDelayMs: 200,
+        wakeDelayMs: 10,
+        sleepDelayMs: 5,
+        swapAfterSeconds: 1,
+        queueTimeoutSeconds: 3,
+        stream: { tokens: 4, tokenDelayMs: 50 },
+      }
     : {
         clients: 6,
         durationS: 40,
         startDelayMs: 3000,
+        wakeDelayMs: 150,
+        sleepDelayMs: 50,
         swapAfterSeconds: 5,
         queueTimeoutSeconds: 20,
         stream: { tokens: 10, tokenDelayMs: 100 },
       };
 }
 
-async function startGateway(tmp, name, s, swapAfterSeconds) {
+async function startGateway(tmp, name, s, swapAfterSeconds, sleep) {
   const port = await freePort();
   const model = {
     runtime: 'process',
@@ -52,15 +66,20 @@ async function startGateway(tmp, name, s, swapAfterSeconds) {
       '${PORT}',
       '--mock-start-delay-ms',
       String(s.startDelayMs),
+      ...(sleep
+        ? ['--enable-sleep-mode', '--mock-wake-delay-ms', String(s.wakeDelayMs), '--mock-sleep-delay-ms', String(s.sleepDelayMs)]
+        : []),
     ],
     vramGiB: 14,
     ttlSeconds: 0,
+    ...(sleep ? { sleep: { level: 1 } } : {}),
   };
   const config = {
     listen: { host: '127.0.0.1', port },
     auth: { adminToken: ADMIN },
     limits: { queueTimeoutSeconds: s.queueTimeoutSeconds },
-    scheduling: { swapAfterSeconds },
+    // Room in host RAM for both sleepers whatever this machine has (auto would be half of it).
+    scheduling: { swapAfterSeconds, ...(sleep ? { sleepHostRamGiB: 32 } : {}) },
     gpu: { probe: 'static', static: [{ name: 'Bench GPU', totalGiB: 24 }] },
     models: Object.fromEntries(MODELS.map((id) => [id, model])),
   };
@@ -95,8 +114,8 @@ function logged(logFile, msg) {
 }
 
 /** One variant: `s.clients` clients for `s.durationS` seconds against a fresh gateway. */
-async function runVariant(tmp, name, s, swapAfterSeconds) {
-  const gw = await startGateway(tmp, name, s, swapAfterSeconds);
+async function runVariant(tmp, name, s, swapAfterSeconds, sleep = false) {
+  const gw = await startGateway(tmp, name, s, swapAfterSeconds, sleep);
   try {
     const results = [];
     const endAt = Date.now() + s.durationS * 1000;
@@ -127,15 +146,26 @@ async function runVariant(tmp, name, s, swapAfterSeconds) {
         p50Ms: percentile(ms, 50),
         p95Ms: percentile(ms, 95),
         starts: logged(gw.logFile, 'model ready').filter((l) => l.model === id).length,
+        sleeps: logged(gw.logFile, 'model asleep').filter((l) => l.model === id).length,
+        wakes: logged(gw.logFile, 'model awake').filter((l) => l.model === id).length,
       };
     }
     const all = results.map((x) => x.ms).sort((a, b) => a - b);
     return {
       swapAfterSeconds,
+      sleep,
       requests: results.length,
       answered: results.filter((x) => x.ok).length,
       starts: logged(gw.logFile, 'model ready').length,
       yields: logged(gw.logFile, 'model yields its GPU memory').length,
+      sleeps: logged(gw.logFile, 'model asleep').length,
+      wakes: logged(gw.logFile, 'model awake').length,
+      wakeMs: percentile(
+        logged(gw.logFile, 'model awake')
+          .map((l) => l.ms)
+          .sort((a, b) => a - b),
+        50,
+      ),
       p50Ms: percentile(all, 50),
       p95Ms: percentile(all, 95),
       perModel,
@@ -153,6 +183,8 @@ export async function runSwapScenario({ tmp, quick = false, log = console.log })
   );
   const turns = await runVariant(tmp, 'turns', s, s.swapAfterSeconds);
   const never = await runVariant(tmp, 'never', s, 0);
+  log(`swap: the same with sleep.level 1, wake delay ${s.wakeDelayMs} ms (start ${s.startDelayMs} ms)`);
+  const sleep = await runVariant(tmp, 'sleep', s, s.swapAfterSeconds, true);
   const ratio = (a, b) => (a == null || b == null || b === 0 ? null : a / b);
   const ratios = {
     p50: ratio(turns.p50Ms, never.p50Ms),
@@ -165,7 +197,19 @@ export async function runSwapScenario({ tmp, quick = false, log = console.log })
       ]),
     ),
   };
-  return { settings: s, turns, never, ratios };
+  // With sleep against the same turn-taking without it.
+  ratios.sleep = {
+    p50: ratio(sleep.p50Ms, turns.p50Ms),
+    p95: ratio(sleep.p95Ms, turns.p95Ms),
+    answered: ratio(sleep.answered, turns.answered),
+    perModel: Object.fromEntries(
+      MODELS.map((id) => [
+        id,
+        { p50: ratio(sleep.perModel[id].p50Ms, turns.perModel[id].p50Ms), p95: ratio(sleep.perModel[id].p95Ms, turns.perModel[id].p95Ms) },
+      ]),
+    ),
+  };
+  return { settings: s, turns, never, sleep, ratios };
 }
 
 const f = (v) => (v == null ? '—' : Number.isInteger(v) ? String(v) : v.toFixed(2));
@@ -201,6 +245,26 @@ export function swapTableLines(r, refs = 0, ratios = 0) {
       `${r.turns.answered}, ${r.turns.starts}, ${r.turns.yields} vs ${r.never.answered}, ${r.never.starts}, ${r.never.yields} (answered ×${f(r.ratios.answered)})`,
     ),
   );
+  if (r.sleep) {
+    const z = r.ratios.sleep;
+    for (const id of MODELS) {
+      const w = r.sleep.perModel[id];
+      const t = r.turns.perModel[id];
+      lines.push(
+        row(
+          `${id} p50 / p95 latency (ms), with sleep vs without`,
+          `${f(w.p50Ms)} / ${f(w.p95Ms)} vs ${f(t.p50Ms)} / ${f(t.p95Ms)} (×${f(z.perModel[id].p50)} / ×${f(z.perModel[id].p95)})`,
+        ),
+      );
+      lines.push(row(`${id} answered / starts / sleeps / wakes, with sleep`, `${w.answered} / ${w.starts} / ${w.sleeps} / ${w.wakes}`));
+    }
+    lines.push(
+      row(
+        `all with sleep: answered, starts, sleeps, wakes (wake p50 ms) vs without: answered, starts`,
+        `${r.sleep.answered}, ${r.sleep.starts}, ${r.sleep.sleeps}, ${r.sleep.wakes} (${f(r.sleep.wakeMs)}) vs ${r.turns.answered}, ${r.turns.starts} (answered ×${f(z.answered)})`,
+      ),
+    );
+  }
   return lines;
 }
 
