@@ -93,7 +93,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     // cost several µs each on Node 20, and AbortSignal.any ~30 µs.)
     const cancel = new Cancel();
 
-    const route = request.routeOptions.url!;
+    const route = request.gatewayRoute ?? request.routeOptions.url!;
     const record: RecentRequest = {
       id: request.id,
       model: entry.id,
@@ -204,7 +204,11 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
       );
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
-    await proxy(request, reply, { entry, path: upstreamPath(request.routeOptions.url!, request.url), body: outBody });
+    await proxy(request, reply, {
+      entry,
+      path: upstreamPath(request.gatewayRoute ?? request.routeOptions.url!, request.url),
+      body: outBody,
+    });
   }
 
   for (const path of PROXIED_PATHS) app.post(path, handle);

@@ -53,6 +53,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The request carries the admin token: error texts and logs are shown whole (redact.ts). */
     gatewayAdmin: boolean;
+    /**
+     * The matched route's path, read once in onRequest: each read of request.routeOptions builds a
+     * fresh object of a dozen fields.
+     */
+    gatewayRoute: string | undefined;
   }
 }
 
@@ -97,6 +102,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
   app.server.headersTimeout = Math.min(30_000, idleMs);
   app.decorateRequest('gatewayAdmin', false);
+  app.decorateRequest('gatewayRoute', null as unknown as string | undefined);
 
   // 'Expect: 100-continue' (curl adds it to bodies over 1 MiB) is answered here: 413 at once when the
   // announced body is over the limit, else '100 Continue'. The header itself is never forwarded.
@@ -183,7 +189,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
     // Access is decided on the route the router matched (decoded, normalised path), never on the
     // raw target: '/%67ateway/…' and 'http://host/gateway/…' reach the same route and the same checks.
-    const route = request.routeOptions.url;
+    const route = request.gatewayRoute;
     if (route === '/health') return null;
     const token = bearer(request.headers.authorization);
     const isAdmin = token !== null && anySecretEquals(token, [deps.adminToken]);
@@ -211,6 +217,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // themselves (forward.ts responseId; sendErrorRaw and the error handler below): a setHeader
     // here would send every proxied response's writeHead down Node's slower merging path.
     const route = request.routeOptions.url;
+    request.gatewayRoute = route;
     if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
     const origin = request.headers.origin;
     const refused = guard(request);
