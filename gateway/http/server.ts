@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { answerClientError, errorHeaders, errorShapeFor, shapedErrorBody, toGatewayError } from './errors.js';
+import { answerClientError, errorHeaders, errorShapeFor, errorShapeForTarget, shapedErrorBody, toGatewayError } from './errors.js';
 import { Redactor } from './redact.js';
 import {
   absoluteFormAuthority,
@@ -94,7 +94,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         .code(gw.status)
         .header('x-request-id', request.id)
         .type('application/json; charset=utf-8')
-        .send(gw.toBody());
+        .send(shapedErrorBody(gw, errorShapeForTarget(request.url)));
     },
   });
   // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
@@ -107,7 +107,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const length = Number(req.headers['content-length']);
     if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
       const err = new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes');
-      const body = JSON.stringify(err.toBody());
+      const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
       res.writeHead(413, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
@@ -122,7 +122,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.server.on('checkExpectation', (req, res) => {
     const err = new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`);
-    const body = JSON.stringify(err.toBody());
+    const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
     res.writeHead(417, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
