@@ -123,12 +123,11 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       );
     });
 
-    const signal = cancel;
-    const lease = await scheduler.admit(entry, request.id, signal);
+    const lease = await scheduler.admit(entry, request.id, cancel);
     const onCut = () => cancel.abort(lease.signal.reason);
     try {
       reply.hijack();
-      if (signal.aborted) return;
+      if (cancel.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
       target.onAdmitted?.();
@@ -151,7 +150,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             path: remote ? joinPath(remote.base, target.path) : target.path,
             headers,
             body: target.body,
-            signal,
+            signal: cancel,
             firstByteMs,
             idleMs,
             retry: config.retry,

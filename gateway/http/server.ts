@@ -13,7 +13,15 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { answerClientError, errorHeaders, errorShapeFor, errorShapeForTarget, shapedErrorBody, toGatewayError } from './errors.js';
+import {
+  answerClientError,
+  errorResponse,
+  errorShapeFor,
+  errorShapeForTarget,
+  logAnsweredError,
+  shapedErrorBody,
+  toGatewayError,
+} from './errors.js';
 import { Redactor } from './redact.js';
 import {
   absoluteFormAuthority,
@@ -89,12 +97,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
     clientErrorHandler: answerClientError,
     frameworkErrors: (err, request, reply) => {
-      const gw = toGatewayError(err);
-      void (reply as FastifyReply)
-        .code(gw.status)
-        .header('x-request-id', request.id)
-        .type('application/json; charset=utf-8')
-        .send(shapedErrorBody(gw, errorShapeForTarget(request.url)));
+      const r = errorResponse(toGatewayError(err), request.id, errorShapeForTarget(request.url));
+      void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
     },
   });
   // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
@@ -236,26 +240,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((raw, request, reply) => {
     const err = toGatewayError(raw);
-    if (err.status >= 500)
-      request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
-    const body = shapedErrorBody(err, errorShapeFor(request.routeOptions.url ?? request.url), request.gatewayAdmin ? undefined : redact);
-    void reply
-      .code(err.status)
-      .header('x-request-id', request.id)
-      .headers(errorHeaders(err))
-      .type('application/json; charset=utf-8')
-      .send(body);
+    logAnsweredError(request.log, err);
+    const shape = errorShapeFor(request.routeOptions.url ?? request.url);
+    const r = errorResponse(err, request.id, shape, request.gatewayAdmin ? undefined : redact);
+    void reply.code(r.status).headers(r.headers).send(r.body);
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const err = new GatewayError(
-      'not_found',
-      `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`,
-    );
-    void reply
-      .code(404)
-      .type('application/json; charset=utf-8')
-      .send(shapedErrorBody(err, errorShapeFor(request.url)));
+    const path = request.url.split('?')[0];
+    const err = new GatewayError('not_found', `No route ${request.method} ${path}: the gateway only forwards the OpenAI inference paths`);
+    const r = errorResponse(err, request.id, errorShapeFor(request.url));
+    void reply.code(r.status).headers(r.headers).send(r.body);
   });
 
   const proxy = registerProxyRoutes(app, { ...deps, redact });

@@ -544,7 +544,6 @@ export class Scheduler extends EventEmitter {
   /** Evict for a waiting start. A yielding model keeps its queue, and starts again for it after. */
   private evict(entry: ModelEntry): void {
     this.evictions += 1;
-    this.emit('evicted', entry.id);
     const yielded = entry.yieldingTo !== null;
     void this.stop(entry, yielded ? 'yielded' : 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`), {
       keepQueue: yielded,

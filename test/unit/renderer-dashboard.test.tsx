@@ -196,16 +196,6 @@ describe('dashboard', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
   });
 
-  it('is read-only without control: explains how to get the link and disables actions', async () => {
-    const api = new FakeApi(sampleStatus(), false);
-    await renderApp(api);
-    const note = screen.getByRole('note', { name: 'Read-only mode' });
-    expect(note.textContent).toContain('dashboard:');
-    expect((screen.getByRole('button', { name: 'Warm gemma-3-27b' }) as HTMLButtonElement).disabled).toBe(true);
-    expect((screen.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }) as HTMLButtonElement).disabled).toBe(true);
-    screen.getByText('Read-only');
-  });
-
   it('says so when the gateway does not answer', async () => {
     const api = new FakeApi(sampleStatus());
     api.statusError = new ApiError('The gateway cannot be reached (connection refused).', { code: 'network_error' });
