@@ -24,7 +24,7 @@ import type { Runtime } from './runtimes/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { pinoIsoTime } from './iso-time.js';
 import { RecentRing } from './recent-requests.js';
-import { buildStatus } from './status.js';
+import { buildStatus, gpuMemory } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
 
 export interface CreateGatewayOptions {
@@ -103,7 +103,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTick: (at) =>
       history.record({
         at,
-        gpus: status().gpus.map((g) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: g.usedMiB })),
+        gpus: gpuMemory({ gpu, scheduler }),
         models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
       }),
   });

@@ -62,7 +62,11 @@ export interface ProxyTarget {
   body: Buffer;
   /** Request headers for the upstream (defaults to the client's, cleaned). */
   headers?: Record<string, string | string[] | undefined>;
-  /** Rewrites the upstream's answer (another API's shape). */
+  /**
+   * Rewrites the upstream's answer (another API's shape). Whatever the proxy itself writes to the
+   * client (an error, a progress comment while waiting) must be in that API's shape too: a request
+   * with a transform is not an SSE stream of the OpenAI routes (no `: vllm-gateway …` comments).
+   */
   transform?: ResponseTransform;
   /** Called once the request holds a slot (the model is ready), before it is forwarded. */
   onAdmitted?(): void;

@@ -104,8 +104,8 @@ describe('client gone', () => {
     const stats = await mock.stats();
     expect(stats.inProgress).toBe(0);
     // The slot the gone client freed serves the next request.
-    const res = await post(t.url, '/v1/chat/completions', chat('ab'));
-    expect(res.status).toBe(200);
+    const next = await post(t.url, '/v1/chat/completions', chat('ab'));
+    expect(next.status).toBe(200);
     const s = await t.status();
     const entry = s.recentRequests?.find((x) => x.id === 'mid-stream');
     expect(entry?.status).toBe(200); // headers were sent before the client left

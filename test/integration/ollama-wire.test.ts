@@ -33,9 +33,17 @@ const withOllamaPort = (yaml: string, port: number | string = 0) =>
 beforeAll(async () => {
   t = await startGateway(
     withOllamaPort(
-      baseYaml(['models:', processModel('w1', { extra: 'maxConcurrent: 1\nmaxQueue: 1' })].join('\n'), {
-        limits: '{ queueTimeoutSeconds: 5, maxBodyBytes: 4096 }',
-      }),
+      baseYaml(
+        [
+          'models:',
+          processModel('w1', { extra: 'maxConcurrent: 1\nmaxQueue: 1' }),
+          processModel('w2'),
+          processModel('broken', { knobs: ['--mock-fail-at-start', 'CUDA out of memory (mock)'] }),
+        ].join('\n'),
+        {
+          limits: '{ queueTimeoutSeconds: 5, maxBodyBytes: 4096 }',
+        },
+      ),
     ),
   );
   ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
@@ -104,6 +112,18 @@ describe('wire format', () => {
     expect(JSON.parse(first.split('\n')[0]).done).toBe(false);
     expect(total - firstAt).toBeGreaterThan(400); // ≥ 4 more token delays came after the first line
     expect(lines(first + rest).at(-1).done).toBe(true);
+  });
+
+  it('upstream bytes one at a time (real TCP chunks): every line whole, multi-byte characters intact', async () => {
+    const res = await post(
+      ollamaUrl,
+      '/api/chat',
+      { model: 'w2', messages: [{ role: 'user', content: 'hi' }] },
+      { 'x-mock-chunk-bytes': '1' },
+    );
+    const objs = lines(res.text);
+    expect(objs.map((o) => o.message.content).join('')).toBe('héllo wörld 你好 🚀 héllo wörld');
+    expect(objs.at(-1)).toMatchObject({ done: true, eval_count: 16 });
   });
 
   it('GET / says "Ollama is running" on the Ollama port only; HEAD / too', async () => {
@@ -202,6 +222,14 @@ describe('errors in Ollama’s shape', () => {
       expect(res.status, path).toBe(501);
       expect(res.json.error).toMatch(new RegExp(`^${path} is not supported`));
     }
+  });
+
+  it('503 when the model fails to start, with the last lines of its output and Retry-After', async () => {
+    const res = await post(ollamaUrl, '/api/chat', { model: 'broken', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(Object.keys(res.json)).toEqual(['error']);
+    expect(res.json.error).toContain('CUDA out of memory (mock)');
   });
 
   it('an upstream error keeps its status with its message', async () => {
