@@ -107,6 +107,7 @@ function menuOptions(): TrayMenuOptions {
 }
 
 function refreshMenus(): void {
+  if (!app.isReady()) return; // a signal before ready: menus come with the window
   const opts = menuOptions();
   tray?.update(lastStatus, opts);
   const template = buildAppMenu(buildTrayMenu(lastStatus, opts), { platform: process.platform, mode, preference });
@@ -325,6 +326,10 @@ async function main(): Promise<void> {
     requestQuit('system-shutdown');
   });
 
+  if (quit.quitting) {
+    resolveStarted(null); // asked to quit while setting up: start nothing
+    return;
+  }
   const g = await startGateway().catch((err: unknown) => {
     gatewayError = toIpcError(err).message;
     return null;

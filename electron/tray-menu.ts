@@ -72,10 +72,16 @@ export function modelVramText(m: ModelStatus): string {
   return `${gib(m.vramBudgetMiB)} GiB`;
 }
 
-export function modelMenuLabel(m: ModelStatus): string {
+export function modelMenuLabel(m: ModelStatus, now = Date.now()): string {
   let state: string = m.state;
-  if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
+  const wait = m.waitingForMemory ?? null;
+  if (m.state === 'starting' && wait) {
+    const s = Math.max(0, Math.round((now - Date.parse(wait.since)) / 1000));
+    state = `waiting for GPU memory ${s} s${wait.blockedBy.length ? ` (held by ${wait.blockedBy.join(', ')})` : ''}`;
+  } else if ((m.state === 'pulling' || m.state === 'starting') && m.progress?.percent !== null && m.progress?.percent !== undefined) {
     state += ` ${Math.round(m.progress.percent)}%`;
+  } else if (m.state === 'ready' && m.yielding) {
+    state = `ready, yielding to ${m.yieldingTo ?? 'a waiting model'}`;
   }
   const load = m.inFlight + m.queued > 0 ? ` · ${m.inFlight} in flight${m.queued ? `, ${m.queued} queued` : ''}` : '';
   return `${m.id} — ${state} · ${modelVramText(m)}${load}`;
@@ -131,7 +137,7 @@ function shutdownMenu(phase: QuitPhase): TrayMenuItem[] {
   ];
 }
 
-export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions): TrayMenuItem[] {
+export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptions, now = Date.now()): TrayMenuItem[] {
   if (opts.quitPhase && opts.quitPhase !== 'running') return shutdownMenu(opts.quitPhase);
   const items: TrayMenuItem[] = [];
   if (opts.gatewayError) {
@@ -147,7 +153,7 @@ export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptio
   if (status) {
     if (models.length === 0) items.push({ id: 'no-models', label: 'No models configured', enabled: false });
     for (const m of models) {
-      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m), type: 'submenu', submenu: modelSubmenu(m) });
+      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m, now), type: 'submenu', submenu: modelSubmenu(m) });
     }
     const anyLoaded = models.some((m) => m.runtime !== 'remote' && UNLOADABLE.has(m.state));
     items.push({ id: 'unload-all', label: 'Unload all', enabled: anyLoaded, action: { type: 'unload-all' } });

@@ -6,11 +6,11 @@ import { hostname, platform, cpus } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Agent } from 'undici';
 import type { FastifyInstance } from 'fastify';
+import { createModelActions } from './model-actions.js';
 import type { GatewayConfig } from './config/types.js';
 import { resolveAdminToken } from './config/admin-token.js';
 import { EngineScraper, isScrapedState } from './engine/engine-scraper.js';
 import { History } from './engine/history.js';
-import { GatewayError } from './errors.js';
 import { StatusHub } from './events.js';
 import type { GatewayHandle } from './gateway-handle.js';
 import { createGpuProbe } from './gpu/create-probe.js';
@@ -24,7 +24,7 @@ import type { Runtime } from './runtimes/runtime.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { pinoIsoTime } from './iso-time.js';
 import { RecentRing } from './recent-requests.js';
-import { buildStatus } from './status.js';
+import { buildStatus, gpuMemory } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
 
 export interface CreateGatewayOptions {
@@ -103,7 +103,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTick: (at) =>
       history.record({
         at,
-        gpus: status().gpus.map((g) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: g.usedMiB })),
+        gpus: gpuMemory({ gpu, scheduler }),
         models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
       }),
   });
@@ -154,9 +154,11 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     return { ok: reasons.length === 0, reasons };
   };
 
+  const actions = createModelActions(scheduler, status);
   const app = buildServer({
     config,
     scheduler,
+    actions,
     hub,
     metrics,
     dispatcher,
@@ -183,12 +185,6 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
 
   let closing: Promise<void> | null = null;
   let ollama: OllamaListener | null = null;
-  const byId = (id: string) => {
-    const e = scheduler.entries.get(id) ?? scheduler.resolve(id);
-    if (!e) throw new GatewayError('model_not_found', `The model "${id}" is not configured`);
-    return e;
-  };
-  const modelStatus = (id: string) => status().models.find((m) => m.id === id)!;
 
   return {
     app,
@@ -218,20 +214,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     status,
     history: historyDoc,
     onStatus: (cb) => hub.subscribe(cb),
-    async load(id) {
-      const e = byId(id);
-      await scheduler.load(e);
-      return modelStatus(e.id);
-    },
-    async unload(id, o) {
-      const e = byId(id);
-      await scheduler.unload(e, o?.force === true);
-      return modelStatus(e.id);
-    },
-    async logs(id, tail = 200) {
-      const e = byId(id);
-      return e.lastInstance ? e.lastInstance.logs(tail) : '';
-    },
+    load: (id) => actions.load(id),
+    unload: (id, o) => actions.unload(id, o),
+    logs: (id, tail) => actions.logs(id, tail),
     close(opts) {
       if (opts?.cutDrain) scheduler.endDrain();
       closing ??= (async () => {

@@ -52,6 +52,20 @@ export interface ModelStatus {
   progress: ModelProgress | null;
   /** Null when the server is not running, not scraped, or reports nothing usable. */
   engine: EngineStatus | null;
+  /** True while it takes no new requests so that a waiting model can have its memory. */
+  yielding: boolean;
+  /** Extension: the model it yields to, while `yielding`. */
+  yieldingTo?: string | null;
+  /** Extension: while its start waits for GPU memory: since when, why, and who holds it. */
+  waitingForMemory?: MemoryWaitStatus | null;
+}
+
+export interface MemoryWaitStatus {
+  /** When the wait began (ISO time). */
+  since: string;
+  reason: string;
+  /** The models whose memory it waits for (busy, yielding, stopping, or ahead of it in line). */
+  blockedBy: string[];
 }
 
 export interface GpuStatus {

@@ -21,6 +21,19 @@ export interface StatusSources {
   engine?: (id: string) => EngineStatus | null;
 }
 
+/**
+ * Each GPU's memory in use as the status document shows it (the same attribution), without the
+ * rest of the document: the history samples it every poll interval.
+ */
+export function gpuMemory(
+  src: Pick<StatusSources, 'gpu' | 'scheduler'>,
+): Array<{ index: number; name: string; totalMiB: number; usedMiB: number }> {
+  const snap = src.gpu?.state().snapshot;
+  if (!snap) return [];
+  const a = attributeGpuMemory(snap, src.scheduler.managedModels(false));
+  return snap.gpus.map((g, i) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: a.gpus[i].usedMiB }));
+}
+
 export function buildStatus(src: StatusSources): StatusDocument {
   const entries = [...src.scheduler.entries.values()];
   const probeState = src.gpu?.state() ?? null;

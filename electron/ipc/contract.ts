@@ -134,7 +134,7 @@ export const BRIDGE_KEYS = [
 ] as const satisfies readonly (keyof GatewayBridge)[];
 
 /** Largest tail the logs channel accepts. */
-export const MAX_LOG_TAIL = 10_000;
+export { MAX_LOG_TAIL } from '../../gateway/model-actions.js';
 
 /** The history window (GET /gateway/history keeps the last 5 minutes). */
 export const MAX_HISTORY_SECONDS = 300;

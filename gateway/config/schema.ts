@@ -190,6 +190,7 @@ export const configSchema = z.strictObject({
     stopModels: bool.default(true),
   }),
   scheduling: section({
+    swapAfterSeconds: nonNegativeNumber.default(30),
     sleepHostRamGiB: z
       .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (half of the host\'s RAM) or a number of GiB ≥ 0' })
       .default('auto'),

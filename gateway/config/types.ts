@@ -79,6 +79,11 @@ export interface GatewayConfig {
   timeouts: { connectSeconds: number; firstByteSeconds: number; idleSeconds: number; startSeconds: number };
   shutdown: { drainSeconds: number; stopModels: boolean };
   scheduling: {
+    /**
+     * A busy model whose memory a waiting start needs keeps serving at least this long after it
+     * became ready, then yields; 0 = busy models are never displaced.
+     */
+    swapAfterSeconds: number;
     /** Host RAM all level-1 sleepers may hold together; "auto" = half of the host's RAM. */
     sleepHostRamGiB: 'auto' | number;
   };

@@ -47,6 +47,7 @@ export interface EngineTotals {
 
 interface ModelScrape {
   endpoint: string;
+  url: string;
   inFlight: boolean;
   track: EngineTrack | null;
   /** Null after a failed or unusable scrape. */
@@ -120,7 +121,7 @@ export class EngineScraper {
         m = undefined;
       }
       if (!m) {
-        m = { endpoint: t.endpoint, inFlight: false, track: null, status: null };
+        m = { endpoint: t.endpoint, url: metricsUrl(t.endpoint), inFlight: false, track: null, status: null };
         this.models.set(t.id, m);
       }
       if (!m.inFlight) started.push(this.scrape(t.id, m));
@@ -146,7 +147,7 @@ export class EngineScraper {
     m.inFlight = true;
     let text: string | null;
     try {
-      text = await this.fetchText(metricsUrl(m.endpoint), this.timeoutMs);
+      text = await this.fetchText(m.url, this.timeoutMs);
     } catch {
       text = null;
     } finally {

@@ -5,13 +5,14 @@ import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import type { ModelEntry } from '../scheduler/model-entry.js';
+import { DEFAULT_LOG_TAIL, MAX_LOG_TAIL, type ModelActions } from '../model-actions.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { WINDOW_SECONDS } from '../engine/history.js';
 import type { HistoryDocument, StatusDocument } from '../status-types.js';
 
 export interface AdminDeps {
   scheduler: Scheduler;
+  actions: ModelActions;
   hub: StatusHub;
   metrics: Metrics;
   status(): StatusDocument;
@@ -23,15 +24,17 @@ export interface AdminDeps {
   redact(text: string): string;
 }
 
-export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { scheduler } = deps;
+/**
+ * A querystring of boolean flags, each `true` or `false` (Fastify's validator turns only those two
+ * words into booleans: `force=1` or `wait=no` is a 400, not silently false).
+ */
+function flags(defaults: Record<string, boolean>) {
+  const properties = Object.fromEntries(Object.entries(defaults).map(([name, value]) => [name, { type: 'boolean', default: value }]));
+  return { type: 'object', properties };
+}
 
-  const modelById = (id: string): ModelEntry => {
-    const entry = scheduler.entries.get(id) ?? scheduler.resolve(id);
-    if (!entry) throw new GatewayError('model_not_found', `The model "${id.slice(0, 80)}" is not configured`);
-    return entry;
-  };
-  const entryStatus = (id: string) => deps.status().models.find((m) => m.id === id)!;
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const { scheduler, actions } = deps;
 
   app.get('/health', async () => ({ status: 'ok' }));
 
@@ -108,30 +111,38 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     request.log.debug('status stream opened');
   });
 
-  app.post<{ Params: { id: string }; Querystring: { wait?: string } }>('/gateway/models/:id/load', async (request, reply) => {
-    const entry = modelById(request.params.id);
-    if (request.query.wait === 'false') {
-      scheduler.load(entry).catch(() => {}); // the outcome shows in the status document
-      return reply.code(202).send(entryStatus(entry.id));
-    }
-    await scheduler.load(entry);
-    return entryStatus(entry.id);
-  });
+  app.post<{ Params: { id: string }; Querystring: { wait: boolean } }>(
+    '/gateway/models/:id/load',
+    { schema: { querystring: flags({ wait: true }) } },
+    async (request, reply) => {
+      if (!request.query.wait) return reply.code(202).send(actions.loadInBackground(request.params.id));
+      return actions.load(request.params.id);
+    },
+  );
 
-  app.post<{ Params: { id: string }; Querystring: { force?: string } }>('/gateway/models/:id/unload', async (request) => {
-    const entry = modelById(request.params.id);
-    await scheduler.unload(entry, request.query.force === 'true');
-    return entryStatus(entry.id);
-  });
+  app.post<{ Params: { id: string }; Querystring: { force: boolean } }>(
+    '/gateway/models/:id/unload',
+    { schema: { querystring: flags({ force: false }) } },
+    async (request) => actions.unload(request.params.id, { force: request.query.force }),
+  );
 
-  app.get<{ Params: { id: string }; Querystring: { tail?: string } }>('/gateway/models/:id/logs', async (request, reply) => {
-    const entry = modelById(request.params.id);
-    const tail = Math.min(10_000, Math.max(1, Number.parseInt(request.query.tail ?? '200', 10) || 200));
-    const full = entry.lastInstance ? await entry.lastInstance.logs(tail) : '';
-    // The server's output carries its command line and vLLM's "non-default args" (--api-key …).
-    const text = request.gatewayAdmin ? full : deps.redact(full);
-    return reply.type('text/plain; charset=utf-8').send(text);
-  });
+  app.get<{ Params: { id: string }; Querystring: { tail: number } }>(
+    '/gateway/models/:id/logs',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { tail: { type: 'integer', minimum: 1, maximum: MAX_LOG_TAIL, default: DEFAULT_LOG_TAIL } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const full = await actions.logs(request.params.id, request.query.tail);
+      // The server's output carries its command line and vLLM's "non-default args" (--api-key …).
+      const text = request.gatewayAdmin ? full : deps.redact(full);
+      return reply.type('text/plain; charset=utf-8').send(text);
+    },
+  );
 
   app.get('/metrics', async (_req, reply) => {
     const body = await deps.metrics.registry.metrics();

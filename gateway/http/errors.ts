@@ -15,6 +15,21 @@ export function errorShapeFor(path: string): ErrorShape {
   return isOllamaPath(path) ? 'ollama' : 'openai';
 }
 
+/**
+ * The shape for a raw request target, before any route has matched it (answers to Expect, framework
+ * errors): origin- or absolute-form, query dropped, percent-decoding tried, as the router would see it.
+ */
+export function errorShapeForTarget(target: string | undefined): ErrorShape {
+  let path = (target ?? '/').split('?')[0];
+  if (path.charCodeAt(0) !== 47 /* '/' */) path = path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // a bad percent-encoding: decide on the bytes as sent
+  }
+  return errorShapeFor(path);
+}
+
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };
@@ -66,6 +81,37 @@ export function shapedErrorBody(err: GatewayError, shape: ErrorShape, redact?: (
   return body;
 }
 
+/** What the gateway answers for an error, in the route's shape: status, headers, body. */
+export function errorResponse(
+  err: GatewayError,
+  requestId: string,
+  shape: ErrorShape,
+  redact?: (text: string) => string,
+): { status: number; headers: Record<string, string>; body: string } {
+  const body = JSON.stringify(shapedErrorBody(err, shape, redact));
+  return {
+    status: err.status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-request-id': requestId,
+      ...errorHeaders(err),
+    },
+    body,
+  };
+}
+
+/**
+ * The one logging policy for errors the gateway answers: a bug (500) at error, the other 5xx
+ * (upstream down, start failed, timeouts) at warn, 4xx not at all (the request line has them).
+ */
+export function logAnsweredError(log: FastifyBaseLogger, err: GatewayError): void {
+  if (err.status < 500) return;
+  const fields = { code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message };
+  if (err.code === 'internal_error') log.error(fields, 'request failed');
+  else log.warn(fields, 'request failed');
+}
+
 /** For hijacked responses: answer with the error if nothing was sent yet, else cut the connection. */
 export function sendErrorRaw(
   res: ServerResponse,
@@ -76,19 +122,14 @@ export function sendErrorRaw(
   shape: ErrorShape = 'openai',
 ): void {
   const err = toGatewayError(raw);
-  if (err.status >= 500) log.warn({ code: err.code, err: err.message }, 'request failed');
+  logAnsweredError(log, err);
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(shapedErrorBody(err, shape, redact));
-  res.writeHead(err.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    ...errorHeaders(err),
-  });
-  res.end(body);
+  const r = errorResponse(err, requestId, shape, redact);
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
 }
 
 /** A request Node's HTTP parser refused before any route saw it (Fastify's `clientError`). */

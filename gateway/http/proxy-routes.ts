@@ -61,7 +61,11 @@ export interface ProxyTarget {
   body: Buffer;
   /** Request headers for the upstream (defaults to the client's, cleaned). */
   headers?: Record<string, string | string[] | undefined>;
-  /** Rewrites the upstream's answer (another API's shape). */
+  /**
+   * Rewrites the upstream's answer (another API's shape). Whatever the proxy itself writes to the
+   * client (an error, a progress comment while waiting) must be in that API's shape too: a request
+   * with a transform is not an SSE stream of the OpenAI routes (no `: vllm-gateway …` comments).
+   */
   transform?: ResponseTransform;
   /** Called once the request holds a slot (the model is ready), before it is forwarded. */
   onAdmitted?(): void;
@@ -122,12 +126,11 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       );
     });
 
-    const signal = cancel;
-    const lease = await scheduler.admit(entry, request.id, signal);
+    const lease = await scheduler.admit(entry, request.id, cancel);
     const onCut = () => cancel.abort(lease.signal.reason);
     try {
       reply.hijack();
-      if (signal.aborted) return;
+      if (cancel.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
       target.onAdmitted?.();
@@ -150,7 +153,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             path: remote ? joinPath(remote.base, target.path) : target.path,
             headers,
             body: target.body,
-            signal,
+            signal: cancel,
             firstByteMs,
             idleMs,
             retry: config.retry,

@@ -13,7 +13,15 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { answerClientError, errorHeaders, errorShapeFor, shapedErrorBody, toGatewayError } from './errors.js';
+import {
+  answerClientError,
+  errorResponse,
+  errorShapeFor,
+  errorShapeForTarget,
+  logAnsweredError,
+  shapedErrorBody,
+  toGatewayError,
+} from './errors.js';
 import { Redactor } from './redact.js';
 import {
   absoluteFormAuthority,
@@ -28,12 +36,15 @@ import {
 } from './guards.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
+import type { ModelActions } from '../model-actions.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
 import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
 
 export interface ServerDeps {
   config: GatewayConfig;
   scheduler: Scheduler;
+  /** Load, unload and logs by hand (model-actions.ts), shared with the Electron shell. */
+  actions: ModelActions;
   hub: StatusHub;
   metrics: Metrics;
   dispatcher: Dispatcher;
@@ -91,12 +102,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
     clientErrorHandler: answerClientError,
     frameworkErrors: (err, request, reply) => {
-      const gw = toGatewayError(err);
-      void (reply as FastifyReply)
-        .code(gw.status)
-        .header('x-request-id', request.id)
-        .type('application/json; charset=utf-8')
-        .send(gw.toBody());
+      const r = errorResponse(toGatewayError(err), request.id, errorShapeForTarget(request.url));
+      void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
     },
   });
   // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
@@ -110,7 +117,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const length = Number(req.headers['content-length']);
     if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
       const err = new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes');
-      const body = JSON.stringify(err.toBody());
+      const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
       res.writeHead(413, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
@@ -125,7 +132,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.server.on('checkExpectation', (req, res) => {
     const err = new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`);
-    const body = JSON.stringify(err.toBody());
+    const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
     res.writeHead(417, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
@@ -240,26 +247,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((raw, request, reply) => {
     const err = toGatewayError(raw);
-    if (err.status >= 500)
-      request.log.error({ code: err.code, err: err.message, cause: (err.cause as Error | undefined)?.message }, 'request failed');
-    const body = shapedErrorBody(err, errorShapeFor(request.routeOptions.url ?? request.url), request.gatewayAdmin ? undefined : redact);
-    void reply
-      .code(err.status)
-      .header('x-request-id', request.id)
-      .headers(errorHeaders(err))
-      .type('application/json; charset=utf-8')
-      .send(body);
+    logAnsweredError(request.log, err);
+    const shape = errorShapeFor(request.routeOptions.url ?? request.url);
+    const r = errorResponse(err, request.id, shape, request.gatewayAdmin ? undefined : redact);
+    void reply.code(r.status).headers(r.headers).send(r.body);
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const err = new GatewayError(
-      'not_found',
-      `No route ${request.method} ${request.url.split('?')[0]}: the gateway only forwards the OpenAI inference paths`,
-    );
-    void reply
-      .code(404)
-      .type('application/json; charset=utf-8')
-      .send(shapedErrorBody(err, errorShapeFor(request.url)));
+    const path = request.url.split('?')[0];
+    const err = new GatewayError('not_found', `No route ${request.method} ${path}: the gateway only forwards the OpenAI inference paths`);
+    const r = errorResponse(err, request.id, errorShapeFor(request.url));
+    void reply.code(r.status).headers(r.headers).send(r.body);
   });
 
   const proxy = registerProxyRoutes(app, { ...deps, redact });

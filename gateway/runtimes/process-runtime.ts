@@ -49,6 +49,8 @@ export function freePort(): Promise<number> {
 
 class ProcessInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
+  /** The GPUs placement gave it (its CUDA_VISIBLE_DEVICES). */
+  gpuIndices: readonly number[] | null = null;
   private stopRequested = false;
   private done = false;
 
@@ -137,6 +139,11 @@ class AdoptedProcessInstance implements Instance {
   private done = false;
   private pollMs = 500;
   private wake: (() => void) | null = null;
+
+  /** Where it runs, as recorded when it was started (null: an older record without it). */
+  get gpuIndices(): readonly number[] | null {
+    return this.record.gpuIndices ?? null;
+  }
 
   constructor(readonly record: ProcessRecord) {
     this.endpoint = `http://127.0.0.1:${record.port}`;
@@ -372,6 +379,7 @@ export class ProcessRuntime implements Runtime {
     child.stdout?.on('data', (c: Buffer) => output.push(c));
     child.stderr?.on('data', (c: Buffer) => output.push(c));
     const instance = new ProcessInstance(`http://127.0.0.1:${port}`, child, output, notFoundHint(cmd, env.PATH));
+    instance.gpuIndices = [...req.gpuIndices];
     // The caller may abandon the start; make sure the child goes with it.
     const onAbort = () => void instance.stop(2000);
     req.signal.addEventListener('abort', onAbort, { once: true });
@@ -382,7 +390,14 @@ export class ProcessRuntime implements Runtime {
       const stat = await procStat(child.pid);
       if (stat) {
         await this.track(
-          { modelId: model.id, pid: child.pid, startTime: stat.startTime, port, hash: processModelHash(model, req.gpuMemoryUtilization) },
+          {
+            modelId: model.id,
+            pid: child.pid,
+            startTime: stat.startTime,
+            port,
+            hash: processModelHash(model, req.gpuMemoryUtilization),
+            gpuIndices: [...req.gpuIndices],
+          },
           instance.exited,
         );
       }

@@ -20,6 +20,8 @@ export interface ProcessRecord {
   port: number;
   /** processModelHash() of the model it was started for. */
   hash: string;
+  /** The GPUs placement gave it (CUDA_VISIBLE_DEVICES), so an adopted server is booked where it runs. */
+  gpuIndices?: number[];
 }
 
 interface StateFile {
@@ -57,7 +59,8 @@ function isRecord(v: unknown): v is ProcessRecord {
     r.startTime >= 0 &&
     posInt(r.port) &&
     (r.port as number) < 65536 &&
-    typeof r.hash === 'string'
+    typeof r.hash === 'string' &&
+    (r.gpuIndices === undefined || (Array.isArray(r.gpuIndices) && r.gpuIndices.every((i) => Number.isInteger(i) && (i as number) >= 0)))
   );
 }
 
@@ -71,7 +74,14 @@ export function parseStateText(text: string): ProcessRecord[] {
   }
   const list = data && typeof data === 'object' ? (data as Partial<StateFile>).processes : undefined;
   if (!Array.isArray(list)) return [];
-  return list.filter(isRecord).map((r) => ({ modelId: r.modelId, pid: r.pid, startTime: r.startTime, port: r.port, hash: r.hash }));
+  return list.filter(isRecord).map((r) => ({
+    modelId: r.modelId,
+    pid: r.pid,
+    startTime: r.startTime,
+    port: r.port,
+    hash: r.hash,
+    ...(r.gpuIndices ? { gpuIndices: [...r.gpuIndices] } : {}),
+  }));
 }
 
 /** The records in `file`; none when it is missing or unreadable. */

@@ -325,6 +325,15 @@ export class ModelEntry {
       error: this._error,
       progress: this._progress,
       engine: null, // filled by buildStatus from the engine scraper (gateway/engine/)
+      yielding: this._yieldingTo !== null,
+      yieldingTo: this._yieldingTo,
+      waitingForMemory: this._memoryWait
+        ? {
+            since: new Date(this._memoryWait.since).toISOString(),
+            reason: this._memoryWait.reason,
+            blockedBy: [...this._memoryWait.blockedBy],
+          }
+        : null,
     };
   }
 }

@@ -30,6 +30,7 @@ export interface SchedulerDeps {
 /** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
 const MEASURED_RELEASE_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 10_000;
+const IDLE_GRACE_MS = 500;
 
 interface Placement {
   gpuIndices: number[];
@@ -243,6 +244,7 @@ export class Scheduler extends EventEmitter {
         if (entry.state === 'ready') return; // adopted
       }
       const placement = await this.waitForMemory(entry, ac.signal);
+      const placedAt = this.now();
       await this.waitForMeasuredRelease(placement.gpuIndices, entry.budgetMiB, ac.signal);
       entry.setProgress({ phase: 'loading', percent: null, message: 'starting the server' });
       instance = await runtime.start({
@@ -266,7 +268,9 @@ export class Scheduler extends EventEmitter {
         signal: ac.signal,
       });
       // Logged (synchronously, see cli-log-destination.ts) before the state that lets requests in.
-      this.deps.log.info({ model: entry.id, ms: this.now() - startedAt, endpoint: instance.endpoint }, 'model ready');
+      // ms: since the start was asked for (its turn for memory included); startMs: the server's own start.
+      const now = this.now();
+      this.deps.log.info({ model: entry.id, ms: now - startedAt, startMs: now - placedAt, endpoint: instance.endpoint }, 'model ready');
       entry.becameReady(instance, placement.gpuIndices, this.now());
       this.grant(entry);
     } catch (raw) {
@@ -430,12 +434,15 @@ export class Scheduler extends EventEmitter {
 
   /** `scheduling.swapAfterSeconds` in ms (0: busy models are never displaced). */
   private get swapAfterMs(): number {
-    return 0;
+    return (this.deps.config.scheduling?.swapAfterSeconds ?? 30) * 1000; // absent in configs built in code
   }
 
-  /** How long a model must have had nothing in flight or queued to count as idle. */
+  /**
+   * How long a model must have had nothing in flight or queued to count as idle (CONTRACT §2): a
+   * client that sends its next request as soon as the last one ended keeps its model busy.
+   */
   private get idleGraceMs(): number {
-    return 0;
+    return IDLE_GRACE_MS;
   }
 
   private get reserveMiB(): number {
@@ -537,7 +544,6 @@ export class Scheduler extends EventEmitter {
   /** Evict for a waiting start. A yielding model keeps its queue, and starts again for it after. */
   private evict(entry: ModelEntry): void {
     this.evictions += 1;
-    this.emit('evicted', entry.id);
     const yielded = entry.yieldingTo !== null;
     void this.stop(entry, yielded ? 'yielded' : 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`), {
       keepQueue: yielded,

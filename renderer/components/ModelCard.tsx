@@ -44,6 +44,24 @@ function Ratio({ label, value, max, tone }: { label: string; value: number; max:
 function Progress({ model, now }: { model: ModelStatus; now: number }): ReactElement {
   const p = model.progress;
   const elapsed = elapsedSince(model.stateSince, now);
+  const wait = model.waitingForMemory ?? null;
+  if (model.state === 'starting' && wait) {
+    const waited = elapsedSince(wait.since, now);
+    const held = wait.blockedBy.length > 0 ? `held by ${wait.blockedBy.join(', ')}` : wait.reason;
+    return (
+      <div className="progress-row">
+        <div className="progress-text">
+          <span className="num">Waiting for GPU memory{waited !== null ? ` · ${clock(waited)}` : ''}</span>
+          <span className="muted progress-msg" title={wait.reason}>
+            {held}
+          </span>
+        </div>
+        <div className="progress-bar indeterminate tone-muted" role="progressbar" aria-label={`${model.id} waits for GPU memory`}>
+          <div />
+        </div>
+      </div>
+    );
+  }
   if (model.state === 'pulling' || model.state === 'starting') {
     const pct = p?.percent ?? null;
     const label =
@@ -87,7 +105,17 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   }
   // Same height in every state, so cards do not jump when a model starts or stops.
   let line: ReactElement;
-  if (model.state === 'ready') {
+  if (model.state === 'ready' && model.yielding) {
+    line = (
+      <>
+        <span>Yielding to {model.yieldingTo ?? 'a waiting model'}</span>
+        <span className="muted progress-msg">
+          {model.inFlight > 0 ? `finishing ${model.inFlight} in flight, then stopping` : 'stopping'}
+          {model.queued > 0 ? `; ${model.queued} queued for its turn back` : ''}
+        </span>
+      </>
+    );
+  } else if (model.state === 'ready') {
     line = (
       <>
         <span>{model.runtime === 'remote' ? 'Routed to' : `Up ${elapsed !== null ? duration(elapsed) : ''}`}</span>
@@ -223,6 +251,11 @@ export function ModelCard(props: ModelCardProps): ReactElement {
             </span>
           ) : null}
         </div>
+        {m.yielding ? (
+          <span className="badge warn-soft" title="Takes no new requests: finishes those in flight, then makes room for a waiting model">
+            yielding to {m.yieldingTo ?? '…'}
+          </span>
+        ) : null}
         <span className={`state-pill state-${m.state}`}>
           <span className="state-dot" aria-hidden />
           {m.state}

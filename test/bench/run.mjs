@@ -28,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run as engineFigures } from './engine-scrape.mjs';
+import { runSwapScenario, swapTableLines } from './swap.mjs';
 import {
   chatBody,
   childPids,
@@ -421,7 +422,9 @@ async function lifecycle(gw) {
     await unload(gw, 'bench-proc-a');
     await unload(gw, 'bench-proc-b');
     ready.push(await readiness(gw, 'bench-proc-a'));
-    // b needs 16 GiB of the 24: a (idle, ready) is evicted, then b starts.
+    // b needs 16 GiB of the 24: a (idle, ready) is evicted, then b starts. A model counts as idle
+    // 0.5 s after its last request (CONTRACT §2); wait that out so this measures evict + start.
+    await sleep(600);
     const t0 = Date.now();
     const r = await readiness(gw, 'bench-proc-b');
     const a = await statusOf(gw, 'bench-proc-a');
@@ -505,9 +508,11 @@ async function main() {
   const rssIdleAfterLoadMiB = rssMiB(gw.pids());
   const rssOthersAfterLoadMiB = Object.fromEntries(targets.filter((t) => t.pids).map((t) => [t.name, rssMiB(t.pids())]));
   let life = null;
+  let swap = null;
   if (!ONLY) {
     log('readiness and eviction (process models, static GPU probe)');
     life = await lifecycle(gw);
+    swap = await runSwapScenario({ tmp, quick: QUICK, log });
   }
   const engine = ONLY ? null : await engineFigures({ quick: QUICK, log });
 
@@ -678,6 +683,7 @@ async function main() {
       `| eviction | of which gateway (stop, placement, readiness) (ms) | — | — | — | — | ${fmt(life.eviction.gatewayMs)} | — | — | — | — |`,
     );
   }
+  if (swap) lines.push(...swapTableLines(swap, 4, 4));
   const table = lines.join('\n');
   const checks = [
     '| target | gateway | limit | met |',
@@ -730,6 +736,7 @@ async function main() {
     },
     readiness: life?.readiness ?? null,
     eviction: life?.eviction ?? null,
+    swap,
     engineFigures: engine,
     medians: med,
     raw,

@@ -21,6 +21,22 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_MOCK_TAG = 'vllm-gw-mock:test';
 export const DEFAULT_MOCK_SCRIPT = path.resolve(here, '../fixtures/mock-vllm.mjs');
 const HASH_LABEL = 'vllm-gw-mock.content-hash';
+/** The one package the mock imports (its multipart parser, as vLLM's), copied into /app/node_modules. */
+const BUSBOY_DIR = path.resolve(here, '../../node_modules/@fastify/busboy');
+
+/** The runtime files of a package: package.json, index.js, lib/ and deps/ (no tests, no benchmarks). */
+async function packageFiles(dir) {
+  const out = [path.join(dir, 'package.json'), path.join(dir, 'index.js')];
+  const walk = async (d) => {
+    for (const e of await fs.readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.name.endsWith('.js')) out.push(p);
+    }
+  };
+  for (const sub of ['lib', 'deps']) await walk(path.join(dir, sub));
+  return out.sort();
+}
 
 async function sharedLibraries(binary) {
   const { stdout } = await run('ldd', [binary]);
@@ -86,7 +102,8 @@ async function withLock(name, fn) {
 export async function buildMockImage({ tag = DEFAULT_MOCK_TAG, script = DEFAULT_MOCK_SCRIPT, log = () => {} } = {}) {
   const node = await fs.realpath(process.execPath);
   const libs = await sharedLibraries(node);
-  const hash = await contentHash([node, script, ...libs]);
+  const busboy = await packageFiles(BUSBOY_DIR);
+  const hash = await contentHash([node, script, ...libs, ...busboy]);
   return withLock(`vllm-gw-mock-build-${tag.replace(/[^a-z0-9]/gi, '_')}`, async () => {
     if ((await imageHashLabel(tag)) === hash) return { tag, built: false, hash };
     log(`building ${tag} (content hash ${hash})`);
@@ -101,6 +118,7 @@ export async function buildMockImage({ tag = DEFAULT_MOCK_TAG, script = DEFAULT_
       await fs.chmod(path.join(root, '/usr/local/bin/node'), 0o755);
       for (const lib of libs) await put(lib, lib);
       await put(script, '/app/mock-vllm.mjs');
+      for (const f of busboy) await put(f, path.join('/app/node_modules/@fastify/busboy', path.relative(BUSBOY_DIR, f)));
       for (const dir of ['/tmp', '/root/.cache/huggingface', '/etc', '/proc', '/sys', '/dev']) {
         await fs.mkdir(path.join(root, dir), { recursive: true });
       }

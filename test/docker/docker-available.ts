@@ -2,8 +2,8 @@
 //  - a daemon answers            → run;
 //  - none, and REQUIRE_DOCKER=1  → fail loudly (CI must not silently skip them);
 //  - none otherwise              → skip, saying why.
-// Use: `const docker = await dockerAvailability(); describe.skipIf(!docker.available)(...)`, and
-// call `assertDockerOrSkipReason(docker)` in a test of its own so that the reason shows up.
+// Use: `const avail = await dockerAvailability(); describe.skipIf(!avail.available)(suiteName('…', avail), …)`:
+// a skipped suite then says why in its name, in every reporter's output.
 import Dockerode from 'dockerode';
 
 export interface DockerAvailability {
@@ -43,6 +43,10 @@ export async function dockerAvailability(): Promise<DockerAvailability> {
   if (!available && required) {
     throw new Error(`REQUIRE_DOCKER=1 but the Docker engine tests cannot run: ${reason}`);
   }
-  if (!available) console.warn(`[docker tests skipped] ${reason}`);
   return { available, reason, required, docker };
+}
+
+/** The suite's name, with the reason it is skipped when no Docker engine answers. */
+export function suiteName(name: string, avail: DockerAvailability): string {
+  return avail.available ? name : `${name} (skipped: ${avail.reason})`;
 }

@@ -104,11 +104,33 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     console.log('screenshot:', await screenshot(page, 'dashboard-activity', { fullPage: false, docs: 'dashboard-activity.png' }));
   });
 
-  it('looks right in dark mode', async () => {
-    const b = await open({ colorScheme: 'dark' });
-    await b.page.getByRole('heading', { name: 'Activity' }).waitFor();
-    console.log('screenshot:', await screenshot(b.page, 'dashboard-dark', { docs: 'dashboard-dark.png' }));
-    expect(cspErrors(b)).toEqual([]);
+  it('dark mode: drawn in dark colours (background darker than its text, and than light mode)', async () => {
+    const drawn = async (colorScheme: 'light' | 'dark') => {
+      const b = await open({ colorScheme });
+      await b.page.getByRole('heading', { name: 'Activity' }).waitFor();
+      // The page's background (the first painted one of body, html) and text colour, as luminance.
+      const c = await b.page.evaluate(() => {
+        const paint = [document.body, document.documentElement]
+          .map((el) => getComputedStyle(el).backgroundColor)
+          .find((x) => x !== 'rgba(0, 0, 0, 0)' && x !== 'transparent');
+        return { bg: paint ?? 'rgb(255, 255, 255)', fg: getComputedStyle(document.body).color };
+      });
+      return { b, ...c };
+    };
+    const luminance = (rgb: string) => {
+      const [r, g, b] = rgb
+        .match(/\d+(\.\d+)?/g)!
+        .slice(0, 3)
+        .map(Number);
+      return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+    };
+    const light = await drawn('light');
+    const dark = await drawn('dark');
+    console.log('screenshot:', await screenshot(dark.b.page, 'dashboard-dark', { docs: 'dashboard-dark.png' }));
+    expect(luminance(light.bg)).toBeGreaterThan(luminance(light.fg)); // light: dark text on a light page
+    expect(luminance(dark.bg)).toBeLessThan(luminance(dark.fg)); // dark: light text on a dark page
+    expect(luminance(dark.bg)).toBeLessThan(luminance(light.bg));
+    expect(cspErrors(dark.b)).toEqual([]);
   });
 
   it('loads at /ui without the trailing slash too', async () => {
@@ -192,17 +214,5 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     console.log('screenshot:', await screenshot(page, 'dashboard-logs-dark', { fullPage: false }));
     await page.keyboard.press('Escape');
     await drawer.waitFor({ state: 'detached' });
-  });
-
-  it('without the token it is read-only and says how to get the link', async () => {
-    const b = await open({ token: false });
-    const { page } = b;
-    await page
-      .getByRole('note', { name: 'Read-only mode' })
-      .getByText(/dashboard:/)
-      .waitFor();
-    expect(await page.getByRole('button', { name: 'Warm gemma-3-27b' }).isDisabled()).toBe(true);
-    expect(await page.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }).isDisabled()).toBe(true);
-    console.log('screenshot:', await screenshot(page, 'dashboard-readonly', { fullPage: false }));
   });
 });

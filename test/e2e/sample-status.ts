@@ -29,6 +29,7 @@ function model(partial: Partial<ModelStatus> & Pick<ModelStatus, 'id'>): ModelSt
     error: null,
     progress: null,
     engine: null,
+    yielding: false,
     ...partial,
   };
 }

@@ -84,7 +84,8 @@ export function launchDesktop(opts: {
     events,
     output: () => out,
     send: (cmd) => child.send(cmd),
-    async waitFor(pred, what, timeoutMs = 20_000) {
+    // Generous: the machines running the suite can be loaded many times over (a wait, not a bound).
+    async waitFor(pred, what, timeoutMs = 45_000) {
       return waitUntil(
         () => events.find(pred),
         timeoutMs,
@@ -97,11 +98,21 @@ export function launchDesktop(opts: {
       await app.waitFor((e) => e.ev === 'tray.setToolTip' && /http:\/\/127\.0\.0\.1:\d+/.test(String(e.tooltip)), 'a tooltip with the URL');
       return /http:\/\/127\.0\.0\.1:\d+/.exec(tooltip())![0];
     },
+    /**
+     * After a failed test: quit through the app's own path (SIGTERM, and a second one to cut the
+     * drain) so the model servers it started (detached process groups) go too; SIGKILL last.
+     */
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      const running = () => child.exitCode === null && child.signalCode === null;
+      const exitWithin = (ms: number) =>
+        Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+      if (!running()) return;
+      child.kill('SIGTERM');
+      if (await exitWithin(1000)) return;
+      child.kill('SIGTERM');
+      if (await exitWithin(30_000)) return;
+      child.kill('SIGKILL');
+      await exited;
     },
   };
   return app;

@@ -10,6 +10,7 @@ import {
   admin,
   agent,
   baseYaml,
+  errorOf,
   chat,
   cleanupAll,
   http,
@@ -187,6 +188,32 @@ describe('GET /gateway/events', () => {
     expect(await until(() => events.some((e) => e.data.models[1].state === 'ready'), 3000)).toBe(true);
     ac.abort();
     await reader;
+  });
+});
+
+describe('admin routes refuse values they cannot read', () => {
+  it.each([
+    ['POST', '/gateway/models/gm1/unload?force=1'],
+    ['POST', '/gateway/models/gm1/unload?force=yes'],
+    ['POST', '/gateway/models/gm1/load?wait=0'],
+    ['GET', '/gateway/models/gm1/logs?tail=abc'],
+    ['GET', '/gateway/models/gm1/logs?tail=0'],
+    ['GET', '/gateway/models/gm1/logs?tail=10001'],
+  ])('%s %s is 400 invalid_request, and changes nothing', async (method, path) => {
+    const before = (await http(t.url, '/gateway/status')).json.models.find((m: { id: string }) => m.id === 'gm1').state;
+    const res = await admin(t.url, path, method);
+    expect(res.status).toBe(400);
+    expect(errorOf(res).code).toBe('invalid_request');
+    const after = (await http(t.url, '/gateway/status')).json.models.find((m: { id: string }) => m.id === 'gm1').state;
+    expect(after).toBe(before);
+  });
+
+  it('takes force=false, wait=false and a tail within bounds', async () => {
+    expect((await admin(t.url, '/gateway/models/gm2/unload?force=false')).status).toBe(200);
+    expect((await admin(t.url, '/gateway/models/gm2/logs?tail=10000', 'GET')).status).toBe(200);
+    const res = await admin(t.url, '/gateway/models/gm2/load?wait=false');
+    expect(res.status).toBe(202);
+    expect(res.json.id).toBe('gm2');
   });
 });
 

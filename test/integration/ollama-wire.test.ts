@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../gateway/index.js';
 import { OllamaPortInUseError } from '../../gateway/ollama/ollama-listener.js';
+import { rawRequest } from './raw-http.js';
 import {
   agent,
   baseYaml,
@@ -32,9 +33,17 @@ const withOllamaPort = (yaml: string, port: number | string = 0) =>
 beforeAll(async () => {
   t = await startGateway(
     withOllamaPort(
-      baseYaml(['models:', processModel('w1', { extra: 'maxConcurrent: 1\nmaxQueue: 1' })].join('\n'), {
-        limits: '{ queueTimeoutSeconds: 5, maxBodyBytes: 4096 }',
-      }),
+      baseYaml(
+        [
+          'models:',
+          processModel('w1', { extra: 'maxConcurrent: 1\nmaxQueue: 1' }),
+          processModel('w2'),
+          processModel('broken', { knobs: ['--mock-fail-at-start', 'CUDA out of memory (mock)'] }),
+        ].join('\n'),
+        {
+          limits: '{ queueTimeoutSeconds: 5, maxBodyBytes: 4096 }',
+        },
+      ),
     ),
   );
   ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
@@ -105,6 +114,18 @@ describe('wire format', () => {
     expect(lines(first + rest).at(-1).done).toBe(true);
   });
 
+  it('upstream bytes one at a time (real TCP chunks): every line whole, multi-byte characters intact', async () => {
+    const res = await post(
+      ollamaUrl,
+      '/api/chat',
+      { model: 'w2', messages: [{ role: 'user', content: 'hi' }] },
+      { 'x-mock-chunk-bytes': '1' },
+    );
+    const objs = lines(res.text);
+    expect(objs.map((o) => o.message.content).join('')).toBe('héllo wörld 你好 🚀 héllo wörld');
+    expect(objs.at(-1)).toMatchObject({ done: true, eval_count: 16 });
+  });
+
   it('GET / says "Ollama is running" on the Ollama port only; HEAD / too', async () => {
     const res = await http(ollamaUrl, '/');
     expect([res.status, res.text, res.headers['content-type']]).toEqual([200, 'Ollama is running', 'text/plain; charset=utf-8']);
@@ -153,6 +174,18 @@ describe('errors in Ollama’s shape', () => {
     expect(res.json).toEqual({ error: 'The request body is larger than limits.maxBodyBytes' });
   });
 
+  it('413 and 417 answered before the body (Expect: 100-continue, as curl sends for bodies over 1 MiB) are in Ollama\'s shape too', async () => {
+    const port = Number(new URL(ollamaUrl).port);
+    const head = `POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n`;
+    const big = await rawRequest(port, `${head}Content-Length: 9000000\r\nExpect: 100-continue\r\n\r\n`);
+    expect(big.status).toBe(413);
+    expect(big.raw).not.toMatch(/100 Continue/);
+    expect(JSON.parse(big.body)).toEqual({ error: 'The request body is larger than limits.maxBodyBytes' });
+    const odd = await rawRequest(port, `${head}Content-Length: 2\r\nExpect: something-else\r\nConnection: close\r\n\r\n{}`);
+    expect(odd.status).toBe(417);
+    expect(JSON.parse(odd.body)).toEqual({ error: 'Only "Expect: 100-continue" is supported, got "something-else"' });
+  });
+
   it('403: a Host or Origin not allowed, on the Ollama port as on the main one', async () => {
     const host = await http(ollamaUrl, '/api/tags', { headers: { host: 'evil.example' } });
     expect(host.status).toBe(403);
@@ -189,6 +222,14 @@ describe('errors in Ollama’s shape', () => {
       expect(res.status, path).toBe(501);
       expect(res.json.error).toMatch(new RegExp(`^${path} is not supported`));
     }
+  });
+
+  it('503 when the model fails to start, with the last lines of its output and Retry-After', async () => {
+    const res = await post(ollamaUrl, '/api/chat', { model: 'broken', messages: [{ role: 'user', content: 'x' }] });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(Object.keys(res.json)).toEqual(['error']);
+    expect(res.json.error).toContain('CUDA out of memory (mock)');
   });
 
   it('an upstream error keeps its status with its message', async () => {

@@ -1,7 +1,7 @@
 // `serve` without --config uses the desktop app's config file ($XDG_CONFIG_HOME/vllm-gateway/
 // gateway.yaml on Linux), writing the documented default there when it is absent, and says which
 // file it used.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,11 @@ import { DEFAULT_CONFIG_YAML } from '../../gateway/config/default-config.js';
 import { http, REPO_ROOT, waitUntil } from './helpers.js';
 
 const home = mkdtempSync(path.join(tmpdir(), 'vllm-gw-serve-home-'));
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(home, { recursive: true, force: true });
+});
 
 async function serveOnce(env: NodeJS.ProcessEnv): Promise<{ out: string; err: string; code: number | null; status: unknown }> {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--port', '0'], {
@@ -18,6 +22,7 @@ async function serveOnce(env: NodeJS.ProcessEnv): Promise<{ out: string; err: st
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
   let out = '';
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -55,7 +60,7 @@ describe('serve without --config', () => {
     const second = await serveOnce(env);
     expect(second.err).toContain(`config: ${file} (no --config given)\n`);
     expect((second.status as { models: Array<{ id: string }> }).models.map((m) => m.id)).toEqual(['remote-one']);
-  }, 60_000);
+  }, 120_000);
 
   it('check-config still needs --config', async () => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'check-config'], {

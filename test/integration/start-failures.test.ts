@@ -5,15 +5,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, baseYaml, chat, cleanupAll, errorOf, http, post, processModel, startGateway, type TestGateway } from './helpers.js';
 
 let t: TestGateway;
+const FAIL_KNOBS = ['--mock-fail-at-start', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'];
+
+/** A first request to `id` whose start fails, as the first test checks in detail. */
+async function failedStart(id: string): Promise<void> {
+  const res = await post(t.url, '/v1/chat/completions', chat(id));
+  expect(res.status).toBe(503);
+  expect(errorOf(res).code).toBe('model_start_failed');
+}
 
 beforeAll(async () => {
   t = await startGateway(
     baseYaml(
       [
         'models:',
-        processModel('broken', {
-          knobs: ['--mock-fail-at-start', 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB'],
-        }),
+        // One failing model per test, so that each test starts from a model that has not failed yet.
+        ...['broken', 'broken-cool', 'broken-logs', 'broken-unload'].map((id) => processModel(id, { knobs: FAIL_KNOBS })),
         processModel('nohealth', { knobs: ['--mock-health-delay-ms', '60000'] }),
         '  notaprogram: { runtime: process, command: ["/nonexistent/vllm-binary", "serve"], vramGiB: 1 }',
         '  notonpath: { runtime: process, command: ["vllm-gateway-test-no-such-command", "serve"], vramGiB: 1 }',
@@ -34,7 +41,7 @@ describe('model_start_failed', () => {
     expect(e.message).toContain('CUDA out of memory. Tried to allocate 2.00 GiB');
     expect(e.message).toContain('Engine core initialization failed');
     expect(e.message).toMatch(/exited with code 1/);
-    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(res.headers['retry-after']).toBe('10'); // model_start_failed's Retry-After
     const m = await t.model('broken');
     expect(m.state).toBe('failed');
     expect(m.error).toContain('CUDA out of memory');
@@ -43,21 +50,26 @@ describe('model_start_failed', () => {
   });
 
   it('then model_cooling_down at once, for requests and loads alike, without a new start', async () => {
+    await failedStart('broken-cool');
     const starts = t.runtime.starts.length;
-    const res = await post(t.url, '/v1/chat/completions', chat('broken'));
+    const res = await post(t.url, '/v1/chat/completions', chat('broken-cool'));
     expect(res.status).toBe(503);
-    expect(errorOf(res).code).toBe('model_cooling_down');
-    const retryAfter = Number(res.headers['retry-after']);
-    expect(retryAfter).toBeGreaterThanOrEqual(1);
-    expect(retryAfter).toBeLessThanOrEqual(10);
-    const load = await admin(t.url, '/gateway/models/broken/load');
+    const e = errorOf(res);
+    expect(e.code).toBe('model_cooling_down');
+    // Retry-After is what is left of the first cool-down (10 s), as the message says.
+    const left = Number(/cooling down for (\d+) s/.exec(e.message)?.[1]);
+    expect(res.headers['retry-after']).toBe(String(left));
+    expect(left).toBeGreaterThanOrEqual(1);
+    expect(left).toBeLessThanOrEqual(10);
+    const load = await admin(t.url, '/gateway/models/broken-cool/load');
     expect(load.status).toBe(503);
     expect(errorOf(load).code).toBe('model_cooling_down');
     expect(t.runtime.starts.length).toBe(starts);
   });
 
   it('its output stays readable through /gateway/models/{id}/logs', async () => {
-    const res = await http(t.url, '/gateway/models/broken/logs?tail=5');
+    await failedStart('broken-logs');
+    const res = await http(t.url, '/gateway/models/broken-logs/logs?tail=5');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(res.text).toContain('CUDA out of memory');
@@ -65,7 +77,9 @@ describe('model_start_failed', () => {
   });
 
   it('unloading a failed model clears its failure', async () => {
-    const res = await admin(t.url, '/gateway/models/broken/unload');
+    await failedStart('broken-unload');
+    expect((await t.model('broken-unload')).state).toBe('failed');
+    const res = await admin(t.url, '/gateway/models/broken-unload/unload');
     expect(res.status).toBe(200);
     expect(res.json.state).toBe('stopped');
     expect(res.json.error).toBeNull();

@@ -183,5 +183,5 @@ describe('the packaged app (electron-builder --dir)', () => {
       await app?.stop();
       home.remove();
     }
-  }, 60_000);
+  }, 120_000);
 });

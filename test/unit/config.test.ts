@@ -58,7 +58,7 @@ describe('defaults (docs/configuration.md)', () => {
       retry: { maxAttempts: 3, initialDelaySeconds: 1, backoff: 1.5 },
       timeouts: { connectSeconds: 10, firstByteSeconds: 300, idleSeconds: 300, startSeconds: 900 },
       shutdown: { drainSeconds: 30, stopModels: true },
-      scheduling: { sleepHostRamGiB: 'auto' },
+      scheduling: { swapAfterSeconds: 30, sleepHostRamGiB: 'auto' },
       streaming: { progressComments: false },
       gpu: { probe: 'auto', nvidiaSmiPath: 'nvidia-smi', pollSeconds: 1, reserveGiB: 0.5, static: [] },
       docker: {
@@ -598,13 +598,18 @@ describe('sleep mode, scheduling and streaming (CONTRACT §2)', () => {
     const config = ok(
       `scheduling: { sleepHostRamGiB: 48 }\nstreaming: { progressComments: true }\ndefaults:\n  sleep: { level: 1, residualGiB: 0.75 }\nmodels:\n  d:${DOCKER}\n    sleep: { hostRamGiB: 6 }\n  e:${DOCKER}\n    sleep: { level: 2 }\n  f:${DOCKER}\n    sleep:\n`,
     );
-    expect(config.scheduling).toEqual({ sleepHostRamGiB: 48 });
+    expect(config.scheduling).toEqual({ swapAfterSeconds: 30, sleepHostRamGiB: 48 });
     expect(config.streaming).toEqual({ progressComments: true });
     const [d, e, f] = config.models as DockerModelConfig[];
     expect(d.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 6 });
     expect(e.sleep).toEqual({ level: 2, residualGiB: 0.75, hostRamGiB: 'auto' });
     // `sleep:` written empty is YAML null: the model's own (empty) map, on top of the defaults' one
     expect(f.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 'auto' });
+  });
+
+  it('scheduling.swapAfterSeconds: 0 (never displace busy models) and fractions are accepted', () => {
+    expect(ok(`scheduling: { swapAfterSeconds: 0 }\nmodels: {}\n`).scheduling.swapAfterSeconds).toBe(0);
+    expect(ok(`scheduling: { swapAfterSeconds: 2.5 }\nmodels: {}\n`).scheduling.swapAfterSeconds).toBe(2.5);
   });
 
   it('bad sleep values, unknown sleep keys, and sleep on a remote model', () => {
@@ -614,6 +619,8 @@ describe('sleep mode, scheduling and streaming (CONTRACT §2)', () => {
     badAt(`models:\n  d:${DOCKER}\n    sleep: { lvl: 1 }\n`, 'models.d.sleep.lvl', /unknown key "lvl" \(did you mean "level"\?\)/);
     badAt(`models:\n  r:${REMOTE}\n    sleep: { level: 1 }\n`, 'models.r.sleep', /not allowed for runtime "remote"/);
     badAt(`scheduling: { sleepHostRamGiB: half }\nmodels: {}\n`, 'scheduling.sleepHostRamGiB', /"auto" \(half of the host's RAM\)/);
+    badAt(`scheduling: { swapAfterSeconds: -1 }\nmodels: {}\n`, 'scheduling.swapAfterSeconds', /0/);
+    badAt(`scheduling: { swapAfterSeconds: soon }\nmodels: {}\n`, 'scheduling.swapAfterSeconds', /number/);
     badAt(`streaming: { progressComments: sometimes }\nmodels: {}\n`, 'streaming.progressComments', /bool/i);
   });
 

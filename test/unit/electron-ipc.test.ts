@@ -11,7 +11,9 @@ import { createIpcHandlers, registerIpc, StatusBroadcaster, type IpcEventLike, t
 import { appUrls, isAppUrl } from '../../electron/window.js';
 import { GatewayError } from '../../gateway/errors.js';
 import type { GatewayHandle } from '../../gateway/gateway-handle.js';
+import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { sampleStatus } from '../e2e/sample-status.js';
+import { baseYaml, chat, cleanupAll, post, processModel, startGateway, waitUntil } from '../integration/helpers.js';
 
 vi.mock('electron', () => ({}));
 
@@ -57,14 +59,34 @@ describe('IPC contract', () => {
 });
 
 describe('IPC handlers', () => {
-  it('answer the app’s own window', async () => {
-    const { handlers, gateway } = setup();
-    expect(await handlers['status:get'](own())).toMatchObject({ ok: true, value: { listen: 'http://127.0.0.1:8080' } });
-    expect(await handlers['models:load'](own(), 'bge-m3')).toMatchObject({ ok: true, value: { id: 'bge-m3' } });
-    expect(await handlers['models:unload'](own(), 'bge-m3', { force: true })).toMatchObject({ ok: true });
-    expect(await handlers['models:logs'](own(), 'bge-m3', 200)).toEqual({ ok: true, value: 'log' });
-    expect(gateway!.unload).toHaveBeenCalledWith('bge-m3', { force: true });
-    expect(gateway!.logs).toHaveBeenCalledWith('bge-m3', 200);
+  afterAll(cleanupAll);
+
+  it('answer the app’s own window with what a real gateway says (port 0, a mock vLLM process model)', async () => {
+    const t = await startGateway(baseYaml(`models:\n${processModel('ipc1', { extra: 'maxConcurrent: 1' })}`));
+    const { handlers } = setup(t.gw);
+    const status = (await handlers['status:get'](own())) as { ok: true; value: StatusDocument };
+    expect(status.ok).toBe(true);
+    expect(status.value.listen).toBe(t.url);
+    expect(status.value.models.map((m) => [m.id, m.state])).toEqual([['ipc1', 'stopped']]);
+
+    const loaded = (await handlers['models:load'](own(), 'ipc1')) as { ok: true; value: ModelStatus };
+    expect(loaded).toMatchObject({ ok: true, value: { id: 'ipc1', state: 'ready', inFlight: 0 } });
+    expect(loaded.value.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(t.runtime.starts).toEqual(['ipc1']);
+    const logs = (await handlers['models:logs'](own(), 'ipc1', 200)) as { ok: true; value: string };
+    expect(logs.ok).toBe(true);
+    expect(logs.value).toContain('Application startup complete');
+
+    // Busy: unload without force is refused in the contract's terms; with force it stops the model.
+    const running = post(t.url, '/v1/chat/completions', chat('ipc1'), { 'x-mock-delay-ms': '3000' });
+    await waitUntil(async () => (await t.model('ipc1')).inFlight === 1, 5000, 'a request in flight');
+    expect(await handlers['models:unload'](own(), 'ipc1', { force: false })).toMatchObject({ ok: false, error: { code: 'model_busy' } });
+    expect(await handlers['models:unload'](own(), 'ipc1', { force: true })).toMatchObject({
+      ok: true,
+      value: { id: 'ipc1', state: 'stopped' },
+    });
+    expect((await running).status).toBe(503);
+    expect(await handlers['models:load'](own(), 'nope')).toMatchObject({ ok: false, error: { code: 'model_not_found' } });
   });
 
   it.each([
@@ -276,6 +298,13 @@ describe('preload bundle: window.gateway', () => {
       },
       (e: unknown) => e as { message: string },
     );
+
+  it('is one CommonJS file requiring only electron (a sandboxed preload can require nothing else)', () => {
+    expect(code).not.toMatch(/^\s*import\s/m);
+    expect(code).not.toMatch(/\bexport\s/);
+    const required = [...code.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
+    expect(new Set(required)).toEqual(new Set(['electron']));
+  });
 
   it('exposes exactly window.gateway with exactly the contract members', () => {
     const { exposed, gateway } = loadPreload();

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { newFailures } from '../../electron/notifications.js';
-import { buildTrayMenu, modelsToUnload, trayIconState, trayTooltip, type TrayMenuItem } from '../../electron/tray-menu.js';
+import { buildTrayMenu, modelMenuLabel, modelsToUnload, trayIconState, trayTooltip, type TrayMenuItem } from '../../electron/tray-menu.js';
 import type { StatusDocument } from '../../gateway/status-types.js';
 import { sampleStatus } from '../e2e/sample-status.js';
 import { REPO_ROOT } from '../integration/helpers.js';
@@ -92,6 +92,27 @@ describe('tray icon state', () => {
     for (const m of quiet.models) m.engine = null;
     quiet.gpus = [];
     expect(trayTooltip(quiet)).toBe('vLLM Gateway — http://127.0.0.1:8080 — 4 ready, 2 loading, 1 failed, 19 in flight, 9 queued');
+  });
+});
+
+describe('turn-taking in the menu', () => {
+  it('says which model a yielding one makes room for, and how long a model has waited for memory and for whom', () => {
+    const doc = sampleStatus();
+    const now = Date.parse('2026-11-27T12:00:30.000Z');
+    const a = { ...doc.models[0], id: 'a', state: 'ready' as const, yielding: true, yieldingTo: 'b', inFlight: 1, queued: 2 };
+    const b = {
+      ...doc.models[0],
+      id: 'b',
+      state: 'starting' as const,
+      inFlight: 0,
+      queued: 1,
+      vramUsedMiB: null,
+      waitingForMemory: { since: '2026-11-27T12:00:18.000Z', reason: 'waiting for a to finish and yield', blockedBy: ['a'] },
+    };
+    expect(modelMenuLabel(a, now)).toBe('a — ready, yielding to b · 19.3 / 20.0 GiB · 1 in flight, 2 queued');
+    expect(modelMenuLabel(b, now)).toBe('b — waiting for GPU memory 12 s (held by a) · 20.0 GiB · 0 in flight, 1 queued');
+    doc.models = [a, b];
+    expect(labels(buildTrayMenu(doc, { startAtLogin: false }, now)).slice(2, 4)).toEqual([modelMenuLabel(a, now), modelMenuLabel(b, now)]);
   });
 });
 

@@ -1,17 +1,9 @@
-// Window options keep the security settings; new windows and navigation are denied; the bundled
-// preload is one CommonJS file that exposes exactly window.gateway.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import vm from 'node:vm';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { BRIDGE_KEYS } from '../../electron/ipc/contract.js';
+// Window options keep the security settings; new windows and navigation are denied. (The preload
+// bundle is built and run in test/unit/electron-ipc.test.ts.)
+import { describe, expect, it, vi } from 'vitest';
 import { hardenWebContents, mainWindowOptions, permissionAllowed, WINDOW_CSP } from '../../electron/window.js';
 
 vi.mock('electron', () => ({}));
-
-const tmp = mkdtempSync(path.join(tmpdir(), 'vllm-gw-electron-test-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('window', () => {
   it('keeps contextIsolation and sandbox on, nodeIntegration off, webSecurity on', () => {
@@ -65,49 +57,4 @@ describe('window', () => {
     expect(WINDOW_CSP).not.toContain('unsafe-inline');
     expect(WINDOW_CSP).not.toContain('unsafe-eval');
   });
-});
-
-describe('preload bundle', () => {
-  it('is CommonJS requiring only electron, and exposes exactly window.gateway', async () => {
-    const { build } = await import('vite');
-    const config = (await import('../../build/vite.preload.config.js')).default as Record<string, unknown> & {
-      build: Record<string, unknown>;
-    };
-    const outDir = path.join(tmp, 'preload');
-    await build({ ...config, configFile: false, build: { ...config.build, outDir } });
-    const code = readFileSync(path.join(outDir, 'preload.cjs'), 'utf8');
-    expect(code).not.toMatch(/^\s*import\s/m);
-    expect(code).not.toMatch(/\bexport\s/);
-    const required = [...code.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
-    expect(new Set(required)).toEqual(new Set(['electron']));
-
-    const exposed: Record<string, Record<string, (...a: unknown[]) => unknown>> = {};
-    const invoke = vi.fn(async (...args: unknown[]) => ({ ok: true, value: args }));
-    const send = vi.fn();
-    const on = vi.fn();
-    const removeListener = vi.fn();
-    const electron = {
-      contextBridge: { exposeInMainWorld: vi.fn((key: string, api: Record<string, (...a: unknown[]) => unknown>) => (exposed[key] = api)) },
-      ipcRenderer: { invoke, send, on, removeListener },
-    };
-    const sandboxRequire = (name: string) => {
-      if (name === 'electron') return electron;
-      throw new Error(`a sandboxed preload cannot require ${name}`);
-    };
-    vm.runInNewContext(code, { require: sandboxRequire, module: { exports: {} }, exports: {} });
-    expect(electron.contextBridge.exposeInMainWorld).toHaveBeenCalledTimes(1);
-    expect(Object.keys(exposed)).toEqual(['gateway']);
-    expect(Object.keys(exposed.gateway).sort()).toEqual([...BRIDGE_KEYS].sort());
-
-    await exposed.gateway.load('m');
-    await exposed.gateway.unload('m', { force: true, extra: 1 });
-    expect(invoke).toHaveBeenCalledWith('models:load', 'm');
-    expect(invoke).toHaveBeenCalledWith('models:unload', 'm', { force: true });
-    const off = exposed.gateway.onStatus(() => undefined) as () => void;
-    expect(send).toHaveBeenCalledWith('status:subscribe');
-    expect(on).toHaveBeenCalledWith('status:push', expect.any(Function));
-    off();
-    expect(send).toHaveBeenCalledWith('status:unsubscribe');
-    expect(removeListener).toHaveBeenCalled();
-  }, 60_000);
 });

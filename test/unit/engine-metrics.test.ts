@@ -83,6 +83,22 @@ describe('parseEngineMetrics', () => {
     expect(parseEngineMetrics('')).toBeNull();
   });
 
+  it('reads only the families it knows: look-alike names (by-reason gauges, _created samples) are not summed in', () => {
+    const text = [
+      '# TYPE vllm:num_requests_waiting gauge',
+      'vllm:num_requests_waiting{engine="0",model_name="m"} 4.0',
+      '# TYPE vllm:num_requests_waiting_by_reason gauge',
+      'vllm:num_requests_waiting_by_reason{engine="0",model_name="m",reason="capacity"} 3.0',
+      'vllm:num_requests_waiting_by_reason{engine="0",model_name="m",reason="deferred"} 1.0',
+      '# TYPE vllm:generation_tokens_total counter',
+      'vllm:generation_tokens_total{engine="0",model_name="m"} 10.0',
+      '# TYPE vllm:generation_tokens_created gauge',
+      'vllm:generation_tokens_created{engine="0",model_name="m"} 1.76e+09',
+      '',
+    ].join('\n');
+    expect(parseEngineMetrics(text)).toMatchObject({ waiting: 4, generationTokensTotal: 10 });
+  });
+
   it('ignores samples that are not numbers', () => {
     const text = 'vllm:num_requests_running{model_name="m"} NaN\nvllm:num_requests_waiting{model_name="m"} 1\n';
     expect(parseEngineMetrics(text)).toMatchObject({ running: null, waiting: 1 });

@@ -24,13 +24,14 @@ describe('ModelQueue', () => {
     const { q } = queue(2, 1);
     q.enqueue('a');
     q.enqueue('b');
-    expect(() => q.enqueue('c')).toThrowError(GatewayError);
+    let thrown: unknown = null;
     try {
       q.enqueue('c');
     } catch (e) {
-      expect((e as GatewayError).code).toBe('queue_full');
-      expect((e as GatewayError).retryAfter).toBeGreaterThan(0);
+      thrown = e;
     }
+    expect(thrown).toBeInstanceOf(GatewayError);
+    expect(thrown).toMatchObject({ code: 'queue_full', status: 429, retryAfter: 1 }); // CONTRACT §3: 429 + Retry-After
     expect(q.queued).toBe(2);
   });
 
@@ -47,7 +48,8 @@ describe('ModelQueue', () => {
     q.grant();
     const c2 = await settled(tickets[2].granted);
     expect(c2?.ok && (c2.value as Lease).requestId).toBe('c');
-    expect(changes()).toBeGreaterThan(0);
+    // One change per enqueue (3), per grant that handed out slots (2) and per release (1).
+    expect(changes()).toBe(6);
   });
 
   it('release is idempotent; counts return to 0', async () => {

@@ -106,6 +106,15 @@ describe('state file', () => {
     });
     expect(parseStateText(text)).toEqual([good, good]);
   });
+
+  it('keeps the GPUs a server was given; a record without them (an older file) still reads', () => {
+    const onGpu1 = rec({ gpuIndices: [1] });
+    const text = JSON.stringify({
+      version: 1,
+      processes: [onGpu1, rec(), { ...onGpu1, gpuIndices: [-1] }, { ...onGpu1, gpuIndices: '1' }],
+    });
+    expect(parseStateText(text)).toEqual([onGpu1, rec()]);
+  });
 });
 
 describe('processModelHash', () => {

@@ -143,6 +143,33 @@ describe('dashboard', () => {
     await within(group).findByText(/Not enough GPU memory for gemma-3-27b/);
   });
 
+  it('shows a yielding model ("yielding to b") and which model waits for memory, for how long and behind whom', async () => {
+    const doc = sampleStatus();
+    const qwen = doc.models.find((x) => x.id === 'qwen2.5-7b-instruct')!;
+    Object.assign(qwen, { yielding: true, yieldingTo: 'gemma-3-27b', inFlight: 2, queued: 3 });
+    const gemma = doc.models.find((x) => x.id === 'gemma-3-27b')!;
+    Object.assign(gemma, {
+      state: 'starting',
+      queued: 1,
+      stateSince: new Date(Date.now() - 12_000).toISOString(),
+      progress: { phase: 'loading', percent: null, message: 'waiting for GPU memory: waiting for qwen2.5-7b-instruct to finish and yield' },
+      waitingForMemory: {
+        since: new Date(Date.now() - 12_000).toISOString(),
+        reason: 'waiting for qwen2.5-7b-instruct to finish and yield',
+        blockedBy: ['qwen2.5-7b-instruct'],
+      },
+    });
+    await renderApp(new FakeApi(doc));
+    const yielding = screen.getByRole('group', { name: 'qwen2.5-7b-instruct' });
+    within(yielding).getByText('yielding to gemma-3-27b');
+    within(yielding).getByText('Yielding to gemma-3-27b');
+    within(yielding).getByText('finishing 2 in flight, then stopping; 3 queued for its turn back');
+    const waiting = screen.getByRole('group', { name: 'gemma-3-27b' });
+    within(waiting).getByRole('progressbar', { name: 'gemma-3-27b waits for GPU memory' });
+    within(waiting).getByText(/^Waiting for GPU memory · 0:1[23]$/);
+    within(waiting).getByText('held by qwen2.5-7b-instruct');
+  });
+
   it('updates live when a new status document arrives', async () => {
     const api = new FakeApi(sampleStatus());
     await renderApp(api);
@@ -167,16 +194,6 @@ describe('dashboard', () => {
     expect(api.logs).toHaveBeenCalledWith('bge-m3', expect.any(Number));
     fireEvent.click(within(drawer).getByRole('button', { name: 'Close logs' }));
     expect(screen.queryByRole('dialog')).toBeNull();
-  });
-
-  it('is read-only without control: explains how to get the link and disables actions', async () => {
-    const api = new FakeApi(sampleStatus(), false);
-    await renderApp(api);
-    const note = screen.getByRole('note', { name: 'Read-only mode' });
-    expect(note.textContent).toContain('dashboard:');
-    expect((screen.getByRole('button', { name: 'Warm gemma-3-27b' }) as HTMLButtonElement).disabled).toBe(true);
-    expect((screen.getByRole('button', { name: 'Evict qwen2.5-7b-instruct' }) as HTMLButtonElement).disabled).toBe(true);
-    screen.getByText('Read-only');
   });
 
   it('says so when the gateway does not answer', async () => {

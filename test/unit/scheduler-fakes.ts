@@ -18,6 +18,7 @@ export class FakeInstance implements Instance {
   stopCalls = 0;
   /** Exited on its own; a later stop() has nothing to do. */
   gone = false;
+  gpuIndices: readonly number[] | null = null;
 
   constructor(
     readonly model: string,
@@ -94,6 +95,24 @@ export class FakeRuntime implements Runtime {
     return inst;
   }
 
+  /** Servers "left running by an earlier gateway": model id → the GPUs it runs on. Adopted at init. */
+  leftovers = new Map<string, number[]>();
+
+  async reconcile(): Promise<Map<string, Instance>> {
+    const adopted = new Map<string, Instance>();
+    for (const [id, gpus] of this.leftovers) {
+      const n = this.instances.length;
+      const inst = new FakeInstance(id, n, `${this.base}/fake/${n}`, this.events);
+      inst.healthy = true;
+      inst.gpuIndices = gpus;
+      this.instances.push(inst);
+      this.events.push(`adopt ${id}`);
+      adopted.set(id, inst);
+    }
+    this.leftovers.clear();
+    return adopted;
+  }
+
   latest(model: string): FakeInstance | undefined {
     return [...this.instances].reverse().find((i) => i.model === model);
   }
@@ -102,7 +121,7 @@ export class FakeRuntime implements Runtime {
 export function configFrom(models: string, extra = ''): GatewayConfig {
   const yaml = `
 ${extra.includes('limits:') ? '' : 'limits: { queueTimeoutSeconds: 2 }'}
-gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G", totalGiB: 24 }] }
+${extra.includes('gpu:') ? '' : 'gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G", totalGiB: 24 }] }'}
 ${extra}
 models:
 ${models}
@@ -118,10 +137,14 @@ export const fakeModel = (id: string, vramGiB: number, more = '') =>
 
 export const silentLog = { info() {}, warn() {}, error() {} };
 
-export async function makeScheduler(models: string, opts: { extra?: string; now?: () => number } = {}) {
+export async function makeScheduler(
+  models: string,
+  opts: { extra?: string; now?: () => number; leftovers?: Record<string, number[]> } = {},
+) {
   const config = configFrom(models, opts.extra);
   const runtime = new FakeRuntime();
   await runtime.open();
+  for (const [id, gpus] of Object.entries(opts.leftovers ?? {})) runtime.leftovers.set(id, gpus);
   const gpu = new StaticProbe(config.gpu.static);
   const scheduler = new Scheduler({ config, runtimes: { process: runtime }, gpu, log: silentLog, now: opts.now });
   await scheduler.init();

@@ -171,20 +171,31 @@ describe('placement and eviction', () => {
   });
 
   it('with everything busy, a request waits out the queue timeout and gets insufficient_vram', async () => {
-    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 0.3 }' });
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(three, {
+      extra: 'limits: { queueTimeoutSeconds: 1 }\nscheduling: { swapAfterSeconds: 0 }',
+      ...clock,
+    });
     await scheduler.load(entry('a'));
     await scheduler.load(entry('b'));
     const la = await scheduler.admit(entry('a'), 'la', never());
     const lb = await scheduler.admit(entry('b'), 'lb', never());
-    expect(await codeOf(scheduler.admit(entry('c'), 'c', never()))).toBe('insufficient_vram');
+    const c = codeOf(scheduler.admit(entry('c'), 'c', never()));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await c).toBe('insufficient_vram');
     expect(runtime.events).toEqual(['start a', 'start b']);
-    // The abandoned start gives up by its own deadline too (state back to stopped, no cool-down).
-    for (let i = 0; i < 100 && entry('c').startPromise; i++) await tick(10);
+    // The abandoned start gives up too (state back to stopped, no cool-down).
+    await settle();
     expect(entry('c').state).toBe('stopped');
     expect(entry('c').error).toMatch(/GPU memory/);
-    // Once one is idle, the next request's start goes ahead by evicting it.
+    // Once one is idle (nothing in flight or queued for 0.5 s), the next start evicts it.
     scheduler.release(entry('b'), lb);
-    const lc = await scheduler.admit(entry('c'), 'c2', never());
+    const c2 = scheduler.admit(entry('c'), 'c2', never());
+    await vi.advanceTimersByTimeAsync(499);
+    await settle();
+    expect(runtime.events).toEqual(['start a', 'start b']);
+    await vi.advanceTimersByTimeAsync(1);
+    const lc = await c2;
     expect(runtime.events).toEqual(['start a', 'start b', 'stop b#1', 'start c']);
     scheduler.release(entry('a'), la);
     scheduler.release(entry('c'), lc);
@@ -217,7 +228,10 @@ describe('a start waiting for GPU memory', () => {
 
   it('keeps waiting while a load() waits for it, up to the queue timeout', async () => {
     const clock = fakeClock();
-    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }', ...clock });
+    const { scheduler, runtime, entry } = await setup(three, {
+      extra: 'limits: { queueTimeoutSeconds: 30 }\nscheduling: { swapAfterSeconds: 0 }',
+      ...clock,
+    });
     await scheduler.load(entry('a'));
     await scheduler.load(entry('b'));
     const la = await scheduler.admit(entry('a'), 'la', never());
@@ -225,10 +239,11 @@ describe('a start waiting for GPU memory', () => {
     const loading = scheduler.load(entry('c'));
     await settle();
     expect(entry('c').vramWait).not.toBeNull();
-    await vi.advanceTimersByTimeAsync(29_999); // just short of the queue timeout: still waiting, not abandoned
+    await vi.advanceTimersByTimeAsync(29_000); // far into the queue timeout: still waiting, not abandoned
     expect(entry('c').state).toBe('starting');
     expect(entry('c').memoryWait?.blockedBy).toEqual(['a', 'b']);
-    scheduler.release(entry('b'), lb); // b goes idle: c evicts it and starts
+    scheduler.release(entry('b'), lb); // b goes idle: 0.5 s later c evicts it and starts
+    await vi.advanceTimersByTimeAsync(500);
     await loading;
     expect(entry('c').state).toBe('ready');
     expect(runtime.events).toEqual(['start a', 'start b', 'stop b#1', 'start c']);
@@ -237,7 +252,10 @@ describe('a start waiting for GPU memory', () => {
 
   it('gives up with insufficient_vram when the queue timeout passes', async () => {
     const clock = fakeClock();
-    const { scheduler, runtime, entry } = await setup(three, { extra: 'limits: { queueTimeoutSeconds: 30 }', ...clock });
+    const { scheduler, runtime, entry } = await setup(three, {
+      extra: 'limits: { queueTimeoutSeconds: 30 }\nscheduling: { swapAfterSeconds: 0 }',
+      ...clock,
+    });
     await scheduler.load(entry('a'));
     await scheduler.load(entry('b'));
     const la = await scheduler.admit(entry('a'), 'la', never());
@@ -360,5 +378,129 @@ describe('unload, crashes, idle, shutdown', () => {
     expect(lease.signal.aborted).toBe(true);
     expect((lease.signal.reason as GatewayError).code).toBe('shutting_down');
     scheduler.release(entry('m'), lease);
+  });
+});
+
+describe('turn-taking (scheduling.swapAfterSeconds)', () => {
+  const two = [fakeModel('a', 14), fakeModel('b', 14)].join('\n');
+  const extra = 'limits: { queueTimeoutSeconds: 600 }\nscheduling: { swapAfterSeconds: 30 }';
+
+  it('a busy model yields 30 s after it became ready: no new requests, in flight finished, queue kept for its turn back', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(two, { extra, ...clock });
+    const a = entry('a');
+    const b = entry('b');
+    const la1 = await scheduler.admit(a, 'a1', never());
+    await vi.advanceTimersByTimeAsync(10_000);
+    const bReq = scheduler.admit(b, 'b1', never()); // needs a's memory; a is busy
+    await settle();
+    expect(b.memoryWait?.blockedBy).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(19_999);
+    await settle();
+    expect(a.yieldingTo).toBeNull();
+    await vi.advanceTimersByTimeAsync(1); // a has been ready for 30 s
+    await settle();
+    expect(a.yieldingTo).toBe('b');
+    expect(a.toStatus()).toMatchObject({ yielding: true, yieldingTo: 'b', state: 'ready' });
+    expect(b.toStatus().waitingForMemory).toMatchObject({ blockedBy: ['a'], reason: 'waiting for a to finish and yield' });
+    // It takes no new request: a2 queues although a slot is free.
+    const a2 = scheduler.admit(a, 'a2', never());
+    await settle();
+    expect([a.queue.inFlight.size, a.queue.queued]).toEqual([1, 1]);
+    expect(runtime.events).toEqual(['start a']);
+    // Its last request in flight ends: evicted, a2 still queued (not failed); b starts.
+    scheduler.release(a, la1);
+    const lb = await bReq;
+    expect(runtime.events).toEqual(['start a', 'stop a#0', 'start b']);
+    expect([a.state, a.queue.queued, a.yieldingTo]).toEqual(['starting', 1, null]); // a's start waits for its turn back
+    expect(a.toStatus().waitingForMemory?.blockedBy).toEqual(['b']);
+    // b serves; once idle (0.5 s after its request), a gets its turn back: b evicted, a2 granted.
+    scheduler.release(b, lb);
+    await vi.advanceTimersByTimeAsync(500);
+    const la2 = await a2;
+    expect(runtime.events).toEqual(['start a', 'stop a#0', 'start b', 'stop b#1', 'start a']);
+    expect(la2.requestId).toBe('a2');
+    scheduler.release(a, la2);
+  });
+
+  it('swapAfterSeconds 0: a busy model is never displaced; the waiting request times out', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(two, {
+      extra: 'limits: { queueTimeoutSeconds: 60 }\nscheduling: { swapAfterSeconds: 0 }',
+      ...clock,
+    });
+    const la = await scheduler.admit(entry('a'), 'a1', never());
+    const b = codeOf(scheduler.admit(entry('b'), 'b1', never()));
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await b).toBe('insufficient_vram');
+    expect(entry('a').yieldingTo).toBeNull();
+    expect(runtime.events).toEqual(['start a']);
+    scheduler.release(entry('a'), la);
+  });
+
+  it('a yield no longer needed is withdrawn: the waiting request went away, the yielder serves its queue again', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(two, { extra, ...clock });
+    const a = entry('a');
+    const la1 = await scheduler.admit(a, 'a1', never());
+    await vi.advanceTimersByTimeAsync(30_000);
+    const client = new AbortController();
+    const bReq = codeOf(scheduler.admit(entry('b'), 'b1', client.signal));
+    await settle();
+    expect(a.yieldingTo).toBe('b');
+    const a2 = scheduler.admit(a, 'a2', never());
+    await settle();
+    expect(a.queue.queued).toBe(1);
+    client.abort();
+    expect(await bReq).toBe('client_gone');
+    const la2 = await a2; // a takes requests again
+    expect(a.yieldingTo).toBeNull();
+    expect(runtime.events).toEqual(['start a']);
+    scheduler.release(a, la1);
+    scheduler.release(a, la2);
+  });
+
+  it("the livelock: the yielded model's own late requests do not take the memory back from the waiting start", async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(two, { extra, ...clock });
+    const a = entry('a');
+    const b = entry('b');
+    const la1 = await scheduler.admit(a, 'a1', never());
+    await vi.advanceTimersByTimeAsync(30_000);
+    runtime.autoHealthy = false; // b's start takes a while
+    const bReq = scheduler.admit(b, 'b1', never());
+    await settle();
+    scheduler.release(a, la1); // a yields and is evicted at once (nothing else in flight)
+    await settle();
+    expect(runtime.events).toEqual(['start a', 'stop a#0', 'start b']);
+    // a's clients come straight back while b is still starting: they wait; a is not restarted.
+    const a2 = scheduler.admit(a, 'a2', never());
+    const a3 = scheduler.admit(a, 'a3', never());
+    await settle();
+    expect(runtime.events).toEqual(['start a', 'stop a#0', 'start b']);
+    expect([a.state, a.queue.queued]).toEqual(['starting', 2]);
+    runtime.latest('b')!.healthy = true;
+    const lb = await bReq;
+    scheduler.release(b, lb);
+    runtime.autoHealthy = true;
+    await vi.advanceTimersByTimeAsync(500);
+    const [l2, l3] = await Promise.all([a2, a3]);
+    expect(runtime.events).toEqual(['start a', 'stop a#0', 'start b', 'stop b#1', 'start a']);
+    scheduler.release(a, l2);
+    scheduler.release(a, l3);
+  });
+});
+
+describe('adoption', () => {
+  it('books an adopted server on the GPUs it runs on, and places the next start around it', async () => {
+    const { scheduler, runtime, entry } = await setup([fakeModel('a', 20), fakeModel('b', 20)].join('\n'), {
+      extra: 'gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G0", totalGiB: 24 }, { name: "G1", totalGiB: 24 }] }',
+      leftovers: { a: [1] },
+    });
+    expect([entry('a').state, entry('a').gpuIndices]).toEqual(['ready', [1]]);
+    expect(entry('a').toStatus().gpus).toEqual([1]);
+    await scheduler.load(entry('b'));
+    expect(entry('b').gpuIndices).toEqual([0]); // GPU 1 is taken: no eviction needed
+    expect(runtime.events).toEqual(['adopt a', 'start b']);
   });
 });

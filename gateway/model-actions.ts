@@ -1,0 +1,62 @@
+// The one front door for what a user asks of a model by hand: load, unload, logs. The admin HTTP
+// routes and the Electron shell (through the GatewayHandle) both go through it, so lookup, the
+// busy rule (inside scheduler.unload) and the log-tail bounds are written once.
+
+import { GatewayError } from './errors.js';
+import type { ModelEntry } from './scheduler/model-entry.js';
+import type { Scheduler } from './scheduler/scheduler.js';
+import type { ModelStatus, StatusDocument } from './status-types.js';
+
+/** Largest `tail` a logs request may ask for; the default when it asks for none. */
+export const MAX_LOG_TAIL = 10_000;
+export const DEFAULT_LOG_TAIL = 200;
+
+export interface ModelActions {
+  /** The model's entry, by id or alias; model_not_found otherwise. */
+  lookup(id: string): ModelEntry;
+  /** Starts the model (evicting as needed); resolves with its status entry once ready. */
+  load(id: string): Promise<ModelStatus>;
+  /** Starts the model without waiting; the outcome shows in the status document. */
+  loadInBackground(id: string): ModelStatus;
+  /** Stops the model; model_busy while it has requests in flight or queued, unless `force`. */
+  unload(id: string, opts?: { force?: boolean }): Promise<ModelStatus>;
+  /** The last `tail` lines (1…MAX_LOG_TAIL) of its server's output, whole (callers redact). */
+  logs(id: string, tail?: number): Promise<string>;
+  /** The model's entry of the status document. */
+  statusOf(id: string): ModelStatus;
+}
+
+export function createModelActions(scheduler: Scheduler, status: () => StatusDocument): ModelActions {
+  const lookup = (id: string): ModelEntry => {
+    const entry = scheduler.entries.get(id) ?? scheduler.resolve(id);
+    if (!entry) throw new GatewayError('model_not_found', `The model "${id.slice(0, 80)}" is not configured`);
+    return entry;
+  };
+  const statusOf = (id: string): ModelStatus => status().models.find((m) => m.id === lookup(id).id)!;
+  return {
+    lookup,
+    statusOf,
+    async load(id) {
+      const entry = lookup(id);
+      await scheduler.load(entry);
+      return statusOf(entry.id);
+    },
+    loadInBackground(id) {
+      const entry = lookup(id);
+      scheduler.load(entry).catch(() => {}); // the outcome shows in the status document
+      return statusOf(entry.id);
+    },
+    async unload(id, opts) {
+      const entry = lookup(id);
+      await scheduler.unload(entry, opts?.force === true);
+      return statusOf(entry.id);
+    },
+    async logs(id, tail = DEFAULT_LOG_TAIL) {
+      const entry = lookup(id);
+      if (!Number.isInteger(tail) || tail < 1 || tail > MAX_LOG_TAIL) {
+        throw new GatewayError('invalid_request', `"tail" must be an integer from 1 to ${MAX_LOG_TAIL}`);
+      }
+      return entry.lastInstance ? entry.lastInstance.logs(tail) : '';
+    },
+  };
+}
