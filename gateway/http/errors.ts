@@ -15,6 +15,21 @@ export function errorShapeFor(path: string): ErrorShape {
   return isOllamaPath(path) ? 'ollama' : 'openai';
 }
 
+/**
+ * The shape for a raw request target, before any route has matched it (answers to Expect, framework
+ * errors): origin- or absolute-form, query dropped, percent-decoding tried, as the router would see it.
+ */
+export function errorShapeForTarget(target: string | undefined): ErrorShape {
+  let path = (target ?? '/').split('?')[0];
+  if (path.charCodeAt(0) !== 47 /* '/' */) path = path.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // a bad percent-encoding: decide on the bytes as sent
+  }
+  return errorShapeFor(path);
+}
+
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };

@@ -12,8 +12,7 @@ import type { ResponseTransform } from '../proxy/response-transform.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
-import { describeModel, isMultipart, readBodyModel } from './body-model.js';
-import { readMultipartModel } from './multipart-model.js';
+import { describeModel, isMultipart, readBodyModel, type BodyModel } from './body-model.js';
 import { errorShapeFor, sendErrorRaw, toGatewayError } from './errors.js';
 import { isoTime } from '../iso-time.js';
 
@@ -99,7 +98,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     // cost several µs each on Node 20, and AbortSignal.any ~30 µs.)
     const cancel = new Cancel();
 
-    const route = request.routeOptions.url!;
+    const route = request.gatewayRoute ?? request.routeOptions.url!;
     const record: RecentRequest = {
       id: request.id,
       model: entry.id,
@@ -226,7 +225,7 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const body = request.body as Buffer | undefined;
     const contentType = request.headers['content-type'];
-    const named = isMultipart(contentType) ? await readMultipartModel(body, contentType!) : readBodyModel(body, contentType);
+    const named = isMultipart(contentType) ? await readMultipart(body, contentType!) : readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
     if (!entry) {
       throw new GatewayError(
@@ -236,7 +235,11 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
       );
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
-    await proxy(request, reply, { entry, path: upstreamPath(request.routeOptions.url!, request.url), body: outBody });
+    await proxy(request, reply, {
+      entry,
+      path: upstreamPath(request.gatewayRoute ?? request.routeOptions.url!, request.url),
+      body: outBody,
+    });
   }
 
   for (const path of PROXIED_PATHS) app.post(path, handle);
@@ -261,4 +264,10 @@ function joinPath(base: string, url: string): string {
   const b = base.endsWith('/') ? base.slice(0, -1) : base;
   if (b && url.startsWith('/v1/') && b.endsWith('/v1')) return b.slice(0, -3) + url;
   return b + url;
+}
+
+/** Multipart forms (transcriptions) are rare: their parser (busboy) loads on the first one. */
+async function readMultipart(body: Buffer | undefined, contentType: string): Promise<BodyModel> {
+  const { readMultipartModel } = await import('./multipart-model.js');
+  return readMultipartModel(body, contentType);
 }

@@ -13,7 +13,15 @@ import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
-import { answerClientError, errorResponse, errorShapeFor, logAnsweredError, toGatewayError } from './errors.js';
+import {
+  answerClientError,
+  errorResponse,
+  errorShapeFor,
+  errorShapeForTarget,
+  logAnsweredError,
+  shapedErrorBody,
+  toGatewayError,
+} from './errors.js';
 import { Redactor } from './redact.js';
 import {
   absoluteFormAuthority,
@@ -56,6 +64,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The request carries the admin token: error texts and logs are shown whole (redact.ts). */
     gatewayAdmin: boolean;
+    /**
+     * The matched route's path, read once in onRequest: each read of request.routeOptions builds a
+     * fresh object of a dozen fields.
+     */
+    gatewayRoute: string | undefined;
   }
 }
 
@@ -89,13 +102,14 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
     clientErrorHandler: answerClientError,
     frameworkErrors: (err, request, reply) => {
-      const r = errorResponse(toGatewayError(err), request.id, errorShapeFor(request.url));
+      const r = errorResponse(toGatewayError(err), request.id, errorShapeForTarget(request.url));
       void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
     },
   });
   // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
   app.server.headersTimeout = Math.min(30_000, idleMs);
   app.decorateRequest('gatewayAdmin', false);
+  app.decorateRequest('gatewayRoute', null as unknown as string | undefined);
 
   // 'Expect: 100-continue' (curl adds it to bodies over 1 MiB) is answered here: 413 at once when the
   // announced body is over the limit, else '100 Continue'. The header itself is never forwarded.
@@ -103,7 +117,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const length = Number(req.headers['content-length']);
     if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
       const err = new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes');
-      const body = JSON.stringify(err.toBody());
+      const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
       res.writeHead(413, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
@@ -118,7 +132,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.server.on('checkExpectation', (req, res) => {
     const err = new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`);
-    const body = JSON.stringify(err.toBody());
+    const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
     res.writeHead(417, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
@@ -182,7 +196,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
     // Access is decided on the route the router matched (decoded, normalised path), never on the
     // raw target: '/%67ateway/…' and 'http://host/gateway/…' reach the same route and the same checks.
-    const route = request.routeOptions.url;
+    const route = request.gatewayRoute;
     if (route === '/health') return null;
     const token = bearer(request.headers.authorization);
     const isAdmin = token !== null && anySecretEquals(token, [deps.adminToken]);
@@ -210,6 +224,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // themselves (forward.ts responseId; sendErrorRaw and the error handler below): a setHeader
     // here would send every proxied response's writeHead down Node's slower merging path.
     const route = request.routeOptions.url;
+    request.gatewayRoute = route;
     if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
     const origin = request.headers.origin;
     const refused = guard(request);

@@ -266,18 +266,20 @@ export async function postAndRead(base: string, path: string, body: unknown, hea
     dispatcher: agent,
   });
   const headersAt = performance.now();
-  let text = '';
+  const chunks: Buffer[] = [];
   let lastChunkAt = headersAt;
   let error: ReadOutcome['error'] = null;
   try {
     for await (const chunk of res.body) {
-      text += String(chunk);
+      chunks.push(chunk as Buffer);
       lastChunkAt = performance.now();
     }
   } catch (err) {
     error = err as ReadOutcome['error'];
   }
   const endedAt = performance.now();
+  // Decoded once, whole: a multi-byte character may be split across chunks (P7 is about that).
+  const text = Buffer.concat(chunks).toString('utf8');
   return { status: res.statusCode, text, events: text.match(/^data: \{/gm)?.length ?? 0, headersAt, lastChunkAt, endedAt, error };
 }
 

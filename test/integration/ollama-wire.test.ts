@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../gateway/index.js';
 import { OllamaPortInUseError } from '../../gateway/ollama/ollama-listener.js';
+import { rawRequest } from './raw-http.js';
 import {
   agent,
   baseYaml,
@@ -171,6 +172,18 @@ describe('errors in Ollama’s shape', () => {
     const res = await post(ollamaUrl, '/api/chat', { model: 'w1', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
     expect(res.status).toBe(413);
     expect(res.json).toEqual({ error: 'The request body is larger than limits.maxBodyBytes' });
+  });
+
+  it('413 and 417 answered before the body (Expect: 100-continue, as curl sends for bodies over 1 MiB) are in Ollama\'s shape too', async () => {
+    const port = Number(new URL(ollamaUrl).port);
+    const head = `POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n`;
+    const big = await rawRequest(port, `${head}Content-Length: 9000000\r\nExpect: 100-continue\r\n\r\n`);
+    expect(big.status).toBe(413);
+    expect(big.raw).not.toMatch(/100 Continue/);
+    expect(JSON.parse(big.body)).toEqual({ error: 'The request body is larger than limits.maxBodyBytes' });
+    const odd = await rawRequest(port, `${head}Content-Length: 2\r\nExpect: something-else\r\nConnection: close\r\n\r\n{}`);
+    expect(odd.status).toBe(417);
+    expect(JSON.parse(odd.body)).toEqual({ error: 'Only "Expect: 100-continue" is supported, got "something-else"' });
   });
 
   it('403: a Host or Origin not allowed, on the Ollama port as on the main one', async () => {
