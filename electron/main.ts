@@ -1,4 +1,4 @@
-// Electron main: lifecycle wiring only (ARCHITECTURE.md rule 8). Decisions live in pure modules
+// Electron main: lifecycle wiring only (docs/architecture.md rule 8). Decisions live in pure modules
 // tested under Node: quit-controller.ts, tray-menu.ts, app-menu.ts, menu-refresh.ts, tray-host.ts,
 // login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts.
 import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeTheme, Notification, powerMonitor, session, shell } from 'electron';

@@ -79,7 +79,7 @@ const common = {
   healthPath: z.string().startsWith('/', 'must start with "/"').default('/health'),
 };
 
-/** vLLM sleep mode as the first eviction tier (CONTRACT §2 `sleep`); `sleep:` written empty is all defaults. */
+/** vLLM sleep mode as the first eviction tier (docs/configuration.md `sleep`); `sleep:` written empty is all defaults. */
 export const sleepSchema = z.preprocess(
   (v) => v ?? {},
   z.strictObject({

@@ -1,4 +1,4 @@
-// What a model's `sleep:` and `scheduling.sleepHostRamGiB` come to in numbers (CONTRACT §2). Pure.
+// What a model's `sleep:` and `scheduling.sleepHostRamGiB` come to in numbers (docs/configuration.md). Pure.
 
 import type { GatewayConfig, LocalModelConfig, ModelConfig } from './types.js';
 
@@ -44,7 +44,7 @@ export function hasSleepModeFlag(argv: readonly string[]): boolean {
   });
 }
 
-/** A docker model's args with vLLM's sleep flag appended when its level asks for it (CONTRACT §2). */
+/** A docker model's args with vLLM's sleep flag appended when its level asks for it (docs/configuration.md). */
 export function effectiveArgs(model: LocalModelConfig): readonly string[] {
   return sleepLevel(model) > 0 && !hasSleepModeFlag(model.args) ? [...model.args, SLEEP_MODE_FLAG] : model.args;
 }

@@ -15,7 +15,7 @@ interface ModelCommon {
   healthPath: string; // default /health
 }
 
-/** vLLM sleep mode (CONTRACT §2 `sleep`): the first eviction tier of a docker or process model. */
+/** vLLM sleep mode (docs/configuration.md `sleep`): the first eviction tier of a docker or process model. */
 export interface SleepConfig {
   /** 0 = off; 1 = weights kept in host RAM (wakes in seconds); 2 = weights dropped (reloaded at the wake). */
   level: 0 | 1 | 2;

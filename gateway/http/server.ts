@@ -1,4 +1,4 @@
-// buildServer(deps) returns a Fastify instance that does not listen (ARCHITECTURE rule 6).
+// buildServer(deps) returns a Fastify instance that does not listen (docs/architecture.md rule 6).
 // One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
 // route; one error handler renders every failure in the OpenAI shape.
 

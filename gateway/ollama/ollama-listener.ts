@@ -1,4 +1,4 @@
-// The second listener, on listen.ollamaPort (CONTRACT §2): the same Fastify instance answers there
+// The second listener, on listen.ollamaPort (docs/configuration.md): the same Fastify instance answers there
 // (app.routing, the handler Fastify gives its own server), so every route, hook, Host/Origin/API
 // key check and error handler is the one of the main port. Only GET / tells the ports apart.
 

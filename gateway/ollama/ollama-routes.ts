@@ -1,4 +1,4 @@
-// Ollama's API (CONTRACT §3 "Ollama-compatible routes") for the tools that speak only Ollama: each
+// Ollama's API (docs/http-api.md "Ollama-compatible routes") for the tools that speak only Ollama: each
 // inference request is translated (to-openai.ts), sent through the same proxy as the OpenAI routes
 // (admission, queue, turns, retries, logs, metrics) and its answer translated back on the way
 // (ollama-transforms.ts). Model listing routes are answered from the config and the live state.

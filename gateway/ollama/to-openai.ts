@@ -1,4 +1,4 @@
-// Ollama request bodies → the OpenAI request a model's server understands (pure; CONTRACT §3
+// Ollama request bodies → the OpenAI request a model's server understands (pure; docs/http-api.md
 // "Ollama-compatible routes"). The mapping runs the opposite way of Ollama's own OpenAI layer
 // (openai/openai.go FromChatRequest / FromCompleteRequest): options become sampling fields,
 // `format` becomes `response_format`, images become image parts, tool calls get their arguments

@@ -1,5 +1,5 @@
 // Forwards one admitted request to its model server over undici and streams the answer back
-// (ARCHITECTURE rule 7). Bytes pass through as they come, with backpressure (P7): when the client's
+// (docs/architecture.md rule 7). Bytes pass through as they come, with backpressure (P7): when the client's
 // socket is full the upstream is paused until 'drain'. There is no total timeout (P4): undici's
 // headersTimeout is the first-byte timeout and its bodyTimeout the idle gap between chunks.
 // Retries happen only when the upstream never got the request (P1) and never once a byte reached
@@ -234,7 +234,7 @@ function beforeResponseError(err: Error, req: ForwardRequest, attempts: number):
   }
   const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timed out' : (code ?? err.message);
   // Reached, then the connection failed before any response (a server that died or reset while
-  // handling the request): CONTRACT §3's upstream_error, whether or not the gateway has seen the
+  // handling the request): docs/http-api.md's upstream_error, whether or not the gateway has seen the
   // server's exit yet. upstream_unreachable is for a server never connected to.
   if (!neverReachedUpstream(err)) {
     return new GatewayError('upstream_error', `The model server failed while handling the request (${what})`, { cause: err });

@@ -3,7 +3,7 @@
 // does now: which starts are placed, which idle models are evicted, which busy models yield, which
 // starts are refused. scheduler.ts carries the decision out and asks again on the next change.
 //
-// The rules (CONTRACT §2 `scheduling.swapAfterSeconds` and the eviction order):
+// The rules (docs/configuration.md `scheduling.swapAfterSeconds` and the eviction order):
 // - Waiting starts are served in the order of their oldest waiting request. Each one plans over
 //   what the ones before it leave: a start that waits claims the GPUs it waits on, so a later
 //   start (the busy model's own, say) cannot take the memory it is waiting for. That is what ends

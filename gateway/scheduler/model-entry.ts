@@ -11,7 +11,7 @@ import { idleStopAt, idleTtlSeconds, type IdleFacts } from './idle-policy.js';
 import { ModelQueue } from './model-queue.js';
 import { IllegalTransition, canTransition } from './model-transitions.js';
 
-/** Cool-down after failed starts: 10 s, doubling, at most 5 min (ARCHITECTURE "Failed starts"). */
+/** Cool-down after failed starts: 10 s, doubling, at most 5 min (docs/scheduling.md "Starting a model"). */
 export function coolDownMs(consecutiveFailures: number): number {
   return Math.min(300_000, 10_000 * 2 ** Math.max(0, consecutiveFailures - 1));
 }

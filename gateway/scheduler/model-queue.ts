@@ -1,5 +1,5 @@
 // Per-model admission: a bounded FIFO of waiting requests and a set of in-flight leases.
-// `queued` and `inFlight` are the sizes of these live sets (ARCHITECTURE rule 3): a request is in
+// `queued` and `inFlight` are the sizes of these live sets (docs/architecture.md rule 3): a request is in
 // exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
 
 import { GatewayError } from '../errors.js';

@@ -1,4 +1,4 @@
-// Placement (pure; ARCHITECTURE.md "Scheduling semantics"). Given what each GPU can offer and the
+// Placement (pure; docs/scheduling.md). Given what each GPU can offer and the
 // models that hold budgets on them, decide where a model starts, which idle models to evict and,
 // when that is not enough, which busy models that have had their turn must yield
 // (`scheduling.swapAfterSeconds`). Eviction order (docs/scheduling.md): idle ready models, least

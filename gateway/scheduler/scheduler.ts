@@ -139,7 +139,7 @@ export class Scheduler extends EventEmitter {
     const ticket = entry.queue.enqueue(requestId);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
     // Waiting out the queue timeout while the start waits for GPU memory is insufficient_vram
-    // (CONTRACT §3: everything else busy or pinned), not a plain queue timeout.
+    // (docs/http-api.md: everything else busy or pinned), not a plain queue timeout.
     const timer = setTimeout(
       () =>
         ticket.cancel(
@@ -686,7 +686,7 @@ export class Scheduler extends EventEmitter {
   }
 
   /**
-   * How long a model must have had nothing in flight or queued to count as idle (CONTRACT §2): a
+   * How long a model must have had nothing in flight or queued to count as idle (docs/configuration.md): a
    * client that sends its next request as soon as the last one ended keeps its model busy.
    */
   private get idleGraceMs(): number {

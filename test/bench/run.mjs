@@ -423,7 +423,7 @@ async function lifecycle(gw) {
     await unload(gw, 'bench-proc-b');
     ready.push(await readiness(gw, 'bench-proc-a'));
     // b needs 16 GiB of the 24: a (idle, ready) is evicted, then b starts. A model counts as idle
-    // 0.5 s after its last request (CONTRACT §2); wait that out so this measures evict + start.
+    // 0.5 s after its last request (docs/configuration.md); wait that out so this measures evict + start.
     await sleep(600);
     const t0 = Date.now();
     const r = await readiness(gw, 'bench-proc-b');

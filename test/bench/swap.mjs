@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `swap` scenario of `npm run bench` (CONTRACT §7): two mock models that do not fit on the GPU
+// The `swap` scenario of `npm run bench` (docs/benchmarks.md): two mock models that do not fit on the GPU
 // together (14 GiB each on a static 24 GiB GPU), a start delay standing for a real vLLM cold start,
 // and clients alternating between them (client i streams to model i mod 2, one request after
 // another). Run with scheduling.swapAfterSeconds as configured and with 0 (busy models never

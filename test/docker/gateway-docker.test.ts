@@ -275,7 +275,7 @@ describe.skipIf(!avail.available)(suiteName('gateway with docker models (real en
     const t = await startDockerGateway(dockerYaml(prefix, { broken: { args: ['--mock-fail-at-start', msg] } }));
     const res = await post(t.url, '/v1/chat/completions', chat('broken'));
     expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBe('10'); // model_start_failed's Retry-After (CONTRACT §3)
+    expect(res.headers['retry-after']).toBe('10'); // model_start_failed's Retry-After (docs/http-api.md)
     const e = errorOf(res);
     expect(e.code).toBe('model_start_failed');
     expect(e.type).toBe('server_error');

@@ -128,7 +128,7 @@ describe('insufficient_vram', () => {
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(t.runtime.starts).toEqual(['ev-a', 'ev-b']);
     for (const h of await Promise.all(holds)) expect(h.status).toBe(200);
-    // Once they are idle (nothing in flight or queued for 0.5 s, CONTRACT §2), c fits by evicting one.
+    // Once they are idle (nothing in flight or queued for 0.5 s, docs/configuration.md), c fits by evicting one.
     const idleFor = async (id: string) => Date.now() - Date.parse((await t.model(id)).lastUsedAt ?? '') >= 500;
     await waitUntil(async () => (await idleFor('ev-a')) && (await idleFor('ev-b')), 3000, 'a and b idle');
     // (A load: its start is not bounded by this test's 1 s queue timeout, which a loaded machine's

@@ -108,7 +108,7 @@ describe.runIf(process.platform === 'linux')('measured GPU memory in the status 
     });
     expect((await t.admin('/gateway/models/big/load')).status).toBe(200);
     const s = await mockStats(t, 'big');
-    // 20 × 1024 / 143771 = 0.1424…, rounded down to 2 decimals (CONTRACT §2).
+    // 20 × 1024 / 143771 = 0.1424…, rounded down to 2 decimals (docs/configuration.md).
     expect(flagIn(s.argv, '--gpu-memory-utilization')).toBe('0.14');
     expect(s.gpuMemoryUtilization).toBe(0.14); // and the server read it as such
     await t.close();

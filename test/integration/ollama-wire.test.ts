@@ -1,4 +1,4 @@
-// Ollama's routes on the wire (CONTRACT §3): stream as the default, the NDJSON content type and
+// Ollama's routes on the wire (docs/http-api.md): stream as the default, the NDJSON content type and
 // chunking, done flags, errors in Ollama's shape with the OpenAI routes' statuses (400, 401, 403,
 // 404, 413, 429 + Retry-After, 501), GET / on the Ollama port only, backpressure and a client that
 // goes away mid-stream, the request id and log line, and the Ollama port already taken.
@@ -174,7 +174,7 @@ describe('errors in Ollama’s shape', () => {
     expect(res.json).toEqual({ error: 'The request body is larger than limits.maxBodyBytes' });
   });
 
-  it('413 and 417 answered before the body (Expect: 100-continue, as curl sends for bodies over 1 MiB) are in Ollama\'s shape too', async () => {
+  it("413 and 417 answered before the body (Expect: 100-continue, as curl sends for bodies over 1 MiB) are in Ollama's shape too", async () => {
     const port = Number(new URL(ollamaUrl).port);
     const head = `POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n`;
     const big = await rawRequest(port, `${head}Content-Length: 9000000\r\nExpect: 100-continue\r\n\r\n`);

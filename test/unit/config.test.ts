@@ -593,7 +593,7 @@ models:
   });
 });
 
-describe('sleep mode, scheduling and streaming (CONTRACT §2)', () => {
+describe('sleep mode, scheduling and streaming (docs/configuration.md)', () => {
   it('sleep: defaults, values, and `defaults:` merged key by key', () => {
     const config = ok(
       `scheduling: { sleepHostRamGiB: 48 }\nstreaming: { progressComments: true }\ndefaults:\n  sleep: { level: 1, residualGiB: 0.75 }\nmodels:\n  d:${DOCKER}\n    sleep: { hostRamGiB: 6 }\n  e:${DOCKER}\n    sleep: { level: 2 }\n  f:${DOCKER}\n    sleep:\n`,

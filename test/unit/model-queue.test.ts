@@ -31,7 +31,7 @@ describe('ModelQueue', () => {
       thrown = e;
     }
     expect(thrown).toBeInstanceOf(GatewayError);
-    expect(thrown).toMatchObject({ code: 'queue_full', status: 429, retryAfter: 1 }); // CONTRACT §3: 429 + Retry-After
+    expect(thrown).toMatchObject({ code: 'queue_full', status: 429, retryAfter: 1 }); // docs/http-api.md: 429 + Retry-After
     expect(q.queued).toBe(2);
   });
 

@@ -1,4 +1,4 @@
-// The Ollama ⇄ OpenAI mapping (CONTRACT §3 "Ollama-compatible routes"), both ways, without sockets.
+// The Ollama ⇄ OpenAI mapping (docs/http-api.md "Ollama-compatible routes"), both ways, without sockets.
 
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../../gateway/errors.js';
