@@ -25,6 +25,11 @@ export function chatBody(model, stream) {
   });
 }
 
+/** The command of a `runtime: process` mock vLLM model, as a gateway config writes it. */
+export function mockServeCommand(mockPath, extraArgs = []) {
+  return [process.execPath, mockPath, '--served-model-name', '${MODEL_ID}', '--host', '127.0.0.1', '--port', '${PORT}', ...extraArgs];
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();

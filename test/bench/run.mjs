@@ -44,6 +44,7 @@ import {
   spawnTracked,
   stop,
   stopAll,
+  mockServeCommand,
 } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -276,20 +277,7 @@ async function startGateway(upstreamUrl) {
   const port = await freePort();
   const proc = (vram) => ({
     runtime: 'process',
-    command: [
-      process.execPath,
-      MOCK,
-      '--served-model-name',
-      '${MODEL_ID}',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '${PORT}',
-      '--mock-start-delay-ms',
-      String(START_DELAY_MS),
-      '--mock-health-delay-ms',
-      String(HEALTH_DELAY_MS),
-    ],
+    command: mockServeCommand(MOCK, ['--mock-start-delay-ms', String(START_DELAY_MS), '--mock-health-delay-ms', String(HEALTH_DELAY_MS)]),
     vramGiB: vram,
     ttlSeconds: 0,
   });

@@ -27,7 +27,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, rssMiB, sleep, spawnLogged, stop, stopAll } from './lib.mjs';
+import { freePort, rssMiB, sleep, spawnLogged, stop, stopAll, mockServeCommand } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MOCK = path.join(ROOT, 'test/fixtures/mock-vllm.mjs');
@@ -65,18 +65,7 @@ async function startGateway(upstreamUrl) {
   const port = await freePort();
   const proc = {
     runtime: 'process',
-    command: [
-      process.execPath,
-      MOCK,
-      '--served-model-name',
-      '${MODEL_ID}',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '${PORT}',
-      '--mock-start-delay-ms',
-      '100',
-    ],
+    command: mockServeCommand(MOCK, ['--mock-start-delay-ms', '100']),
     vramGiB: 16,
     ttlSeconds: 0,
   };

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, percentile, post, spawnLogged, stop } from './lib.mjs';
+import { freePort, percentile, post, spawnLogged, stop, mockServeCommand } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MOCK = path.join(ROOT, 'test/fixtures/mock-vllm.mjs');
@@ -55,21 +55,13 @@ async function startGateway(tmp, name, s, swapAfterSeconds, sleep) {
   const port = await freePort();
   const model = {
     runtime: 'process',
-    command: [
-      process.execPath,
-      MOCK,
-      '--served-model-name',
-      '${MODEL_ID}',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '${PORT}',
+    command: mockServeCommand(MOCK, [
       '--mock-start-delay-ms',
       String(s.startDelayMs),
       ...(sleep
         ? ['--enable-sleep-mode', '--mock-wake-delay-ms', String(s.wakeDelayMs), '--mock-sleep-delay-ms', String(s.sleepDelayMs)]
         : []),
-    ],
+    ]),
     vramGiB: 14,
     ttlSeconds: 0,
     ...(sleep ? { sleep: { level: 1 } } : {}),
