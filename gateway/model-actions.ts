@@ -34,29 +34,29 @@ export function createModelActions(scheduler: Scheduler, status: () => StatusDoc
     if (!entry) throw new GatewayError('model_not_found', `The model "${id.slice(0, 80)}" is not configured`);
     return entry;
   };
-  const statusOf = (id: string): ModelStatus => status().models.find((m) => m.id === lookup(id).id)!;
+  const entryStatus = (entry: ModelEntry): ModelStatus => status().models.find((m) => m.id === entry.id)!;
   return {
     lookup,
-    statusOf,
+    statusOf: (id) => entryStatus(lookup(id)),
     async load(id) {
       const entry = lookup(id);
       await scheduler.load(entry);
-      return statusOf(entry.id);
+      return entryStatus(entry);
     },
     loadInBackground(id) {
       const entry = lookup(id);
       scheduler.load(entry).catch(() => {}); // the outcome shows in the status document
-      return statusOf(entry.id);
+      return entryStatus(entry);
     },
     async unload(id, opts) {
       const entry = lookup(id);
       await scheduler.unload(entry, opts?.force === true);
-      return statusOf(entry.id);
+      return entryStatus(entry);
     },
     async sleep(id) {
       const entry = lookup(id);
       await scheduler.sleep(entry);
-      return statusOf(entry.id);
+      return entryStatus(entry);
     },
     async logs(id, tail = DEFAULT_LOG_TAIL) {
       const entry = lookup(id);
