@@ -158,11 +158,17 @@ describe('faults at a model server the gateway runs', () => {
   it('the server killed mid-stream: the stream ends in an error, the model is stopped, the next request starts a new one (P12)', async () => {
     const { endpoint } = await mockOf(t, 'p1');
     const pid = (await http(endpoint, '/mock/stats')).json.pid as number;
-    const reading = postAndRead(t.url, '/v1/chat/completions', chat('p1', { stream: true }), {
-      'x-mock-tokens': '200',
-      'x-mock-token-delay-ms': '20',
-    });
-    await waitUntil(async () => (await t.model('p1')).inFlight === 1, 3000, 'the stream to be in flight');
+    let answerBegun!: () => void;
+    const begun = new Promise<void>((resolve) => (answerBegun = resolve));
+    const reading = postAndRead(
+      t.url,
+      '/v1/chat/completions',
+      chat('p1', { stream: true }),
+      { 'x-mock-tokens': '200', 'x-mock-token-delay-ms': '20' },
+      answerBegun,
+    );
+    // Killed once the answer has begun: killed before, the client rightly gets 502 instead.
+    await begun;
     process.kill(pid, 'SIGKILL');
     const r = await reading;
     expect(r.status).toBe(200);

@@ -257,8 +257,18 @@ export const CUT_CHUNKED_BODY = { name: 'HTTPParserError', message: expect.strin
 /** How undici reports a body with a content-length whose connection closed before it was all there. */
 export const CUT_SIZED_BODY = { code: 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' };
 
-/** POSTs `body` and reads the answer chunk by chunk, noting when each part came and how it ended. */
-export async function postAndRead(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<ReadOutcome> {
+/**
+ * POSTs `body` and reads the answer chunk by chunk, noting when each part came and how it ended.
+ * `onFirstChunk` runs when the first body chunk arrives: a fault injected then hits an answer
+ * that has begun (an in-flight count alone is reached before the upstream has answered).
+ */
+export async function postAndRead(
+  base: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  onFirstChunk?: () => void,
+): Promise<ReadOutcome> {
   const res = await undiciRequest(base + path, {
     method: 'POST',
     body: JSON.stringify(body),
@@ -271,6 +281,7 @@ export async function postAndRead(base: string, path: string, body: unknown, hea
   let error: ReadOutcome['error'] = null;
   try {
     for await (const chunk of res.body) {
+      if (chunks.length === 0) onFirstChunk?.();
       chunks.push(chunk as Buffer);
       lastChunkAt = performance.now();
     }
