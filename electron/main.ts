@@ -1,6 +1,6 @@
 // Electron main: lifecycle wiring only (docs/architecture.md rule 8). Decisions live in pure modules
 // tested under Node: quit-controller.ts, tray-menu.ts, app-menu.ts, menu-refresh.ts, tray-host.ts,
-// login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts.
+// login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts, unload-asking-first.ts.
 import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeTheme, Notification, powerMonitor, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { QuitController, type QuitReason } from './quit-controller.js';
 import { AppTray, toElectronTemplate } from './tray.js';
 import { chooseShellMode, preferenceFromArgs, probeTrayHost, runCommand, type ShellMode, type TrayPreference } from './tray-host.js';
 import { buildTrayMenu, modelsToUnload, type TrayAction, type TrayMenuOptions } from './tray-menu.js';
+import { unloadAskingFirst, type BusyReason } from './unload-asking-first.js';
 import { appUrls, hardenWebContents, isAppUrl, isHttpUrl, mainWindowOptions, permissionAllowed, WINDOW_CSP } from './window.js';
 
 /** Must match build/electron-builder.yml's appId: Windows ties toasts and the taskbar to it. */
@@ -173,7 +174,9 @@ function createWindow(): BrowserWindow {
   return w;
 }
 
-async function confirmForce(id: string, message: string): Promise<boolean> {
+/** The tray's confirmation before a forced unload: a native dialog. */
+async function confirmForce(id: string, reason: BusyReason): Promise<boolean> {
+  const why = reason.kind === 'refused' ? reason.message : `${id} has requests in flight or queued.`;
   const { response } = await dialog.showMessageBox({
     type: 'warning',
     buttons: ['Cancel', 'Unload anyway'],
@@ -181,20 +184,15 @@ async function confirmForce(id: string, message: string): Promise<boolean> {
     cancelId: 0,
     title: `Unload ${id}?`,
     message: `Unload ${id} now?`,
-    detail: `${message}\n\nUnloading now ends its requests with an error (503).`,
+    detail: `${why}\n\nUnloading now ends its requests with an error (503).`,
   });
   return response === 1;
 }
 
 async function unloadAsking(id: string): Promise<void> {
-  if (!gateway) return;
-  try {
-    await gateway.unload(id, { force: false });
-  } catch (err) {
-    const e = toIpcError(err);
-    if (e.code === 'model_busy' && (await confirmForce(id, e.message))) await gateway.unload(id, { force: true });
-    else if (e.code !== 'model_busy') throw err;
-  }
+  const g = gateway;
+  if (!g) return;
+  await unloadAskingFirst(id, { unload: (m, opts) => g.unload(m, opts), confirm: confirmForce });
 }
 
 function reportActionError(what: string, err: unknown): void {

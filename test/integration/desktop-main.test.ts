@@ -155,6 +155,36 @@ describe('desktop main process', () => {
     expect(app.events.some((e) => e.ev === 'tray.setToolTip' && String(e.tooltip).includes('stopping models'))).toBe(true);
   }, 120_000);
 
+  it('tray Unload of a busy model asks first: Cancel keeps it serving, Unload anyway forces it', async () => {
+    const { app } = start(baseYaml(`models:\n${processModel('a')}`), { argv: ['--tray'] });
+    const url = await app.url();
+    const body = await longStream(url, 'a');
+    const pid = await pidOf(url, 'a');
+    const state = async () =>
+      ((await http(url, '/gateway/status')).json as { models: Array<{ id: string; state: string }> }).models[0].state;
+    const dialogs = () => app.events.filter((e) => e.ev === 'dialog.showMessageBox');
+
+    await app.waitFor(
+      (e) => e.ev === 'tray.setContextMenu' && JSON.stringify(e.items).includes('"unload:a"'),
+      'the model in the tray menu',
+    );
+    app.send({ cmd: 'click', menu: 'tray', id: 'unload:a' });
+    const asked = await app.waitFor((e) => e.ev === 'dialog.showMessageBox', 'the confirmation');
+    expect(asked).toMatchObject({ title: 'Unload a?', message: 'Unload a now?', buttons: ['Cancel', 'Unload anyway'] });
+    // Cancelled (the first button): the plain unload was refused, nothing was forced.
+    expect((await post(url, '/v1/chat/completions', chat('a'))).status).toBe(200);
+    expect(await state()).toBe('ready');
+    expect(alive(pid)).toBe(true);
+
+    app.send({ cmd: 'message-box-response', response: 1 });
+    await app.waitFor((e) => e.ev === 'message-box-response', 'the new answer');
+    app.send({ cmd: 'click', menu: 'tray', id: 'unload:a' });
+    await waitUntil(() => dialogs().length === 2, 10_000, 'the second confirmation');
+    await waitUntil(async () => (await state()) === 'stopped', 15_000, 'the forced unload');
+    expect(alive(pid)).toBe(false);
+    expect(await body.text).not.toMatch(/data: \[DONE\]\s*$/); // cut by the forced unload
+  }, 120_000);
+
   it('a Windows session end stops the models without waiting for the drain', async () => {
     const { app } = start(drain60(baseYaml(`models:\n${processModel('a')}`)), { argv: ['--tray'] });
     const url = await app.url();
