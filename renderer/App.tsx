@@ -1,8 +1,9 @@
 // The dashboard: GPUs with their VRAM bars, models with their state and actions, recent requests.
 import { useCallback, useMemo, useState, type ReactElement } from 'react';
-import type { ModelStatus, StatusDocument } from '../gateway/status-types.js';
-import { errorMessage, isApiError, type GatewayApi } from './api/gateway-api.js';
-import { ConfirmEvict } from './components/ConfirmEvict.js';
+import { unloadAskingFirst } from '../electron/unload-asking-first.js';
+import type { StatusDocument } from '../gateway/status-types.js';
+import { errorMessage, type GatewayApi } from './api/gateway-api.js';
+import { ConfirmUnload } from './components/ConfirmUnload.js';
 import { GpuCard } from './components/GpuCard.js';
 import { Header } from './components/Header.js';
 import { AlertIcon, LockIcon } from './components/icons.js';
@@ -109,10 +110,12 @@ function NeedsLink({ hasToken }: { hasToken: boolean }): ReactElement {
   );
 }
 
+/** The open confirmation before a forced unload; `answer` resolves unloadAskingFirst's confirm. */
 interface Confirm {
   id: string;
   inFlight: number;
   queued: number;
+  answer(force: boolean): void;
 }
 
 export function App({ api }: { api: GatewayApi }): ReactElement {
@@ -132,71 +135,64 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
   const colorOf = useMemo(() => colorFunction(assignModelColors(modelIds ? modelIds.split('\n') : [])), [modelIds]);
   const modelById = useMemo(() => new Map((status?.models ?? []).map((m) => [m.id, m] as const)), [status]);
 
-  const warm = useCallback(
-    async (id: string) => {
-      setErr(id, null);
-      setPend(id, 'warm');
-      try {
-        await api.load(id);
-      } catch (err) {
-        setErr(id, `Could not warm ${id}: ${errorMessage(err)}`);
-      } finally {
-        setPend(id, null);
-      }
-    },
-    [api],
-  );
+  /** Shows the action's spinner on the card while `call` runs. */
+  const whilePending = useCallback(async (id: string, action: PendingAction, call: () => Promise<unknown>) => {
+    setPend(id, action);
+    try {
+      await call();
+    } finally {
+      setPend(id, null);
+    }
+  }, []);
 
-  const unload = useCallback(
-    async (id: string, force: boolean) => {
-      setErr(id, null);
-      setPend(id, 'evict');
-      try {
-        await api.unload(id, { force });
-      } catch (err) {
-        if (!force && isApiError(err) && err.code === 'model_busy') {
-          const m = modelById.get(id);
-          setConfirm({
-            id,
-            inFlight: m?.inFlight ?? 0,
-            queued: m?.queued ?? 0,
-          });
-        } else {
-          setErr(id, `Could not evict ${id}: ${errorMessage(err)}`);
-        }
-      } finally {
-        setPend(id, null);
-      }
-    },
-    [api, modelById],
+  /** Runs a card action; a failure shows on the card as "<failure>: <message>". */
+  const attempt = useCallback(async (id: string, failure: string, run: () => Promise<unknown>) => {
+    setErr(id, null);
+    try {
+      await run();
+    } catch (err) {
+      setErr(id, `${failure}: ${errorMessage(err)}`);
+    }
+  }, []);
+
+  const load = useCallback(
+    (id: string) => attempt(id, `Could not warm ${id}`, () => whilePending(id, 'load', () => api.load(id))),
+    [api, attempt, whilePending],
   );
 
   const putToSleep = useCallback(
-    async (id: string) => {
-      setErr(id, null);
-      setPend(id, 'sleep');
-      try {
-        await api.sleep(id);
-      } catch (err) {
-        setErr(id, `Could not put ${id} to sleep: ${errorMessage(err)}`);
-      } finally {
-        setPend(id, null);
-      }
-    },
-    [api],
+    (id: string) => attempt(id, `Could not put ${id} to sleep`, () => whilePending(id, 'sleep', () => api.sleep(id))),
+    [api, attempt, whilePending],
   );
 
-  const evict = useCallback(
-    (id: string) => {
-      const m: ModelStatus | undefined = modelById.get(id);
-      if (m && m.inFlight + m.queued > 0) {
-        setConfirm({ id, inFlight: m.inFlight, queued: m.queued });
-        return;
-      }
-      void unload(id, false);
-    },
-    [modelById, unload],
+  /** Opens the confirmation; its buttons (or Escape) settle the promise. */
+  const askToForce = useCallback(
+    (id: string) =>
+      new Promise<boolean>((answer) => {
+        const m = modelById.get(id);
+        setConfirm({ id, inFlight: m?.inFlight ?? 0, queued: m?.queued ?? 0, answer });
+      }),
+    [modelById],
   );
+
+  const unload = useCallback(
+    (id: string) => {
+      const m = modelById.get(id);
+      return attempt(id, `Could not evict ${id}`, () =>
+        unloadAskingFirst(
+          id,
+          { unload: (target, opts) => whilePending(target, 'unload', () => api.unload(target, opts)), confirm: askToForce },
+          { knownBusy: m !== undefined && m.inFlight + m.queued > 0 },
+        ),
+      );
+    },
+    [api, askToForce, attempt, modelById, whilePending],
+  );
+
+  const answerConfirm = (force: boolean) => {
+    confirm?.answer(force);
+    setConfirm(null);
+  };
 
   return (
     <ModelColors.Provider value={colorOf}>
@@ -268,8 +264,8 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                         canControl={api.canControl}
                         pending={pending[m.id] ?? null}
                         actionError={actionErrors[m.id] ?? null}
-                        onWarm={(id) => void warm(id)}
-                        onEvict={evict}
+                        onLoad={(id) => void load(id)}
+                        onUnload={(id) => void unload(id)}
                         onSleep={(id) => void putToSleep(id)}
                         onLogs={setLogsFor}
                         onDismissError={(id) => setErr(id, null)}
@@ -300,14 +296,12 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
         </main>
 
         {confirm ? (
-          <ConfirmEvict
-            {...confirm}
-            onCancel={() => setConfirm(null)}
-            onConfirm={() => {
-              const id = confirm.id;
-              setConfirm(null);
-              void unload(id, true);
-            }}
+          <ConfirmUnload
+            id={confirm.id}
+            inFlight={confirm.inFlight}
+            queued={confirm.queued}
+            onCancel={() => answerConfirm(false)}
+            onConfirm={() => answerConfirm(true)}
           />
         ) : null}
         {logsFor ? <LogsDrawer api={api} id={logsFor} onClose={() => setLogsFor(null)} /> : null}

@@ -1,9 +1,10 @@
 // Asked before forcing an unload that would cut requests in flight or queued (409 model_busy).
+// Its words are the dashboard's (the Evict button, docs/desktop.md); what it confirms is a forced unload.
 import type { ReactElement } from 'react';
 import { plural } from '../lib/format.js';
 import { Modal } from './Modal.js';
 
-export interface ConfirmEvictProps {
+export interface ConfirmUnloadProps {
   id: string;
   inFlight: number;
   queued: number;
@@ -11,7 +12,7 @@ export interface ConfirmEvictProps {
   onCancel(): void;
 }
 
-export function ConfirmEvict({ id, inFlight, queued, onConfirm, onCancel }: ConfirmEvictProps): ReactElement {
+export function ConfirmUnload({ id, inFlight, queued, onConfirm, onCancel }: ConfirmUnloadProps): ReactElement {
   const parts: string[] = [];
   if (inFlight > 0) parts.push(`${plural(inFlight, 'request')} in flight`);
   if (queued > 0) parts.push(`${plural(queued, 'request')} queued`);

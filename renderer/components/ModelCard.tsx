@@ -7,7 +7,8 @@ import { ago, clock, duration, elapsedSince, gib, idleStop } from '../lib/format
 import { AlertIcon, LogsIcon, MoonIcon, PinIcon, PlayIcon, StopIcon } from './icons.js';
 import { Sparkline } from './Sparkline.js';
 
-export type PendingAction = 'warm' | 'evict' | 'sleep' | null;
+/** The by-hand action running on a card (the buttons say Warm for load, Evict for unload). */
+export type PendingAction = 'load' | 'unload' | 'sleep' | null;
 
 export interface ModelCardProps {
   model: ModelStatus;
@@ -15,8 +16,8 @@ export interface ModelCardProps {
   canControl: boolean;
   pending: PendingAction;
   actionError: string | null;
-  onWarm(id: string): void;
-  onEvict(id: string): void;
+  onLoad(id: string): void;
+  onUnload(id: string): void;
   onSleep(id: string): void;
   onLogs(id: string): void;
   onDismissError(id: string): void;
@@ -25,6 +26,33 @@ export interface ModelCardProps {
 }
 
 const BUSY_STATES = new Set<ModelStatus['state']>(['pulling', 'starting', 'waking', 'stopping']);
+
+/** One action button of a card: its icon, or a spinner and the -ing word while the action runs. */
+function ActionButton(props: {
+  label: string;
+  word: string;
+  runningWord: string;
+  icon: ReactElement;
+  running: boolean;
+  disabled: boolean;
+  title: string | undefined;
+  primary?: boolean;
+  onClick(): void;
+}): ReactElement {
+  return (
+    <button
+      type="button"
+      className={props.primary ? 'btn primary' : 'btn'}
+      aria-label={props.label}
+      disabled={props.disabled}
+      title={props.title}
+      onClick={props.onClick}
+    >
+      {props.running ? <span className="spinner" aria-hidden /> : props.icon}
+      <span>{props.running ? props.runningWord : props.word}</span>
+    </button>
+  );
+}
 
 function Ratio({ label, value, max, tone }: { label: string; value: number; max: number; tone: 'accent' | 'warn' }): ReactElement {
   const pct = max > 0 ? Math.min(100, (value / max) * 100) : 0;
@@ -257,10 +285,10 @@ export function ModelCard(props: ModelCardProps): ReactElement {
   const idle = idleStop(m, now);
   const lastUse = m.inFlight > 0 ? 'now' : ago(m.lastUsedAt, now);
   const vramPct = m.vramBudgetMiB && m.vramUsedMiB ? Math.min(100, (m.vramUsedMiB / m.vramBudgetMiB) * 100) : 0;
-  const warmDisabled = !canControl || pending !== null || remote || m.state === 'ready' || BUSY_STATES.has(m.state);
+  const loadDisabled = !canControl || pending !== null || remote || m.state === 'ready' || BUSY_STATES.has(m.state);
   const canSleep = !remote && m.sleepLevel > 0;
   const sleepDisabled = !canControl || pending !== null || m.state !== 'ready' || m.inFlight + m.queued > 0;
-  const evictDisabled = !canControl || pending !== null || remote || m.state === 'stopped' || m.state === 'stopping';
+  const unloadDisabled = !canControl || pending !== null || remote || m.state === 'stopped' || m.state === 'stopping';
   const readOnlyHint = canControl ? undefined : 'Read-only: open the dashboard link printed by `serve` to control models';
   const vram =
     m.vramBudgetMiB === null && m.vramUsedMiB === null ? (
@@ -362,33 +390,34 @@ export function ModelCard(props: ModelCardProps): ReactElement {
       ) : null}
 
       <footer className="model-actions">
-        <button
-          type="button"
-          className="btn primary"
-          aria-label={`Warm ${m.id}`}
-          disabled={warmDisabled}
+        <ActionButton
+          primary
+          label={`Warm ${m.id}`}
+          word="Warm"
+          runningWord="Warming"
+          icon={<PlayIcon width={13} height={13} />}
+          running={pending === 'load'}
+          disabled={loadDisabled}
           title={readOnlyHint ?? (remote ? 'Remote models are not started by the gateway' : undefined)}
-          onClick={() => props.onWarm(m.id)}
-        >
-          {pending === 'warm' ? <span className="spinner" aria-hidden /> : <PlayIcon width={13} height={13} />}
-          <span>{pending === 'warm' ? 'Warming' : 'Warm'}</span>
-        </button>
-        <button
-          type="button"
-          className="btn"
-          aria-label={`Evict ${m.id}`}
-          disabled={evictDisabled}
+          onClick={() => props.onLoad(m.id)}
+        />
+        <ActionButton
+          label={`Evict ${m.id}`}
+          word="Evict"
+          runningWord="Evicting"
+          icon={<StopIcon width={13} height={13} />}
+          running={pending === 'unload'}
+          disabled={unloadDisabled}
           title={readOnlyHint ?? (remote ? 'Remote models are not stopped by the gateway' : undefined)}
-          onClick={() => props.onEvict(m.id)}
-        >
-          {pending === 'evict' ? <span className="spinner" aria-hidden /> : <StopIcon width={13} height={13} />}
-          <span>{pending === 'evict' ? 'Evicting' : 'Evict'}</span>
-        </button>
+          onClick={() => props.onUnload(m.id)}
+        />
         {canSleep ? (
-          <button
-            type="button"
-            className="btn"
-            aria-label={`Sleep ${m.id}`}
+          <ActionButton
+            label={`Sleep ${m.id}`}
+            word="Sleep"
+            runningWord="Sleeping"
+            icon={<MoonIcon width={13} height={13} />}
+            running={pending === 'sleep'}
             disabled={sleepDisabled}
             title={
               readOnlyHint ??
@@ -399,10 +428,7 @@ export function ModelCard(props: ModelCardProps): ReactElement {
                   : `Free its GPU memory and keep the server (sleep level ${m.sleepLevel}); the next request wakes it`)
             }
             onClick={() => props.onSleep(m.id)}
-          >
-            {pending === 'sleep' ? <span className="spinner" aria-hidden /> : <MoonIcon width={13} height={13} />}
-            <span>{pending === 'sleep' ? 'Sleeping' : 'Sleep'}</span>
-          </button>
+          />
         ) : null}
         <span className="spacer" />
         <button type="button" className="btn ghost" aria-label={`Logs of ${m.id}`} onClick={() => props.onLogs(m.id)}>
