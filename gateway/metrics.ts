@@ -20,6 +20,40 @@ const MIB = 1024 * 1024;
 
 const STATES = ['stopped', 'pulling', 'starting', 'ready', 'sleeping', 'waking', 'stopping', 'failed'] as const;
 
+/**
+ * Gauges and counters with one series per model, rebuilt from `value` at each scrape; a model whose
+ * value is null has no series then. Counters copy totals kept elsewhere (the engine scraper's).
+ */
+function perModelSeries(registry: Registry, ids: () => Iterable<string>) {
+  function* series(value: (id: string) => number | null) {
+    for (const model of ids()) {
+      const v = value(model);
+      if (v !== null) yield [{ model }, v] as const;
+    }
+  }
+  const config = (name: string, help: string) => ({ name, help, labelNames: ['model'], registers: [registry] });
+  return {
+    gauge(name: string, help: string, value: (id: string) => number | null): void {
+      new Gauge({
+        ...config(name, help),
+        collect() {
+          this.reset();
+          for (const [labels, v] of series(value)) this.set(labels, v);
+        },
+      });
+    },
+    counter(name: string, help: string, value: (id: string) => number | null): void {
+      new Counter({
+        ...config(name, help),
+        collect() {
+          this.reset();
+          for (const [labels, v] of series(value)) this.inc(labels, v);
+        },
+      });
+    },
+  };
+}
+
 /** One model's per-request metric series, resolved once (request-metrics.ts: plain additions). */
 export interface ModelMetrics {
   duration: { observe(v: number): void };
@@ -99,24 +133,14 @@ export class Metrics {
       'Completion tokens of proxied responses that carried usage',
       r,
     );
-    new Gauge({
-      name: 'vllm_gateway_model_queued_requests',
-      help: 'Requests waiting for a slot or for the model to start',
-      labelNames: ['model'],
-      registers: [r],
-      collect() {
-        for (const e of scheduler.entries.values()) this.set({ model: e.id }, e.queue.queued);
-      },
-    });
-    new Gauge({
-      name: 'vllm_gateway_model_in_flight_requests',
-      help: 'Requests being proxied',
-      labelNames: ['model'],
-      registers: [r],
-      collect() {
-        for (const e of scheduler.entries.values()) this.set({ model: e.id }, e.queue.inFlight.size);
-      },
-    });
+    const models = perModelSeries(r, () => scheduler.entries.keys());
+    const queueOf = (id: string) => scheduler.entries.get(id)?.queue;
+    models.gauge(
+      'vllm_gateway_model_queued_requests',
+      'Requests waiting for a slot or for the model to start',
+      (id) => queueOf(id)?.queued ?? null,
+    );
+    models.gauge('vllm_gateway_model_in_flight_requests', 'Requests being proxied', (id) => queueOf(id)?.inFlight.size ?? null);
     new Gauge({
       name: 'vllm_gateway_model_state',
       help: '1 for the state the model is in',
@@ -155,31 +179,16 @@ export class Metrics {
   /** The engines' figures, re-exported per model (series absent while a model has none). */
   registerEngine(source: EngineMetricsSource): void {
     const r = this.registry;
-    const ids = () => [...this.scheduler.entries.keys()];
+    const ids = () => this.scheduler.entries.keys();
+    const models = perModelSeries(r, ids);
     const figure = (name: string, help: string, pick: (e: EngineStatus) => number | null) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['model'],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const id of ids()) {
-            const e = source.engine(id);
-            const v = e ? pick(e) : null;
-            if (v !== null) this.set({ model: id }, v);
-          }
-        },
+      models.gauge(name, help, (id) => {
+        const e = source.engine(id);
+        return e ? pick(e) : null;
       });
-    new Gauge({
-      name: 'vllm_gateway_engine_up',
-      help: '1 when the model server answered its last metrics scrape with figures, else 0',
-      labelNames: ['model'],
-      registers: [r],
-      collect() {
-        for (const id of ids()) this.set({ model: id }, source.engine(id) ? 1 : 0);
-      },
-    });
+    models.gauge('vllm_gateway_engine_up', '1 when the model server answered its last metrics scrape with figures, else 0', (id) =>
+      source.engine(id) ? 1 : 0,
+    );
     figure('vllm_gateway_engine_requests_running', 'Requests the engine is running (vllm:num_requests_running)', (e) => e.running);
     figure('vllm_gateway_engine_requests_waiting', 'Requests the engine holds back (vllm:num_requests_waiting)', (e) => e.waiting);
     figure('vllm_gateway_engine_kv_cache_usage_ratio', 'KV-cache usage, 1 = full (vllm:kv_cache_usage_perc)', (e) =>
@@ -205,18 +214,9 @@ export class Metrics {
       },
     });
     const tokens = (name: string, help: string, pick: (t: { promptTokensSeen: number; generationTokensSeen: number }) => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames: ['model'],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const id of ids()) {
-            const t = source.tokensSeen(id);
-            if (t) this.inc({ model: id }, pick(t));
-          }
-        },
+      models.counter(name, help, (id) => {
+        const t = source.tokensSeen(id);
+        return t ? pick(t) : null;
       });
     tokens(
       'vllm_gateway_engine_prompt_tokens_total',
