@@ -3,18 +3,11 @@
 // /proc/*/stat on Linux, `ps -A -o pid=,ppid=` elsewhere.
 
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { forEachProcStat, statFieldsAfterComm } from '../proc-stat.js';
 
-/** Parses the ppid out of a /proc/PID/stat line: "pid (comm) state ppid …" (comm may hold spaces and parens). Pure. */
+/** Parses the ppid out of a /proc/PID/stat line: "pid (comm) state ppid …". Pure. */
 export function parseProcStatPpid(stat: string): number | null {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return null;
-  const fields = stat
-    .slice(close + 1)
-    .trim()
-    .split(/\s+/);
-  const ppid = Number(fields[1]);
+  const ppid = Number(statFieldsAfterComm(stat)?.[4 - 3]);
   return Number.isInteger(ppid) && ppid >= 0 ? ppid : null;
 }
 
@@ -44,24 +37,10 @@ export function descendantsFromTable(rootPids: Iterable<number>, parentOf: Reado
 
 async function readProcTable(): Promise<Map<number, number>> {
   const table = new Map<number, number>();
-  const entries = await readdir('/proc');
-  // Callback readFile: markedly cheaper than fs/promises for hundreds of tiny procfs files.
-  await Promise.all(
-    entries
-      .filter((name) => /^\d+$/.test(name))
-      .map(
-        (name) =>
-          new Promise<void>((resolve) => {
-            readFile(`/proc/${name}/stat`, 'utf8', (err, stat) => {
-              if (!err) {
-                const ppid = parseProcStatPpid(stat);
-                if (ppid !== null) table.set(Number(name), ppid);
-              } // else: gone since readdir
-              resolve();
-            });
-          }),
-      ),
-  );
+  await forEachProcStat((pid, stat) => {
+    const ppid = parseProcStatPpid(stat);
+    if (ppid !== null) table.set(pid, ppid);
+  });
   return table;
 }
 

@@ -6,10 +6,10 @@
 // field 22), so a pid the kernel has since given to another program is never taken for ours.
 
 import { createHash } from 'node:crypto';
-import { readFile as readFileCb } from 'node:fs';
-import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { effectiveEnv } from '../config/sleep-config.js';
 import type { ProcessModelConfig } from '../config/types.js';
+import { forEachProcStat, statFieldsAfterComm } from '../proc-stat.js';
 
 export interface ProcessRecord {
   modelId: string;
@@ -126,14 +126,9 @@ export interface ProcStat {
 
 /** Parses a /proc/<pid>/stat line: "pid (comm) state ppid pgrp … starttime(22) …". Pure. */
 export function parseProcStat(stat: string): ProcStat | null {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return null;
-  // Fields after the comm start at field 3 (state).
-  const f = stat
-    .slice(close + 1)
-    .trim()
-    .split(/\s+/);
-  const state = f[0];
+  const f = statFieldsAfterComm(stat);
+  if (!f) return null;
+  const state = f[3 - 3];
   const pgid = Number(f[5 - 3]);
   const startTime = Number(f[22 - 3]);
   if (!state || !Number.isInteger(pgid) || !Number.isInteger(startTime)) return null;
@@ -161,26 +156,14 @@ export async function isSameProcess(pid: number, startTime: number): Promise<boo
  * while any member lives, so members found this way belong to the group the record describes.
  */
 export async function groupMembers(pgid: number, minStartTime: number): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir('/proc');
-  } catch {
-    return [];
-  }
   const found: number[] = [];
-  await Promise.all(
-    names
-      .filter((n) => /^\d+$/.test(n))
-      .map(
-        (n) =>
-          new Promise<void>((resolve) => {
-            readFileCb(`/proc/${n}/stat`, 'utf8', (err, text) => {
-              const s = err ? null : parseProcStat(text);
-              if (s && s.pgid === pgid && s.state !== 'Z' && s.state !== 'X' && s.startTime >= minStartTime) found.push(Number(n));
-              resolve();
-            });
-          }),
-      ),
-  );
+  try {
+    await forEachProcStat((pid, stat) => {
+      const s = parseProcStat(stat);
+      if (s && s.pgid === pgid && s.state !== 'Z' && s.state !== 'X' && s.startTime >= minStartTime) found.push(pid);
+    });
+  } catch {
+    return []; // no /proc
+  }
   return found.sort((a, b) => a - b);
 }
