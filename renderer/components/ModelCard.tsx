@@ -70,6 +70,33 @@ function Ratio({ label, value, max, tone }: { label: string; value: number; max:
   );
 }
 
+/** A start, pull or wake under way: what happens, the server's last word, a bar (moving while the percentage is unknown). */
+function ProgressRow(props: { label: string; message: string | null | undefined; percent: number | null; barLabel: string }): ReactElement {
+  const { percent: pct } = props;
+  return (
+    <div className="progress-row">
+      <div className="progress-text">
+        <span className="num">{props.label}</span>
+        {props.message ? (
+          <span className="muted progress-msg" title={props.message}>
+            {props.message}
+          </span>
+        ) : null}
+      </div>
+      <div
+        className={`progress-bar ${pct === null ? 'indeterminate' : ''}`}
+        role="progressbar"
+        aria-label={props.barLabel}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct === null ? undefined : Math.round(pct)}
+      >
+        <div style={pct === null ? undefined : { width: `${Math.max(2, Math.min(100, pct))}%` }} />
+      </div>
+    </div>
+  );
+}
+
 function Progress({ model, now }: { model: ModelStatus; now: number }): ReactElement {
   const p = model.progress;
   const elapsed = elapsedSince(model.stateSince, now);
@@ -97,52 +124,12 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
       model.state === 'pulling' || p?.phase === 'pulling'
         ? `Pulling image${pct !== null ? ` · ${Math.round(pct)}%` : ''}`
         : `Loading${elapsed !== null ? ` · ${clock(elapsed)}` : ''}${pct !== null ? ` · ${Math.round(pct)}%` : ''}`;
-    return (
-      <div className="progress-row">
-        <div className="progress-text">
-          <span className="num">{label}</span>
-          {p?.message ? (
-            <span className="muted progress-msg" title={p.message}>
-              {p.message}
-            </span>
-          ) : null}
-        </div>
-        <div
-          className={`progress-bar ${pct === null ? 'indeterminate' : ''}`}
-          role="progressbar"
-          aria-label={`${model.id} ${model.state === 'pulling' ? 'pull' : 'start'} progress`}
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={pct === null ? undefined : Math.round(pct)}
-        >
-          <div style={pct === null ? undefined : { width: `${Math.max(2, Math.min(100, pct))}%` }} />
-        </div>
-      </div>
-    );
+    const barLabel = `${model.id} ${model.state === 'pulling' ? 'pull' : 'start'} progress`;
+    return <ProgressRow label={label} message={p?.message} percent={pct} barLabel={barLabel} />;
   }
   if (model.state === 'waking') {
-    return (
-      <div className="progress-row">
-        <div className="progress-text">
-          <span className="num">Waking from sleep{elapsed !== null ? ` · ${clock(elapsed)}` : ''}</span>
-          {p?.message ? (
-            <span className="muted progress-msg" title={p.message}>
-              {p.message}
-            </span>
-          ) : null}
-        </div>
-        <div
-          className={`progress-bar ${p?.percent == null ? 'indeterminate' : ''}`}
-          role="progressbar"
-          aria-label={`${model.id} wake progress`}
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={p?.percent == null ? undefined : Math.round(p.percent)}
-        >
-          <div style={p?.percent == null ? undefined : { width: `${Math.max(2, Math.min(100, p.percent))}%` }} />
-        </div>
-      </div>
-    );
+    const label = `Waking from sleep${elapsed !== null ? ` · ${clock(elapsed)}` : ''}`;
+    return <ProgressRow label={label} message={p?.message} percent={p?.percent ?? null} barLabel={`${model.id} wake progress`} />;
   }
   if (model.state === 'stopping') {
     return (
