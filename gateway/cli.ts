@@ -12,7 +12,6 @@ import type { GatewayConfig } from './config/types.js';
 import { cliLogDestination } from './cli-log-destination.js';
 import { createGateway } from './index.js';
 import { pinoIsoTime } from './iso-time.js';
-import { capYoungGeneration } from './young-generation.js';
 import { OllamaPortInUseError } from './ollama/ollama-listener.js';
 import { appConfigDir, CONFIG_FILE_NAME, ensureDefaultConfig } from './config/default-config.js';
 
@@ -61,7 +60,6 @@ async function serve(file: string, port: string | undefined, host: string | unde
     return fail(`Refusing to listen on ${effective.listen.host} without API keys: set auth.apiKeys, or listen on 127.0.0.1`);
   }
 
-  capYoungGeneration();
   const logger = pino({ base: undefined, timestamp: pinoIsoTime, level: process.env.LOG_LEVEL ?? 'info' }, cliLogDestination());
   const uiDir = dashboardDir();
   const gateway = await createGateway(effective, {
