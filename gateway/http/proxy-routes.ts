@@ -1,6 +1,7 @@
 // The proxied inference routes (docs/http-api.md): only these paths reach a model server.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -54,6 +55,41 @@ export function upstreamPath(route: string, rawUrl: string): string {
   return q < 0 ? route : route + url.slice(q);
 }
 
+/**
+ * A proxied request as the proxy needs it, whichever way it came in: through Fastify's router (the
+ * Ollama routes, and anything the fast path leaves to Fastify) or through the fast path.
+ */
+export interface ProxiedRequest {
+  id: string;
+  /** The route matched: the upstream path, the log line's path and the errors' shape. */
+  route: string;
+  method: string;
+  /** The request target as sent (its query goes upstream). */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** It carries the admin token: error texts are shown whole (redact.ts). */
+  admin: boolean;
+  log: FastifyBaseLogger;
+  res: ServerResponse;
+  /** Takes the response over from the framework (Fastify's reply.hijack); nothing to do on the fast path. */
+  hijack(): void;
+}
+
+/** A request Fastify routed, as the proxy sees it. */
+export function fromFastify(request: FastifyRequest, reply: FastifyReply): ProxiedRequest {
+  return {
+    id: request.id,
+    route: request.gatewayRoute ?? request.routeOptions.url!,
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    admin: request.gatewayAdmin,
+    log: request.log,
+    res: reply.raw,
+    hijack: () => reply.hijack(),
+  };
+}
+
 /** What one proxied request goes to: the OpenAI routes' own, or one the Ollama routes translated. */
 export interface ProxyTarget {
   entry: ModelEntry;
@@ -81,24 +117,24 @@ export interface ProxyTarget {
  * Admission, queue, turns, forwarding with retries, the request's log line, its record and its
  * metrics: the one path every proxied request takes, whichever API it arrived in.
  */
-export type Proxy = (request: FastifyRequest, reply: FastifyReply, target: ProxyTarget) => Promise<void>;
+export type Proxy = (request: ProxiedRequest, target: ProxyTarget) => Promise<void>;
 
 export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
   const { config, scheduler, dispatcher, metrics } = deps;
   const firstByteMs = config.timeouts.firstByteSeconds * 1000;
   const idleMs = config.timeouts.idleSeconds * 1000;
 
-  return async function proxy(request, reply, target) {
+  return async function proxy(request, target) {
     const started = Date.now();
     const { entry } = target;
-    const res = reply.raw;
+    const res = request.res;
 
     // One cancel per request: aborted when the client goes away (seen on the response, P6, not on
     // request.raw) or when the gateway cuts the lease. (A Cancel, not an AbortController: those
     // cost several µs each on Node 20, and AbortSignal.any ~30 µs.)
     const cancel = new Cancel();
 
-    const route = request.gatewayRoute ?? request.routeOptions.url!;
+    const route = request.route;
     const record: RecentRequest = {
       id: request.id,
       model: entry.id,
@@ -138,12 +174,12 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     ) {
       const refused = scheduler.admissionError(entry);
       if (refused) throw refused; // answered with its own status, as without progress comments
-      reply.hijack();
+      request.hijack();
       progress = new ProgressResponse(res, { model: entry.id, requestId: request.id, read: () => scheduler.progressOf(entry, request.id) });
     }
     const failProgress = (err: unknown) => {
       const e = toGatewayError(err).toBody().error;
-      progress!.fail(request.gatewayAdmin ? e : { ...e, message: deps.redact(e.message) });
+      progress!.fail(request.admin ? e : { ...e, message: deps.redact(e.message) });
     };
     let lease: Awaited<ReturnType<typeof scheduler.admit>>;
     try {
@@ -156,7 +192,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     }
     const onCut = () => cancel.abort(lease.signal.reason);
     try {
-      if (!progress) reply.hijack();
+      if (!progress) request.hijack();
       if (cancel.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
@@ -208,7 +244,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
         );
       } catch (err) {
         if (progress) failProgress(err);
-        else sendErrorRaw(res, err, request.id, request.log, request.gatewayAdmin ? undefined : deps.redact, errorShapeFor(route));
+        else sendErrorRaw(res, err, request.id, request.log, request.admin ? undefined : deps.redact, errorShapeFor(route));
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);
@@ -218,12 +254,11 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
   };
 }
 
-export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Proxy {
-  const { scheduler } = deps;
-  const proxy = createProxy(app, deps);
+/** Answers one request to an OpenAI route: reads its `model`, finds the model, proxies. */
+export type OpenAiHandler = (request: ProxiedRequest, body: Buffer | undefined) => Promise<void>;
 
-  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const body = request.body as Buffer | undefined;
+export function createOpenAiHandler(scheduler: Scheduler, proxy: Proxy): OpenAiHandler {
+  return async function handleOpenAi(request, body) {
     const contentType = request.headers['content-type'];
     const named = isMultipart(contentType) ? await readMultipart(body, contentType!) : readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
@@ -235,15 +270,15 @@ export function registerProxyRoutes(app: FastifyInstance, deps: ProxyDeps): Prox
       );
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
-    await proxy(request, reply, {
-      entry,
-      path: upstreamPath(request.gatewayRoute ?? request.routeOptions.url!, request.url),
-      body: outBody,
-    });
-  }
+    await proxy(request, { entry, path: upstreamPath(request.route, request.url), body: outBody });
+  };
+}
 
+/** The OpenAI routes on Fastify's router (the fast path, fast-path.ts, takes most of their requests first). */
+export function registerProxyRoutes(app: FastifyInstance, handleOpenAi: OpenAiHandler): void {
+  const handle = (request: FastifyRequest, reply: FastifyReply) =>
+    handleOpenAi(fromFastify(request, reply), request.body as Buffer | undefined);
   for (const path of PROXIED_PATHS) app.post(path, handle);
-  return proxy;
 }
 
 const remoteTargets = new Map<string, { origin: string; base: string }>();

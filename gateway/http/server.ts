@@ -2,9 +2,10 @@
 // One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
 // route; one error handler renders every failure in the OpenAI shape.
 
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
@@ -23,19 +24,11 @@ import {
   toGatewayError,
 } from './errors.js';
 import { Redactor } from './redact.js';
-import {
-  absoluteFormAuthority,
-  allowedHostNames,
-  anySecretEquals,
-  apiKeyHeader,
-  bearer,
-  hostName,
-  ownOrigins,
-  preflightAllowedHeaders,
-  saneRequestId,
-} from './guards.js';
+import { preflightAllowedHeaders, saneRequestId } from './guards.js';
+import { createAccessCheck } from './access.js';
+import { createFastPath } from './fast-path.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
-import { PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
+import { createOpenAiHandler, createProxy, PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
 import type { ModelActions } from '../model-actions.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
 import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
@@ -75,6 +68,9 @@ declare module 'fastify' {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps;
   const idleMs = config.timeouts.idleSeconds * 1000;
+  // The proxied routes' usual requests are answered before Fastify's router (fast-path.ts); set
+  // once the proxy exists, below.
+  let fastPath: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     childLoggerFactory: lazyChildLoggerFactory,
@@ -87,17 +83,25 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    connectionTimeout: 0,
-    keepAliveTimeout: 65_000,
-    // A request's headers and body must arrive within timeouts.idleSeconds of its start (408 then);
-    // the response that follows is bounded by the upstream timeouts, not by this. Node checks it for
-    // every connection once a second, so it costs nothing per request.
-    requestTimeout: idleMs,
-    http: {
-      connectionsCheckingInterval: 1000,
-      // A request without Host reaches the guard, which answers it in the error shape; Node's own
-      // refusal is a bare 400.
-      requireHostHeader: false,
+    serverFactory: (fastifyHandler) => {
+      const server = http.createServer(
+        {
+          // A request's headers and body must arrive within timeouts.idleSeconds of its start (408
+          // then); the response that follows is bounded by the upstream timeouts, not by this. Node
+          // checks every connection once a second, so it costs nothing per request.
+          requestTimeout: idleMs,
+          connectionsCheckingInterval: 1000,
+          // A request without Host reaches the access check, which answers it in the error shape;
+          // Node's own refusal is a bare 400.
+          requireHostHeader: false,
+        },
+        (req, res) => {
+          if (fastPath === null || !fastPath(req, res)) fastifyHandler(req, res);
+        },
+      );
+      server.keepAliveTimeout = 65_000;
+      server.setTimeout(0); // no socket inactivity timeout: a long prefill sends nothing for minutes
+      return server;
     },
     // Requests the HTTP parser or the router refuses get the OpenAI shape too (docs/http-api.md).
     clientErrorHandler: answerClientError,
@@ -145,6 +149,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // connection whose request was still running (a stream being drained) becomes idle only later
   // and would hold close() until keepAliveTimeout (65 s) ran out. Keep closing idle ones.
   app.addHook('preClose', (done) => {
+    // From here Fastify answers every request (with 'Connection: close'), the proxied ones too.
+    fastPath = null;
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
@@ -155,68 +161,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
-  const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
-  // The gateway's own origins, per port it listens on (the main port, and listen.ollamaPort).
-  const own = new Map<number, Set<string>>();
-  const originAllowed = (origin: string, localPort: number | undefined) => {
-    const port = localPort ?? 0;
-    let mine = own.get(port);
-    if (!mine) {
-      mine = port > 0 ? ownOrigins(config.listen.host, port) : new Set();
-      own.set(port, mine);
-    }
-    const o = origin.toLowerCase();
-    return mine.has(o) || extraOrigins.has(o);
-  };
   const redactor = new Redactor(config, deps.adminToken);
   const redact = (text: string) => redactor.redact(text);
-  const apiKeys = config.auth.apiKeys;
-  const everyKey = [...apiKeys, deps.adminToken];
-
-  /** The checks every request passes: returns an error to answer with, or null to go on. */
-  const guard = (request: FastifyRequest): GatewayError | null => {
-    const url = request.url;
-    const host = request.headers.host;
-    if (!host) return new GatewayError('invalid_request', 'The request has no Host header');
-    if (!hosts.has(hostName(host))) {
-      return new GatewayError('forbidden_host', `Host "${host}" is not allowed; add it to auth.allowedHosts`);
-    }
-    if (url.charCodeAt(0) !== 47 /* '/' */) {
-      // An absolute-form target (RFC 9112 §3.2.2) names the host itself: it must be one of ours too.
-      const authority = absoluteFormAuthority(url);
-      if (authority === null || !hosts.has(hostName(authority))) {
-        return new GatewayError('forbidden_host', `The request target "${url.slice(0, 80)}" names a host that is not allowed`);
-      }
-    }
-    const origin = request.headers.origin;
-    if (origin !== undefined && !originAllowed(origin, request.raw.socket?.localPort)) {
-      return new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`);
-    }
-    if (origin !== undefined && request.method === 'OPTIONS') return null; // a CORS preflight carries no credentials
-    // Access is decided on the route the router matched (decoded, normalised path), never on the
-    // raw target: '/%67ateway/…' and 'http://host/gateway/…' reach the same route and the same checks.
-    const route = request.gatewayRoute;
-    if (route === '/health') return null;
-    const token = bearer(request.headers.authorization);
-    const isAdmin = token !== null && anySecretEquals(token, [deps.adminToken]);
-    request.gatewayAdmin = isAdmin;
-    if (request.method === 'POST' && route !== undefined && route.startsWith('/gateway/')) {
-      return isAdmin
-        ? null
-        : new GatewayError(
-            'invalid_admin_token',
-            'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)',
-          );
-    }
-    if (apiKeys.length > 0 && !isAdmin && !(route !== undefined && (route === '/ui' || route.startsWith('/ui/')))) {
-      const key = token ?? apiKeyHeader(request.headers['x-api-key']);
-      if (!anySecretEquals(key, everyKey)) {
-        return new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
-      }
-    }
-    return null;
-  };
+  const checkAccess = createAccessCheck(config, deps.adminToken);
 
   // A callback hook, not an async one: no promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
@@ -227,8 +174,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     request.gatewayRoute = route;
     if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
     const origin = request.headers.origin;
-    const refused = guard(request);
-    if (refused) return done(refused);
+    const access = checkAccess({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      route,
+      localPort: request.raw.socket?.localPort,
+    });
+    if (access.error) return done(access.error);
+    request.gatewayAdmin = access.admin;
     if (origin !== undefined) {
       reply.raw.setHeader('access-control-allow-origin', origin);
       reply.raw.setHeader('vary', 'Origin');
@@ -260,7 +214,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     void reply.code(r.status).headers(r.headers).send(r.body);
   });
 
-  const proxy = registerProxyRoutes(app, { ...deps, redact });
+  const proxy = createProxy(app, { ...deps, redact });
+  const handleOpenAi = createOpenAiHandler(deps.scheduler, proxy);
+  registerProxyRoutes(app, handleOpenAi);
+  fastPath = createFastPath({ checkAccess, handleOpenAi, logger: app.log, maxBodyBytes: config.limits.maxBodyBytes, redact });
   registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
   registerAdminRoutes(app, { ...deps, redact });
   if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));

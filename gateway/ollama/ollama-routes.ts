@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
-import type { Proxy } from '../http/proxy-routes.js';
+import { fromFastify, type Proxy } from '../http/proxy-routes.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -182,7 +182,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     timings: Timings,
     transform: GenerationTransform | EmbeddingTransform,
   ): Promise<void> {
-    await deps.proxy(request, reply, {
+    await deps.proxy(fromFastify(request, reply), {
       entry,
       path: call.path,
       body: Buffer.from(JSON.stringify(call.body)),

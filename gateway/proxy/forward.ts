@@ -70,7 +70,8 @@ const NOT_FORWARDED = new Set(['host', 'content-length', 'authorization', 'cooki
 
 /** The header names a `Connection` header lists: hop-by-hop for this one message (RFC 9110 §7.6.1). */
 function connectionListed(connection: string | string[] | undefined): Set<string> | null {
-  if (connection === undefined) return null;
+  // What nearly every message carries, and names no header: no set to build.
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return null;
   const names = new Set<string>();
   for (const value of Array.isArray(connection) ? connection : [connection]) {
     for (const n of value.split(',')) {
