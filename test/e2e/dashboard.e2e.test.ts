@@ -33,7 +33,8 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
     ui = await buildDashboardToTemp();
     gw = await startFakeGateway({
       distDir: ui.dir,
-      startMs: 800,
+      // Long enough that a loaded machine's page still sees `starting` before `ready`.
+      startMs: 2500,
       failOnLoad: { 'phi-4-mini': START_FAILURE },
     });
   }, 120_000);
