@@ -8,7 +8,7 @@
 import pino from 'pino';
 
 const REQUEST_LINE_END = '"msg":"request done"}\n';
-const BATCH_BYTES = 4096;
+const BATCH_BYTES = 16 * 1024;
 const BATCH_MS = 100;
 
 export interface CliLogDestination extends pino.DestinationStream {

@@ -135,94 +135,123 @@ export class ClientStalledError extends Error {
   }
 }
 
-function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse, started: number, result: ForwardResult): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let responseStarted = false;
-    let controller: Dispatcher.DispatchController | null = null;
-    let usageTail: UsageTail | null = null;
-    // While the client's socket is full the upstream is paused, and undici's bodyTimeout cannot
-    // fire: this timer bounds the pause instead. One per attempt, armed only while paused.
-    let stallTimer: NodeJS.Timeout | null = null;
-    const onDrain = () => {
-      if (stallTimer) clearTimeout(stallTimer);
-      stallTimer = null;
-      controller?.resume();
-    };
-    const onStall = () => {
-      stallTimer = null;
-      res.removeListener('drain', onDrain);
-      controller?.abort(new ClientStalledError(req.idleMs));
-    };
-    const onAbort = () => controller?.abort(abortReason(req.signal));
-    const settle = (err?: Error) => {
-      req.signal.removeEventListener('abort', onAbort);
-      res.removeListener('drain', onDrain);
-      if (stallTimer) clearTimeout(stallTimer);
-      stallTimer = null;
-      if (err) reject(new AttemptError(err, responseStarted));
-      else resolve();
-    };
-    req.signal.addEventListener('abort', onAbort);
-
-    dispatcher.dispatch(
-      {
-        origin: req.origin,
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.path,
-        headers: req.headers,
-        body: req.body,
-        headersTimeout: req.firstByteMs,
-        bodyTimeout: req.idleMs,
-      },
-      {
-        onRequestStart(c) {
-          controller = c;
-          if (req.signal.aborted) c.abort(abortReason(req.signal));
-        },
-        onResponseStart(c, statusCode, headers) {
-          responseStarted = true;
-          result.status = statusCode;
-          result.firstByteMs = Date.now() - started;
-          let streaming: boolean;
-          if (req.transform) {
-            const head = req.transform.head(statusCode, headers as Record<string, string | string[] | undefined>);
-            if (head) res.writeHead(head.status, head.headers);
-            streaming = head?.flush ?? false;
-          } else {
-            const out = responseHeaders(headers as Record<string, string | string[] | undefined>);
-            if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
-            res.writeHead(statusCode, out);
-            streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
-          }
-          // Streams: send the headers now, so clients see the response begin before the first token.
-          if (streaming) res.flushHeaders();
-          if (req.onUsage && statusCode >= 200 && statusCode < 300) usageTail = new UsageTail();
-          req.onResponseStart?.(result.firstByteMs, streaming);
-        },
-        onResponseData(c, chunk) {
-          usageTail?.push(chunk);
-          const out = req.transform ? req.transform.data(chunk) : chunk;
-          if (!out || out.length === 0) return;
-          if (!res.write(out) && !stallTimer) {
-            c.pause();
-            res.once('drain', onDrain);
-            stallTimer = setTimeout(onStall, req.idleMs);
-          }
-        },
-        onResponseEnd() {
-          if (usageTail) req.onUsage!(usageTail.usage(), Date.now() - started);
-          const tail = req.transform?.end();
-          if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
-          if (tail?.body && tail.body.length > 0) res.end(tail.body);
-          else res.end();
-          settle();
-        },
-        onResponseError(_c, err) {
-          settle(err);
-        },
-      },
-    );
+/**
+ * One attempt: undici's dispatch handler for the upstream request, writing the answer to the
+ * client as it comes. Its methods are the handler's (one object per attempt, no closures for them).
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  responseStarted = false;
+  private controller: Dispatcher.DispatchController | null = null;
+  private usageTail: UsageTail | null = null;
+  // While the client's socket is full the upstream is paused, and undici's bodyTimeout cannot
+  // fire: this timer bounds the pause instead. Armed only while paused.
+  private stallTimer: NodeJS.Timeout | null = null;
+  private resolve!: () => void;
+  private reject!: (err: AttemptError) => void;
+  readonly done = new Promise<void>((resolve, reject) => {
+    this.resolve = resolve;
+    this.reject = reject;
   });
+
+  constructor(
+    private readonly req: ForwardRequest,
+    private readonly res: ServerResponse,
+    private readonly started: number,
+    private readonly result: ForwardResult,
+  ) {
+    req.signal.addEventListener('abort', this.onAbort);
+  }
+
+  // Listeners, so bound to the instance.
+  private readonly onAbort = () => this.controller?.abort(abortReason(this.req.signal));
+  private readonly onDrain = () => {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    this.controller?.resume();
+  };
+  private readonly onStall = () => {
+    this.stallTimer = null;
+    this.res.removeListener('drain', this.onDrain);
+    this.controller?.abort(new ClientStalledError(this.req.idleMs));
+  };
+
+  private settle(err?: Error): void {
+    this.req.signal.removeEventListener('abort', this.onAbort);
+    this.res.removeListener('drain', this.onDrain);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+    if (err) this.reject(new AttemptError(err, this.responseStarted));
+    else this.resolve();
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.req.signal.aborted) c.abort(abortReason(this.req.signal));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const { req, res, result } = this;
+    this.responseStarted = true;
+    result.status = statusCode;
+    result.firstByteMs = Date.now() - this.started;
+    let streaming: boolean;
+    if (req.transform) {
+      const head = req.transform.head(statusCode, headers);
+      if (head) res.writeHead(head.status, head.headers);
+      streaming = head?.flush ?? false;
+    } else {
+      const out = responseHeaders(headers);
+      if (req.responseId !== undefined) out['x-request-id'] = req.responseId;
+      res.writeHead(statusCode, out);
+      streaming = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    }
+    // Streams: send the headers now, so clients see the response begin before the first token.
+    if (streaming) res.flushHeaders();
+    if (req.onUsage && statusCode >= 200 && statusCode < 300) this.usageTail = new UsageTail();
+    req.onResponseStart?.(result.firstByteMs, streaming);
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.usageTail?.push(chunk);
+    const out = this.req.transform ? this.req.transform.data(chunk) : chunk;
+    if (!out || out.length === 0) return;
+    if (!this.res.write(out) && !this.stallTimer) {
+      c.pause();
+      this.res.once('drain', this.onDrain);
+      this.stallTimer = setTimeout(this.onStall, this.req.idleMs);
+    }
+  }
+
+  onResponseEnd(): void {
+    const { req, res } = this;
+    if (this.usageTail) req.onUsage!(this.usageTail.usage(), Date.now() - this.started);
+    const tail = req.transform?.end();
+    if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
+    if (tail?.body && tail.body.length > 0) res.end(tail.body);
+    else res.end();
+    this.settle();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.settle(err);
+  }
+}
+
+function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerResponse, started: number, result: ForwardResult): Promise<void> {
+  const a = new Attempt(req, res, started, result);
+  dispatcher.dispatch(
+    {
+      origin: req.origin,
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.path,
+      headers: req.headers,
+      body: req.body,
+      headersTimeout: req.firstByteMs,
+      bodyTimeout: req.idleMs,
+    },
+    a,
+  );
+  return a.done;
 }
 
 /** Translate an upstream failure that happened before any response byte into the catalogue. */

@@ -40,9 +40,12 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui (fake backend)${SKIP ? ` — sk
   }, 120_000);
 
   // Any console error fails the test that caused it: CSP violations, a missing favicon, failed fetches.
-  afterEach(() => {
+  // Each test's browser is closed after it: Chromiums left open would all re-render on every status
+  // push and load the machine under the next test's timings.
+  afterEach(async () => {
     const errors = browsers.flatMap((b) => takeConsoleErrors(b, allowedConsoleErrors));
     allowedConsoleErrors = [];
+    for (const b of browsers.splice(0)) await b.close();
     expect(errors).toEqual([]);
   });
 
