@@ -1,5 +1,6 @@
 // Fakes for the scheduler's unit tests: a Runtime whose instances the test controls (healthy or
-// not, exit when told), answering health checks from one in-process HTTP server, and a config.
+// not, exit when told), answering health checks and vLLM's sleep API (POST /sleep?level=L,
+// POST /wake_up, GET /is_sleeping; docs/sleep-mode.md) from one in-process HTTP server, and a config.
 
 import { createServer, type Server } from 'node:http';
 import { parseConfigText } from '../../gateway/config/load-config.js';
@@ -19,6 +20,8 @@ export class FakeInstance implements Instance {
   /** Exited on its own; a later stop() has nothing to do. */
   gone = false;
   gpuIndices: readonly number[] | null = null;
+  /** The sleep level it sleeps at (POST /sleep), or 0 while awake. */
+  asleepLevel = 0;
 
   constructor(
     readonly model: string,
@@ -66,9 +69,23 @@ export class FakeRuntime implements Runtime {
 
   async open(): Promise<void> {
     this.server = createServer((req, res) => {
-      const m = /^\/fake\/(\d+)\/health$/.exec(req.url ?? '');
+      const m = /^\/fake\/(\d+)(\/[a-z_]+)(?:\?level=(\d))?$/.exec(req.url ?? '');
       const inst = m ? this.instances[Number(m[1])] : undefined;
-      res.writeHead(inst && inst.healthy && !inst.stopped ? 200 : 503).end();
+      const up = inst !== undefined && inst.healthy && !inst.stopped && !inst.gone;
+      const json = (body: object) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      // Sleep and wake take effect before the answer, so /is_sleeping confirms at once.
+      if (up && req.method === 'POST' && m![2] === '/sleep') {
+        inst.asleepLevel = Number(m![3] ?? 1);
+        this.events.push(`sleep ${inst.model}#${inst.n}`);
+        return json({});
+      }
+      if (up && req.method === 'POST' && m![2] === '/wake_up') {
+        inst.asleepLevel = 0;
+        this.events.push(`wake ${inst.model}#${inst.n}`);
+        return json({});
+      }
+      if (up && m![2] === '/is_sleeping') return json({ is_sleeping: inst.asleepLevel > 0 });
+      res.writeHead(up && m![2] === '/health' ? 200 : up ? 404 : 503).end();
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
     const addr = this.server.address();
