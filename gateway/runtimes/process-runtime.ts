@@ -298,11 +298,14 @@ export class ProcessRuntime implements Runtime {
     const adopted = new Map<string, Instance>();
     if (!this.stateFile) return adopted; // not recorded, or not Linux
     await this.load();
-    const wanted = new Map<string, { hash: string; healthPath: string }>();
+    const wanted = new Map<string, { hash: (r: ProcessRecord) => string; healthPath: string }>();
     for (const m of models) {
-      if (m.model.runtime === 'process') {
-        wanted.set(m.model.id, { hash: processModelHash(m.model, m.gpuMemoryUtilization), healthPath: m.model.healthPath });
-      }
+      const model = m.model;
+      if (model.runtime !== 'process') continue;
+      // Compared on the GPUs the server was given, when it was recorded (gpus: auto may have put it on any).
+      const hash = (r: ProcessRecord) =>
+        processModelHash(model, r.gpuIndices && m.utilizationOn ? m.utilizationOn(r.gpuIndices) : m.gpuMemoryUtilization);
+      wanted.set(model.id, { hash, healthPath: model.healthPath });
     }
     const kills: Array<Promise<void>> = [];
     for (const r of [...this.records.values()]) {
@@ -318,7 +321,7 @@ export class ProcessRuntime implements Runtime {
       const want = wanted.get(r.modelId);
       const why = !want
         ? 'model no longer configured'
-        : want.hash !== r.hash
+        : want.hash(r) !== r.hash
           ? 'config changed'
           : stat.pgid !== r.pid
             ? 'not in its own process group'

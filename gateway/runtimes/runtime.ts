@@ -56,6 +56,11 @@ export interface ReconcileModel {
   model: LocalModelConfig;
   gpuIndices: number[];
   gpuMemoryUtilization: number;
+  /**
+   * The memory share the model gets on these GPUs: a `gpus: auto` server found on other GPUs than
+   * `gpuIndices` (which guess the first) was started with the share of the GPUs it runs on.
+   */
+  utilizationOn?(gpuIndices: readonly number[]): number;
 }
 
 export interface RuntimeHealth {

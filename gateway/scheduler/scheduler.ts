@@ -929,12 +929,11 @@ export class Scheduler extends EventEmitter {
         .map((e) => {
           const c = e.config as LocalModelConfig;
           const indices = c.gpus === 'auto' ? [gpus[0]?.index ?? 0] : c.gpus;
-          const totals = indices.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
-          return {
-            model: c,
-            gpuIndices: indices,
-            gpuMemoryUtilization: totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9,
+          const utilizationOn = (on: readonly number[]) => {
+            const totals = on.map((i) => gpus.find((g) => g.index === i)?.totalMiB ?? 0).filter((t) => t > 0);
+            return totals.length ? gpuMemoryUtilization(c.vramGiB, Math.min(...totals)) : 0.9;
           };
+          return { model: c, gpuIndices: indices, gpuMemoryUtilization: utilizationOn(indices), utilizationOn };
         });
       const adopted = await runtime.reconcile!(models);
       this.unreconciled.delete(runtime.kind);

@@ -1,7 +1,8 @@
 // No orphan process models (P14 for `runtime: process`): the CLI, killed with SIGKILL while a
 // process model runs, leaves the server running; restarted with the same config it adopts that
 // server (ready at once, same pid, nothing started beside it); restarted with a changed command it
-// kills the leftover before /ready answers 200 and starts a new server on the next request.
+// kills the leftover before /ready answers 200 and starts a new server on the next request. The GPUs
+// a server was given are recorded, and the adopted server is booked on them (not on GPU 0).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -70,7 +71,7 @@ async function sigkill(s: Serve): Promise<void> {
 /** The model's status entry. */
 async function modelStatus(url: string, id: string) {
   const res = await http(url, '/gateway/status');
-  return res.json.models.find((m: { id: string }) => m.id === id) as { state: string; endpoint: string | null };
+  return res.json.models.find((m: { id: string }) => m.id === id) as { state: string; endpoint: string | null; gpus: number[] };
 }
 
 /** Whether the process that had this pid and start time is gone (a zombie nobody reaped counts as gone). */
@@ -147,6 +148,72 @@ describe.runIf(process.platform === 'linux')('process models after the gateway w
       expect(await gw.exited).toBe(0);
       expect(Date.now() - stopping).toBeLessThan(5000); // the drain and the stop, not a grace timer left running
       expect(await gone(started.find((p) => p.pid === pid2)!)).toBe(true);
+      expect(existsSync(stateFile)).toBe(false);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- serve output:\n${gw.output().slice(-3000)}`, { cause: err });
+    } finally {
+      if (gw.child.exitCode === null && gw.child.signalCode === null) await sigkill(gw);
+    }
+  });
+
+  it('records the GPUs a server was given, and books the adopted server on them after a restart', { timeout: 120_000 }, async () => {
+    ensureBuilt();
+    const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-gpus-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'gateway.yaml');
+    const stateFile = `${file}.processes.json`;
+    // Two static 24 GiB GPUs; `fixed` takes GPU 0, so `roam` (gpus: auto) is placed on GPU 1.
+    const twoGpus = 'gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G0", totalGiB: 24 }, { name: "G1", totalGiB: 48 }] }';
+    const models = `models:\n${processModel('fixed', { vramGiB: 20, extra: 'gpus: [0]' })}\n${processModel('roam', { vramGiB: 20 })}`;
+    writeFileSync(file, baseYaml(models).replace(/^gpu: .*$/m, twoGpus));
+    const perGpu = async (url: string) =>
+      ((await http(url, '/gateway/status')).json.gpus as Array<{ index: number; models: Array<{ id: string }> }>).map((g) => [
+        g.index,
+        g.models.map((m) => m.id),
+      ]);
+    let gw = await serve(file);
+    try {
+      expect((await post(gw.url, '/v1/chat/completions', chat('fixed'))).status).toBe(200);
+      expect((await post(gw.url, '/v1/chat/completions', chat('roam'))).status).toBe(200);
+      const roam = await modelStatus(gw.url, 'roam');
+      expect(roam.gpus).toEqual([1]);
+      const pid: number = (await http(roam.endpoint!, '/mock/stats')).json.pid;
+      await remember(pid, true);
+      const fixedPid: number = (await http((await modelStatus(gw.url, 'fixed')).endpoint!, '/mock/stats')).json.pid;
+      await remember(fixedPid, true);
+      // The server runs on GPU 1, and the state file says so.
+      expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('CUDA_VISIBLE_DEVICES=1');
+      const records = await readStateFile(stateFile);
+      expect(records.find((r) => r.modelId === 'roam')).toMatchObject({ pid, gpuIndices: [1] });
+      expect(records.find((r) => r.modelId === 'fixed')).toMatchObject({ pid: fixedPid, gpuIndices: [0] });
+      expect(await perGpu(gw.url)).toEqual([
+        [0, ['fixed']],
+        [1, ['roam']],
+      ]);
+
+      await sigkill(gw);
+      gw = await serve(file);
+      expect(gw.output()).toMatch(/adopted running process model server/);
+      const adopted = await modelStatus(gw.url, 'roam');
+      expect(adopted).toMatchObject({ state: 'ready', endpoint: roam.endpoint, gpus: [1] });
+      expect((await http(adopted.endpoint!, '/mock/stats')).json.pid).toBe(pid);
+      // Booked where it runs: GPU 1 holds roam, GPU 0 holds fixed only.
+      expect(await perGpu(gw.url)).toEqual([
+        [0, ['fixed']],
+        [1, ['roam']],
+      ]);
+      // Both still fit side by side: a request to each is served by the adopted servers, none restarted.
+      expect((await post(gw.url, '/v1/chat/completions', chat('roam'))).status).toBe(200);
+      expect((await post(gw.url, '/v1/chat/completions', chat('fixed'))).status).toBe(200);
+      expect(await descendantPids([gw.child.pid!], { includeRoots: false })).toEqual([]);
+      expect((await readStateFile(stateFile)).map((r) => [r.modelId, r.pid, r.gpuIndices])).toEqual(
+        expect.arrayContaining([
+          ['roam', pid, [1]],
+          ['fixed', fixedPid, [0]],
+        ]),
+      );
+      gw.child.kill('SIGTERM');
+      expect(await gw.exited).toBe(0);
       expect(existsSync(stateFile)).toBe(false);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- serve output:\n${gw.output().slice(-3000)}`, { cause: err });

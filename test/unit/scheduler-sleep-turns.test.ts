@@ -29,10 +29,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 
 describe('turn-taking with sleep', () => {
   // 14 + 14 GiB do not fit on 24 GiB; a asleep holds 1 GiB, so b fits beside it.
-  const models = [
-    fakeModel('a', 14, 'args: ["--enable-sleep-mode"], sleep: { level: 1, residualGiB: 1 }'),
-    fakeModel('b', 14),
-  ].join('\n');
+  const models = [fakeModel('a', 14, 'args: ["--enable-sleep-mode"], sleep: { level: 1, residualGiB: 1 }'), fakeModel('b', 14)].join('\n');
   const extra = 'limits: { queueTimeoutSeconds: 600 }\nscheduling: { swapAfterSeconds: 30, sleepHostRamGiB: 64 }';
 
   it('a yielding model with queued clients is put to sleep, then woken for them when its turn comes back', async () => {
