@@ -162,7 +162,8 @@ describe.runIf(process.platform === 'linux')('process models after the gateway w
     dirs.push(dir);
     const file = path.join(dir, 'gateway.yaml');
     const stateFile = `${file}.processes.json`;
-    // Two static 24 GiB GPUs; `fixed` takes GPU 0, so `roam` (gpus: auto) is placed on GPU 1.
+    // Two static GPUs of different sizes; `fixed` takes GPU 0, so `roam` (gpus: auto) is placed on GPU 1,
+    // with GPU 1's memory share: adoption must compare its config on GPU 1, not on GPU 0.
     const twoGpus = 'gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G0", totalGiB: 24 }, { name: "G1", totalGiB: 48 }] }';
     const models = `models:\n${processModel('fixed', { vramGiB: 20, extra: 'gpus: [0]' })}\n${processModel('roam', { vramGiB: 20 })}`;
     writeFileSync(file, baseYaml(models).replace(/^gpu: .*$/m, twoGpus));
