@@ -20,9 +20,14 @@ export interface ReconcileContext {
 }
 
 export async function reconcileContainers(ctx: ReconcileContext, models: ReconcileModel[]): Promise<Map<string, Instance>> {
-  const wanted = new Map<string, string>();
+  // model id → its config hash on the GPUs a container was given (gpus: auto may have put it on any).
+  const wanted = new Map<string, (gpus: number[] | null) => string>();
   for (const m of models) {
-    if (m.model.runtime === 'docker') wanted.set(m.model.id, modelConfigHash(m.model, m.gpuMemoryUtilization));
+    const model = m.model;
+    if (model.runtime !== 'docker') continue;
+    wanted.set(model.id, (gpus) =>
+      modelConfigHash(model, gpus && gpus.length > 0 && m.utilizationOn ? m.utilizationOn(gpus) : m.gpuMemoryUtilization),
+    );
   }
   let list: Dockerode.ContainerInfo[];
   try {
@@ -40,7 +45,8 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
     if (ctx.isTracked(c.Id)) continue;
     const modelId = labels[LABEL_MODEL];
     const name = (c.Names?.[0] ?? c.Id).replace(/^\//, '');
-    const hashOk = modelId !== undefined && wanted.get(modelId) === labels[LABEL_CONFIG_HASH];
+    const hashOf = modelId !== undefined ? wanted.get(modelId) : undefined;
+    const hashOk = hashOf !== undefined && hashOf(parseGpuLabel(labels[LABEL_GPUS])) === labels[LABEL_CONFIG_HASH];
     if (hashOk && c.State === 'running' && !adopted.has(modelId)) {
       try {
         const info = await ctx.docker.getContainer(c.Id).inspect();

@@ -330,6 +330,9 @@ describe.skipIf(!avail.available)(suiteName('DockerRuntime (real engine)', avail
     const changed = mockModel('changed');
     const gone = mockModel('gone');
     const keepInst = await old.start(startRequest(keep, { util: 0.3, gpuIndices: [1] }));
+    // Started on a larger GPU 2, with that GPU's smaller memory share.
+    const wide = mockModel('wide');
+    await old.start(startRequest(wide, { util: 0.15, gpuIndices: [2] }));
     await old.start(startRequest(changed, { util: 0.3 }));
     await old.start(startRequest(gone, { util: 0.3 }));
     // A managed container of this prefix that is not running, with a matching hash.
@@ -345,17 +348,21 @@ describe.skipIf(!avail.available)(suiteName('DockerRuntime (real engine)', avail
     const fresh = newRuntime();
     const adopted = await fresh.reconcile([
       { model: keep, gpuIndices: [0], gpuMemoryUtilization: 0.3 },
+      // Compared with the share on the GPUs the container has, not on the first GPU.
+      { model: wide, gpuIndices: [0], gpuMemoryUtilization: 0.3, utilizationOn: (on) => (on.includes(2) ? 0.15 : 0.3) },
       { model: { ...changed, args: ['--max-model-len', '1024'] }, gpuIndices: [0], gpuMemoryUtilization: 0.3 },
       { model: stopped, gpuIndices: [0], gpuMemoryUtilization: 0.3 },
     ]);
-    expect([...adopted.keys()]).toEqual(['keep']);
+    expect([...adopted.keys()].sort()).toEqual(['keep', 'wide']);
+    expect((adopted.get('wide') as Instance).gpuIndices).toEqual([2]);
+    await adopted.get('wide')!.stop(2000);
     const inst = adopted.get('keep') as Instance;
     // Placement may pick another GPU for `gpus: auto` now; the container says which it has.
     expect((inst as Instance & { gpuIndices: number[] | null }).gpuIndices).toEqual([1]);
     expect(inst.endpoint).toBe(keepInst.endpoint);
     await waitHealthy(inst.endpoint, 2000);
     const mine = await containersOfPrefix(docker, prefix);
-    expect(mine.map((c) => c.Labels['vllm-gateway.model'])).toEqual(['keep']);
+    expect(mine.map((c) => c.Labels['vllm-gateway.model'])).toEqual(['keep']); // wide was stopped above
     const theirs = await containersOfPrefix(docker, otherPrefix);
     expect(theirs).toHaveLength(1);
     expect(theirs[0].State).toBe('running');
