@@ -6,13 +6,12 @@
 // work (its request and reply objects, hooks, router and content-type parsing: ~30 µs of the ~100 µs a
 // proxied request costs, docs/benchmarks.md) is left out for the requests that make up the load.
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { AccessCheck } from './access.js';
 import { sendErrorRaw } from './errors.js';
-import { saneRequestId } from './guards.js';
+import { allowOrigin, requestIdOf } from './guards.js';
 import { LazyChildLogger } from './lazy-child-logger.js';
 import { PROXIED_ROUTES, type OpenAiHandler, type ProxiedRequest } from './proxy-routes.js';
 
@@ -49,7 +48,7 @@ export function createFastPath(deps: FastPathDeps): (req: IncomingMessage, res: 
     const route = fastPathRoute(req.method, req.url, headers['content-type']);
     if (route === null) return false;
     const url = req.url!;
-    const id = saneRequestId(headers['x-request-id']) ?? randomUUID();
+    const id = requestIdOf(headers);
     const log = new LazyChildLogger(logger, { reqId: id }, {}) as unknown as FastifyBaseLogger;
     const access = checkAccess({ method: 'POST', url, headers, route, localPort: req.socket.localPort });
     const request: ProxiedRequest = { id, route, method: 'POST', url, headers, admin: access.admin, log, res, hijack: noHijack };
@@ -59,10 +58,7 @@ export function createFastPath(deps: FastPathDeps): (req: IncomingMessage, res: 
       return true;
     }
     const origin = headers.origin;
-    if (origin !== undefined) {
-      res.setHeader('access-control-allow-origin', origin);
-      res.setHeader('vary', 'Origin');
-    }
+    if (origin !== undefined) allowOrigin(res, origin);
     readBody(req, maxBodyBytes, (err, body) => {
       if (err) fail(err);
       else handleOpenAi(request, body).catch(fail);

@@ -1,6 +1,9 @@
-// Host, Origin and credential checks (docs/reliability.md "Security"; docs/http-api.md). Pure functions, so the
-// rules are tested without sockets; server.ts applies them in one onRequest hook.
+// Host, Origin and credential checks (docs/reliability.md "Security"; docs/http-api.md), the request id
+// and the CORS headers. The checks are pure functions, tested without sockets; access.ts combines them
+// for server.ts's onRequest hook and the proxied routes' fast path.
 
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { tokensEqual } from '../config/admin-token.js';
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
@@ -100,4 +103,15 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 export function saneRequestId(value: unknown): string | null {
   return typeof value === 'string' && SANE_REQUEST_ID.test(value) ? value : null;
+}
+
+/** A request's id: the client's X-Request-Id when it is sane, else a new one (docs/http-api.md). */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  return saneRequestId(headers['x-request-id']) ?? randomUUID();
+}
+
+/** The CORS answer to an allowed Origin, on every response to it. */
+export function allowOrigin(res: ServerResponse, origin: string): void {
+  res.setHeader('access-control-allow-origin', origin);
+  res.setHeader('vary', 'Origin');
 }

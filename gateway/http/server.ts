@@ -4,7 +4,6 @@
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/types.js';
@@ -24,7 +23,7 @@ import {
   toGatewayError,
 } from './errors.js';
 import { Redactor } from './redact.js';
-import { preflightAllowedHeaders, saneRequestId } from './guards.js';
+import { allowOrigin, preflightAllowedHeaders, requestIdOf } from './guards.js';
 import { createAccessCheck } from './access.js';
 import { createFastPath } from './fast-path.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
@@ -77,7 +76,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // One log line per request is written by the proxy route itself (cheaper, and no bodies).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: config.limits.maxBodyBytes,
-    genReqId: (req) => saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    genReqId: (req) => requestIdOf(req.headers),
     // Fastify's own 503 while closing has a body outside the error catalogue. Requests that still
     // arrive on kept-alive connections get 'Connection: close' from Fastify and reach the routes:
     // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
@@ -125,7 +124,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       res.writeHead(413, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
-        'x-request-id': saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+        'x-request-id': requestIdOf(req.headers),
         connection: 'close',
       });
       res.end(body);
@@ -140,7 +139,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     res.writeHead(417, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
-      'x-request-id': saneRequestId(req.headers['x-request-id']) ?? randomUUID(),
+      'x-request-id': requestIdOf(req.headers),
     });
     res.end(body);
   });
@@ -184,8 +183,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (access.error) return done(access.error);
     request.gatewayAdmin = access.admin;
     if (origin !== undefined) {
-      reply.raw.setHeader('access-control-allow-origin', origin);
-      reply.raw.setHeader('vary', 'Origin');
+      allowOrigin(reply.raw, origin);
       if (request.method === 'OPTIONS') {
         void reply
           .code(204)
