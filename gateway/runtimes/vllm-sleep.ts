@@ -1,5 +1,5 @@
 // Drives a vLLM server's sleep API (its development endpoints, served with VLLM_SERVER_DEV_MODE=1
-// and `--enable-sleep-mode`; docs/sleep-mode.md). The scheduler decides when; this only speaks HTTP:
+// and `--enable-sleep-mode`; docs/scheduling.md "Sleep mode"). The scheduler decides when; this only speaks HTTP:
 //   sleep:  POST /sleep?level=L, then GET /is_sleeping until true
 //   wake 1: POST /wake_up
 //   wake 2: POST /wake_up?tags=weights, POST /collective_rpc {"method":"reload_weights"},

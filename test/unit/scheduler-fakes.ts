@@ -1,8 +1,9 @@
 // Fakes for the scheduler's unit tests: a Runtime whose instances the test controls (healthy or
 // not, exit when told), answering health checks and vLLM's sleep API (POST /sleep?level=L,
-// POST /wake_up, GET /is_sleeping; docs/sleep-mode.md) from one in-process HTTP server, and a config.
+// POST /wake_up, GET /is_sleeping; docs/scheduling.md "Sleep mode") from one in-process HTTP server, and a config.
 
 import { createServer, type Server } from 'node:http';
+import { vi } from 'vitest';
 import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
 import { StaticProbe } from '../../gateway/gpu/static-probe.js';
@@ -170,3 +171,17 @@ export async function makeScheduler(
 }
 
 export const never = () => new AbortController().signal;
+
+/**
+ * Fake setTimeout and Date (the scheduler's clock is `Date.now()` through `now`), real I/O and
+ * setImmediate: the fake runtime's servers still answer; time moves only when told.
+ */
+export function fakeClock(): { now: () => number } {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  return { now: () => Date.now() };
+}
+
+/** Let promise chains and setImmediate callbacks run (no time passes). */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}

@@ -4,7 +4,7 @@
 // queued clients. Fake runtime answering vLLM's sleep API, static GPU, injected clock.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fakeModel, makeScheduler, never } from './scheduler-fakes.js';
+import { fakeClock, fakeModel, makeScheduler, never, settle } from './scheduler-fakes.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -12,15 +12,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-/** Fake setTimeout and Date (the scheduler's clock); real I/O, so the fake servers still answer. */
-function fakeClock() {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-  return { now: () => Date.now() };
-}
-/** Let promise chains and I/O callbacks run (no time passes). */
-const settle = async (rounds = 5) => {
-  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
-};
 /** Settle until `cond` holds (the fake servers answer over real sockets), without moving the clock. */
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await settle(1);

@@ -5,26 +5,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../../gateway/errors.js';
 import type { Lease } from '../../gateway/scheduler/model-queue.js';
-import { fakeModel, makeScheduler, never } from './scheduler-fakes.js';
+import { fakeClock, fakeModel, makeScheduler, never, settle } from './scheduler-fakes.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   vi.useRealTimers();
   for (const c of cleanups.splice(0)) await c();
 });
-
-/**
- * Fake setTimeout and Date (the scheduler's clock is `Date.now()` through `now`), real I/O and
- * setImmediate: the fake runtime's health server still answers; time moves only when told.
- */
-function fakeClock() {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-  return { now: () => Date.now() };
-}
-/** Let promise chains and setImmediate callbacks run (no time passes). */
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-};
 
 async function setup(models: string, opts: Parameters<typeof makeScheduler>[1] = {}) {
   const s = await makeScheduler(models, opts);
