@@ -50,6 +50,8 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
     const { url, headers, route } = request;
     const host = headers.host;
     if (!host) return refused(new GatewayError('invalid_request', 'The request has no Host header'));
+    // Repeated headers arrive joined (server.ts joinDuplicateHeaders), and no host name has a comma.
+    if (host.includes(',')) return refused(new GatewayError('invalid_request', 'The request has more than one Host header'));
     if (!hosts.has(hostName(host))) {
       return refused(new GatewayError('forbidden_host', `Host "${host}" is not allowed; add it to auth.allowedHosts`));
     }
