@@ -138,13 +138,14 @@ export class Scheduler extends EventEmitter {
     }
     const ticket = entry.queue.enqueue(requestId);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
-    // Waiting out the queue timeout while the start waits for GPU memory is insufficient_vram
-    // (docs/http-api.md: everything else busy or pinned), not a plain queue timeout.
+    // insufficient_vram is answered at once, only when the model can never fit (docs/scheduling.md);
+    // a request that waited out the queue timeout for memory held by busy models is a queue timeout,
+    // whose message says what it waited for.
     const timer = setTimeout(
       () =>
         ticket.cancel(
           entry.vramWait !== null
-            ? new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${entry.vramWait}`)
+            ? memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait)
             : new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`),
         ),
       timeoutS * 1000,
@@ -361,7 +362,7 @@ export class Scheduler extends EventEmitter {
       const aborted = ac.signal.aborted;
       const err = aborted ? (ac.signal.reason as Error) : toStartError(raw);
       if (instance) await instance.stop(2000).catch(() => {});
-      if (aborted || (err instanceof GatewayError && err.code === 'insufficient_vram')) {
+      if (aborted || isNoRoom(err)) {
         entry.startAbandoned(aborted ? null : err.message, this.now());
       } else {
         entry.startFailed(err.message, this.now());
@@ -462,7 +463,7 @@ export class Scheduler extends EventEmitter {
         entry.queue.rejectWaiting(err);
         throw err;
       }
-      if (raw instanceof GatewayError && raw.code === 'insufficient_vram') {
+      if (isNoRoom(raw)) {
         entry.wakeAbandoned(this.now());
         entry.queue.rejectWaiting(raw);
         this.armIdleTimer(entry);
@@ -531,8 +532,7 @@ export class Scheduler extends EventEmitter {
         },
       };
       const deadline = setTimeout(() => {
-        const why = entry.vramWait ?? 'no room was made in time';
-        contender.reject(new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${why}`));
+        contender.reject(memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait ?? 'no room was made in time'));
       }, timeoutS * 1000);
       deadline.unref();
       const onAbort = () => contender.reject(signal.reason as Error);
@@ -1048,4 +1048,14 @@ function toStartError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new GatewayError('model_start_failed', `The model failed to start: ${msg}`, { cause: err });
+}
+
+/** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */
+function memoryWaitTimedOut(id: string, timeoutS: number, why: string): GatewayError {
+  return new GatewayError('queue_timeout', `Waited ${timeoutS} s for GPU memory for ${id}: ${why}`);
+}
+
+/** A start or wake that got no GPU memory (refused, or its wait timed out): no cool-down, no failure. */
+function isNoRoom(err: unknown): err is GatewayError {
+  return err instanceof GatewayError && (err.code === 'insufficient_vram' || err.code === 'queue_timeout');
 }
