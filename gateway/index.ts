@@ -236,7 +236,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
         }
         await scraper.stop();
         hub.close();
-        gpu?.stop();
+        await gpu?.stop();
         for (const r of Object.values(runtimes)) await r.close?.();
         await dispatcher.close();
       })();

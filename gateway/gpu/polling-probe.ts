@@ -51,11 +51,16 @@ export abstract class PollingProbe implements GpuProbe {
     this.tick(++this.generation);
   }
 
-  stop(): void {
+  /**
+   * Ends polling; resolves once a poll in flight has ended, so whoever stops the probe (the
+   * gateway's close()) leaves no nvidia-smi running behind it.
+   */
+  async stop(): Promise<void> {
     this.running = false;
     this.generation++;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.inFlight?.catch(() => undefined);
   }
 
   state(): ProbeState {

@@ -43,7 +43,8 @@ export interface GpuProbe {
   readonly kind: 'nvidia-smi' | 'static' | 'systeminformation' | 'none';
   /** Begin polling (if the probe polls). */
   start(): void;
-  stop(): void;
+  /** End polling; a promise resolves once the reading in flight (a child process) has ended. */
+  stop(): void | Promise<void>;
   /** The latest reading and its health, without I/O. */
   state(): ProbeState;
   /** Take a fresh reading now (one call at a time: concurrent callers share it). */

@@ -57,19 +57,25 @@ async function pidOf(url: string, model: string): Promise<number> {
   return (await http(endpoint, '/mock/stats')).json.pid as number;
 }
 
-/** A stream that lasts ~60 s unless cut: 600 tokens, 100 ms apart. */
+/** A stream that lasts ~10 min unless cut: 6000 tokens, 100 ms apart (longer than any test waits). */
 async function longStream(url: string, model: string): Promise<{ text: Promise<string> }> {
   const res = await request(`${url}/v1/chat/completions`, {
     method: 'POST',
     body: JSON.stringify(chat(model, { stream: true })),
-    headers: { 'content-type': 'application/json', 'x-mock-tokens': '600', 'x-mock-token-delay-ms': '100' },
+    headers: { 'content-type': 'application/json', 'x-mock-tokens': '6000', 'x-mock-token-delay-ms': '100' },
   });
   expect(res.statusCode).toBe(200);
   // Wrapped: an async function returning the promise itself would wait for the whole stream.
   return { text: res.body.text().catch((err: Error) => `(body error: ${err.message})`) };
 }
 
-const drain60 = (yaml: string) => yaml.replace('drainSeconds: 2', 'drainSeconds: 60');
+/** A drain no test waits out (1 h): only a cut can end it, so an exit in the test's time proves one. */
+const drainHour = (yaml: string) => yaml.replace('drainSeconds: 2', 'drainSeconds: 3600');
+
+/** The app's exit, or null when it is still running after `ms`. */
+function exitWithin(app: DesktopApp, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null> {
+  return Promise.race([app.exited, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+}
 
 describe('desktop main process', () => {
   it('starts with tray, window and menus, finds a command on the login shell PATH, and Quit stops every model', async () => {
@@ -122,7 +128,7 @@ describe('desktop main process', () => {
     expect(log()).toMatch(/"added":\[[^\]]*"GW_TEST_FROM_PROFILE"/);
 
     app.send({ cmd: 'click', menu: 'tray', id: 'quit' });
-    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(await exitWithin(app, 45_000)).toEqual({ code: 0, signal: null }); // not after the 1 h drain
     expect(pids.filter(alive)).toEqual([]);
     expect(app.events.some((e) => e.ev === 'tray.setToolTip' && String(e.tooltip).includes('Shutting down'))).toBe(true);
     expect(app.events.some((e) => e.ev === 'window.setTitle' && e.title === 'vLLM Gateway — shutting down…')).toBe(true);
@@ -132,7 +138,7 @@ describe('desktop main process', () => {
   }, 120_000);
 
   it('SIGINT drains; a second Quit during the drain ends it now and still stops the models', async () => {
-    const { app } = start(drain60(baseYaml(`models:\n${processModel('a')}`)), { argv: ['--tray'] });
+    const { app } = start(drainHour(baseYaml(`models:\n${processModel('a')}`)), { argv: ['--tray'] });
     const url = await app.url();
     const body = await longStream(url, 'a');
     const pid = await pidOf(url, 'a');
@@ -149,7 +155,7 @@ describe('desktop main process', () => {
     expect(alive(pid)).toBe(true); // still draining: the stream goes on
 
     app.send({ cmd: 'click', menu: 'tray', id: 'quit' });
-    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(await exitWithin(app, 45_000)).toEqual({ code: 0, signal: null }); // not after the 1 h drain
     expect(alive(pid)).toBe(false);
     expect(await body.text).not.toMatch(/data: \[DONE\]\s*$/); // cut, not finished
     expect(app.events.some((e) => e.ev === 'tray.setToolTip' && String(e.tooltip).includes('stopping models'))).toBe(true);
@@ -186,12 +192,12 @@ describe('desktop main process', () => {
   }, 120_000);
 
   it('a Windows session end stops the models without waiting for the drain', async () => {
-    const { app } = start(drain60(baseYaml(`models:\n${processModel('a')}`)), { argv: ['--tray'] });
+    const { app } = start(drainHour(baseYaml(`models:\n${processModel('a')}`)), { argv: ['--tray'] });
     const url = await app.url();
     const body = await longStream(url, 'a');
     const pid = await pidOf(url, 'a');
     app.send({ cmd: 'session-end' });
-    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(await exitWithin(app, 45_000)).toEqual({ code: 0, signal: null }); // not after the 1 h drain
     expect(alive(pid)).toBe(false);
     expect(await body.text).not.toMatch(/data: \[DONE\]\s*$/);
   }, 120_000);

@@ -10,12 +10,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatewayConfig } from '../../gateway/config/types.js';
 import { createGateway, type Gateway } from '../../gateway/index.js';
+import { runId } from '../lifecycle/run-marker.js';
 import type { StartRequest } from '../../gateway/runtimes/runtime.js';
 import type { ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import {
@@ -167,7 +168,7 @@ export function parseYaml(yaml: string): GatewayConfig {
 
 /** Starts a gateway probing the fake nvidia-smi through `gpu.probe: nvidia-smi` (the config path). */
 export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway> {
-  const scope = `gpu-it-${randomUUID()}`;
+  const scope = fakeStateKey('gpu-it');
   const env: Record<string, string> = {
     FAKE_NVIDIA_SMI_SCOPE: scope,
     FAKE_NVIDIA_SMI_STATE: scope,
@@ -232,7 +233,7 @@ export async function startGpuGateway(opts: GpuTestOptions): Promise<GpuGateway>
         await runtime.killAll();
         await Promise.all([...mine].map(kill));
         nvidiaSmi.remove();
-        rmSync(path.join(tmpdir(), `fake-nvidia-smi-${scope}.json`), { force: true });
+        rmSync(fakeStateFile(scope), { force: true });
       })();
       return closing;
     },
@@ -287,6 +288,35 @@ export async function kill(c: ChildProcess): Promise<void> {
 export async function cleanupGpuTests(): Promise<void> {
   await Promise.all([...open].map((g) => g.close()));
   await Promise.all([...others].map(kill));
+}
+
+/**
+ * A FAKE_NVIDIA_SMI_STATE key of this test run (`<what>-<run id>-<uuid>`): the global teardown
+ * (test/lifecycle/leak-check.global.ts) fails the run on a state file of its run left behind.
+ */
+export function fakeStateKey(what: string): string {
+  return `${what}-${runId()}-${randomUUID()}`;
+}
+
+/** The state file the fake keeps for FAKE_NVIDIA_SMI_STATE=`key` (its naming). */
+export function fakeStateFile(key: string): string {
+  return path.join(tmpdir(), `fake-nvidia-smi-${key.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+}
+
+/** Pids of the fake nvidia-smi processes running in `scope` (Linux: read from /proc). */
+export function fakeNvidiaSmiRunning(scope: string): number[] {
+  const want = `FAKE_NVIDIA_SMI_SCOPE=${scope}`;
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(FAKE_NVIDIA_SMI)) continue;
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(want)) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 /** A temporary folder, removed by the returned function. */

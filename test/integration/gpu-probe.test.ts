@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,17 @@ import { createGpuProbe } from '../../gateway/gpu/create-probe.js';
 import { findNvidiaSmi, NvidiaSmiProbe } from '../../gateway/gpu/nvidia-smi-probe.js';
 import type { GpuSnapshot } from '../../gateway/gpu/probe.js';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
-import { ENGINE_LAUNCHER, FAKE_NVIDIA_SMI as FAKE, MOCK_VLLM, spawnHolder } from './gpu-helpers.js';
+import {
+  cleanupGpuTests,
+  ENGINE_LAUNCHER,
+  FAKE_NVIDIA_SMI as FAKE,
+  fakeNvidiaSmiRunning,
+  fakeStateFile,
+  fakeStateKey,
+  MOCK_VLLM,
+  spawnHolder,
+  startGpuGateway,
+} from './gpu-helpers.js';
 import { killChild } from './helpers.js';
 
 /**
@@ -58,10 +68,20 @@ afterEach(async () => {
     }
   }
   await Promise.all(children.splice(0).map((c) => killChild(c)));
+  await cleanupGpuTests();
+  for (const f of stateFiles.splice(0)) rmSync(f, { force: true });
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** State files of the fake (FAKE_NVIDIA_SMI_STATE), removed after each test. */
+const stateFiles: string[] = [];
+function stateKey(): string {
+  const key = fakeStateKey('gpu-probe');
+  stateFiles.push(fakeStateFile(key));
+  return key;
+}
 
 /** Environment for one test: its own scope (so other test files' mock servers are not seen). */
 function fakeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv & { FAKE_NVIDIA_SMI_SCOPE: string } {
@@ -158,6 +178,32 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('stop() resolves once the poll in flight has ended: no nvidia-smi outlives it', async () => {
+    const log = path.join(dir, `calls-${randomUUID()}.log`);
+    const env = fakeEnv({ FAKE_NVIDIA_SMI_DELAY_MS: '400', FAKE_NVIDIA_SMI_CALL_LOG: log });
+    const p = probe(env, { pollSeconds: 0.1 });
+    p.start();
+    // Both queries of the first poll have started (each logs its call before the 400 ms delay).
+    await expect.poll(() => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').length : 0)).toBe(2);
+    expect(fakeNvidiaSmiRunning(env.FAKE_NVIDIA_SMI_SCOPE).length).toBeGreaterThan(0);
+    await p.stop();
+    expect(fakeNvidiaSmiRunning(env.FAKE_NVIDIA_SMI_SCOPE)).toEqual([]);
+    expect(p.calls).toBe(2);
+  });
+
+  it("the gateway's close() waits for the nvidia-smi call in flight, and leaves no state file", async () => {
+    const t = await startGpuGateway({ fakeEnv: { FAKE_NVIDIA_SMI_DELAY_MS: '400' }, models: {} });
+    try {
+      // Polls run back to back (each takes longer than pollSeconds): one is in flight now or soon.
+      await expect.poll(() => fakeNvidiaSmiRunning(t.scope).length, { interval: 10 }).toBeGreaterThan(0);
+      await t.gw.close();
+      expect(fakeNvidiaSmiRunning(t.scope)).toEqual([]);
+    } finally {
+      await t.close();
+    }
+    expect(existsSync(fakeStateFile(t.scope))).toBe(false);
   });
 
   it('one poll at a time: concurrent refresh() callers share it', async () => {
@@ -300,7 +346,7 @@ describe.runIf(IS_LINUX)('nvidia-smi probe with the fake executable', () => {
   it('eviction: the memory counts as used until the GPU measures it released', async () => {
     const env = fakeEnv({
       FAKE_NVIDIA_SMI_GPUS: 'Small GPU:10000',
-      FAKE_NVIDIA_SMI_STATE: randomUUID(),
+      FAKE_NVIDIA_SMI_STATE: stateKey(),
       FAKE_NVIDIA_SMI_RELEASE_DELAY_MS: '800',
     });
     const victim = await holder(env, 6000);

@@ -1,5 +1,6 @@
-// Global setup and teardown of the test run: fails the run when a process a test started, or a
-// container named with this run's test prefix, is still there once every test file has finished.
+// Global setup and teardown of the test run: fails the run when a process a test started, a
+// container named with this run's test prefix, or a fake nvidia-smi state file of this run, is
+// still there once every test file has finished.
 //
 // Only this run is checked (other test runs may share the machine and its Docker engine): the
 // setup gives the run an id that every child process inherits and every test container name
@@ -7,7 +8,9 @@
 // container name and state), then killed or removed so the machine stays clean, and the run fails.
 
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { dockerClient } from '../docker/docker-available.js';
 import { FILE_ENV, RUN_ENV, TEST_ENV, testContainerPrefix } from './run-marker.js';
 
@@ -86,6 +89,17 @@ async function leftoverContainers(prefix: string): Promise<Array<{ id: string; n
   }
 }
 
+/**
+ * State files of test/fixtures/fake-nvidia-smi.mjs left by this run: the GPU test helpers name
+ * them with the run id (fakeStateKey in test/integration/gpu-helpers.ts). One is left when a fake
+ * call outlives the gateway (or probe) that ran it, or when a test never removes its file.
+ */
+function fakeStateFilesOfRun(id: string): string[] {
+  return readdirSync(tmpdir())
+    .filter((name) => name.startsWith('fake-nvidia-smi-') && name.includes(`-${id}-`))
+    .map((name) => path.join(tmpdir(), name));
+}
+
 /** Set once per vitest process: every project (the root and each of vitest.config.ts's) calls setup. */
 const STARTED = Symbol.for('vllm-gateway.test-run-id');
 
@@ -125,6 +139,11 @@ export default function setup(): () => Promise<void> {
           .remove({ force: true })
           .catch(() => undefined);
       }
+    }
+
+    for (const file of fakeStateFilesOfRun(id)) {
+      problems.push(`fake nvidia-smi state file ${file} still there`);
+      rmSync(file, { force: true });
     }
 
     if (problems.length > 0) {

@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveAdminToken, tokensEqual } from '../../gateway/config/admin-token.js';
 
 const TOKEN = /^[A-Za-z0-9_-]{43}$/; // 32 random bytes, base64url
@@ -14,6 +14,9 @@ const auto = () => ({ sourcePath: configPath, auth: { adminToken: 'auto' } }) as
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vllm-gw-token-'));
   configPath = join(dir, 'gateway.yaml');
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('resolveAdminToken', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,7 @@ describe('runCheckConfig', () => {
     expect(lines[0]).toMatch(new RegExp(`^${file}: YAML syntax error at line \\d+, column \\d+: `));
     writeFileSync(file, 'models: {}\n');
     expect(await check(file)).toEqual({ code: 0, lines: [`${file}: OK (0 models)`] });
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
