@@ -27,6 +27,11 @@ const refused = (error: GatewayError): Access => ({ error, admin: false });
 
 export type AccessCheck = (request: AccessRequest) => Access;
 
+/** The dashboard's page, its files and the site icon: nothing secret, and a browser sends no key for them. */
+function isPublicPage(route: string | undefined): boolean {
+  return route !== undefined && (route === '/ui' || route.startsWith('/ui/') || route === '/favicon.ico');
+}
+
 export function createAccessCheck(config: GatewayConfig, adminToken: string): AccessCheck {
   const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
   const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
@@ -82,7 +87,7 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
             ),
           );
     }
-    if (apiKeys.length > 0 && !isAdmin && !(route !== undefined && (route === '/ui' || route.startsWith('/ui/')))) {
+    if (apiKeys.length > 0 && !isAdmin && !isPublicPage(route)) {
       const key = token ?? apiKeyHeader(headers['x-api-key']);
       if (!anySecretEquals(key, everyKey)) {
         return refused(
