@@ -130,7 +130,7 @@ export class ModelEntry {
   get wakeReserved(): boolean {
     return this._wakeReserved;
   }
-  /** While its start waits for other models to free GPU memory: why (for insufficient_vram). */
+  /** While its start waits for other models to free GPU memory: why (for the queue_timeout it may end with). */
   get vramWait(): string | null {
     return this._memoryWait?.reason ?? null;
   }

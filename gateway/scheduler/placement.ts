@@ -76,6 +76,33 @@ export function hostRamHeldMiB(placed: readonly PlacedModel[]): number {
   return placed.reduce((sum, m) => sum + (m.asleep ? (m.sleep?.hostRamMiB ?? 0) : 0), 0);
 }
 
+/**
+ * Room in the host RAM budget for `sleeper` to fall asleep (level 1 holds its weights there): the
+ * sleepers to stop first, least recently used first and only ones used less recently than it (host
+ * RAM is one budget for every GPU: older sleepers make room for a more recent one); [] when it fits
+ * as things are; null when it cannot have the room (it is stopped instead of put to sleep).
+ */
+export function hostRamRoom(
+  placed: readonly PlacedModel[],
+  sleeper: Pick<PlacedModel, 'id' | 'lastUsedAt' | 'sleep'>,
+  hostRamBudgetMiB: number,
+): string[] | null {
+  const need = sleeper.sleep?.hostRamMiB ?? 0;
+  if (need <= 0) return [];
+  const others = placed.filter((m) => m.id !== sleeper.id);
+  let free = hostRamBudgetMiB - hostRamHeldMiB(others);
+  const older = others
+    .filter((m) => m.asleep && !m.pinned && (m.sleep?.hostRamMiB ?? 0) > 0 && m.lastUsedAt < sleeper.lastUsedAt)
+    .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+  const make: string[] = [];
+  for (const o of older) {
+    if (free >= need) break;
+    make.push(o.id);
+    free += o.sleep!.hostRamMiB;
+  }
+  return free >= need ? make : null;
+}
+
 /** The model as a sleeper: it holds its residue on its GPUs and its weights in host RAM. */
 const asSleeper = (m: PlacedModel): PlacedModel => ({ ...m, budgetMiB: m.sleep!.residualMiB, asleep: true, busy: false, evictable: true });
 
@@ -108,19 +135,9 @@ function displace(
   for (const victim of idle) {
     const s = victim.sleep;
     let sleeps = s != null && s.residualMiB < victim.budgetMiB;
-    if (sleeps && s!.hostRamMiB > 0) {
-      // Host RAM is one budget for every GPU: older sleepers make room for a more recent one.
-      const older = cur
-        .filter((m) => m.asleep && !m.pinned && (m.sleep?.hostRamMiB ?? 0) > 0 && m.lastUsedAt < victim.lastUsedAt)
-        .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
-      let free = hostRamBudgetMiB - hostRamHeldMiB(cur);
-      const make: string[] = [];
-      for (const o of older) {
-        if (free >= s!.hostRamMiB) break;
-        make.push(o.id);
-        free += o.sleep!.hostRamMiB;
-      }
-      if (free >= s!.hostRamMiB) for (const id of make) stop(id);
+    if (sleeps) {
+      const make = hostRamRoom(cur, victim, hostRamBudgetMiB);
+      if (make) for (const id of make) stop(id);
       else sleeps = false;
     }
     if (sleeps) {

@@ -22,7 +22,7 @@ import { MemoryLedger } from './memory-ledger.js';
 import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
 import { ModelEntry, coolDownMs } from './model-entry.js';
 import type { Lease } from './model-queue.js';
-import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
+import { gpuMemoryUtilization, hostRamRoom, type PlacedModel, type PlacementGpu } from './placement.js';
 
 export interface SchedulerDeps {
   config: GatewayConfig;
@@ -138,13 +138,14 @@ export class Scheduler extends EventEmitter {
     }
     const ticket = entry.queue.enqueue(requestId);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
-    // Waiting out the queue timeout while the start waits for GPU memory is insufficient_vram
-    // (docs/http-api.md: everything else busy or pinned), not a plain queue timeout.
+    // insufficient_vram is answered at once, only when the model can never fit (docs/scheduling.md);
+    // a request that waited out the queue timeout for memory held by busy models is a queue timeout,
+    // whose message says what it waited for.
     const timer = setTimeout(
       () =>
         ticket.cancel(
           entry.vramWait !== null
-            ? new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${entry.vramWait}`)
+            ? memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait)
             : new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`),
         ),
       timeoutS * 1000,
@@ -282,12 +283,14 @@ export class Scheduler extends EventEmitter {
         `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
       );
     }
-    if (entry.queue.busy) {
-      throw new GatewayError(
+    const busy = () =>
+      new GatewayError(
         'model_busy',
         `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; it can sleep once they are done`,
       );
-    }
+    if (entry.queue.busy) throw busy();
+    if (!(await this.makeHostRamRoom(entry))) return;
+    if (entry.queue.busy) throw busy(); // a request came while sleepers were stopped
     await this.putToSleep(entry, 'asked');
     if (stateOf(entry) !== 'sleeping') {
       throw new GatewayError(
@@ -295,6 +298,49 @@ export class Scheduler extends EventEmitter {
         `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
       );
     }
+  }
+
+  /**
+   * Room within `scheduling.sleepHostRamGiB` for a model put to sleep by hand, which counts as the
+   * most recent sleeper: level-1 sleepers are stopped to make room, least recently used first. When
+   * even that is not enough the model is stopped instead, as an eviction would (false).
+   */
+  private async makeHostRamRoom(entry: ModelEntry): Promise<boolean> {
+    const sleepers: PlacedModel[] = [];
+    for (const e of this.entries.values()) {
+      // One whose queue waits for its turn back (it yielded) is not stopped for this.
+      if (e === entry || e.state !== 'sleeping' || e.sleptLevel !== 1 || e.queue.queued > 0) continue;
+      const hostRamMiB = sleepHostRamMiB(e.config as LocalModelConfig);
+      sleepers.push({
+        id: e.id,
+        gpus: [...e.gpuIndices],
+        budgetMiB: 0,
+        lastUsedAt: e.lastUsedAt ?? 0,
+        busy: false,
+        pinned: e.config.pinned,
+        evictable: true,
+        asleep: true,
+        sleep: { residualMiB: 0, hostRamMiB },
+      });
+    }
+    const need = {
+      id: entry.id,
+      lastUsedAt: Infinity,
+      sleep: { residualMiB: 0, hostRamMiB: sleepHostRamMiB(entry.config as LocalModelConfig) },
+    };
+    const make = hostRamRoom(sleepers, need, this.hostRamBudgetMiB);
+    const budgetGiB = +(this.hostRamBudgetMiB / 1024).toFixed(1);
+    if (make === null) {
+      this.deps.log.info({ model: entry.id, hostRamBudgetGiB: budgetGiB }, 'no host RAM left to sleep in; stopping the model instead');
+      await this.stop(entry, 'no host RAM to sleep in', new GatewayError('model_stopped', `${entry.id} was stopped`));
+      return false;
+    }
+    if (make.length === 0) return true;
+    this.deps.log.info({ model: entry.id, stop: make, hostRamBudgetGiB: budgetGiB }, 'stopping sleepers to make host RAM room');
+    await Promise.all(
+      make.map((id) => this.stop(this.entries.get(id)!, 'evicted', new GatewayError('model_stopped', `${id} was evicted`))),
+    );
+    return true;
   }
 
   // ---------------------------------------------------------------- start
@@ -361,7 +407,7 @@ export class Scheduler extends EventEmitter {
       const aborted = ac.signal.aborted;
       const err = aborted ? (ac.signal.reason as Error) : toStartError(raw);
       if (instance) await instance.stop(2000).catch(() => {});
-      if (aborted || (err instanceof GatewayError && err.code === 'insufficient_vram')) {
+      if (aborted || isNoRoom(err)) {
         entry.startAbandoned(aborted ? null : err.message, this.now());
       } else {
         entry.startFailed(err.message, this.now());
@@ -462,7 +508,7 @@ export class Scheduler extends EventEmitter {
         entry.queue.rejectWaiting(err);
         throw err;
       }
-      if (raw instanceof GatewayError && raw.code === 'insufficient_vram') {
+      if (isNoRoom(raw)) {
         entry.wakeAbandoned(this.now());
         entry.queue.rejectWaiting(raw);
         this.armIdleTimer(entry);
@@ -531,8 +577,7 @@ export class Scheduler extends EventEmitter {
         },
       };
       const deadline = setTimeout(() => {
-        const why = entry.vramWait ?? 'no room was made in time';
-        contender.reject(new GatewayError('insufficient_vram', `Not enough GPU memory for ${entry.id} within ${timeoutS} s: ${why}`));
+        contender.reject(memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait ?? 'no room was made in time'));
       }, timeoutS * 1000);
       deadline.unref();
       const onAbort = () => contender.reject(signal.reason as Error);
@@ -1048,4 +1093,14 @@ function toStartError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return new GatewayError('model_start_failed', `The model failed to start: ${msg}`, { cause: err });
+}
+
+/** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */
+function memoryWaitTimedOut(id: string, timeoutS: number, why: string): GatewayError {
+  return new GatewayError('queue_timeout', `Waited ${timeoutS} s for GPU memory for ${id}: ${why}`);
+}
+
+/** A start or wake that got no GPU memory (refused, or its wait timed out): no cool-down, no failure. */
+function isNoRoom(err: unknown): err is GatewayError {
+  return err instanceof GatewayError && (err.code === 'insufficient_vram' || err.code === 'queue_timeout');
 }

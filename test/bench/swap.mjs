@@ -14,7 +14,7 @@
 //
 // Every request's latency is from sending it to its stream's end: a client whose model is not
 // loaded waits for the model's turn (queue, yield, start) inside that time. A request that fails
-// (queue_timeout / insufficient_vram after queueTimeoutSeconds) counts its wait too.
+// (queue_timeout after queueTimeoutSeconds) counts its wait too.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

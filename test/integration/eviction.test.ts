@@ -117,14 +117,15 @@ describe('insufficient_vram', () => {
     expect(t.runtime.starts).toEqual([]);
   });
 
-  it('everything else busy → waits, then 503 insufficient_vram (bounded by the queue timeout)', async () => {
+  it('everything else busy → waits, then 503 queue_timeout saying it waited for GPU memory', async () => {
     const t = await startGateway(baseYaml(threeModels(), { limits: '{ queueTimeoutSeconds: 1 }' }));
     await loadAll(t, ['ev-a', 'ev-b']);
     const holds = ['ev-a', 'ev-b'].map((id) => post(t.url, '/v1/chat/completions', chat(id), { 'x-mock-delay-ms': '2500' }));
     await waitUntil(async () => (await t.model('ev-a')).inFlight === 1 && (await t.model('ev-b')).inFlight === 1, 2000, 'both busy');
     const res = await post(t.url, '/v1/chat/completions', chat('ev-c'));
     expect(res.status).toBe(503);
-    expect(errorOf(res).code).toBe('insufficient_vram');
+    expect(errorOf(res)).toMatchObject({ code: 'queue_timeout', type: 'server_error' });
+    expect(errorOf(res).message).toBe('Waited 1 s for GPU memory for ev-c: needs 10.0 GiB; models in use hold the rest');
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(t.runtime.starts).toEqual(['ev-a', 'ev-b']);
     for (const h of await Promise.all(holds)) expect(h.status).toBe(200);

@@ -172,6 +172,29 @@ describe('sleep as the first eviction tier', () => {
     expect(t.runtime.starts).toEqual(['b', 'a']);
   });
 
+  it('the sleep route keeps level-1 sleepers within sleepHostRamGiB: older sleepers are stopped, a model that cannot fit it is', async () => {
+    // Two 10 GiB level-1 models fit the GPU together; a 16 GiB host RAM budget holds one sleeper.
+    const sleepy10 = (id: string) =>
+      processModel(id, { vramGiB: 10, knobs: ['--enable-sleep-mode', '--mock-vram-mib', '10240'], extra: 'sleep: { level: 1 }' });
+    const big = processModel('big', { vramGiB: 3, knobs: ['--enable-sleep-mode'], extra: 'sleep: { level: 1, hostRamGiB: 20 }' });
+    const t = await startGateway(
+      baseYaml(['models:', sleepy10('a'), sleepy10('b'), big].join('\n'), { extra: 'scheduling: { sleepHostRamGiB: 16 }' }),
+    );
+    for (const id of ['a', 'b']) expect((await post(t.url, '/v1/chat/completions', chat(id))).status).toBe(200);
+    const pidA = await pidOf(t, 'a');
+    expect((await admin(t.url, '/gateway/models/a/sleep')).json).toMatchObject({ state: 'sleeping', sleepHostRamMiB: 10240 });
+    const b = await admin(t.url, '/gateway/models/b/sleep');
+    expect([b.status, b.json.state]).toEqual([200, 'sleeping']);
+    expect((await t.model('a')).state).toBe('stopped'); // 10 + 10 GiB would exceed the 16 GiB budget
+    await waitUntil(() => !alive(pidA), 5000, 'the older sleeper gone');
+    // 20 GiB of host RAM never fits a 16 GiB budget: it is stopped, as an eviction would stop it
+    expect((await post(t.url, '/v1/chat/completions', chat('big'))).status).toBe(200);
+    const r = await admin(t.url, '/gateway/models/big/sleep');
+    expect([r.status, r.json.state]).toEqual([200, 'stopped']);
+    expect((await t.model('b')).state).toBe('sleeping');
+    expect(t.logs.join('')).toContain('no host RAM left to sleep in; stopping the model instead');
+  });
+
   it('unload of a sleeper stops its server', async () => {
     const t = await startGateway(twoModels());
     await post(t.url, '/v1/chat/completions', chat('a'));

@@ -98,7 +98,8 @@ describe('a busy model yields after swapAfterSeconds', () => {
     stop = true;
     await Promise.all(clients);
     expect(b.status).toBe(503);
-    expect((JSON.parse(b.text) as { error: { code: string } }).error.code).toBe('insufficient_vram');
+    expect((JSON.parse(b.text) as { error: { code: string } }).error.code).toBe('queue_timeout');
+    expect(Number(b.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(t.runtime.starts).toEqual(['tt-a']);
     for (const x of answers) expect(x.status).toBe(200);
   }, 30_000);

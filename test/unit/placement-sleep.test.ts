@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { decideMemory, type ContenderFacts, type HolderFacts } from '../../gateway/scheduler/memory-turns.js';
-import { hostRamHeldMiB, planPlacement, type PlacedModel, type PlacementGpu } from '../../gateway/scheduler/placement.js';
+import { hostRamHeldMiB, hostRamRoom, planPlacement, type PlacedModel, type PlacementGpu } from '../../gateway/scheduler/placement.js';
 
 const GiB = 1024;
 const S = 1000;
@@ -131,6 +131,19 @@ describe('placement: the sleep tier', () => {
 
   it('hostRamHeldMiB sums what the sleepers hold', () => {
     expect(hostRamHeldMiB([sleeper('a', 1, 8), sleeper('b', 1, 0), sleepy('c', 10, 1, 30)])).toBe(8 * GiB);
+  });
+
+  it('hostRamRoom: older sleepers, least recently used first, make room; a newer one or a pinned one never does', () => {
+    const held = [sleeper('old', 1, 8, { lastUsedAt: 1 }), sleeper('older', 1, 8, { lastUsedAt: 0 }), sleeper('newer', 1, 8, { lastUsedAt: 9 })];
+    const s = (lastUsedAt: number, ram: number) => ({ id: 's', lastUsedAt, sleep: { residualMiB: GiB, hostRamMiB: ram * GiB } });
+    expect(hostRamRoom(held, s(5, 8), 32 * GiB)).toEqual([]); // 24 held + 8 fits 32
+    expect(hostRamRoom(held, s(5, 8), 24 * GiB)).toEqual(['older']);
+    expect(hostRamRoom(held, s(5, 16), 24 * GiB)).toEqual(['older', 'old']);
+    expect(hostRamRoom(held, s(5, 24), 24 * GiB)).toBeNull(); // 'newer' is used more recently: it stays
+    expect(hostRamRoom(held, s(Infinity, 24), 24 * GiB)).toEqual(['older', 'old', 'newer']); // asked by hand: the newest
+    expect(hostRamRoom(held, s(Infinity, 25), 24 * GiB)).toBeNull(); // more than the whole budget
+    expect(hostRamRoom([sleeper('p', 1, 8, { pinned: true })], s(Infinity, 8), 8 * GiB)).toBeNull();
+    expect(hostRamRoom(held, s(5, 0), 0)).toEqual([]); // level 2 holds no host RAM
   });
 });
 

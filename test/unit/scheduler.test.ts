@@ -157,7 +157,7 @@ describe('placement and eviction', () => {
     expect(await codeOf(scheduler.admit(entry('c'), 'x', never()))).toBe('insufficient_vram');
   });
 
-  it('with everything busy, a request waits out the queue timeout and gets insufficient_vram', async () => {
+  it('with everything busy, a request waits out the queue timeout and gets queue_timeout', async () => {
     const clock = fakeClock();
     const { scheduler, runtime, entry } = await setup(three, {
       extra: 'limits: { queueTimeoutSeconds: 1 }\nscheduling: { swapAfterSeconds: 0 }',
@@ -169,7 +169,7 @@ describe('placement and eviction', () => {
     const lb = await scheduler.admit(entry('b'), 'lb', never());
     const c = codeOf(scheduler.admit(entry('c'), 'c', never()));
     await vi.advanceTimersByTimeAsync(1000);
-    expect(await c).toBe('insufficient_vram');
+    expect(await c).toBe('queue_timeout');
     expect(runtime.events).toEqual(['start a', 'start b']);
     // The abandoned start gives up too (state back to stopped, no cool-down).
     await settle();
@@ -237,7 +237,7 @@ describe('a start waiting for GPU memory', () => {
     scheduler.release(entry('a'), la);
   });
 
-  it('gives up with insufficient_vram when the queue timeout passes', async () => {
+  it('a load gives up with queue_timeout when the queue timeout passes (not insufficient_vram: it could fit)', async () => {
     const clock = fakeClock();
     const { scheduler, runtime, entry } = await setup(three, {
       extra: 'limits: { queueTimeoutSeconds: 30 }\nscheduling: { swapAfterSeconds: 0 }',
@@ -250,9 +250,9 @@ describe('a start waiting for GPU memory', () => {
     const loading = codeOf(scheduler.load(entry('c')));
     await settle();
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(await loading).toBe('insufficient_vram');
+    expect(await loading).toBe('queue_timeout');
     expect(entry('c').state).toBe('stopped');
-    expect(entry('c').error).toMatch(/^Not enough GPU memory for c within 30 s: needs 10\.0 GiB; models in use hold the rest$/);
+    expect(entry('c').error).toMatch(/^Waited 30 s for GPU memory for c: needs 10\.0 GiB; models in use hold the rest$/);
     expect(runtime.events).toEqual(['start a', 'start b']);
     scheduler.release(entry('a'), la);
     scheduler.release(entry('b'), lb);
@@ -419,7 +419,7 @@ describe('turn-taking (scheduling.swapAfterSeconds)', () => {
     const la = await scheduler.admit(entry('a'), 'a1', never());
     const b = codeOf(scheduler.admit(entry('b'), 'b1', never()));
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(await b).toBe('insufficient_vram');
+    expect(await b).toBe('queue_timeout');
     expect(entry('a').yieldingTo).toBeNull();
     expect(runtime.events).toEqual(['start a']);
     scheduler.release(entry('a'), la);
