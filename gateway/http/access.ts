@@ -27,6 +27,11 @@ const refused = (error: GatewayError): Access => ({ error, admin: false });
 
 export type AccessCheck = (request: AccessRequest) => Access;
 
+/** The dashboard's page, its files and the site icon: nothing secret, and a browser sends no key for them. */
+function isPublicPage(route: string | undefined): boolean {
+  return route !== undefined && (route === '/ui' || route.startsWith('/ui/') || route === '/favicon.ico');
+}
+
 export function createAccessCheck(config: GatewayConfig, adminToken: string): AccessCheck {
   const hosts = allowedHostNames(config.listen.host, config.auth.allowedHosts);
   const extraOrigins = new Set(config.auth.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
@@ -50,6 +55,8 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
     const { url, headers, route } = request;
     const host = headers.host;
     if (!host) return refused(new GatewayError('invalid_request', 'The request has no Host header'));
+    // Repeated headers arrive joined (server.ts joinDuplicateHeaders), and no host name has a comma.
+    if (host.includes(',')) return refused(new GatewayError('invalid_request', 'The request has more than one Host header'));
     if (!hosts.has(hostName(host))) {
       return refused(new GatewayError('forbidden_host', `Host "${host}" is not allowed; add it to auth.allowedHosts`));
     }
@@ -80,7 +87,7 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
             ),
           );
     }
-    if (apiKeys.length > 0 && !isAdmin && !(route !== undefined && (route === '/ui' || route.startsWith('/ui/')))) {
+    if (apiKeys.length > 0 && !isAdmin && !isPublicPage(route)) {
       const key = token ?? apiKeyHeader(headers['x-api-key']);
       if (!anySecretEquals(key, everyKey)) {
         return refused(

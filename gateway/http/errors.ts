@@ -144,6 +144,16 @@ export function clientErrorToGatewayError(err: { code?: string }): GatewayError 
   }
 }
 
+/** Writes an error answer straight to a socket no response object owns, then closes it. */
+function answerOnSocket(socket: Socket, gw: GatewayError): void {
+  const body = JSON.stringify(gw.toBody());
+  socket.write(
+    `HTTP/1.1 ${gw.status} ${STATUS_TEXT[gw.status] ?? 'Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /**
  * Fastify's clientErrorHandler: the answer in the OpenAI shape, then the connection is closed (the
  * parser cannot find the next request's start after a malformed one).
@@ -151,16 +161,21 @@ export function clientErrorToGatewayError(err: { code?: string }): GatewayError 
 export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (socket.writable && !pending?.headersSent) {
-    const gw = clientErrorToGatewayError(err);
-    const body = JSON.stringify(gw.toBody());
-    socket.write(
-      `HTTP/1.1 ${gw.status} ${STATUS_TEXT[gw.status] ?? 'Bad Request'}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  if (socket.writable && !pending?.headersSent) answerOnSocket(socket, clientErrorToGatewayError(err));
   socket.destroySoon(); // flush the answer, then close both ways
+}
+
+/**
+ * The server's 'connect' listener: a CONNECT asks for a tunnel, which the gateway never opens. Node
+ * hands the socket over raw (no response object, no route), and without a listener would close it
+ * unanswered.
+ */
+export function answerConnect(_req: unknown, socket: Socket): void {
+  socket.on('error', () => {});
+  if (socket.writable) {
+    answerOnSocket(socket, new GatewayError('invalid_request', 'CONNECT is not supported: the gateway is not a forward proxy'));
+  }
+  socket.destroySoon();
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -15,6 +15,7 @@ import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-t
 import { registerAdminRoutes } from './admin-routes.js';
 import {
   answerClientError,
+  answerConnect,
   errorResponse,
   errorShapeFor,
   errorShapeForTarget,
@@ -27,6 +28,7 @@ import { allowOrigin, preflightAllowedHeaders, requestIdOf } from './guards.js';
 import { createAccessCheck } from './access.js';
 import { createFastPath } from './fast-path.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
+import { nodeServerOptions } from './node-server-options.js';
 import { createOpenAiHandler, createProxy, PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
 import type { ModelActions } from '../model-actions.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
@@ -83,21 +85,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     serverFactory: (fastifyHandler) => {
-      const server = http.createServer(
-        {
-          // A request's headers and body must arrive within timeouts.idleSeconds of its start (408
-          // then); the response that follows is bounded by the upstream timeouts, not by this. Node
-          // checks every connection once a second, so it costs nothing per request.
-          requestTimeout: idleMs,
-          connectionsCheckingInterval: 1000,
-          // A request without Host reaches the access check, which answers it in the error shape;
-          // Node's own refusal is a bare 400.
-          requireHostHeader: false,
-        },
-        (req, res) => {
-          if (fastPath === null || !fastPath(req, res)) fastifyHandler(req, res);
-        },
-      );
+      const server = http.createServer(nodeServerOptions(idleMs), (req, res) => {
+        if (fastPath === null || !fastPath(req, res)) fastifyHandler(req, res);
+      });
       server.keepAliveTimeout = 65_000;
       server.setTimeout(0); // no socket inactivity timeout: a long prefill sends nothing for minutes
       return server;
@@ -109,8 +99,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       void (reply as FastifyReply).code(r.status).headers(r.headers).send(r.body);
     },
   });
-  // Slow-header clients (slowloris) are cut after 30 s (or idleSeconds, when shorter).
-  app.server.headersTimeout = Math.min(30_000, idleMs);
+  // A CONNECT (a forward-proxy request) is answered in the error shape; Node would close the socket unanswered.
+  app.server.on('connect', answerConnect);
   app.decorateRequest('gatewayAdmin', false);
   app.decorateRequest('gatewayRoute', null as unknown as string | undefined);
 

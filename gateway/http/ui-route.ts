@@ -44,10 +44,21 @@ export function rewriteIndex(html: string): string {
   return html.replace(/(\s(?:src|href)=["'])\.\//g, '$1/ui/');
 }
 
+/** The file the page's `<link rel="icon" href="./…">` names, relative to the page; null without one. */
+export function linkedIcon(html: string): string | null {
+  for (const tag of html.match(/<link\b[^>]*>/gi) ?? []) {
+    if (!/\srel=["']?(?:shortcut\s+)?icon["'\s>]/i.test(tag)) continue;
+    const href = /\shref=["']\.\/([^"'?#]+)["']/i.exec(tag);
+    if (href) return href[1];
+  }
+  return null;
+}
+
 export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise<void> {
   const distDir = path.resolve(opts.distDir);
   let rootReal: string | null = null;
   let indexCache: string | null = null;
+  let rawIndex: string | null = null;
 
   async function root(): Promise<string> {
     if (rootReal === null) {
@@ -60,17 +71,21 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
     return rootReal;
   }
 
-  async function sendIndex(reply: FastifyReply): Promise<FastifyReply> {
-    if (indexCache === null) {
+  /** The built index.html as written (its asset URLs relative to dist/renderer). */
+  async function builtIndex(): Promise<string> {
+    if (rawIndex === null) {
       const dir = await root();
-      let html: string;
       try {
-        html = await readFile(path.join(dir, 'index.html'), 'utf8');
+        rawIndex = await readFile(path.join(dir, 'index.html'), 'utf8');
       } catch {
         throw new GatewayError('not_found', 'The dashboard is not built: run `npm run build` (it writes dist/renderer).');
       }
-      indexCache = rewriteIndex(html);
     }
+    return rawIndex;
+  }
+
+  async function sendIndex(reply: FastifyReply): Promise<FastifyReply> {
+    indexCache ??= rewriteIndex(await builtIndex());
     return securityHeaders(reply).header('Cache-Control', 'no-store').type(TYPES['.html']).send(indexCache);
   }
 
@@ -103,6 +118,13 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
   }
 
   app.get('/ui', async (_req, reply) => sendIndex(reply));
+  // Browsers ask for /favicon.ico on any page of this origin that names no icon (a JSON answer
+  // opened in a tab, the Ollama port's "Ollama is running"): the dashboard's own icon, not a 404.
+  app.get('/favicon.ico', async (_req, reply) => {
+    const icon = linkedIcon(await builtIndex());
+    if (icon === null) throw new GatewayError('not_found', 'The dashboard names no icon.');
+    return sendFile(icon, reply);
+  });
   app.get<{ Params: { '*': string } }>('/ui/*', async (req, reply) => {
     const rel = req.params['*'] ?? '';
     if (rel === '' || rel === 'index.html') return sendIndex(reply);

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { nodeServerOptions } from '../http/node-server-options.js';
 
 const ollamaSockets = new WeakSet<Socket>();
 
@@ -33,13 +34,12 @@ export interface OllamaListener {
 
 export async function listenOllama(app: FastifyInstance, host: string, port: number): Promise<OllamaListener> {
   const main = app.server;
-  const server = http.createServer(app.routing as http.RequestListener);
+  // The main port's settings: the same request timeouts, Host and repeated-header rules.
+  const server = http.createServer(nodeServerOptions(main.requestTimeout), app.routing as http.RequestListener);
   server.keepAliveTimeout = main.keepAliveTimeout;
-  server.headersTimeout = main.headersTimeout;
-  server.requestTimeout = main.requestTimeout;
   server.timeout = main.timeout;
-  // Malformed requests and `Expect` headers are answered as on the main port (the same handlers).
-  for (const event of ['clientError', 'checkContinue', 'checkExpectation']) {
+  // Malformed requests, `Expect` headers and CONNECT are answered as on the main port (the same handlers).
+  for (const event of ['clientError', 'checkContinue', 'checkExpectation', 'connect']) {
     for (const l of main.listeners(event)) server.on(event, l as (...args: unknown[]) => void);
   }
   server.on('connection', (socket: Socket) => ollamaSockets.add(socket));

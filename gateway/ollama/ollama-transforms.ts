@@ -106,6 +106,11 @@ export class GenerationTransform implements ResponseTransform {
     if (this.converter.error !== null) return whole(500, { error: this.converter.error });
     return whole(200, this.converter.whole());
   }
+
+  /** A stream whose upstream failed ends with Ollama's error line (the ollama client throws its message). */
+  fail(err: { message: string }): string | null {
+    return this.mode === 'sse' && this.stream ? `${JSON.stringify({ error: err.message })}\n` : null;
+  }
 }
 
 /** /api/embed and /api/embeddings: one JSON answer either way. */

@@ -273,6 +273,17 @@ function beforeResponseError(err: Error, req: ForwardRequest, attempts: number):
   return new GatewayError('upstream_unreachable', `The model server could not be reached${tries} (${what})`, { cause: err });
 }
 
+/** Translate an upstream failure after its response head (cut, or silent past idleMs) into the catalogue. */
+function midResponseError(err: Error, req: ForwardRequest): GatewayError {
+  const code = errorCode(err);
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
+    return new GatewayError('upstream_timeout', `The model server sent nothing for ${Math.round(req.idleMs / 1000)} s mid-answer`, {
+      cause: err,
+    });
+  }
+  return new GatewayError('upstream_error', `The model server failed while sending its answer (${code ?? err.message})`, { cause: err });
+}
+
 /**
  * Forward and stream. Resolves when the response is complete or the client is gone; rejects with a
  * GatewayError only while nothing has been sent to the client (so the caller can still answer it).
@@ -299,7 +310,14 @@ export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: 
         throw reason; // cut by the gateway before the response began: answer with why
       }
       if (responseStarted) {
-        res.destroy(original);
+        // A transform that gathers the whole answer has sent nothing yet: the client can still
+        // be told why, with a status. Never retried: the upstream had the request (P1).
+        if (!res.headersSent) throw midResponseError(original, req);
+        // A stream in another API's shape may end with an error line of its own (Ollama's
+        // {"error": …}); not to a client that stopped reading, which would never take it.
+        const tail = original instanceof ClientStalledError ? null : (req.transform?.fail?.(midResponseError(original, req)) ?? null);
+        if (tail !== null) res.end(tail);
+        else res.destroy(original);
         return result;
       }
       const decision = decideRetry(req.retry, result.attempts, original, Date.now(), deadline);

@@ -21,4 +21,9 @@ export interface ResponseTransform {
   data(chunk: Buffer): string | Buffer | null;
   /** The upstream body ended → the last bytes for the client (and the head, if head() gave none). */
   end(): { head?: TransformedHead; body: string | Buffer | null };
+  /**
+   * The upstream failed after its head, with the client's head already sent: the bytes that end
+   * the answer with `err` in this API's way (an error line), or null to cut the connection.
+   */
+  fail?(err: { message: string }): string | Buffer | null;
 }

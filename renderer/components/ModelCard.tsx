@@ -165,7 +165,7 @@ function Progress({ model, now }: { model: ModelStatus; now: number }): ReactEle
   } else if (model.state === 'sleeping') {
     const ram = model.sleepHostRamMiB ? ` · ${gib(model.sleepHostRamMiB)} GiB in host RAM` : '';
     line = (
-      <span>
+      <span className="progress-wrap">
         Asleep{model.sleepLevel ? ` (level ${model.sleepLevel})` : ''}
         {elapsed !== null ? ` ${duration(elapsed)}` : ''}
         {ram} · wakes on the next request

@@ -14,6 +14,8 @@ const skipNote = SKIP ? ` — skipped: ${SKIP}` : '';
 const FAST = 'qwen2.5-7b-instruct'; // 25 ms a token: ~40 tokens/s a stream
 // Runs 2 sequences at most in a KV cache of 160 tokens: more requests wait, the cache fills.
 const SATURATED = 'llama-3.1-8b-instruct';
+// Asleep at level 1: scraped (its engine says so) but never woken by it.
+const ASLEEP = 'mistral-7b-instruct';
 
 let ui: { dir: string; cleanup(): void } | undefined;
 let browser: LaunchedBrowser | undefined;
@@ -60,9 +62,15 @@ beforeAll(async () => {
     models: [
       { id: FAST, vramGiB: 8, knobs: ['--mock-token-delay-ms', 25] },
       { id: SATURATED, vramGiB: 10, knobs: ['--mock-token-delay-ms', 40, '--max-num-seqs', 2, '--mock-kv-cache-tokens', 160] },
+      { id: ASLEEP, vramGiB: 4, knobs: ['--enable-sleep-mode'], extra: ['sleep: { level: 1 }'] },
     ],
   });
-  for (const id of [FAST, SATURATED]) expect((await gw.admin('load', id)).status).toBe(200);
+  for (const id of [FAST, SATURATED, ASLEEP]) expect((await gw.admin('load', id)).status).toBe(200);
+  const slept = await fetch(`${gw.url}/gateway/models/${ASLEEP}/sleep`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${gw.adminToken}` },
+  });
+  expect(slept.status).toBe(200);
   browser = await launchBrowser({ colorScheme: 'light', viewport: { width: 1280, height: 900 } });
 }, 120_000);
 
@@ -97,7 +105,22 @@ describe.skipIf(SKIP !== null)(`engine figures in the dashboard of a real gatewa
     const chart = page.getByRole('img', { name: /^Generation tokens per second over the last minutes: / });
     await expect.poll(() => chart.locator(`path[data-series="${FAST}"]`).count(), { timeout: 10_000 }).toBe(1);
     await page.getByRole('img', { name: `${FAST} tokens per second over the last minutes` }).waitFor();
-    await page.getByRole('img', { name: /^VRAM used over the last minutes: GPU 0 18\.0 \/ 24\.0 GiB$/ }).waitFor();
+    // 8 + 10 GiB ready, and the 1 GiB a sleeper still holds (sleep.residualGiB).
+    await page.getByRole('img', { name: /^VRAM used over the last minutes: GPU 0 19\.0 \/ 24\.0 GiB$/ }).waitFor();
+
+    // The sleeper: its engine's figures come from a scrape that did not wake it.
+    const asleep = page.getByRole('group', { name: ASLEEP, exact: true });
+    await asleep.getByText('sleeping', { exact: true }).waitFor();
+    await asleep.getByText('weights offloaded').waitFor();
+    expect(gw!.model(ASLEEP).state).toBe('sleeping');
+    // Every card's status line is shown whole (wrapped where it is long), never cut off: the line
+    // does not overflow its box (an endpoint that ellipsizes on purpose shrinks inside it).
+    const clipped = await page
+      .locator('.progress-text, .progress-text > .progress-wrap')
+      .evaluateAll((els) =>
+        els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1).map((e) => e.textContent),
+      );
+    expect(clipped).toEqual([]);
 
     await page.evaluate(() => window.scrollTo(0, 0));
     console.log('screenshot:', await screenshot(page, 'real-engine-figures', { docs: 'dashboard-engine.png' }));

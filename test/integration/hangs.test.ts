@@ -42,6 +42,24 @@ describe('a half-sent body', () => {
     expect((await post(t.url, '/v1/chat/completions', chat('r1'))).status).toBe(200);
   });
 
+  it('on listen.ollamaPort too (its own Node server, same request timeout)', async () => {
+    const mock = await spawnMock(['--served-model-name', 'r1']);
+    const t = await startGateway(
+      baseYaml(remote(mock.url), { timeouts: '{ connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 1, startSeconds: 15 }' }).replace(
+        'listen: { host: 127.0.0.1, port: 0 }',
+        'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }',
+      ),
+    );
+    const started = Date.now();
+    const c = await halfBody(t.gw.ollamaPort!);
+    await c.closed;
+    // Node checks its connections' deadlines once a second here; by default every 30 s.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const r = parseResponse(c.raw());
+    expect(r?.status).toBe(408);
+    expect(rawError(r!).code).toBe('request_timeout');
+  });
+
   it('slow headers (slowloris) are answered 408 request_timeout in the error shape too', async () => {
     const mock = await spawnMock(['--served-model-name', 'r1']);
     const t = await startGateway(

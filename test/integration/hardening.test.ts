@@ -27,6 +27,8 @@ const SECRET = 'sk-topsecret-0042';
 let t: TestGateway;
 let mock: Mock;
 let port: number;
+/** listen.ollamaPort: its own Node server, with the main port's HTTP-layer rules. */
+let ollamaPort: number;
 
 beforeAll(async () => {
   mock = await spawnMock(['--served-model-name', 'r1']);
@@ -38,9 +40,11 @@ beforeAll(async () => {
     { extra: `auth: { adminToken: ${ADMIN_TOKEN}, apiKeys: ["${KEY}"] }\nlimits: { queueTimeoutSeconds: 5, maxBodyBytes: 4194304 }` },
   )
     .replace(/^auth: \{ adminToken: [^}]*\}\n/m, '')
-    .replace(/^limits: \{ queueTimeoutSeconds: 5 \}\n/m, '');
+    .replace(/^limits: \{ queueTimeoutSeconds: 5 \}\n/m, '')
+    .replace('listen: { host: 127.0.0.1, port: 0 }', 'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }');
   t = await startGateway(yaml);
   port = Number(new URL(t.url).port);
+  ollamaPort = t.gw.ollamaPort!;
 });
 afterAll(cleanupAll);
 
@@ -228,6 +232,17 @@ describe('what error texts reveal', () => {
     const full = await http(t.url, '/gateway/models/bad1/logs', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(full.text).toContain(SECRET);
   });
+
+  it("the gateway's own log lines about the failure carry the text redacted too (logs never hold secrets)", async () => {
+    await post(t.url, '/v1/chat/completions', chat('bad1'), auth); // in cool-down: model_cooling_down, with the same text
+    const about = t.logs.filter((l) => l.includes('boom'));
+    expect(about.some((l) => l.includes('model start failed'))).toBe(true);
+    expect(about.some((l) => l.includes('request failed'))).toBe(true);
+    for (const line of about) {
+      expect(line).toContain('[redacted]');
+      expect(line).not.toContain(SECRET);
+    }
+  });
 });
 
 describe('HTTP-layer refusals are in the OpenAI shape, with catalogue codes', () => {
@@ -257,18 +272,39 @@ describe('HTTP-layer refusals are in the OpenAI shape, with catalogue codes', ()
       415,
       'unsupported_media_type',
     ],
+    ['two Host headers (RFC 9112 §3.2)', `GET /v1/models HTTP/1.1\r\n${head}Host: evil.example\r\n\r\n`, 400, 'invalid_request'],
+    ['two Host headers naming our host twice', `GET /v1/models HTTP/1.1\r\n${head}Host: localhost\r\n\r\n`, 400, 'invalid_request'],
+    ['a CONNECT (no tunnels)', `CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n`, 400, 'invalid_request'],
+    [
+      'an Expect other than 100-continue',
+      `POST /v1/completions HTTP/1.1\r\n${head}Expect: 200-ok\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+      417,
+      'expectation_failed',
+    ],
   ];
-  for (const [what, request, status, code] of cases) {
-    it(`${what} → ${status} ${code}`, async () => {
-      const r = await rawRequest(port, request.replace('PORT', String(port)));
-      expect(r.status, r.raw.slice(0, 300)).toBe(status);
-      expect(r.headers['content-type']).toMatch(/^application\/json/);
-      expect(r.headers['x-request-id']).toMatch(/^[A-Za-z0-9._-]+$/);
-      const e = rawError(r);
-      expect(e.code).toBe(code);
-      expect(e.type).toBe('invalid_request_error');
-    });
+  for (const which of ['main port', 'listen.ollamaPort'] as const) {
+    for (const [what, request, status, code] of cases) {
+      it(`${which}: ${what} → ${status} ${code}`, async () => {
+        const p = which === 'main port' ? port : ollamaPort;
+        const r = await rawRequest(p, request.replace('PORT', String(p)));
+        expect(r.status, r.raw.slice(0, 300)).toBe(status);
+        expect(r.headers['content-type']).toMatch(/^application\/json/);
+        expect(r.headers['x-request-id']).toMatch(/^[A-Za-z0-9._-]+$/);
+        const e = rawError(r);
+        expect(e.code).toBe(code);
+        expect(e.type).toBe('invalid_request_error');
+      });
+    }
   }
+
+  it('two Authorization headers match no key: 401, not the first one let through', async () => {
+    const r = await rawRequest(
+      port,
+      `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${KEY}\r\nAuthorization: Bearer wrong\r\n\r\n`,
+    );
+    expect(r.status).toBe(401);
+    expect(rawError(r).code).toBe('invalid_api_key');
+  });
 
   it('the gateway is still healthy afterwards', async () => {
     expect((await http(t.url, '/health')).status).toBe(200);

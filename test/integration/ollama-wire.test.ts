@@ -240,6 +240,34 @@ describe('errors in Ollama’s shape', () => {
   });
 });
 
+describe('an upstream that fails mid-answer', () => {
+  // x-mock-truncate-after: the mock closes the connection after 3 SSE events, with no [DONE].
+  const body = { model: 'w2', messages: [{ role: 'user', content: 'x' }] };
+  const truncated = { 'x-mock-truncate-after': '3', 'x-mock-tokens': '20' };
+
+  it("stream: false → 502 in Ollama's shape (nothing had been sent), not a cut connection", async () => {
+    const res = await post(ollamaUrl, '/api/chat', { ...body, stream: false }, truncated);
+    expect(res.status).toBe(502);
+    expect(Object.keys(res.json)).toEqual(['error']);
+    expect(res.json.error).toMatch(/^The model server failed while sending its answer/);
+  });
+
+  it('stream: true → the lines so far, then one {"error": …} line, as Ollama ends a stream that fails', async () => {
+    const res = await request(`${ollamaUrl}/api/generate`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'w2', prompt: 'x' }),
+      headers: { 'content-type': 'application/json', ...truncated },
+      dispatcher: agent,
+    });
+    expect(res.statusCode).toBe(200);
+    const got = lines(await res.body.text());
+    expect(got.length).toBeGreaterThan(1);
+    expect(got.slice(0, -1).every((l) => l.done === false)).toBe(true);
+    expect(Object.keys(got.at(-1))).toEqual(['error']);
+    expect(got.at(-1).error).toMatch(/^The model server failed while sending its answer/);
+  });
+});
+
 describe('a client that goes away mid-stream', () => {
   it('aborts the upstream request at once and frees the slot; logged as 200 (headers were sent)', async () => {
     const ac = new AbortController();

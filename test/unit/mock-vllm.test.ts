@@ -949,7 +949,19 @@ describe('/metrics: vLLM families that follow what the mock generates', () => {
     expect(sample(busy, 'vllm:num_requests_running')).toBe(2); // --max-num-seqs 2
     expect(sample(busy, 'vllm:num_requests_waiting')).toBe(1);
     expect(sample(busy, 'vllm:kv_cache_usage_perc')).toBeGreaterThan(0);
-    const done = await Promise.all(streams);
+    // The waiting request gets no token while it waits: until one of the two running ones has
+    // finished (20 tokens each), at most 40 tokens exist however late the scrape.
+    let finished = false;
+    const all = Promise.all(streams).finally(() => (finished = true));
+    const whileWaiting: number[] = [];
+    while (!finished) {
+      const t = await readMetrics(m.port);
+      if (sample(t, 'vllm:num_requests_waiting') === 1) whileWaiting.push(sample(t, 'vllm:generation_tokens_total') ?? 0);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(Math.max(...whileWaiting)).toBeLessThanOrEqual(40);
+    expect(Math.max(...whileWaiting)).toBeGreaterThanOrEqual(20); // sampled while the running two generated
+    const done = await all;
     const usage = done.map((r) => JSON.parse(sseEvents(r.body.toString('utf8')).at(-2)!.slice(6)).usage);
     const after = await readMetrics(m.port);
     expect(sample(after, 'vllm:generation_tokens_total')).toBe(60);
