@@ -16,6 +16,7 @@ import type { GatewayHandle } from './gateway-handle.js';
 import { createGpuProbe } from './gpu/create-probe.js';
 import { readHostInfo } from './gpu/host-info.js';
 import type { GpuProbe } from './gpu/probe.js';
+import { redactingLogger, Redactor } from './http/redact.js';
 import { buildServer } from './http/server.js';
 import { listenOllama, type OllamaListener } from './ollama/ollama-listener.js';
 import { Metrics } from './metrics.js';
@@ -62,8 +63,8 @@ async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Part
 }
 
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
-  const logger = opts.logger ?? pino({ base: undefined, timestamp: pinoIsoTime });
   const adminToken = (await resolveAdminToken(config)).token;
+  const logger = redactingLogger(opts.logger ?? pino({ base: undefined, timestamp: pinoIsoTime }), new Redactor(config, adminToken));
   const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
   gpu?.start();
   const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));

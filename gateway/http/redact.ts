@@ -3,6 +3,7 @@
 // where `--api-key`, `--hf-token` and the model's env can appear. Clients without the admin token
 // get the text with those values replaced; the admin routes and the dashboard get it whole.
 
+import pino, { type Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.js';
 
 export const REDACTED = '[redacted]';
@@ -51,4 +52,24 @@ export class Redactor {
     for (const v of this.literals) if (out.includes(v)) out = out.split(v).join(REDACTED);
     return out;
   }
+}
+
+/** Fields of the gateway's log lines that can carry a model server's output (a start failure's tail, an exit reason). */
+const TEXT_FIELDS = ['err', 'cause', 'reason', 'error'] as const;
+
+/**
+ * The gateway's logger with secrets taken out of the fields that carry error texts: logs never hold
+ * secrets, whoever reads them. Pino serializers run only for the keys a line has, so the request
+ * lines (no such key) cost nothing more.
+ */
+export function redactingLogger(logger: Logger, redactor: Redactor): Logger {
+  const text = (v: unknown): unknown => {
+    if (typeof v === 'string') return redactor.redact(v);
+    if (v instanceof Error) {
+      const e = pino.stdSerializers.err(v);
+      return { ...e, message: redactor.redact(e.message), stack: redactor.redact(e.stack) };
+    }
+    return v;
+  };
+  return logger.child({}, { serializers: Object.fromEntries(TEXT_FIELDS.map((k) => [k, text])) });
 }

@@ -232,6 +232,17 @@ describe('what error texts reveal', () => {
     const full = await http(t.url, '/gateway/models/bad1/logs', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(full.text).toContain(SECRET);
   });
+
+  it("the gateway's own log lines about the failure carry the text redacted too (logs never hold secrets)", async () => {
+    await post(t.url, '/v1/chat/completions', chat('bad1'), auth); // in cool-down: model_cooling_down, with the same text
+    const about = t.logs.filter((l) => l.includes('boom'));
+    expect(about.some((l) => l.includes('model start failed'))).toBe(true);
+    expect(about.some((l) => l.includes('request failed'))).toBe(true);
+    for (const line of about) {
+      expect(line).toContain('[redacted]');
+      expect(line).not.toContain(SECRET);
+    }
+  });
 });
 
 describe('HTTP-layer refusals are in the OpenAI shape, with catalogue codes', () => {
