@@ -530,8 +530,10 @@ export class Scheduler extends EventEmitter {
     const config = entry.config as LocalModelConfig;
     const fallback = sleepResidualMiB(config);
     const snap = this.deps.gpu?.state().snapshot;
-    // A reading taken before it fell asleep still shows its whole budget.
-    if (!snap?.measured || entry.pids.size === 0 || entry.fallingAsleep || snap.at <= entry.asleepAt) return fallback;
+    // Only a sleeper's own reading is its residue: an awake model (what it will hold once asleep,
+    // for placement) or a reading taken before it fell asleep shows its whole budget.
+    const asleep = entry.state === 'sleeping' || entry.state === 'waking';
+    if (!asleep || !snap?.measured || entry.pids.size === 0 || entry.fallingAsleep || snap.at <= entry.asleepAt) return fallback;
     const attribution = attributeGpuMemory(snap, this.managedModels());
     let most = 0;
     for (const g of attribution.gpus) most = Math.max(most, g.models.find((m) => m.id === entry.id)?.usedMiB ?? 0);

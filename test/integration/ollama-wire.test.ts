@@ -227,7 +227,7 @@ describe('errors in Ollama’s shape', () => {
   it('503 when the model fails to start, with the last lines of its output and Retry-After', async () => {
     const res = await post(ollamaUrl, '/api/chat', { model: 'broken', messages: [{ role: 'user', content: 'x' }] });
     expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.headers['retry-after']).toBe('10'); // model_start_failed's, as on the OpenAI port
     expect(Object.keys(res.json)).toEqual(['error']);
     expect(res.json.error).toContain('CUDA out of memory (mock)');
   });
