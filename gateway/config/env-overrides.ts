@@ -4,16 +4,24 @@
 import type { z } from 'zod';
 import { collectIssues } from './collect-issues.js';
 import type { PathIssue } from './env-substitution.js';
-import { atLeastOne, atLeastOneInt, containerPrefix, nonNegativeNumber, positiveInt, positiveNumber } from './schema.js';
+import {
+  atLeastOne,
+  atLeastOneInt,
+  containerPrefix,
+  nonNegativeNumber,
+  nonNegativeTimerSeconds,
+  positiveInt,
+  positiveTimerSeconds,
+} from './schema.js';
 
 export const ENV_OVERRIDES: ReadonlyArray<{ name: string; section: string; key: string; schema: z.ZodType }> = [
   { name: 'GATEWAY_MAX_QUEUE_SIZE', section: 'limits', key: 'maxQueuePerModel', schema: positiveInt },
   { name: 'GATEWAY_MAX_CONCURRENT', section: 'limits', key: 'maxConcurrentPerModel', schema: positiveInt },
   { name: 'GATEWAY_MAX_RETRIES', section: 'retry', key: 'maxAttempts', schema: atLeastOneInt },
-  { name: 'GATEWAY_RETRY_DELAY', section: 'retry', key: 'initialDelaySeconds', schema: nonNegativeNumber },
+  { name: 'GATEWAY_RETRY_DELAY', section: 'retry', key: 'initialDelaySeconds', schema: nonNegativeTimerSeconds },
   { name: 'GATEWAY_RETRY_BACKOFF', section: 'retry', key: 'backoff', schema: atLeastOne },
-  { name: 'GATEWAY_REQUEST_TIMEOUT', section: 'timeouts', key: 'firstByteSeconds', schema: positiveNumber },
-  { name: 'GATEWAY_CONNECT_TIMEOUT', section: 'timeouts', key: 'connectSeconds', schema: positiveNumber },
+  { name: 'GATEWAY_REQUEST_TIMEOUT', section: 'timeouts', key: 'firstByteSeconds', schema: positiveTimerSeconds },
+  { name: 'GATEWAY_CONNECT_TIMEOUT', section: 'timeouts', key: 'connectSeconds', schema: positiveTimerSeconds },
   { name: 'VLLM_INACTIVITY_TIMEOUT', section: 'defaults', key: 'ttlSeconds', schema: nonNegativeNumber },
   { name: 'VLLM_CONTAINER_PREFIX', section: 'docker', key: 'containerPrefix', schema: containerPrefix },
 ];

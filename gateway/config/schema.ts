@@ -21,6 +21,14 @@ export const positiveInt = num(z.number().int().positive());
 export const nonNegativeInt = num(z.number().int().nonnegative());
 export const positiveNumber = num(z.number().positive());
 export const nonNegativeNumber = num(z.number().nonnegative());
+/**
+ * Seconds a Node timer waits for: at most 2^31 − 1 ms (24.8 days). Node turns a longer delay into
+ * 1 ms (a queue timeout of 30 days would time every request out at once), so it is refused here.
+ */
+export const MAX_TIMER_SECONDS = 2_147_483;
+const timerMessage = { error: `must be at most ${MAX_TIMER_SECONDS} (24.8 days, the longest a timer waits)` };
+export const positiveTimerSeconds = num(z.number().positive().max(MAX_TIMER_SECONDS, timerMessage));
+export const nonNegativeTimerSeconds = num(z.number().nonnegative().max(MAX_TIMER_SECONDS, timerMessage));
 export const atLeastOne = num(z.number().min(1));
 export const atLeastOneInt = num(z.number().int().min(1));
 export const port = num(z.number().int().min(0).max(65535));
@@ -171,26 +179,26 @@ export const configSchema = z.strictObject({
   limits: section({
     maxQueuePerModel: positiveInt.default(200),
     maxConcurrentPerModel: positiveInt.default(50),
-    queueTimeoutSeconds: positiveNumber.default(600),
+    queueTimeoutSeconds: positiveTimerSeconds.default(600),
     maxBodyBytes: positiveInt.default(33554432),
   }),
   retry: section({
     maxAttempts: atLeastOneInt.default(3),
-    initialDelaySeconds: nonNegativeNumber.default(1.0),
+    initialDelaySeconds: nonNegativeTimerSeconds.default(1.0),
     backoff: atLeastOne.default(1.5),
   }),
   timeouts: section({
-    connectSeconds: positiveNumber.default(10),
-    firstByteSeconds: positiveNumber.default(300),
-    idleSeconds: positiveNumber.default(300),
-    startSeconds: positiveNumber.default(900),
+    connectSeconds: positiveTimerSeconds.default(10),
+    firstByteSeconds: positiveTimerSeconds.default(300),
+    idleSeconds: positiveTimerSeconds.default(300),
+    startSeconds: positiveTimerSeconds.default(900),
   }),
   shutdown: section({
-    drainSeconds: nonNegativeNumber.default(30),
+    drainSeconds: nonNegativeTimerSeconds.default(30),
     stopModels: bool.default(true),
   }),
   scheduling: section({
-    swapAfterSeconds: nonNegativeNumber.default(30),
+    swapAfterSeconds: nonNegativeTimerSeconds.default(30),
     sleepHostRamGiB: z
       .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (half of the host\'s RAM) or a number of GiB ≥ 0' })
       .default('auto'),
@@ -201,7 +209,7 @@ export const configSchema = z.strictObject({
   gpu: section({
     probe: z.enum(['auto', 'nvidia-smi', 'static']).default('auto'),
     nvidiaSmiPath: nonEmpty.default('nvidia-smi'),
-    pollSeconds: positiveNumber.default(1),
+    pollSeconds: positiveTimerSeconds.default(1),
     reserveGiB: nonNegativeNumber.default(0.5),
     static: z.array(z.strictObject({ name: nonEmpty, totalGiB: positiveNumber })).default([]),
   }),

@@ -19,6 +19,9 @@ const UNIT_SECONDS: Record<string, number> = {
   h: 3600,
 };
 
+/** math.MaxInt64 nanoseconds, the longest time.Duration. */
+const MAX_DURATION_SECONDS = 2 ** 63 / 1e9;
+
 /** Go's time.ParseDuration, in seconds; throws Go's own message for what it refuses. */
 export function parseGoDuration(text: string): number {
   const bad = (why = 'invalid duration') => new Error(`time: ${why} ${JSON.stringify(text)}`);
@@ -42,6 +45,7 @@ export function parseGoDuration(text: string): number {
     if (factor === undefined) throw new Error(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(text)}`);
     s = s.slice(unit.length);
     total += Number(`${int || '0'}.${frac || '0'}`) * factor;
+    if (total > MAX_DURATION_SECONDS) throw bad(); // Go's overflow: past math.MaxInt64 nanoseconds
   }
   return sign * total;
 }

@@ -52,6 +52,9 @@ interface Contender {
   reject(err: Error): void;
 }
 
+/** The longest delay a Node timer takes (2^31 − 1 ms, 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export class Scheduler extends EventEmitter {
   readonly entries = new Map<string, ModelEntry>();
   private readonly byName = new Map<string, ModelEntry>();
@@ -929,7 +932,9 @@ export class Scheduler extends EventEmitter {
         if (at > this.now() + 5) return this.armIdleTimer(entry);
         void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
       },
-      Math.max(0, due - this.now()),
+      // A deadline past a timer's reach (a keep_alive of "720h") is approached in steps: the
+      // callback above re-arms for what is left. Node turns a longer delay into 1 ms.
+      Math.min(MAX_TIMER_MS, Math.max(0, due - this.now())),
     );
     entry.idleTimer.unref();
   }

@@ -110,7 +110,7 @@ describe('the fast path answers as the router does', () => {
       const { fast, routed } = await both(body, { 'content-type': 'application/json', ...headers });
       expect(fast.status).toBeGreaterThanOrEqual(400);
       expect(seen(fast)).toEqual(seen(routed));
-      expect(fast.headers['x-request-id']).toBeTruthy();
+      expect(fast.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     }
   });
 

@@ -227,7 +227,7 @@ describe('errors in Ollama’s shape', () => {
   it('503 when the model fails to start, with the last lines of its output and Retry-After', async () => {
     const res = await post(ollamaUrl, '/api/chat', { model: 'broken', messages: [{ role: 'user', content: 'x' }] });
     expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.headers['retry-after']).toBe('10'); // model_start_failed's, as on the OpenAI port
     expect(Object.keys(res.json)).toEqual(['error']);
     expect(res.json.error).toContain('CUDA out of memory (mock)');
   });
@@ -237,6 +237,45 @@ describe('errors in Ollama’s shape', () => {
     expect(res.status).toBe(400);
     expect(Object.keys(res.json)).toEqual(['error']);
     expect(typeof res.json.error).toBe('string');
+  });
+});
+
+describe('a keep_alive longer than a Node timer reaches (24.8 days)', () => {
+  it('"720h" keeps the model loaded 30 days: /api/ps and the status answer with that date, no timer overflows', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const before = Date.now();
+      const res = await post(ollamaUrl, '/api/generate', { model: 'w2', prompt: 'x', stream: false, keep_alive: '720h' });
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 200)); // long enough for a 1 ms timer (what an overflow becomes) to fire many times
+      const ps = await http(ollamaUrl, '/api/ps');
+      expect(ps.status).toBe(200);
+      const entry = ps.json.models.find((m: { name: string }) => m.name === 'w2');
+      const expires = Date.parse(entry.expires_at) - before;
+      expect(expires).toBeGreaterThan(719 * 3600_000);
+      expect(expires).toBeLessThan(721 * 3600_000);
+      expect((await t.model('w2')).state).toBe('ready');
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it("past Go's longest duration: a string is a 400 as in Ollama; a number keeps it loaded, and the status still answers", async () => {
+    const bad = await post(ollamaUrl, '/api/generate', { model: 'w2', prompt: 'x', stream: false, keep_alive: '9999999999h' });
+    expect(bad.status).toBe(400);
+    expect(bad.json).toEqual({ error: 'time: invalid duration "9999999999h"' });
+    const huge = await post(ollamaUrl, '/api/generate', { model: 'w2', prompt: 'x', stream: false, keep_alive: 1e300 });
+    expect(huge.status).toBe(200);
+    expect((await http(t.url, '/gateway/status')).status).toBe(200);
+    expect((await http(t.url, '/metrics')).status).toBe(200);
+    const ps = await http(ollamaUrl, '/api/ps');
+    expect(ps.status).toBe(200);
+    expect(Date.parse(ps.json.models.find((m: { name: string }) => m.name === 'w2').expires_at)).toBeGreaterThan(
+      Date.now() + 100 * 365 * 86400_000,
+    );
   });
 });
 

@@ -79,6 +79,20 @@ describe('every error at once', () => {
   });
 });
 
+describe('timer-backed seconds', () => {
+  it('over 24.8 days (what a Node timer waits at most) are refused, not turned into 1 ms', () => {
+    const issues = issuesOf(
+      `${GPU}limits: { queueTimeoutSeconds: 3000000 }\ntimeouts: { idleSeconds: 1e9, startSeconds: 2147483 }\nshutdown: { drainSeconds: 2147484 }\nmodels: {}\n`,
+    );
+    const why = 'must be at most 2147483 (24.8 days, the longest a timer waits)';
+    expect(issues).toEqual([`limits.queueTimeoutSeconds: ${why}`, `timeouts.idleSeconds: ${why}`, `shutdown.drainSeconds: ${why}`]);
+  });
+
+  it('ttlSeconds may be longer (the idle timer re-arms in steps)', () => {
+    expect(issuesOf(`${GPU}defaults: { ttlSeconds: 31536000 }\nmodels: {}\n`)).toEqual([]);
+  });
+});
+
 describe('serve --port', () => {
   const stderr = vi.spyOn(process.stderr, 'write');
   afterEach(() => stderr.mockClear());

@@ -20,6 +20,15 @@ describe('idleStopAt', () => {
     expect(idleStopAt(facts({ ttlSeconds: 0.1 }))).toBe(1_100);
   });
 
+  it("a TTL past what a date can show (over Go's longest duration, ~292 years) is never, not an invalid date", () => {
+    const never = 9_223_372_037; // just over math.MaxInt64 ns, in seconds
+    expect(idleTtlSeconds(facts({ ttlSeconds: never }))).toBe(Infinity);
+    expect(idleStopAt(facts({ ttlSeconds: 1e300 }))).toBeNull();
+    expect(idleStopAt(facts({ keepAliveSeconds: 1e300 }))).toBeNull();
+    // 30 days (past a Node timer's 24.8-day reach) is still a real deadline.
+    expect(idleStopAt(facts({ keepAliveSeconds: 2_592_000 }))).toBe(1_000 + 2_592_000_000);
+  });
+
   it('never while busy, not ready, pinned, remote, or with a TTL of 0', () => {
     for (const over of [{ busy: true }, { ready: false }, { pinned: true }, { remote: true }, { ttlSeconds: 0 }]) {
       expect(idleStopAt(facts(over))).toBeNull();

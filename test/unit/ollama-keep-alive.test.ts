@@ -26,6 +26,9 @@ describe('parseGoDuration', () => {
     expect(() => parseGoDuration('')).toThrow('time: invalid duration ""');
     expect(() => parseGoDuration('.s')).toThrow('time: invalid duration ".s"');
     expect(() => parseGoDuration('m')).toThrow('time: invalid duration "m"');
+    // Past math.MaxInt64 nanoseconds (~2562047h): Go's overflow error.
+    expect(() => parseGoDuration('9999999999h')).toThrow('time: invalid duration "9999999999h"');
+    expect(parseGoDuration('2562047h')).toBe(2562047 * 3600);
   });
 });
 

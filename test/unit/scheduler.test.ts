@@ -358,13 +358,20 @@ describe('unload, crashes, idle, shutdown', () => {
     expect(e.state).toBe('stopped');
   });
 
-  it('shutdown cuts what is left after the drain', async () => {
-    const { scheduler, entry } = await setup(fakeModel('m', 4));
+  it('shutdown cuts what is left at the end of the drain, not before and not later', async () => {
+    const clock = fakeClock();
+    const { scheduler, runtime, entry } = await setup(fakeModel('m', 4), clock);
     const lease: Lease = await scheduler.admit(entry('m'), 'in', never());
-    await scheduler.shutdown(100, true);
+    const done = scheduler.shutdown(2000, true);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(lease.signal.aborted).toBe(false);
+    expect(runtime.latest('m')!.stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
     expect(lease.signal.aborted).toBe(true);
     expect((lease.signal.reason as GatewayError).code).toBe('shutting_down');
     scheduler.release(entry('m'), lease);
+    await done;
+    expect(runtime.latest('m')!.stopped).toBe(true);
   });
 });
 
