@@ -71,8 +71,14 @@ export interface LoginItemEnv {
   configHome: string;
 }
 
+/**
+ * One argument of an Exec key (Desktop Entry spec, "The Exec key"): reserved characters quoted, with
+ * ", `, $ and \ escaped inside the quotes; then the string-value escaping, applied by readers first,
+ * doubles every backslash (GLib rejects a bare `\$`); and a literal % is %% (% starts a field code).
+ */
 function quoteExec(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/(["`$\\])/g, '\\$1')}"`;
+  const quoted = /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/(["`$\\])/g, '\\$1')}"`;
+  return quoted.replaceAll('\\', '\\\\').replaceAll('%', '%%');
 }
 
 export function autostartEntry(command: readonly string[]): string {

@@ -133,6 +133,12 @@ describe('start at login', () => {
     expect(await getStartAtLogin(env)).toBe(false);
     expect(app.entries.size).toBe(0);
     expect(autostartEntry(['/opt/vllm-gateway/vllm-gateway'])).toContain('Exec=/opt/vllm-gateway/vllm-gateway --hidden');
+    // The Desktop Entry spec: reserved characters quoted, with ", `, $ and \\ escaped inside; the
+    // string-value escaping doubles that backslash; a literal % is %% (a single % starts a field code).
+    expect(autostartEntry(['/home/me/Apps/100%/vLLM $Gateway.AppImage'])).toContain(
+      'Exec="/home/me/Apps/100%%/vLLM \\\\$Gateway.AppImage" --hidden',
+    );
+    expect(autostartEntry(['/opt/50%off/gw'])).toContain('Exec=/opt/50%%off/gw --hidden');
     expect(launchCommand({ execPath: '/opt/x', isPackaged: true, appPath: '/y' })).toEqual(['/opt/x']);
   });
 });
