@@ -54,6 +54,8 @@ async function serve(file: string, port: string | undefined, host: string | unde
     // Only decimal digits: Number() would take "" as 0 (a random port), "0x4E27" and "1e4".
     const p = port === undefined ? config.listen.port : /^\d{1,5}$/.test(port) ? Number(port) : NaN;
     if (!Number.isInteger(p) || p < 0 || p > 65535) return fail(`--port must be a decimal integer from 0 to 65535, got "${port}"`);
+    // Node takes "" as every interface; a blank is no host at all.
+    if (host !== undefined && !/^\S+$/.test(host)) return fail(`--host must be a host name or address (e.g. 127.0.0.1), got "${host}"`);
     effective = { ...config, listen: { ...config.listen, host: host ?? config.listen.host, port: p } };
   }
   if (!isLoopbackHost(effective.listen.host) && effective.auth.apiKeys.length === 0) {

@@ -124,21 +124,27 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     });
   }
 
-  /** Loads (or, with keep_alive 0, unloads) without generating: an empty prompt or message list. */
+  /** Loads (or, with keep_alive 0, unloads) without generating or embedding anything. */
+  const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive): Promise<'load' | 'unload'> => {
+    if (keepAlive === 0) {
+      scheduler.setKeepAlive(entry, 0); // stops it once nothing is in flight (a pinned model stays)
+      return 'unload';
+    }
+    await scheduler.load(entry);
+    scheduler.setKeepAlive(entry, keepAlive);
+    return 'load';
+  };
+
+  /** An empty prompt or message list: the model is loaded or unloaded, nothing generated. */
   const loadOnly = async (kind: 'chat' | 'generate', entry: ModelEntry, name: string, keepAlive: KeepAlive) => {
-    const base = {
+    const done_reason = await loadOrUnload(entry, keepAlive);
+    return {
       model: name,
       created_at: new Date().toISOString(),
       ...(kind === 'chat' ? { message: { role: 'assistant', content: '' } } : { response: '' }),
       done: true,
+      done_reason,
     };
-    if (keepAlive === 0) {
-      scheduler.setKeepAlive(entry, 0); // stops it once nothing is in flight (a pinned model stays)
-      return { ...base, done_reason: 'unload' };
-    }
-    await scheduler.load(entry);
-    scheduler.setKeepAlive(entry, keepAlive);
-    return { ...base, done_reason: 'load' };
   };
 
   const generation = (kind: 'chat' | 'generate') => async (request: FastifyRequest, reply: FastifyReply) => {
@@ -166,6 +172,13 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     const body = readJson(request);
     const { entry, name } = named(body);
     const keepAlive = parseKeepAlive(body.keep_alive);
+    // No input (absent, "" or []): Ollama loads the model and answers no vectors (server/routes.go
+    // EmbedHandler, EmbeddingsHandler); clients preload an embedding model this way.
+    const input = legacy ? body.prompt : body.input;
+    if (input === undefined || input === null || input === '' || (Array.isArray(input) && input.length === 0)) {
+      await loadOrUnload(entry, keepAlive);
+      return reply.type('application/json; charset=utf-8').send(legacy ? { embedding: [] } : { model: name, embeddings: [] });
+    }
     const call = embedToOpenAi(body, entry.id, legacy);
     const dimensions = typeof body.dimensions === 'number' && body.dimensions > 0 ? Math.floor(body.dimensions) : null;
     const timings: Timings = { startedMs, admittedMs: null };

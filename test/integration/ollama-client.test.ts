@@ -271,4 +271,16 @@ describe('keep_alive', () => {
     expect(unload).toMatchObject({ response: '', done: true, done_reason: 'unload' });
     await waitUntil(() => findModel(t.gw, 'embedder').state === 'stopped', 5000, 'embedder stopped');
   });
+
+  it('embed with no input loads the model and answers no vectors, as Ollama does (how clients preload an embedder)', async () => {
+    for (const input of [[], '', undefined]) {
+      await waitUntil(() => findModel(t.gw, 'embedder').state === 'stopped', 5000, 'embedder stopped');
+      const res = await ollama.embed({ model: 'embedder', input: input as string[] });
+      expect(res).toMatchObject({ model: 'embedder', embeddings: [] });
+      expect(findModel(t.gw, 'embedder').state).toBe('ready');
+      await ollama.embed({ model: 'embedder', input: [], keep_alive: 0 });
+    }
+    // The older route: an empty prompt is an empty embedding.
+    expect(await ollama.embeddings({ model: 'embedder', prompt: '' })).toEqual({ embedding: [] });
+  });
 });

@@ -76,17 +76,19 @@ describe('the configs shipped in the repository validate', () => {
     expect(config!.models[2]).toMatchObject({ apiKey: 'rk' });
     // It shows every default: loading it gives the same sections as an empty config.
     const { config: empty } = await loadConfigFile(fixture('valid-two-models.yaml'), ENV);
-    for (const section of ['auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'gpu', 'docker'] as const) {
+    for (const section of ['auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'streaming', 'gpu', 'docker'] as const) {
       expect(config![section], section).toEqual(empty![section]);
     }
     expect(config!.listen).toEqual({ host: '127.0.0.1', port: 8080, ollamaPort: null });
     // …and writes every key out.
     const raw = YAML.parse(readFileSync(repo('gateway.example.yaml'), 'utf8'));
-    for (const section of ['listen', 'auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'gpu', 'docker'] as const) {
+    for (const section of ['listen', 'auth', 'limits', 'retry', 'timeouts', 'shutdown', 'scheduling', 'streaming', 'gpu', 'docker'] as const) {
       const keys = Object.keys(config![section]).filter((k) => k !== 'dockerHost');
       expect(Object.keys(raw[section]).sort(), section).toEqual(keys.sort());
     }
     expect(raw.defaults).toEqual({ ttlSeconds: 1800 });
+    expect(raw.models['qwen2.5-1.5b'].sleep).toEqual({ level: 0, residualGiB: 1, hostRamGiB: 'auto' });
+    expect(config!.models[0]).toMatchObject({ sleep: { level: 0, residualGiB: 1, hostRamGiB: 'auto' } });
   });
 
   it('gateway.example.yaml also validates with none of its variables set', async () => {

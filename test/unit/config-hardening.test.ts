@@ -113,4 +113,22 @@ describe('serve --port', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('--host must name a host: "" (all interfaces to Node) and blanks are refused with a clear message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-host-'));
+    const stderr = vi.spyOn(process.stderr, 'write'); // its own: the test above restores the shared one
+    try {
+      const file = join(dir, 'c.yaml');
+      writeFileSync(file, `${GPU}models: {}\n`);
+      for (const host of ['', ' ', ' 127.0.0.1']) {
+        stderr.mockImplementation(() => true);
+        expect(await main(['serve', '--config', file, `--host=${host}`]), JSON.stringify(host)).toBe(1);
+        expect(String(stderr.mock.calls.at(-1)?.[0])).toBe(`--host must be a host name or address (e.g. 127.0.0.1), got "${host}"\n`);
+        stderr.mockClear();
+      }
+    } finally {
+      stderr.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
