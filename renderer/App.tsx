@@ -288,7 +288,7 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
 
               {status.recentRequests ? (
                 <section className="section">
-                  <RecentRequests requests={status.recentRequests} />
+                  <RecentRequests requests={status.recentRequests} inFlight={status.models.reduce((n, m) => n + m.inFlight, 0)} />
                 </section>
               ) : null}
             </>

@@ -14,7 +14,8 @@ function statusTone(code: number): string {
   return 'bad';
 }
 
-export function RecentRequests({ requests }: { requests: readonly RecentRequest[] }): ReactElement {
+/** `inFlight`: requests being answered now (they join the table once they end). */
+export function RecentRequests({ requests, inFlight = 0 }: { requests: readonly RecentRequest[]; inFlight?: number }): ReactElement {
   const rows = requests.slice(0, MAX_ROWS);
   const modelColor = useModelColor();
   return (
@@ -24,7 +25,11 @@ export function RecentRequests({ requests }: { requests: readonly RecentRequest[
         <span className="muted small num">{rows.length > 0 ? `latest ${rows.length}` : ''}</span>
       </header>
       {rows.length === 0 ? (
-        <p className="empty muted">No requests yet. Point a client at the gateway URL and they appear here.</p>
+        <p className="empty muted">
+          {inFlight > 0
+            ? `No request has finished yet (${inFlight} in flight); each one shows here when it ends.`
+            : 'No requests yet. Point a client at the gateway URL and they appear here.'}
+        </p>
       ) : (
         <div className="table-wrap" tabIndex={0} aria-label="Recent requests table">
           <table className="table">

@@ -16,6 +16,21 @@ async function renderApp(api: FakeApi) {
 }
 
 describe('dashboard', () => {
+  it('an empty request table says whether requests are still running', async () => {
+    const doc = sampleStatus();
+    doc.recentRequests = [];
+    const busy = doc.models.reduce((n, m) => n + m.inFlight, 0);
+    expect(busy).toBeGreaterThan(0);
+    await renderApp(new FakeApi(doc));
+    screen.getByText(`No request has finished yet (${busy} in flight); each one shows here when it ends.`);
+    cleanup();
+    const idle = sampleStatus();
+    idle.recentRequests = [];
+    for (const m of idle.models) m.inFlight = 0;
+    await renderApp(new FakeApi(idle));
+    screen.getByText('No requests yet. Point a client at the gateway URL and they appear here.');
+  });
+
   it('names each GPU meter with its usage and exposes its values', async () => {
     await renderApp(new FakeApi(sampleStatus()));
     const meters = screen.getAllByRole('meter', { name: /GiB used$/ });
