@@ -185,6 +185,9 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   init.catch((err: Error) => logger.error({ err: err.message }, 'start-up reconciliation failed'));
 
   let closing: Promise<void> | null = null;
+  /** A cut of the drain was asked for (close({cutDrain})); `cutConnections` does it once closing. */
+  let drainCut = false;
+  let cutConnections: (() => void) | null = null;
   let ollama: OllamaListener | null = null;
 
   return {
@@ -220,20 +223,30 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     sleep: (id) => actions.sleep(id),
     logs: (id, tail) => actions.logs(id, tail),
     close(opts) {
-      if (opts?.cutDrain) scheduler.endDrain();
+      if (opts?.cutDrain) {
+        drainCut = true;
+        scheduler.endDrain();
+        cutConnections?.();
+      }
       closing ??= (async () => {
         await init.catch(() => {});
         const drainMs = config.shutdown.drainSeconds * 1000;
-        // When the drain time is over, every connection still open is cut: a client half-way through
-        // its body, or one that reads nothing, must not hold the process (app.close() waits for all).
-        const cutTimer = setTimeout(() => {
+        // When the drain is over (its time, or a cut asked for), every connection still open is cut:
+        // a client half-way through its body, or one that reads nothing, must not hold the process
+        // (app.close() waits for all).
+        const cut = () => {
           app.server.closeAllConnections();
           ollama?.closeAllConnections();
-        }, drainMs);
+        };
+        const cutTimer = setTimeout(cut, drainMs);
         try {
-          await Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+          const closed = Promise.all([app.close(), ollama?.close(), scheduler.shutdown(drainMs, config.shutdown.stopModels)]);
+          cutConnections = cut;
+          if (drainCut) cut();
+          await closed;
         } finally {
           clearTimeout(cutTimer);
+          cutConnections = null;
         }
         await scraper.stop();
         hub.close();

@@ -145,8 +145,8 @@ export function clientErrorToGatewayError(err: { code?: string }): GatewayError 
 }
 
 /** Writes an error answer straight to a socket no response object owns, then closes it. */
-function answerOnSocket(socket: Socket, gw: GatewayError): void {
-  const body = JSON.stringify(gw.toBody());
+function answerOnSocket(socket: Socket, gw: GatewayError, shape: ErrorShape = 'openai'): void {
+  const body = JSON.stringify(shapedErrorBody(gw, shape));
   socket.write(
     `HTTP/1.1 ${gw.status} ${STATUS_TEXT[gw.status] ?? 'Bad Request'}\r\n` +
       `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
@@ -161,7 +161,10 @@ function answerOnSocket(socket: Socket, gw: GatewayError): void {
 export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (socket.writable && !pending?.headersSent) answerOnSocket(socket, clientErrorToGatewayError(err));
+  // A request whose head was read (a body too slow: 408) is answered in its route's shape (Ollama's
+  // on /api/*); one the parser could not read has no path to go by.
+  if (socket.writable && !pending?.headersSent)
+    answerOnSocket(socket, clientErrorToGatewayError(err), errorShapeForTarget(pending?.req?.url));
   socket.destroySoon(); // flush the answer, then close both ways
 }
 

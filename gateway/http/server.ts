@@ -18,6 +18,7 @@ import {
   answerConnect,
   errorResponse,
   errorShapeFor,
+  errorHeaders,
   errorShapeForTarget,
   logAnsweredError,
   shapedErrorBody,
@@ -106,20 +107,35 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // 'Expect: 100-continue' (curl adds it to bodies over 1 MiB) is answered here: 413 at once when the
   // announced body is over the limit, else '100 Continue'. The header itself is never forwarded.
+  const checkAccess = createAccessCheck(config, deps.adminToken);
+
   app.server.on('checkContinue', (req, res) => {
-    const length = Number(req.headers['content-length']);
-    if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
-      const err = new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes');
+    // Answered without asking for the body (and the connection closed, the body never read).
+    const refuse = (err: GatewayError) => {
       const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
-      res.writeHead(413, {
+      res.writeHead(err.status, {
         'content-type': 'application/json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-request-id': requestIdOf(req.headers),
+        ...errorHeaders(err),
         connection: 'close',
       });
       res.end(body);
-      return;
+    };
+    const length = Number(req.headers['content-length']);
+    if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
+      return refuse(new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes'));
     }
+    // A Host, Origin or API key the request's checks would refuse: refused before its body is sent
+    // (no route matched yet, so the admin check waits for the router; the others need no route).
+    const early = checkAccess({
+      method: req.method ?? 'POST',
+      url: req.url ?? '/',
+      headers: req.headers,
+      route: undefined,
+      localPort: req.socket.localPort,
+    });
+    if (early.error) return refuse(early.error);
     res.writeContinue();
     app.server.emit('request', req, res);
   });
@@ -152,7 +168,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   const redactor = new Redactor(config, deps.adminToken);
   const redact = (text: string) => redactor.redact(text);
-  const checkAccess = createAccessCheck(config, deps.adminToken);
 
   // A callback hook, not an async one: no promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {

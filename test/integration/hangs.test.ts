@@ -16,14 +16,14 @@ afterEach(cleanupAll);
 const remote = (url: string, extra = '') => `models:\n  r1: { runtime: remote, url: "${url}"${extra} }`;
 
 /** Sends headers announcing a 1000-byte body and 14 bytes of it; collects what comes back. */
-async function halfBody(port: number) {
+async function halfBody(port: number, path = '/v1/chat/completions') {
   const socket = await openSocket(port);
   let raw = '';
   const closed = new Promise<void>((r) => socket.once('close', () => r()));
   socket.on('data', (c: Buffer) => (raw += c.toString('latin1')));
   socket.on('error', () => {});
   socket.write(
-    `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":"r1",`,
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":"r1",`,
   );
   return { socket, closed, raw: () => raw };
 }
@@ -58,6 +58,12 @@ describe('a half-sent body', () => {
     const r = parseResponse(c.raw());
     expect(r?.status).toBe(408);
     expect(rawError(r!).code).toBe('request_timeout');
+    // An Ollama route's 408 is in Ollama's shape, as every error on /api/* is.
+    const o = await halfBody(t.gw.ollamaPort!, '/api/chat');
+    await o.closed;
+    const ro = parseResponse(o.raw());
+    expect(ro?.status).toBe(408);
+    expect(JSON.parse(ro!.body)).toEqual({ error: 'The request headers or body did not arrive in time' });
   });
 
   it('slow headers (slowloris) are answered 408 request_timeout in the error shape too', async () => {

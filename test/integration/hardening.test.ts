@@ -212,6 +212,18 @@ describe('Expect: 100-continue', () => {
     expect(r.raw).not.toMatch(/100 Continue/);
     expect(rawError(r).code).toBe('body_too_large');
   });
+
+  it('a missing API key or a foreign Host is refused before the body is asked for (no 100 Continue)', async () => {
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\nExpect: 100-continue\r\n`;
+    const noKey = await rawRequest(port, `${head}Host: 127.0.0.1:${port}\r\n\r\n`);
+    expect(noKey.status).toBe(401);
+    expect(noKey.raw).not.toMatch(/100 Continue/);
+    expect(rawError(noKey).code).toBe('invalid_api_key');
+    const foreign = await rawRequest(port, `${head}Host: evil.example\r\nAuthorization: Bearer ${KEY}\r\n\r\n`);
+    expect(foreign.status).toBe(403);
+    expect(foreign.raw).not.toMatch(/100 Continue/);
+    expect(rawError(foreign).code).toBe('forbidden_host');
+  });
 });
 
 describe('what error texts reveal', () => {

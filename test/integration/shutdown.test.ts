@@ -127,6 +127,37 @@ describe('in-process close()', () => {
   });
 });
 
+describe('a cut drain (a second Quit or SIGTERM)', () => {
+  it('close({cutDrain}) also cuts a client still sending its body, instead of waiting out the drain', async () => {
+    // A drain and an idle timeout no test waits out: only the cut can end this client's request.
+    const yaml = baseYaml(`models:\n${processModel('sd4')}`, {
+      timeouts: '{ connectSeconds: 2, firstByteSeconds: 10, idleSeconds: 3600, startSeconds: 15 }',
+    }).replace('drainSeconds: 2', 'drainSeconds: 3600');
+    const t = await startGateway(yaml);
+    const { port } = new URL(t.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.on('error', () => undefined);
+    const ended = new Promise<void>((r) => socket.once('close', () => r()));
+    let received = '';
+    socket.on('data', (c: Buffer) => (received += c.toString()));
+    // A GET, then pipelined behind it a POST's headers and 15 of the 1000 body bytes it announces
+    // (the rest never comes): once the GET is answered, the server holds the POST in progress.
+    const host = `host: 127.0.0.1:${port}\r\n`;
+    socket.write(
+      `GET /health HTTP/1.1\r\n${host}\r\n` +
+        `POST /v1/chat/completions HTTP/1.1\r\n${host}content-type: application/json\r\ncontent-length: 1000\r\n\r\n{"model":"sd4",`,
+    );
+    await waitUntil(() => /^HTTP\/1\.1 200 /.test(received) && received.includes('\r\n\r\n'), 10_000, 'the GET answered');
+    const closed = t.gw.close();
+    void t.gw.close({ cutDrain: true });
+    const outcome = await Promise.race([closed.then(() => 'closed'), sleep(20_000).then(() => 'still draining')]);
+    expect(outcome).toBe('closed');
+    await ended; // its connection was cut
+    socket.destroy();
+  });
+});
+
 describe('open event streams', () => {
   it('close() ends /gateway/events streams instead of waiting for the dashboard tab to go away', async () => {
     const t = await startGateway(baseYaml(`models:\n${processModel('sd3')}`));

@@ -131,6 +131,18 @@ describe('GenerationTransform framing', () => {
     expect(tr.end().body).toBeNull();
   });
 
+  it('an upstream cut mid-stream: fail() gives the closing {"error"} line; a gathered answer has none (the proxy answers 502)', () => {
+    const streamed = transform();
+    streamed.head(200, { 'content-type': 'text/event-stream' });
+    streamed.data(Buffer.from(sse([{ choices: [{ index: 0, delta: { content: 'x' } }] }])));
+    expect(streamed.fail({ message: 'The model server failed while sending its answer (UND_ERR_SOCKET)' })).toBe(
+      '{"error":"The model server failed while sending its answer (UND_ERR_SOCKET)"}\n',
+    );
+    const whole = transform(false);
+    whole.head(200, { 'content-type': 'text/event-stream' });
+    expect(whole.fail({ message: 'x' })).toBeNull();
+  });
+
   it('an upstream that answers JSON although asked to stream is still translated', () => {
     const tr = transform();
     expect(tr.head(200, { 'content-type': 'application/json' })).toBeNull();
