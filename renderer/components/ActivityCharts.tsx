@@ -26,16 +26,22 @@ export function ActivityCharts({ history, models }: { history: HistoryDocument; 
   }));
   const gpuMax = Math.max(1, ...history.gpus.map((g) => g.totalMiB / 1024));
 
-  const known = new Set(models.map((m) => m.id));
+  const live = new Map(models.map((m) => [m.id, m.engine]));
   const tokenSeries: ChartSeries[] = history.models
-    .filter((m) => known.has(m.id) && m.generationTokensPerSecond.some((v) => v !== null))
-    .map((m) => ({
-      key: m.id,
-      label: m.id,
-      color: modelColor(m.id),
-      values: m.generationTokensPerSecond,
-      current: `${tokensPerSecond(last(m.generationTokensPerSecond))} tok/s`,
-    }));
+    .filter((m) => live.has(m.id) && m.generationTokensPerSecond.some((v) => v !== null))
+    .map((m) => {
+      // The figure beside the chart is the live one (the model card's), not the history's last
+      // sample, which is up to a refresh older.
+      const engine = live.get(m.id);
+      const now = engine ? engine.generationTokensPerSecond : last(m.generationTokensPerSecond);
+      return {
+        key: m.id,
+        label: m.id,
+        color: modelColor(m.id),
+        values: m.generationTokensPerSecond,
+        current: `${tokensPerSecond(now)} tok/s`,
+      };
+    });
   const tokenMax = niceMax(Math.max(0, ...tokenSeries.flatMap((s) => s.values.map((v) => v ?? 0))));
 
   return (
