@@ -87,6 +87,16 @@ describe('every error at once', () => {
   });
 });
 
+describe('a remote url', () => {
+  it('with user:password@ is refused: requests would not carry it, and the status would show it', () => {
+    const issues = issuesOf(`${GPU}models:\n  r: { runtime: remote, url: "http://user:pw-secret@127.0.0.1:9000/v1" }\n`);
+    expect(issues).toEqual([
+      'models.r.url: must not carry credentials (user:password@): put the upstream\'s key in apiKey (sent as "Authorization: Bearer")',
+    ]);
+    expect(issuesOf(`${GPU}models:\n  r: { runtime: remote, url: "https://api.example/v1", apiKey: "k" }\n`)).toEqual([]);
+  });
+});
+
 describe('timer-backed seconds', () => {
   it('over 24.8 days (what a Node timer waits at most) are refused, not turned into 1 ms', () => {
     const issues = issuesOf(
