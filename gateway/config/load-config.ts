@@ -106,7 +106,9 @@ function parseYaml(text: string, issues: PathIssue[]): Mapping | null {
   const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true, merge: true, lineCounter });
   for (const error of doc.errors) {
     const pos = error.linePos?.[0];
-    const what = error.message.split(/ at line \d+, column \d+/)[0];
+    const raw = error.message.split(/ at line \d+, column \d+/)[0];
+    // The parser recurses per level: a stack overflow means nesting no config has.
+    const what = /Maximum call stack size exceeded/.test(raw) ? 'nested too deeply (lists or mappings thousands of levels deep)' : raw;
     issues.push({ path: '', message: `YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${what}` });
   }
   if (doc.errors.length > 0) return null;

@@ -14,7 +14,7 @@ import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
 import { describeModel, isMultipart, readBodyModel, type BodyModel } from './body-model.js';
-import { errorShapeFor, sendErrorRaw, toGatewayError } from './errors.js';
+import { errorShapeFor, logAnsweredError, sendErrorRaw, toGatewayError } from './errors.js';
 import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
@@ -230,6 +230,8 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             onRetry() {
               metrics.forModel(entry.id).retries.inc();
             },
+            // The status line already went out (the request line logs 200): the failure is logged here.
+            onBrokenResponse: (err) => logAnsweredError(request.log, err),
             onUsage(usage, elapsedMs) {
               if (!usage) return;
               record.promptTokens = usage.promptTokens;

@@ -42,6 +42,8 @@ export interface ForwardRequest {
   onUsage?(usage: ResponseUsage | null, elapsedMs: number): void;
   /** Rewrites the response (another API's shape); absent: the upstream's bytes pass unchanged. */
   transform?: ResponseTransform;
+  /** Called when the upstream fails after the client's response began (it is cut, or ends with an error line). */
+  onBrokenResponse?(err: GatewayError): void;
 }
 
 export interface ForwardResult {
@@ -275,6 +277,7 @@ function beforeResponseError(err: Error, req: ForwardRequest, attempts: number):
 
 /** Translate an upstream failure after its response head (cut, or silent past idleMs) into the catalogue. */
 function midResponseError(err: Error, req: ForwardRequest): GatewayError {
+  if (err instanceof ClientStalledError) return new GatewayError('client_gone', err.message, { cause: err });
   const code = errorCode(err);
   if (code === 'UND_ERR_BODY_TIMEOUT') {
     return new GatewayError('upstream_timeout', `The model server sent nothing for ${Math.round(req.idleMs / 1000)} s mid-answer`, {
@@ -312,10 +315,12 @@ export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: 
       if (responseStarted) {
         // A transform that gathers the whole answer has sent nothing yet: the client can still
         // be told why, with a status. Never retried: the upstream had the request (P1).
-        if (!res.headersSent) throw midResponseError(original, req);
+        const err = midResponseError(original, req);
+        if (!res.headersSent) throw err;
+        req.onBrokenResponse?.(err);
         // A stream in another API's shape may end with an error line of its own (Ollama's
         // {"error": …}); not to a client that stopped reading, which would never take it.
-        const tail = original instanceof ClientStalledError ? null : (req.transform?.fail?.(midResponseError(original, req)) ?? null);
+        const tail = original instanceof ClientStalledError ? null : (req.transform?.fail?.(err) ?? null);
         if (tail !== null) res.end(tail);
         else res.destroy(original);
         return result;

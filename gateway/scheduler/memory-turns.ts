@@ -1,7 +1,7 @@
 // Who gets GPU memory next (pure; tested synchronously with an injected clock). Given a snapshot of
 // the models holding memory and the starts waiting for it, decide in one pass what the scheduler
 // does now: which starts are placed, which idle models are evicted, which busy models yield, which
-// starts are refused. scheduler.ts carries the decision out and asks again on the next change.
+// starts are refused. memory-line.ts carries the decision out and asks again on the next change.
 //
 // The rules (docs/configuration.md `scheduling.swapAfterSeconds` and the eviction order):
 // - Waiting starts are served in the order of their oldest waiting request. Each one plans over

@@ -41,7 +41,7 @@ export class ModelEntry {
   private _wakeReserved = false;
   private _asleepAt = 0;
 
-  // The executor's bookkeeping (scheduler.ts), not lifecycle state.
+  // The executor's bookkeeping (scheduler.ts and its collaborators), not lifecycle state.
   lastUsedAt: number | null = null;
   /** Shared by all callers while a start (or a wake) is under way (P15). */
   startPromise: Promise<void> | null = null;

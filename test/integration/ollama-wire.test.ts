@@ -304,6 +304,13 @@ describe('an upstream that fails mid-answer', () => {
     expect(got.slice(0, -1).every((l) => l.done === false)).toBe(true);
     expect(Object.keys(got.at(-1))).toEqual(['error']);
     expect(got.at(-1).error).toMatch(/^The model server failed while sending its answer/);
+    // The response began 200, so its request line says 200: the failure has a line of its own.
+    const id = String(res.headers['x-request-id']);
+    await waitUntil(
+      () => t.logs.some((l) => l.includes(id) && l.includes('"code":"upstream_error"') && l.includes('request failed')),
+      2000,
+      'the failure logged with the request id',
+    );
   });
 });
 

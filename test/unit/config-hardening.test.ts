@@ -37,6 +37,14 @@ describe('YAML aliases', () => {
     }
   });
 
+  it('nesting thousands of levels deep is a config error that says so, not a stack overflow message', () => {
+    const issues = issuesOf(`x: ${'['.repeat(100_000)}${']'.repeat(100_000)}\nmodels: {}\n`);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(
+      /^: YAML syntax error at line 1, column \d+: nested too deeply \(lists or mappings thousands of levels deep\)$/,
+    );
+  });
+
   it('alias expansion is bounded (billion laughs)', () => {
     let yaml = `${GPU}models: {}\nl0: &l0 ["x","x","x","x","x","x","x","x","x","x"]\n`;
     for (let i = 1; i < 9; i++)

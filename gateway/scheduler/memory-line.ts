@@ -1,0 +1,257 @@
+// The line for GPU memory, carried out: starts (and wakes) that need memory wait here; on every
+// change while anyone waits or yields, and at the time the last decision asked to be woken, the
+// line takes a snapshot (the facts below, pure), asks memory-turns.ts for the decision of the
+// moment and carries it out in the same synchronous step, so nothing changes in between. The
+// actions that stop, put to sleep or hand out slots are the scheduler's, passed in.
+
+import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
+import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { GpuView } from './gpu-view.js';
+import type { SchedulerLog } from './log.js';
+import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
+import type { ModelEntry } from './model-entry.js';
+import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
+
+/**
+ * How long a model must have had nothing in flight or queued to count as idle (docs/configuration.md): a
+ * client that sends its next request as soon as the last one ended keeps its model busy.
+ */
+const IDLE_GRACE_MS = 500;
+
+/** Where a start was placed: its GPUs, and the share of their memory vLLM is given. */
+export interface Placement {
+  gpuIndices: number[];
+  utilization: number;
+}
+
+/** What the line does with a decision; the scheduler carries each out. */
+export interface MemoryLineActions {
+  /** Hand out slots again (a yield was withdrawn). */
+  grant(entry: ModelEntry): void;
+  putToSleep(entry: ModelEntry, why: string): void;
+  evict(entry: ModelEntry): void;
+}
+
+export interface MemoryLineDeps {
+  config: GatewayConfig;
+  models: ReadonlyMap<string, ModelEntry>;
+  gpus: Pick<GpuView, 'placementGpusNow' | 'heldMiB' | 'residualMiB' | 'askAgain'>;
+  /** Host RAM all level-1 sleepers may hold together (settled at init() for `auto`). */
+  hostRamBudgetMiB: () => number;
+  now: () => number;
+  log: SchedulerLog;
+  act: MemoryLineActions;
+}
+
+/** A start waiting for GPU memory (its caller awaits `resolve` or `reject`). */
+interface Contender {
+  entry: ModelEntry;
+  registeredAt: number;
+  resolve(p: Placement): void;
+  reject(err: Error): void;
+}
+
+export class MemoryLine {
+  private readonly contenders = new Map<ModelEntry, Contender>();
+  private settleScheduled = false;
+  private wakeTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: MemoryLineDeps) {}
+
+  /** Something changed: decide again, if anyone waits for memory or yields it. */
+  changed(): void {
+    if (this.contenders.size > 0 || this.anyYielding()) this.settleSoon();
+  }
+
+  /**
+   * Join the line for GPU memory and wait until the decision places this start (its GPUs are then
+   * reserved), or refuses it (insufficient_vram), or queueTimeoutSeconds pass, or it is aborted.
+   */
+  waitForMemory(entry: ModelEntry, signal: AbortSignal): Promise<Placement> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
+    return new Promise<Placement>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(deadline);
+        signal.removeEventListener('abort', onAbort);
+        if (this.contenders.get(entry) === contender) this.contenders.delete(entry);
+        entry.setMemoryWait(null, this.deps.now());
+      };
+      const contender: Contender = {
+        entry,
+        registeredAt: this.deps.now(),
+        resolve: (p) => {
+          done();
+          resolve(p);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const deadline = setTimeout(() => {
+        contender.reject(memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait ?? 'no room was made in time'));
+      }, timeoutS * 1000);
+      deadline.unref();
+      const onAbort = () => contender.reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.contenders.set(entry, contender);
+      this.deps.gpus.askAgain();
+      this.settle(); // decide at once: a start that fits goes ahead without waiting a turn of the event loop
+    });
+  }
+
+  settleSoon(): void {
+    if (this.settleScheduled) return;
+    this.settleScheduled = true;
+    // After the current synchronous step (which may be in the middle of several changes), before
+    // any timer or I/O: a decision never waits behind a client's next request.
+    queueMicrotask(() => {
+      this.settleScheduled = false;
+      this.settle();
+    });
+  }
+
+  /** No more decisions (shutdown). */
+  close(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+  }
+
+  private anyYielding(): boolean {
+    for (const e of this.deps.models.values()) if (e.yieldingTo !== null) return true;
+    return false;
+  }
+
+  /** Take a snapshot, ask the pure decision, carry it out. Synchronous: nothing changes in between. */
+  private settle(): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    if (this.contenders.size === 0 && !this.anyYielding()) return;
+    const gpus = this.deps.gpus.placementGpusNow();
+    if (gpus === null) return; // a first GPU reading is on its way; settled again when it comes
+    const decision = decideMemory({
+      now: this.deps.now(),
+      gpus,
+      reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
+      holders: holderFacts(this.deps.models.values(), this.deps.gpus),
+      contenders: [...this.contenders.values()].map(contenderFacts),
+      // scheduling is absent in configs built in code; 0: busy models are never displaced
+      swapAfterMs: (this.deps.config.scheduling?.swapAfterSeconds ?? 30) * 1000,
+      idleGraceMs: IDLE_GRACE_MS,
+      hostRamBudgetMiB: this.deps.hostRamBudgetMiB(),
+    });
+    this.carryOut(decision, gpus);
+  }
+
+  private carryOut(d: MemoryDecision, gpus: readonly PlacementGpu[]): void {
+    const now = this.deps.now();
+    const { act, log } = this.deps;
+    const models = this.deps.models;
+    const byId = (id: string) => models.get(id);
+    const contenderOf = (id: string) => [...this.contenders.values()].find((c) => c.entry.id === id);
+    for (const r of d.refuse) {
+      const c = contenderOf(r.id);
+      if (!c) continue;
+      const message =
+        r.reason === 'no request waits for it any more'
+          ? `Not enough GPU memory for ${r.id}, and no request waits for it any more${c.entry.vramWait ? `: ${c.entry.vramWait}` : ''}`
+          : `Not enough GPU memory for ${r.id}: ${r.reason}`;
+      c.reject(new GatewayError('insufficient_vram', message));
+    }
+    for (const p of d.place) {
+      const c = contenderOf(p.id);
+      if (!c) continue;
+      const config = c.entry.config as LocalModelConfig;
+      const totals = p.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
+      if (c.entry.state === 'waking') c.entry.wakeBooked();
+      else c.entry.reserve(p.gpuIndices);
+      c.resolve({ gpuIndices: p.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) });
+    }
+    for (const e of models.values()) {
+      const to = d.yielding.get(e.id) ?? null;
+      if (to === e.yieldingTo || (to !== null && e.state !== 'ready')) continue;
+      if (to !== null) log.info({ model: e.id, to, readyForMs: now - e.readyAt }, 'model yields its GPU memory');
+      e.setYielding(to);
+      if (to === null) act.grant(e);
+    }
+    const byContender = new Map<string, string[]>();
+    for (const sl of d.sleep) {
+      const e = byId(sl.id);
+      if (!e || e.stopPromise || e.sleepPromise || e.state !== 'ready') continue;
+      act.putToSleep(e, `evicted for ${sl.for}`);
+    }
+    for (const ev of d.evict) {
+      const e = byId(ev.id);
+      if (!e || e.stopPromise || !(e.state === 'ready' || (e.state === 'sleeping' && !e.fallingAsleep))) continue;
+      byContender.set(ev.for, [...(byContender.get(ev.for) ?? []), ev.id]);
+    }
+    for (const [forId, ids] of byContender) {
+      log.info({ model: forId, evict: ids }, 'evicting least recently used models');
+      for (const id of ids) act.evict(byId(id)!);
+    }
+    for (const [id, w] of d.waiting) contenderOf(id)?.entry.setMemoryWait(w, now);
+    if (d.wakeAt !== null) {
+      this.wakeTimer = setTimeout(() => this.settleSoon(), Math.max(0, d.wakeAt - now));
+      this.wakeTimer.unref();
+    }
+  }
+}
+
+/** The models holding GPU memory, as the decision sees them (no I/O: the entries and the GPU view read now). */
+export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>): HolderFacts[] {
+  const holders: HolderFacts[] = [];
+  for (const e of models) {
+    if (!e.holdsGpu) continue;
+    const canSleep = sleepLevel(e.config) > 0 && e.state === 'ready' && !e.sleepPromise;
+    holders.push({
+      id: e.id,
+      gpus: e.gpuIndices,
+      budgetMiB: gpus.heldMiB(e),
+      pinned: e.config.pinned,
+      phase: holderPhase(e),
+      sleep:
+        canSleep || e.state === 'sleeping'
+          ? {
+              residualMiB: gpus.residualMiB(e),
+              // a level-2 sleeper holds nothing in host RAM; an awake one would hold its level's
+              hostRamMiB: e.state === 'sleeping' && e.sleptLevel !== 1 ? 0 : sleepHostRamMiB(e.config as LocalModelConfig),
+            }
+          : null,
+      inFlight: e.queue.inFlight.size,
+      queued: e.queue.queued,
+      lastUsedAt: e.lastUsedAt ?? 0,
+      readyAt: e.readyAt,
+      yielding: e.yieldingTo !== null,
+    });
+  }
+  return holders;
+}
+
+function holderPhase(e: ModelEntry): HolderFacts['phase'] {
+  if (e.stopPromise || e.state === 'stopping') return 'stopping';
+  if (e.state === 'sleeping') return e.fallingAsleep ? 'falling-asleep' : 'sleeping';
+  if (e.state === 'waking') return 'waking';
+  return e.state === 'ready' ? 'ready' : 'starting';
+}
+
+/** A start in line, as the decision sees it: its place is its oldest waiting request (or load() call). */
+function contenderFacts(c: Contender): ContenderFacts {
+  const e = c.entry;
+  const config = e.config as LocalModelConfig;
+  const oldest = e.queue.oldestWaitingAt;
+  const since = Math.min(oldest ?? Infinity, e.explicitStarts > 0 ? c.registeredAt : Infinity);
+  // A wake needs its budget where it sleeps.
+  const gpus = e.state === 'waking' ? [...e.gpuIndices] : config.gpus;
+  return { id: e.id, budgetMiB: e.budgetMiB, gpus, since: since === Infinity ? null : since };
+}
+
+/** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */
+export function memoryWaitTimedOut(id: string, timeoutS: number, why: string): GatewayError {
+  return new GatewayError('queue_timeout', `Waited ${timeoutS} s for GPU memory for ${id}: ${why}`);
+}
+
+/** A start or wake that got no GPU memory (refused, or its wait timed out): no cool-down, no failure. */
+export function isNoRoom(err: unknown): err is GatewayError {
+  return err instanceof GatewayError && (err.code === 'insufficient_vram' || err.code === 'queue_timeout');
+}

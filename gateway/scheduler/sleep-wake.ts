@@ -1,0 +1,252 @@
+// Carrying out vLLM sleep mode: putting an idle server to sleep (the first eviction tier, or by
+// hand) and waking it for its next request. Whether and whom to put to sleep is decided elsewhere
+// (memory-turns.ts, placement.ts's hostRamRoom); the HTTP calls are runtimes/vllm-sleep.ts's. What
+// happens around them (the state, the turn for GPU memory, stopping a server whose sleep or wake
+// failed, starting it cold instead) is here, through the scheduler's actions passed in.
+
+import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
+import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
+import { GatewayError } from '../errors.js';
+import type { Instance } from '../runtimes/runtime.js';
+import { sleepServer, wakeServer, type WakeStep } from '../runtimes/vllm-sleep.js';
+import type { ModelState } from '../status-types.js';
+import type { GpuView } from './gpu-view.js';
+import type { IdleTimers } from './idle-timers.js';
+import type { SchedulerLog } from './log.js';
+import { isNoRoom, type MemoryLine } from './memory-line.js';
+import type { ModelEntry } from './model-entry.js';
+import { hostRamRoom, type PlacedModel } from './placement.js';
+
+/** The scheduler's part in a sleep or a wake. */
+export interface SleepWakeActions {
+  /** Stop the model (cut or reject its requests), as an eviction or unload would. */
+  stop(entry: ModelEntry, why: string, cut: GatewayError): Promise<void>;
+  /** Stop the server itself: stopping → stopped, with `error` when it is worth showing. */
+  stopServer(entry: ModelEntry, instance: Instance, error: string | null): Promise<void>;
+  /** Start the model cold (its server is gone). */
+  startCold(entry: ModelEntry): Promise<void>;
+  /** Start (or wake) it again when requests wait for it and the gateway is not shutting down. */
+  resumeForQueue(entry: ModelEntry): void;
+  /** Hand out slots (the model is ready again). */
+  grant(entry: ModelEntry): void;
+  /** A sleep began, or a wake ended: the scheduler's events. */
+  emit(event: 'sleeping' | 'woke', id: string): void;
+}
+
+export interface SleepWakeDeps {
+  config: GatewayConfig;
+  models: ReadonlyMap<string, ModelEntry>;
+  now: () => number;
+  log: SchedulerLog;
+  gpus: Pick<GpuView, 'residualMiB' | 'waitForMeasuredRelease'>;
+  line: Pick<MemoryLine, 'waitForMemory'>;
+  idle: Pick<IdleTimers, 'arm' | 'clear'>;
+  /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`). */
+  hostRamBudgetMiB: () => number;
+  act: SleepWakeActions;
+}
+
+/** What a wake step shows in the status document's progress. */
+const WAKE_STEPS: Record<WakeStep, string> = {
+  wake: 'waking from sleep',
+  weights: 'waking the weights',
+  reload: 'reloading the weights',
+  kv_cache: 'waking the KV cache',
+  confirm: 'confirming the wake',
+};
+
+export class SleepWake {
+  /** Servers put to sleep, and woken, since the gateway started. */
+  sleeps = 0;
+  wakes = 0;
+
+  constructor(private readonly deps: SleepWakeDeps) {}
+
+  private get timeoutMs(): number {
+    return this.deps.config.timeouts.startSeconds * 1000;
+  }
+
+  /**
+   * Put a ready model with nothing in flight or queued to sleep at its sleep.level (the admin route):
+   * 409 sleep_not_enabled, model_not_ready or model_busy otherwise. Resolves once it sleeps.
+   */
+  async sleepByHand(entry: ModelEntry): Promise<void> {
+    const level = sleepLevel(entry.config);
+    if (level === 0) {
+      throw new GatewayError(
+        'sleep_not_enabled',
+        `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`,
+      );
+    }
+    if (entry.state !== 'ready' || entry.yieldingTo !== null) {
+      throw new GatewayError(
+        'model_not_ready',
+        `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
+      );
+    }
+    const busy = () =>
+      new GatewayError(
+        'model_busy',
+        `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; it can sleep once they are done`,
+      );
+    if (entry.queue.busy) throw busy();
+    if (!(await this.makeHostRamRoom(entry))) return;
+    if (entry.queue.busy) throw busy(); // a request came while sleepers were stopped
+    await this.putToSleep(entry, 'asked');
+    if (stateOf(entry) !== 'sleeping') {
+      throw new GatewayError(
+        'upstream_error',
+        `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
+      );
+    }
+  }
+
+  /**
+   * Room within `scheduling.sleepHostRamGiB` for a model put to sleep by hand, which counts as the
+   * most recent sleeper: level-1 sleepers are stopped to make room, least recently used first. When
+   * even that is not enough the model is stopped instead, as an eviction would (false).
+   */
+  private async makeHostRamRoom(entry: ModelEntry): Promise<boolean> {
+    const { act, log } = this.deps;
+    const budgetMiB = this.deps.hostRamBudgetMiB();
+    const need = {
+      id: entry.id,
+      lastUsedAt: Infinity,
+      sleep: { residualMiB: 0, hostRamMiB: sleepHostRamMiB(entry.config as LocalModelConfig) },
+    };
+    const make = hostRamRoom(this.levelOneSleepers(entry), need, budgetMiB);
+    const budgetGiB = +(budgetMiB / 1024).toFixed(1);
+    if (make === null) {
+      log.info({ model: entry.id, hostRamBudgetGiB: budgetGiB }, 'no host RAM left to sleep in; stopping the model instead');
+      await act.stop(entry, 'no host RAM to sleep in', new GatewayError('model_stopped', `${entry.id} was stopped`));
+      return false;
+    }
+    if (make.length === 0) return true;
+    log.info({ model: entry.id, stop: make, hostRamBudgetGiB: budgetGiB }, 'stopping sleepers to make host RAM room');
+    await Promise.all(
+      make.map((id) => act.stop(this.deps.models.get(id)!, 'evicted', new GatewayError('model_stopped', `${id} was evicted`))),
+    );
+    return true;
+  }
+
+  /** The level-1 sleepers other than `entry` that may be stopped for host RAM, as placement sees them. */
+  private levelOneSleepers(entry: ModelEntry): PlacedModel[] {
+    const sleepers: PlacedModel[] = [];
+    for (const e of this.deps.models.values()) {
+      // One whose queue waits for its turn back (it yielded) is not stopped for this.
+      if (e === entry || e.state !== 'sleeping' || e.sleptLevel !== 1 || e.queue.queued > 0) continue;
+      const hostRamMiB = sleepHostRamMiB(e.config as LocalModelConfig);
+      sleepers.push({
+        id: e.id,
+        gpus: [...e.gpuIndices],
+        budgetMiB: 0,
+        lastUsedAt: e.lastUsedAt ?? 0,
+        busy: false,
+        pinned: e.config.pinned,
+        evictable: true,
+        asleep: true,
+        sleep: { residualMiB: 0, hostRamMiB },
+      });
+    }
+    return sleepers;
+  }
+
+  /**
+   * ready (nothing in flight or queued) → sleeping: POST /sleep?level=L, confirmed by /is_sleeping.
+   * The state changes at once, so no request reaches the server from here on; one that arrives
+   * waits in the queue and wakes it once it sleeps. A sleep that fails stops the server.
+   */
+  putToSleep(entry: ModelEntry, why: string): Promise<void> {
+    if (entry.sleepPromise) return entry.sleepPromise;
+    const { act, log, now } = this.deps;
+    const instance = entry.instance;
+    const level = sleepLevel(entry.config);
+    // Nothing in flight; nothing queued either, unless it yields (its queue waits for its turn back).
+    const busy = entry.queue.inFlight.size > 0 || (entry.queue.queued > 0 && entry.yieldingTo === null);
+    if (!instance || level === 0 || entry.state !== 'ready' || busy || entry.stopPromise) return Promise.resolve();
+    this.deps.idle.clear(entry);
+    const t0 = now();
+    entry.beganSleeping(level, t0);
+    this.sleeps += 1;
+    act.emit('sleeping', entry.id);
+    log.info({ model: entry.id, why, level }, 'putting model to sleep');
+    entry.sleepPromise = (async () => {
+      try {
+        await sleepServer(instance.endpoint, level, { timeoutMs: this.timeoutMs });
+        if (entry.instance !== instance || entry.state !== 'sleeping') return; // stopped meanwhile
+        entry.fellAsleep(now());
+        log.info({ model: entry.id, level, ms: now() - t0 }, 'model asleep');
+      } catch (err) {
+        if (entry.instance !== instance || entry.state !== 'sleeping') return;
+        const msg = (err as Error).message;
+        log.warn({ model: entry.id, err: msg }, 'model did not go to sleep; stopping it');
+        await act.stopServer(entry, instance, `The model server did not go to sleep (${msg}); it was stopped`);
+      }
+    })().finally(() => {
+      entry.sleepPromise = null;
+      this.deps.idle.arm(entry);
+      // A request that arrived meanwhile wakes it (or, when the sleep failed, starts it anew).
+      act.resumeForQueue(entry);
+    });
+    return entry.sleepPromise;
+  }
+
+  /**
+   * sleeping → waking → ready: make room like a start (on the GPUs it sleeps on), then wake it
+   * (level 1: /wake_up; level 2: weights, reload_weights, kv_cache), ready once /is_sleeping says
+   * false. A wake that fails or takes longer than timeouts.startSeconds stops the server and starts
+   * the model anew, once.
+   */
+  async wake(entry: ModelEntry): Promise<void> {
+    const { act, log, now, gpus } = this.deps;
+    if (entry.sleepPromise) await entry.sleepPromise;
+    if (entry.state !== 'sleeping' || !entry.instance) return act.startCold(entry); // its sleep failed: stopped
+    const instance = entry.instance;
+    // The level it was put to sleep at (or found asleep at).
+    const level = entry.sleptLevel ?? (sleepLevel(entry.config) === 2 ? 2 : 1);
+    const ac = new AbortController();
+    entry.startAbort = ac;
+    this.deps.idle.clear(entry);
+    entry.beginWake(now());
+    const t0 = now();
+    try {
+      await this.deps.line.waitForMemory(entry, ac.signal); // placement books its budget (wakeBooked) on its GPUs
+      const booked = now();
+      await gpus.waitForMeasuredRelease([...entry.gpuIndices], entry.budgetMiB - gpus.residualMiB(entry), ac.signal);
+      entry.setProgress({ phase: 'loading', percent: 0, message: 'waking from sleep' });
+      await wakeServer(instance.endpoint, level, {
+        timeoutMs: this.timeoutMs,
+        signal: ac.signal,
+        onStep: (step, i, of) => {
+          if (!ac.signal.aborted) entry.setProgress({ phase: 'loading', percent: Math.round((i / of) * 100), message: WAKE_STEPS[step] });
+        },
+      });
+      entry.becameReady(instance, entry.gpuIndices, now());
+      this.wakes += 1;
+      act.emit('woke', entry.id);
+      // ms: the wake itself; waitedMs: for its turn on the GPU before that
+      log.info({ model: entry.id, level, ms: now() - booked, waitedMs: booked - t0 }, 'model awake');
+      act.grant(entry);
+    } catch (raw) {
+      if (ac.signal.aborted) {
+        const err = ac.signal.reason as Error;
+        entry.queue.rejectWaiting(err);
+        throw err;
+      }
+      if (isNoRoom(raw)) {
+        entry.wakeAbandoned(now());
+        entry.queue.rejectWaiting(raw);
+        this.deps.idle.arm(entry);
+        throw raw;
+      }
+      const msg = (raw as Error).message;
+      log.warn({ model: entry.id, err: msg }, 'model did not wake; stopping it and starting it anew');
+      if (entry.instance === instance && stateOf(entry) === 'waking') await act.stopServer(entry, instance, null);
+      entry.startAbort = null;
+      await act.startCold(entry);
+    }
+  }
+}
+
+/** The state now (a call, so that TypeScript does not carry a narrowing across an await). */
+const stateOf = (e: ModelEntry): ModelState => e.state;
