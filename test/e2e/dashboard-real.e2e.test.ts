@@ -67,8 +67,31 @@ afterAll(async () => {
 }, 30_000);
 
 describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock models${skipNote}`, () => {
+  // Each test opens its own page and brings the models it uses to the state it needs, so any one
+  // runs alone (vitest -t) as well as after the others.
   let gw: RealGateway;
   let page: Page;
+
+  /** A new page for this test (the last one closed), at `path`. */
+  async function open(path: string): Promise<Page> {
+    if (page && !page.isClosed()) await page.close();
+    page = await browser!.context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') browser!.consoleErrors.push(msg.text());
+    });
+    await page.goto(`${gw.url}${path}`);
+    return page;
+  }
+  const openWithToken = () => open(`/ui#token=${gw.adminToken}`);
+
+  /** Brings a model to `state` through the admin API (a failed start is a 503: that is the point). */
+  async function ensure(id: string, state: 'ready' | 'stopped' | 'failed'): Promise<void> {
+    if (gw.model(id).state === state) return;
+    if (state === 'stopped') await gw.admin('unload', id, '?force=true');
+    else await gw.admin('load', id);
+    await expect.poll(() => gw.model(id).state, { timeout: 15_000 }).toBe(state);
+  }
 
   beforeAll(async () => {
     gw = await startRealGateway({
@@ -81,15 +104,10 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
       ],
     });
     gateways.push(gw);
-    page = await browser!.context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') browser!.consoleErrors.push(msg.text());
-    });
   }, 30_000);
 
   it('without the token it is read-only and says how to get the link', async () => {
-    await page.goto(`${gw.url}/ui`);
+    await open('/ui');
     await card(page, IDLE).getByText('stopped', { exact: true }).waitFor();
     await page
       .getByRole('note', { name: 'Read-only mode' })
@@ -101,6 +119,10 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
   });
 
   it('the dashboard link opened in that tab (a fragment change only) takes the token; it leaves the URL; no CSP error', async () => {
+    await ensure(WARM, 'stopped');
+    await ensure(BUSY, 'stopped'); // nothing on the GPU: the meter reads 0.0
+    await open('/ui');
+    await card(page, IDLE).getByText('stopped', { exact: true }).waitFor();
     await page.goto(`${gw.url}/ui#token=${gw.adminToken}`);
     await page
       .getByRole('button', { name: `Warm ${WARM}` })
@@ -115,6 +137,9 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('Warm: the model reaches ready and its VRAM segment appears in the GPU meter', async () => {
     await withLogs(gw, async () => {
+      await ensure(WARM, 'stopped');
+      await ensure(BUSY, 'stopped'); // the meter then shows WARM alone
+      await openWithToken();
       await page.getByRole('button', { name: `Warm ${WARM}` }).click();
       await card(page, WARM).getByText('ready', { exact: true }).waitFor({ timeout: 15_000 });
       await page.getByRole('meter', { name: 'Simulated GPU: 10.0 of 24.0 GiB used' }).waitFor();
@@ -126,6 +151,9 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('Evict: the model returns to stopped and leaves the meter', async () => {
     await withLogs(gw, async () => {
+      await ensure(WARM, 'ready');
+      await ensure(BUSY, 'stopped'); // the meter then empties with WARM gone
+      await openWithToken();
       await page.getByRole('button', { name: `Evict ${WARM}` }).click();
       await card(page, WARM).getByText('stopped', { exact: true }).waitFor({ timeout: 15_000 });
       await page.getByRole('meter', { name: 'Simulated GPU: 0.0 of 24.0 GiB used' }).waitFor();
@@ -136,6 +164,8 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('a failing start shows failed and the server’s error message', async () => {
     await withLogs(gw, async () => {
+      await ensure(FAILING, 'stopped'); // also ends a cool-down left by an earlier failure
+      await openWithToken();
       await page.getByRole('button', { name: `Warm ${FAILING}` }).click();
       const c = card(page, FAILING);
       await c.getByText('failed', { exact: true }).waitFor({ timeout: 15_000 });
@@ -146,6 +176,7 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
 
   it('queue depth rises under load', async () => {
     await withLogs(gw, async () => {
+      await openWithToken();
       // Meanwhile another model warms (the screenshots below want it up for a few seconds).
       warming = gw.admin('load', WARM);
       // 8 slow requests to a model that serves one at a time (started by the first of them).
@@ -162,6 +193,8 @@ describe.skipIf(SKIP !== null)(`dashboard at /ui of a real gateway with mock mod
   it('screenshots of a realistic state: two models ready with traffic, one failed, one stopped (light and dark)', async () => {
     await withLogs(gw, async () => {
       expect((await (warming ?? gw.admin('load', WARM))).status).toBe(200);
+      await ensure(FAILING, 'failed');
+      await openWithToken();
       // Some finished requests for the table, then a slow burst still running when the pictures are taken.
       await Promise.all([chat(gw.url, WARM), chat(gw.url, 'llama', { delayMs: 120 }), chat(gw.url, BUSY, { delayMs: 60 })]);
       for (let i = 0; i < 3; i++) traffic.push(chat(gw.url, WARM, { delayMs: 20_000, signal: stopTraffic.signal }));
