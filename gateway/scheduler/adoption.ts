@@ -10,7 +10,7 @@ import type { LocalModelConfig } from '../config/types.js';
 import type { Instance, ReconcileModel, Runtime } from '../runtimes/runtime.js';
 import { isSleeping } from '../runtimes/vllm-sleep.js';
 import type { GpuView } from './gpu-view.js';
-import type { SchedulerLog } from './log.js';
+import type { GatewayLogger } from '../logger.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
 
@@ -18,7 +18,7 @@ export interface AdoptionDeps {
   models: ReadonlyMap<string, ModelEntry>;
   gpus: Pick<GpuView, 'placementGpus'>;
   now: () => number;
-  log: SchedulerLog;
+  log: GatewayLogger;
   isShuttingDown: () => boolean;
   /** An adopted server is the scheduler's now: it watches its exit, arms its idle timer, hands out slots. */
   adopted(entry: ModelEntry, instance: Instance): void;

@@ -7,7 +7,7 @@ import { sleepResidualMiB } from '../config/sleep-config.js';
 import type { LocalModelConfig } from '../config/types.js';
 import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
-import type { SchedulerLog } from './log.js';
+import type { GatewayLogger } from '../logger.js';
 import { MemoryLedger } from './memory-ledger.js';
 import type { ModelEntry } from './model-entry.js';
 import type { PlacementGpu } from './placement.js';
@@ -21,7 +21,7 @@ export interface GpuViewDeps {
   now: () => number;
   /** `gpu.reserveGiB` in MiB: kept free on every GPU. */
   reserveMiB: number;
-  log: SchedulerLog;
+  log: GatewayLogger;
   /** The first reading placementGpusNow() asked for has come (or failed): decide again. */
   onFirstReading: () => void;
   /** A measured reading came and the servers' PIDs were read anew for it. */

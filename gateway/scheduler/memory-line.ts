@@ -8,7 +8,7 @@ import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { GpuView } from './gpu-view.js';
-import type { SchedulerLog } from './log.js';
+import type { GatewayLogger } from '../logger.js';
 import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
@@ -40,7 +40,7 @@ export interface MemoryLineDeps {
   /** Host RAM all level-1 sleepers may hold together (settled at init() for `auto`). */
   hostRamBudgetMiB: () => number;
   now: () => number;
-  log: SchedulerLog;
+  log: GatewayLogger;
   act: MemoryLineActions;
 }
 

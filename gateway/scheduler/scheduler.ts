@@ -20,7 +20,7 @@ import { waitHealthy } from '../runtimes/wait-healthy.js';
 import { Adoption } from './adoption.js';
 import { GpuView } from './gpu-view.js';
 import { IdleTimers } from './idle-timers.js';
-import type { SchedulerLog } from './log.js';
+import type { GatewayLogger } from '../logger.js';
 import { MemoryLine, isNoRoom, memoryWaitTimedOut } from './memory-line.js';
 import { ModelEntry, coolDownMs } from './model-entry.js';
 import type { Lease } from './model-queue.js';
@@ -30,7 +30,7 @@ export interface SchedulerDeps {
   config: GatewayConfig;
   runtimes: Partial<Record<'docker' | 'process', Runtime>>;
   gpu: GpuProbe | null;
-  log: SchedulerLog;
+  log: GatewayLogger;
   now?: () => number;
   /** The host's total RAM in MiB, for `scheduling.sleepHostRamGiB: auto` (systeminformation; tests inject). */
   hostRamTotalMiB?: () => Promise<number>;

@@ -12,7 +12,7 @@ import { sleepServer, wakeServer, type WakeStep } from '../runtimes/vllm-sleep.j
 import type { ModelState } from '../status-types.js';
 import type { GpuView } from './gpu-view.js';
 import type { IdleTimers } from './idle-timers.js';
-import type { SchedulerLog } from './log.js';
+import type { GatewayLogger } from '../logger.js';
 import { isNoRoom, type MemoryLine } from './memory-line.js';
 import type { ModelEntry } from './model-entry.js';
 import { hostRamRoom, type PlacedModel } from './placement.js';
@@ -37,7 +37,7 @@ export interface SleepWakeDeps {
   config: GatewayConfig;
   models: ReadonlyMap<string, ModelEntry>;
   now: () => number;
-  log: SchedulerLog;
+  log: GatewayLogger;
   gpus: Pick<GpuView, 'residualMiB' | 'waitForMeasuredRelease'>;
   line: Pick<MemoryLine, 'waitForMemory'>;
   idle: Pick<IdleTimers, 'arm' | 'clear'>;

@@ -7,6 +7,7 @@ import { vi } from 'vitest';
 import { parseConfigText } from '../../gateway/config/load-config.js';
 import type { GatewayConfig } from '../../gateway/config/types.js';
 import { StaticProbe } from '../../gateway/gpu/static-probe.js';
+import { silentLogger } from '../../gateway/logger.js';
 import type { ExitInfo, Instance, Runtime, StartRequest } from '../../gateway/runtimes/runtime.js';
 import { Scheduler } from '../../gateway/scheduler/scheduler.js';
 
@@ -153,8 +154,6 @@ ${models}
 export const fakeModel = (id: string, vramGiB: number, more = '') =>
   `  ${id}: { runtime: process, command: ["fake"], vramGiB: ${vramGiB}${more ? `, ${more}` : ''} }`;
 
-export const silentLog = { info() {}, warn() {}, error() {} };
-
 export async function makeScheduler(
   models: string,
   opts: { extra?: string; now?: () => number; leftovers?: Record<string, number[]> } = {},
@@ -164,7 +163,7 @@ export async function makeScheduler(
   await runtime.open();
   for (const [id, gpus] of Object.entries(opts.leftovers ?? {})) runtime.leftovers.set(id, gpus);
   const gpu = new StaticProbe(config.gpu.static);
-  const scheduler = new Scheduler({ config, runtimes: { process: runtime }, gpu, log: silentLog, now: opts.now });
+  const scheduler = new Scheduler({ config, runtimes: { process: runtime }, gpu, log: silentLogger, now: opts.now });
   await scheduler.init();
   const entry = (id: string) => scheduler.entries.get(id)!;
   return { config, runtime, scheduler, entry };
