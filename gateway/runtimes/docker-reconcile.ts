@@ -6,7 +6,7 @@ import { engineMessage, isNotFound, isRemovalInProgress, startError } from './do
 import { parseGpuLabel, publishedPort } from './docker-inspect.js';
 import type { DockerInstanceInit } from './docker-instance.js';
 import { LABEL_CONFIG_HASH, LABEL_GPUS, LABEL_MANAGED, LABEL_MODEL, LABEL_PREFIX, modelConfigHash } from './docker-naming.js';
-import type { Instance, ReconcileModel, RuntimeLogger } from './runtime.js';
+import { utilizationOfFound, type Instance, type ReconcileModel, type RuntimeLogger } from './runtime.js';
 
 export interface ReconcileContext {
   docker: Dockerode;
@@ -25,9 +25,7 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
   for (const m of models) {
     const model = m.model;
     if (model.runtime !== 'docker') continue;
-    wanted.set(model.id, (gpus) =>
-      modelConfigHash(model, gpus && gpus.length > 0 && m.utilizationOn ? m.utilizationOn(gpus) : m.gpuMemoryUtilization),
-    );
+    wanted.set(model.id, (gpus) => modelConfigHash(model, utilizationOfFound(m, gpus)));
   }
   let list: Dockerode.ContainerInfo[];
   try {

@@ -31,7 +31,15 @@ import {
   writeStateFile,
   type ProcessRecord,
 } from './process-state.js';
-import type { ExitInfo, Instance, ReconcileModel, Runtime, RuntimeHealth, StartRequest } from './runtime.js';
+import {
+  utilizationOfFound,
+  type ExitInfo,
+  type Instance,
+  type ReconcileModel,
+  type Runtime,
+  type RuntimeHealth,
+  type StartRequest,
+} from './runtime.js';
 
 /** Ask the OS for a free loopback port. */
 export function freePort(): Promise<number> {
@@ -303,8 +311,7 @@ export class ProcessRuntime implements Runtime {
       const model = m.model;
       if (model.runtime !== 'process') continue;
       // Compared on the GPUs the server was given, when it was recorded (gpus: auto may have put it on any).
-      const hash = (r: ProcessRecord) =>
-        processModelHash(model, r.gpuIndices && m.utilizationOn ? m.utilizationOn(r.gpuIndices) : m.gpuMemoryUtilization);
+      const hash = (r: ProcessRecord) => processModelHash(model, utilizationOfFound(m, r.gpuIndices));
       wanted.set(model.id, { hash, healthPath: model.healthPath });
     }
     const kills: Array<Promise<void>> = [];

@@ -63,6 +63,14 @@ export interface ReconcileModel {
   utilizationOn?(gpuIndices: readonly number[]): number;
 }
 
+/**
+ * The memory share a server found running was started with, for comparing its config hash: on the
+ * GPUs it says it was given (its record, its container label), else where a fresh start would go.
+ */
+export function utilizationOfFound(m: ReconcileModel, gpuIndices: readonly number[] | null | undefined): number {
+  return gpuIndices && gpuIndices.length > 0 && m.utilizationOn ? m.utilizationOn(gpuIndices) : m.gpuMemoryUtilization;
+}
+
 export interface RuntimeHealth {
   ok: boolean;
   /** Why not, phrased for a user: e.g. "Docker is not running: start it with `sudo systemctl start docker`". */
