@@ -2,11 +2,12 @@
 // (body too large, bad content) are translated here too, at the edge.
 
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
 import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
+import { requestIdOf } from './guards.js';
 
 /** Errors on the Ollama routes are in Ollama's shape; everywhere else in the OpenAI one. */
 export type ErrorShape = 'openai' | 'ollama';
@@ -129,6 +130,21 @@ export function sendErrorRaw(
   }
   const r = errorResponse(err, requestId, shape, redact);
   res.writeHead(r.status, r.headers);
+  res.end(r.body);
+}
+
+/**
+ * Answers a request that Node holds before any route sees it (an `Expect` header to refuse): the
+ * error in its target's shape, with `extraHeaders` (e.g. `connection: close`) added.
+ */
+export function answerBeforeRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: GatewayError,
+  extraHeaders: Record<string, string> = {},
+): void {
+  const r = errorResponse(err, requestIdOf(req.headers), errorShapeForTarget(req.url));
+  res.writeHead(r.status, { ...r.headers, ...extraHeaders });
   res.end(r.body);
 }
 

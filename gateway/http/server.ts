@@ -14,14 +14,13 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { HistoryDocument, RecentRequest, StatusDocument } from '../status-types.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import {
+  answerBeforeRoute,
   answerClientError,
   answerConnect,
   errorResponse,
   errorShapeFor,
-  errorHeaders,
   errorShapeForTarget,
   logAnsweredError,
-  shapedErrorBody,
   toGatewayError,
 } from './errors.js';
 import { Redactor } from './redact.js';
@@ -111,17 +110,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.server.on('checkContinue', (req, res) => {
     // Answered without asking for the body (and the connection closed, the body never read).
-    const refuse = (err: GatewayError) => {
-      const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
-      res.writeHead(err.status, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
-        'x-request-id': requestIdOf(req.headers),
-        ...errorHeaders(err),
-        connection: 'close',
-      });
-      res.end(body);
-    };
+    const refuse = (err: GatewayError) => answerBeforeRoute(req, res, err, { connection: 'close' });
     const length = Number(req.headers['content-length']);
     if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
       return refuse(new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes'));
@@ -140,14 +129,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     app.server.emit('request', req, res);
   });
   app.server.on('checkExpectation', (req, res) => {
-    const err = new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`);
-    const body = JSON.stringify(shapedErrorBody(err, errorShapeForTarget(req.url)));
-    res.writeHead(417, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      'x-request-id': requestIdOf(req.headers),
-    });
-    res.end(body);
+    answerBeforeRoute(
+      req,
+      res,
+      new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`),
+    );
   });
 
   // On close, Fastify closes the connections idle at that moment ('idle' above); a kept-alive
