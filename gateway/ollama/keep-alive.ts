@@ -3,6 +3,7 @@
 // negative value of either means "keep loaded until told otherwise". A string without a unit is an
 // error, except "0". null or absent: no override.
 
+import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import { ollamaBadRequest } from './ollama-errors.js';
 
 /** Seconds to keep the model after the request; Infinity = no idle stop; null = not given. */
@@ -18,9 +19,6 @@ const UNIT_SECONDS: Record<string, number> = {
   m: 60,
   h: 3600,
 };
-
-/** math.MaxInt64 nanoseconds, the longest time.Duration. */
-const MAX_DURATION_SECONDS = 2 ** 63 / 1e9;
 
 /** Go's time.ParseDuration, in seconds; throws Go's own message for what it refuses. */
 export function parseGoDuration(text: string): number {
@@ -45,7 +43,7 @@ export function parseGoDuration(text: string): number {
     if (factor === undefined) throw new Error(`time: unknown unit ${JSON.stringify(unit)} in duration ${JSON.stringify(text)}`);
     s = s.slice(unit.length);
     total += Number(`${int || '0'}.${frac || '0'}`) * factor;
-    if (total > MAX_DURATION_SECONDS) throw bad(); // Go's overflow: past math.MaxInt64 nanoseconds
+    if (total > GO_MAX_DURATION_SECONDS) throw bad(); // Go's overflow: past math.MaxInt64 nanoseconds
   }
   return sign * total;
 }

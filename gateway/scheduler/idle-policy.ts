@@ -19,16 +19,17 @@ export interface IdleFacts {
 }
 
 /**
- * The longest TTL that is a deadline: Go's longest duration (math.MaxInt64 ns, ~292 years), which
- * Ollama also treats as "keep loaded". Any longer is never, not a date past what Date can hold.
+ * Go's longest time.Duration (math.MaxInt64 ns, ~292 years): the longest `keep_alive` Ollama's
+ * parser takes, and the longest TTL that is a deadline (any longer is never, not a date past what
+ * Date can hold).
  */
-export const LONGEST_TTL_SECONDS = 2 ** 63 / 1e9;
+export const GO_MAX_DURATION_SECONDS = 2 ** 63 / 1e9;
 
 /** Idle seconds before the model is stopped; Infinity = never. A pinned model ignores keep_alive, 0 included. */
 export function idleTtlSeconds(f: Pick<IdleFacts, 'pinned' | 'remote' | 'ttlSeconds' | 'keepAliveSeconds'>): number {
   if (f.pinned || f.remote) return Infinity;
   const ttl = f.keepAliveSeconds ?? (f.ttlSeconds > 0 ? f.ttlSeconds : Infinity);
-  return ttl > LONGEST_TTL_SECONDS ? Infinity : ttl;
+  return ttl > GO_MAX_DURATION_SECONDS ? Infinity : ttl;
 }
 
 /** Epoch ms at which the model is due to stop for idleness, or null when it never is (now). */
