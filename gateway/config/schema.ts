@@ -64,29 +64,25 @@ function distinct(list: number[]): boolean {
   return new Set(list).size === list.length;
 }
 
-const httpUrl = z
-  .string()
-  .refine((s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL, e.g. http://127.0.0.1:9000')
-  .refine(
-    (s) => {
-      try {
-        const u = new URL(s);
-        return u.username === '' && u.password === '';
-      } catch {
-        return true; // reported above
-      }
-    },
-    // Requests go to the URL's origin, which has no user:password part: they would be silently
-    // dropped, and the URL is shown in the status document and /api/show.
-    'must not carry credentials (user:password@): put the upstream\'s key in apiKey (sent as "Authorization: Bearer")',
-  );
+const httpUrl = z.string().superRefine((s, ctx) => {
+  let u: URL | null = null;
+  try {
+    u = new URL(s);
+  } catch {
+    // not a URL at all: reported below
+  }
+  if (u === null || !(u.protocol === 'http:' || u.protocol === 'https:') || u.hostname === '') {
+    ctx.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:9000' });
+  }
+  // Requests go to the URL's origin, which has no user:password part: they would be silently
+  // dropped, and the URL is shown in the status document and /api/show.
+  if (u !== null && (u.username !== '' || u.password !== '')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must not carry credentials (user:password@): put the upstream\'s key in apiKey (sent as "Authorization: Bearer")',
+    });
+  }
+});
 
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'), text);
 
