@@ -1,11 +1,8 @@
-// Node's HTTP server settings, one set for every port the gateway listens on (server.ts's main
-// port and ollama-listener.ts's listen.ollamaPort).
-
 import type http from 'node:http';
 
 /**
- * Node's HTTP server settings for every port the gateway listens on (the main one and
- * listen.ollamaPort), so each refuses slow, ambiguous and malformed requests alike.
+ * Node's HTTP server settings for every port the gateway listens on (server.ts's main port and
+ * ollama-listener.ts's listen.ollamaPort), so each refuses slow, ambiguous and malformed requests alike.
  */
 export function nodeServerOptions(idleMs: number): http.ServerOptions {
   return {
