@@ -74,6 +74,14 @@ async function modelStatus(url: string, id: string) {
   return res.json.models.find((m: { id: string }) => m.id === id) as { state: string; endpoint: string | null; gpus: number[] };
 }
 
+/** A temporary config file path (removed after the tests) and the process state file the gateway keeps beside it. */
+function configFiles(prefix: string): { file: string; stateFile: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  dirs.push(dir);
+  const file = path.join(dir, 'gateway.yaml');
+  return { file, stateFile: `${file}.processes.json` };
+}
+
 /** Whether the process that had this pid and start time is gone (a zombie nobody reaped counts as gone). */
 async function gone(p: { pid: number; startTime: number }): Promise<boolean> {
   return !(await isSameProcess(p.pid, p.startTime));
@@ -84,10 +92,7 @@ describe.runIf(process.platform === 'linux')('process models after the gateway w
   beforeAll(ensureBuilt, 240_000);
   it('adopts the running server when the config is unchanged, kills it when the command changed', { timeout: 120_000 }, async () => {
     ensureBuilt();
-    const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-'));
-    dirs.push(dir);
-    const file = path.join(dir, 'gateway.yaml');
-    const stateFile = `${file}.processes.json`;
+    const { file, stateFile } = configFiles('gw-orphans-');
     writeFileSync(file, baseYaml(`models:\n${processModel('orph')}`));
     let gw = await serve(file);
     try {
@@ -158,10 +163,7 @@ describe.runIf(process.platform === 'linux')('process models after the gateway w
 
   it('records the GPUs a server was given, and books the adopted server on them after a restart', { timeout: 120_000 }, async () => {
     ensureBuilt();
-    const dir = mkdtempSync(path.join(tmpdir(), 'gw-orphans-gpus-'));
-    dirs.push(dir);
-    const file = path.join(dir, 'gateway.yaml');
-    const stateFile = `${file}.processes.json`;
+    const { file, stateFile } = configFiles('gw-orphans-gpus-');
     // Two static GPUs of different sizes; `fixed` takes GPU 0, so `roam` (gpus: auto) is placed on GPU 1,
     // with GPU 1's memory share: adoption must compare its config on GPU 1, not on GPU 0.
     const twoGpus = 'gpu: { probe: static, reserveGiB: 0.5, static: [{ name: "G0", totalGiB: 24 }, { name: "G1", totalGiB: 48 }] }';
