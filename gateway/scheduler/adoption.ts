@@ -9,8 +9,8 @@ import { sleepLevel } from '../config/sleep-config.js';
 import type { LocalModelConfig } from '../config/types.js';
 import type { Instance, ReconcileModel, Runtime } from '../runtimes/runtime.js';
 import { isSleeping } from '../runtimes/vllm-sleep.js';
-import type { GpuView } from './gpu-view.js';
 import type { GatewayLogger } from '../logger.js';
+import type { GpuView } from './gpu-view.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
 

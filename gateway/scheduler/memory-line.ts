@@ -7,8 +7,8 @@
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
-import type { GpuView } from './gpu-view.js';
 import type { GatewayLogger } from '../logger.js';
+import type { GpuView } from './gpu-view.js';
 import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
