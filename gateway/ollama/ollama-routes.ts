@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import { errors } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
+import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -41,7 +42,7 @@ const STORE_PATHS: Array<[method: 'POST' | 'DELETE' | 'HEAD', path: string]> = [
 ];
 
 /** About 292 years ahead: what Ollama shows for a model kept loaded (time.Now().Add(math.MaxInt64)). */
-const FOREVER_MS = 9_223_372_036_854;
+const FOREVER_MS = Math.floor(GO_MAX_DURATION_SECONDS * 1000);
 
 const monotonic = () => performance.now();
 
