@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { GatewayConfig } from '../config/types.js';
 import { errors, type GatewayError } from '../errors.js';
 import { createAccessCheck, type AccessCheck } from './access.js';
-import { allowOrigin, preflightAllowedHeaders, requestIdOf } from './guards.js';
+import { preflightAllowedHeaders, requestIdOf } from './guards.js';
 import { announcedOverLimit, readBody } from './request-body.js';
 
 export interface FrontDoor {
@@ -41,7 +41,8 @@ export function createFrontDoor(config: GatewayConfig, adminToken: string): Fron
     cors(res, method, headers) {
       const origin = headers.origin;
       if (origin === undefined) return false;
-      allowOrigin(res, origin);
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
       if (method !== 'OPTIONS') return false;
       res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
       res.setHeader('access-control-allow-headers', preflightAllowedHeaders(headers['access-control-request-headers']));
