@@ -36,4 +36,22 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // The dashboard's bundle must not depend on the Electron shell: what both use lives in shared/
+    // (test/unit/import-boundaries.test.ts checks the same).
+    files: ['renderer/**/*.{ts,tsx}', 'shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['electron', '**/electron/**'],
+              message: 'renderer/ and shared/ do not import electron/: move what both use to shared/',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -4,9 +4,16 @@
 //
 // The channels to main answer with IpcResult envelopes; this file unwraps them, so the page sees
 // `status(): Promise<StatusDocument>` and friends, and errors as rejected Errors whose message is
-// `[code] message` (formatBridgeError in ipc/contract.ts: only the message crosses contextBridge).
+// `[code] message` (formatBridgeError in shared/ipc-contract.ts: only the message crosses contextBridge).
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { formatBridgeError, IPC, type GatewayBridge, type InvokeChannel, type InvokeContract, type IpcResult } from './ipc/contract.js';
+import {
+  formatBridgeError,
+  IPC,
+  type GatewayBridge,
+  type InvokeChannel,
+  type InvokeContract,
+  type IpcResult,
+} from '../shared/ipc-contract.js';
 import type { StatusDocument } from '../gateway/status-types.js';
 
 function bridgeError(code: string, message: string): Error {

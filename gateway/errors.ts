@@ -1,5 +1,8 @@
 // One error catalogue (docs/architecture.md rule 4, docs/http-api.md). Every error the gateway answers
-// with is a GatewayError carrying its code; one Fastify error handler renders it.
+// with is a GatewayError carrying its code; one Fastify error handler renders it. Each code's status,
+// type and Retry-After are written once (ERROR_CATALOGUE); each error's message template is written
+// once too (`errors` below, in the manner of @fastify/error's createError): call sites name the
+// error and pass its details, `errors.bodyTooLarge()`, `errors.forbiddenHost(host)`.
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'permission_error' | 'rate_limit_error' | 'server_error';
 
@@ -73,6 +76,172 @@ export class GatewayError extends Error {
   }
 }
 
-export function isGatewayError(err: unknown): err is GatewayError {
-  return err instanceof GatewayError;
+/** What a factory takes after the message's own details: the underlying error, a Retry-After of its own. */
+export interface ErrorExtras {
+  cause?: unknown;
+  retryAfter?: number;
 }
+
+/** Makes the error; the details fill its message, an optional last argument carries `ErrorExtras`. */
+export type ErrorFactory<A extends unknown[]> = (...args: A | [...A, ErrorExtras]) => GatewayError;
+
+/**
+ * One named error: its code and its message template (`param`: the request field it is about).
+ * The template's parameter count tells its details from a trailing `ErrorExtras`, so templates
+ * declare no default or rest parameters.
+ */
+function define<A extends unknown[]>(code: ErrorCode, message: (...details: A) => string, param?: string): ErrorFactory<A> {
+  const arity = message.length;
+  return (...args) => {
+    const extras = args.length > arity ? (args[arity] as ErrorExtras) : undefined;
+    return new GatewayError(code, message(...(args.slice(0, arity) as A)), { cause: extras?.cause, retryAfter: extras?.retryAfter, param });
+  };
+}
+
+const shown = (text: string, max: number) => text.slice(0, max);
+
+/** Every error the gateway makes outside the scheduler, by name (docs/http-api.md lists the codes). */
+export const errors = {
+  // ---- the request as it arrives (front-door.ts, access.ts, Node's parser, Fastify's router)
+  noHost: define('invalid_request', () => 'The request has no Host header'),
+  manyHosts: define('invalid_request', () => 'The request has more than one Host header'),
+  forbiddenHost: define('forbidden_host', (host: string) => `Host "${host}" is not allowed; add it to auth.allowedHosts`),
+  forbiddenTarget: define(
+    'forbidden_host',
+    (target: string) => `The request target "${shown(target, 80)}" names a host that is not allowed`,
+  ),
+  forbiddenOrigin: define('forbidden_origin', (origin: string) => `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`),
+  adminTokenRequired: define(
+    'invalid_admin_token',
+    () => 'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)',
+  ),
+  apiKeyRequired: define('invalid_api_key', () => 'Missing or wrong API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"'),
+  bodyTooLarge: define('body_too_large', () => 'The request body is larger than limits.maxBodyBytes'),
+  bodyLengthMismatch: define('invalid_json', () => 'Request body size did not match Content-Length'),
+  /** The request stream failed while its body was read (the stream's own words). */
+  bodyUnreadable: define('invalid_request', (why: string) => why),
+  expectationFailed: define(
+    'expectation_failed',
+    (expect: string | undefined) => `Only "Expect: 100-continue" is supported, got "${expect}"`,
+  ),
+  unsupportedMediaType: define(
+    'unsupported_media_type',
+    () => 'The Content-Type is not a valid media type; send "Content-Type: application/json"',
+  ),
+  badUrl: define(
+    'invalid_request',
+    () => 'The request target is not a valid URL (a bad percent-encoding, or a #fragment in an absolute URL)',
+  ),
+  pathPartTooLong: define('uri_too_long', () => 'A part of the request path is too long'),
+  requestTimeout: define('request_timeout', () => 'The request headers or body did not arrive in time'),
+  headersTooLarge: define('headers_too_large', () => 'The request line and headers are larger than 16 KiB'),
+  notHttp: define(
+    'invalid_request',
+    (parserCode: string | undefined) => `The request is not valid HTTP/1.1 (${parserCode ?? 'parse error'})`,
+  ),
+  connectNotSupported: define('invalid_request', () => 'CONNECT is not supported: the gateway is not a forward proxy'),
+  noRoute: define(
+    'not_found',
+    (method: string, path: string) => `No route ${method} ${path}: the gateway only forwards the OpenAI inference paths`,
+  ),
+  /** A 4xx the framework raised in its own words. */
+  badRequest: define('invalid_request', (why: string) => why),
+  internal: define('internal_error', () => 'Internal gateway error'),
+
+  // ---- the request's body and the model it names (body-model.ts, multipart-model.ts, proxy-routes.ts)
+  modelRequired: define('model_required', () => 'The request body must name a model: "model" must be a non-empty string', 'model'),
+  notJsonObject: define('model_required', () => 'The request body must be a JSON object naming a model', 'model'),
+  modelSpanMissing: define('model_required', () => 'The request body must name a model', 'model'),
+  invalidJson: define('invalid_json', (why: string) => `The request body is not valid JSON: ${why}`),
+  emptyBody: define('invalid_json', () => 'The request body is empty; expected a JSON object naming a model'),
+  multipartUnreadable: define('invalid_request', (why: string) => `The multipart form cannot be read: ${why}`, 'model'),
+  modelFieldIsFile: define('model_required', () => 'The form field "model" must be a text field, not a file', 'model'),
+  modelNotConfigured: define(
+    'model_not_found',
+    (model: string) => `The model "${model}" is not configured; GET /v1/models lists the models`,
+    'model',
+  ),
+  stoppedBeforeSend: define('model_stopped', (id: string) => `${id} stopped before the request could be sent`),
+
+  // ---- the gateway's own routes (admin-routes.ts, model-actions.ts, ui-route.ts)
+  unknownModelId: define('model_not_found', (id: string) => `The model "${shown(id, 80)}" is not configured`),
+  logTailOutOfRange: define('invalid_request', (max: number) => `"tail" must be an integer from 1 to ${max}`),
+  historySecondsOutOfRange: define(
+    'invalid_request',
+    (max: number, raw: string) => `seconds must be a number of seconds from 1 to ${max}, not "${shown(raw, 40)}"`,
+    'seconds',
+  ),
+  dashboardNotBuilt: define('not_found', () => 'The dashboard is not built: run `npm run build` (it writes dist/renderer).'),
+  noDashboardFile: define('not_found', () => 'No such file in the dashboard.'),
+  noDashboardIcon: define('not_found', () => 'The dashboard names no icon.'),
+
+  // ---- the Ollama routes (ollama/*: Ollama's wording where it has one)
+  ollamaModelNotFound: define(
+    'model_not_found',
+    (name: string) => `model ${JSON.stringify(name)} not found, try pulling it first`,
+    'model',
+  ),
+  /** A field the Ollama translation cannot read or map, in Ollama's words for that field. */
+  ollamaBadRequest: define('invalid_request', (why: string) => why),
+  ollamaInvalidJson: define('invalid_json', (why: string) => `invalid JSON in the request body: ${why}`),
+  ollamaModelRequired: define('model_required', () => 'model is required', 'model'),
+  ollamaNotSupported: define(
+    'not_supported',
+    (path: string) => `${path} is not supported: the gateway serves the models of its config file (models:); edit it and restart instead`,
+  ),
+
+  // ---- the model server, once a request is forwarded (proxy/forward.ts)
+  noFirstByte: define('upstream_timeout', (seconds: number) => `The model server sent no response within ${seconds} s`),
+  upstreamFailedHandling: define('upstream_error', (what: string) => `The model server failed while handling the request (${what})`),
+  upstreamUnreachable: define(
+    'upstream_unreachable',
+    (tries: string, what: string) => `The model server could not be reached${tries} (${what})`,
+  ),
+  clientStalled: define('client_gone', (why: string) => why),
+  silentMidAnswer: define('upstream_timeout', (seconds: number) => `The model server sent nothing for ${seconds} s mid-answer`),
+  upstreamFailedSending: define('upstream_error', (what: string) => `The model server failed while sending its answer (${what})`),
+
+  // ---- starting a model's server (runtimes/*)
+  /** A start that failed for `why` (runtimes/start-failure.ts adds the server's last lines). */
+  startFailed: define('model_start_failed', (why: string) => why),
+  startStep: define('model_start_failed', (modelId: string, why: string) => `model ${modelId}: ${why}`),
+  dockerStepFailed: define(
+    'model_start_failed',
+    (modelId: string, what: string, detail: string) => `model ${modelId}: ${what} failed: ${detail}`,
+  ),
+  imageMissing: define(
+    'model_start_failed',
+    (modelId: string, image: string) =>
+      `model ${modelId}: image ${image} is not on this machine and docker.pull is "never": ` +
+      `pull it with \`docker pull ${image}\`, or set docker.pull to "missing"`,
+  ),
+  pullFailed: define(
+    'model_start_failed',
+    (modelId: string, image: string, detail: string) => `model ${modelId}: pulling image ${image} failed: ${detail}`,
+  ),
+  pulledImageMissing: define(
+    'model_start_failed',
+    (modelId: string, image: string) => `model ${modelId}: pulling image ${image} ended but the image is not there`,
+  ),
+  startAbandoned: define('model_start_failed', (modelId: string, why: string) => `model ${modelId}: start abandoned (${why})`),
+  runtimeClosed: define('model_start_failed', (modelId: string) => `model ${modelId}: the Docker runtime is closed`),
+  containerDiedStarting: define(
+    'model_start_failed',
+    (modelId: string, reason: string) => `model ${modelId}: the container ${reason} while starting`,
+  ),
+  noPublishedPort: define(
+    'model_start_failed',
+    (modelId: string, port: number) => `model ${modelId}: Docker published no host port for ${port}/tcp`,
+  ),
+  foreignContainer: define(
+    'model_start_failed',
+    (modelId: string, name: string) =>
+      `model ${modelId}: a container named ${name} exists that the gateway does not manage; remove or rename it (\`docker rm -f ${name}\`)`,
+  ),
+  emptyCommand: define('model_start_failed', () => 'The model has an empty command'),
+  notADockerModel: define('internal_error', (modelId: string) => `model ${modelId} is not a docker model`),
+  dockerHostUnsupported: define(
+    'internal_error',
+    (host: string) => `DOCKER_HOST ${host} is not supported: use unix:///path or tcp://host:port`,
+  ),
+} as const;

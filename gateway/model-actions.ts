@@ -2,7 +2,7 @@
 // routes and the Electron shell (through the GatewayHandle) both go through it, so lookup, the
 // busy rule (inside scheduler.unload) and the log-tail bounds are written once.
 
-import { GatewayError } from './errors.js';
+import { errors } from './errors.js';
 import type { ModelEntry } from './scheduler/model-entry.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import type { ModelStatus, StatusDocument } from './status-types.js';
@@ -31,7 +31,7 @@ export interface ModelActions {
 export function createModelActions(scheduler: Scheduler, status: () => StatusDocument): ModelActions {
   const lookup = (id: string): ModelEntry => {
     const entry = scheduler.entries.get(id) ?? scheduler.resolve(id);
-    if (!entry) throw new GatewayError('model_not_found', `The model "${id.slice(0, 80)}" is not configured`);
+    if (!entry) throw errors.unknownModelId(id);
     return entry;
   };
   const entryStatus = (entry: ModelEntry): ModelStatus => status().models.find((m) => m.id === entry.id)!;
@@ -61,7 +61,7 @@ export function createModelActions(scheduler: Scheduler, status: () => StatusDoc
     async logs(id, tail = DEFAULT_LOG_TAIL) {
       const entry = lookup(id);
       if (!Number.isInteger(tail) || tail < 1 || tail > MAX_LOG_TAIL) {
-        throw new GatewayError('invalid_request', `"tail" must be an integer from 1 to ${MAX_LOG_TAIL}`);
+        throw errors.logTailOutOfRange(MAX_LOG_TAIL);
       }
       return entry.lastInstance ? entry.lastInstance.logs(tail) : '';
     },

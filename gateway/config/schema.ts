@@ -18,7 +18,6 @@ const toText = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' 
 const num = (n: z.ZodNumber) => z.preprocess(toNumber, n);
 
 export const positiveInt = num(z.number().int().positive());
-export const nonNegativeInt = num(z.number().int().nonnegative());
 export const positiveNumber = num(z.number().positive());
 export const nonNegativeNumber = num(z.number().nonnegative());
 /**

@@ -1,10 +1,10 @@
 // Who may reach a route (docs/reliability.md "Security"): the Host and Origin allow-lists, the
-// admin token and the API keys. One check for every request, whichever way it came in (Fastify's
-// onRequest hook in server.ts, or the proxied routes' fast path in fast-path.ts).
+// admin token and the API keys. One check for every request, whichever way it came in (the front door,
+// front-door.ts, for Fastify's onRequest hook and the proxied routes' fast path).
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 import { absoluteFormAuthority, allowedHostNames, anySecretEquals, apiKeyHeader, bearer, hostName, ownOrigins } from './guards.js';
 
 export interface AccessRequest {
@@ -54,22 +54,22 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
   return function checkAccess(request) {
     const { url, headers, route } = request;
     const host = headers.host;
-    if (!host) return refused(new GatewayError('invalid_request', 'The request has no Host header'));
+    if (!host) return refused(errors.noHost());
     // Repeated headers arrive joined (server.ts joinDuplicateHeaders), and no host name has a comma.
-    if (host.includes(',')) return refused(new GatewayError('invalid_request', 'The request has more than one Host header'));
+    if (host.includes(',')) return refused(errors.manyHosts());
     if (!hosts.has(hostName(host))) {
-      return refused(new GatewayError('forbidden_host', `Host "${host}" is not allowed; add it to auth.allowedHosts`));
+      return refused(errors.forbiddenHost(host));
     }
     if (url.charCodeAt(0) !== 47 /* '/' */) {
       // An absolute-form target (RFC 9112 §3.2.2) names the host itself: it must be one of ours too.
       const authority = absoluteFormAuthority(url);
       if (authority === null || !hosts.has(hostName(authority))) {
-        return refused(new GatewayError('forbidden_host', `The request target "${url.slice(0, 80)}" names a host that is not allowed`));
+        return refused(errors.forbiddenTarget(url));
       }
     }
     const origin = headers.origin;
     if (origin !== undefined && !originAllowed(origin, request.localPort)) {
-      return refused(new GatewayError('forbidden_origin', `Origin "${origin}" is not allowed; add it to auth.allowedOrigins`));
+      return refused(errors.forbiddenOrigin(origin));
     }
     if (origin !== undefined && request.method === 'OPTIONS') return LET_THROUGH; // a CORS preflight carries no credentials
     // Access is decided on the route the router matched (decoded, normalised path), never on the
@@ -78,21 +78,12 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
     const token = bearer(headers.authorization);
     const isAdmin = token !== null && anySecretEquals(token, admins);
     if (request.method === 'POST' && route !== undefined && route.startsWith('/gateway/')) {
-      return isAdmin
-        ? LET_THROUGH_ADMIN
-        : refused(
-            new GatewayError(
-              'invalid_admin_token',
-              'This route needs "Authorization: Bearer <admin token>" (printed by `serve`, or in the .admin-token file beside the config)',
-            ),
-          );
+      return isAdmin ? LET_THROUGH_ADMIN : refused(errors.adminTokenRequired());
     }
     if (apiKeys.length > 0 && !isAdmin && !isPublicPage(route)) {
       const key = token ?? apiKeyHeader(headers['x-api-key']);
       if (!anySecretEquals(key, everyKey)) {
-        return refused(
-          new GatewayError('invalid_api_key', 'Missing or wrong API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"'),
-        );
+        return refused(errors.apiKeyRequired());
       }
     }
     return isAdmin ? LET_THROUGH_ADMIN : LET_THROUGH;

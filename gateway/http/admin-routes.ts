@@ -2,7 +2,7 @@
 // load / unload / logs, metrics.
 
 import type { FastifyInstance } from 'fastify';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import { DEFAULT_LOG_TAIL, MAX_LOG_TAIL, type ModelActions } from '../model-actions.js';
@@ -70,13 +70,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     if (raw === undefined) return deps.history();
     const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
     if (!(seconds >= 1 && seconds <= WINDOW_SECONDS)) {
-      throw new GatewayError(
-        'invalid_request',
-        `seconds must be a number of seconds from 1 to ${WINDOW_SECONDS}, not "${raw.slice(0, 40)}"`,
-        {
-          param: 'seconds',
-        },
-      );
+      throw errors.historySecondsOutOfRange(WINDOW_SECONDS, raw);
     }
     return deps.history(seconds);
   });

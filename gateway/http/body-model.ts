@@ -1,7 +1,7 @@
 // Reads the `model` a request names and, for an alias, rewrites it to the model's id. The body is
 // otherwise forwarded byte for byte (docs/http-api.md). JSON bodies here; multipart forms in multipart-model.ts.
 
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 
 export interface BodyModel {
   model: string;
@@ -13,7 +13,7 @@ export const shown = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}…` : s)
 
 export function requireModel(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new GatewayError('model_required', 'The request body must name a model: "model" must be a non-empty string', { param: 'model' });
+    throw errors.modelRequired();
   }
   return value;
 }
@@ -35,10 +35,10 @@ function fromJson(body: Buffer): BodyModel {
   try {
     parsed = JSON.parse(body.toString(latin1 ? 'latin1' : 'utf8'));
   } catch (err) {
-    throw new GatewayError('invalid_json', `The request body is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw errors.invalidJson((err as Error).message, { cause: err });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new GatewayError('model_required', 'The request body must be a JSON object naming a model', { param: 'model' });
+    throw errors.notJsonObject();
   }
   const obj = parsed as Record<string, unknown>;
   let value = Object.prototype.hasOwnProperty.call(obj, 'model') ? obj.model : undefined;
@@ -52,7 +52,7 @@ function fromJson(body: Buffer): BodyModel {
       // Only the value's bytes change: numbers past 2^53, "1.0", key order, spacing and invalid
       // UTF-8 inside other strings reach the server exactly as the client wrote them.
       const span = lastTopLevelMember(body, 'model');
-      if (!span) throw new GatewayError('model_required', 'The request body must name a model', { param: 'model' });
+      if (!span) throw errors.modelSpanMissing();
       return Buffer.concat([body.subarray(0, span.start), Buffer.from(JSON.stringify(id), 'utf8'), body.subarray(span.end)]);
     },
   };
@@ -134,7 +134,7 @@ export function isMultipart(contentType: string | undefined): boolean {
 /** The model of a JSON body (multipart forms: multipart-model.ts). */
 export function readBodyModel(body: Buffer | undefined, _contentType?: string): BodyModel {
   if (!body || body.length === 0) {
-    throw new GatewayError('invalid_json', 'The request body is empty; expected a JSON object naming a model');
+    throw errors.emptyBody();
   }
   return fromJson(body);
 }

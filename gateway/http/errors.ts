@@ -1,11 +1,12 @@
 // Renders every error in the OpenAI shape (docs/http-api.md, docs/architecture.md rule 4). Fastify's own errors
-// (body too large, bad content) are translated here too, at the edge.
+// (a bad media type or URL, a path part too long) are translated here too, at the edge; bodies are
+// read by the front door (request-body.ts), so its size and length errors are already the gateway's.
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
 import { requestIdOf } from './guards.js';
 
@@ -35,32 +36,17 @@ export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as { code?: string; statusCode?: number; message?: string };
   switch (e?.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes', { cause: err });
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new GatewayError('invalid_json', e.message ?? 'Bad request body', { cause: err });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new GatewayError(
-        'unsupported_media_type',
-        'The Content-Type is not a valid media type; send "Content-Type: application/json"',
-        {
-          cause: err,
-        },
-      );
+      return errors.unsupportedMediaType({ cause: err });
     case 'FST_ERR_BAD_URL':
-      return new GatewayError(
-        'invalid_request',
-        'The request target is not a valid URL (a bad percent-encoding, or a #fragment in an absolute URL)',
-        { cause: err },
-      );
+      return errors.badUrl({ cause: err });
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return new GatewayError('uri_too_long', 'A part of the request path is too long', { cause: err });
+      return errors.pathPartTooLong({ cause: err });
   }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    return new GatewayError('invalid_request', e.message ?? 'Bad request', { cause: err });
+    return errors.badRequest(e.message ?? 'Bad request', { cause: err });
   }
-  return new GatewayError('internal_error', 'Internal gateway error', { cause: err });
+  return errors.internal({ cause: err });
 }
 
 export function errorHeaders(err: GatewayError): Record<string, string> {
@@ -152,11 +138,11 @@ export function answerBeforeRoute(
 export function clientErrorToGatewayError(err: { code?: string }): GatewayError {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new GatewayError('request_timeout', 'The request headers or body did not arrive in time', { cause: err });
+      return errors.requestTimeout({ cause: err });
     case 'HPE_HEADER_OVERFLOW':
-      return new GatewayError('headers_too_large', 'The request line and headers are larger than 16 KiB', { cause: err });
+      return errors.headersTooLarge({ cause: err });
     default:
-      return new GatewayError('invalid_request', `The request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`, { cause: err });
+      return errors.notHttp(err.code, { cause: err });
   }
 }
 
@@ -192,7 +178,7 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
 export function answerConnect(_req: unknown, socket: Socket): void {
   socket.on('error', () => {});
   if (socket.writable) {
-    answerOnSocket(socket, new GatewayError('invalid_request', 'CONNECT is not supported: the gateway is not a forward proxy'));
+    answerOnSocket(socket, errors.connectNotSupported());
   }
   socket.destroySoon();
 }

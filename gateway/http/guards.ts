@@ -1,9 +1,9 @@
 // Host, Origin and credential checks (docs/reliability.md "Security"; docs/http-api.md), the request id
-// and the CORS headers. The checks are pure functions, tested without sockets; access.ts combines them
-// for server.ts's onRequest hook and the proxied routes' fast path.
+// and the preflight's allowed headers. The checks are pure functions, tested without sockets;
+// access.ts combines them, and the front door (front-door.ts) gives them to every entry.
 
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { tokensEqual } from '../config/admin-token.js';
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
@@ -108,10 +108,4 @@ export function saneRequestId(value: unknown): string | null {
 /** A request's id: the client's X-Request-Id when it is sane, else a new one (docs/http-api.md). */
 export function requestIdOf(headers: IncomingHttpHeaders): string {
   return saneRequestId(headers['x-request-id']) ?? randomUUID();
-}
-
-/** The CORS answer to an allowed Origin, on every response to it. */
-export function allowOrigin(res: ServerResponse, origin: string): void {
-  res.setHeader('access-control-allow-origin', origin);
-  res.setHeader('vary', 'Origin');
 }

@@ -6,7 +6,7 @@
 // file/field line; an alias rewrite replaces only the bytes of that one part's value.
 
 import { Busboy } from '@fastify/busboy';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import { requireModel, type BodyModel } from './body-model.js';
 
 /** Starlette's defaults (`max_fields`, `max_files`) and a field size no model id comes near. */
@@ -19,8 +19,7 @@ interface Part {
   truncated: boolean;
 }
 
-const invalid = (why: string, cause?: unknown) =>
-  new GatewayError('invalid_request', `The multipart form cannot be read: ${why}`, { cause, param: 'model' });
+const invalid = (why: string, cause?: unknown) => errors.multipartUnreadable(why, { cause });
 
 function parseParts(body: Buffer, contentType: string): Promise<Part[]> {
   return new Promise((resolve, reject) => {
@@ -91,7 +90,7 @@ export async function readMultipartModel(body: Buffer | undefined, contentType: 
   for (let i = 0; i < parts.length; i++) if (parts[i].name === 'model') index = i;
   const part = index < 0 ? undefined : parts[index];
   if (part && part.value === null) {
-    throw new GatewayError('model_required', 'The form field "model" must be a text field, not a file', { param: 'model' });
+    throw errors.modelFieldIsFile();
   }
   if (part?.truncated) throw invalid('the "model" field is too long');
   const model = requireModel(part?.value);

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { Cancel } from '../proxy/cancel.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
@@ -201,7 +201,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
         const c = entry.config;
         const remote = c.runtime === 'remote' ? remoteTarget(c.url) : null;
         const origin = remote ? remote.origin : entry.instance?.endpoint;
-        if (!origin) throw new GatewayError('model_stopped', `${entry.id} stopped before the request could be sent`);
+        if (!origin) throw errors.stoppedBeforeSend(entry.id);
         const headers = upstreamRequestHeaders(
           target.headers ?? request.headers,
           request.id,
@@ -265,11 +265,7 @@ export function createOpenAiHandler(scheduler: Scheduler, proxy: Proxy): OpenAiH
     const named = isMultipart(contentType) ? await readMultipart(body, contentType!) : readBodyModel(body, contentType);
     const entry = scheduler.resolve(named.model);
     if (!entry) {
-      throw new GatewayError(
-        'model_not_found',
-        `The model "${describeModel(named.model)}" is not configured; GET /v1/models lists the models`,
-        { param: 'model' },
-      );
+      throw errors.modelNotConfigured(describeModel(named.model));
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
     await proxy(request, { entry, path: upstreamPath(request.route, request.url), body: outBody });

@@ -1,13 +1,14 @@
 // buildServer(deps) returns a Fastify instance that does not listen (docs/architecture.md rule 6).
-// One onRequest hook applies the request id, Host/Origin allow-lists and credentials to every
-// route; one error handler renders every failure in the OpenAI shape.
+// The front door (front-door.ts) gives every request its id, access check, CORS answer and body
+// reader, through Fastify's genReqId, onRequest hook and content-type parser here and through the
+// fast path for the proxied routes' usual requests; one error handler renders every failure.
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -24,9 +25,8 @@ import {
   toGatewayError,
 } from './errors.js';
 import { Redactor } from './redact.js';
-import { allowOrigin, preflightAllowedHeaders, requestIdOf } from './guards.js';
-import { createAccessCheck } from './access.js';
 import { createFastPath } from './fast-path.js';
+import { createFrontDoor } from './front-door.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
 import { nodeServerOptions } from './node-server-options.js';
 import { createOpenAiHandler, createProxy, PROXIED_ROUTES, registerProxyRoutes } from './proxy-routes.js';
@@ -68,6 +68,7 @@ declare module 'fastify' {
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { config } = deps;
+  const door = createFrontDoor(config, deps.adminToken);
   const idleMs = config.timeouts.idleSeconds * 1000;
   // The proxied routes' usual requests are answered before Fastify's router (fast-path.ts); set
   // once the proxy exists, below.
@@ -77,8 +78,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     childLoggerFactory: lazyChildLoggerFactory,
     // One log line per request is written by the proxy route itself (cheaper, and no bodies).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
-    bodyLimit: config.limits.maxBodyBytes,
-    genReqId: (req) => requestIdOf(req.headers),
+    // No bodyLimit: bodies are read by the front door's reader (the content-type parser below).
+    genReqId: (req) => door.requestId(req.headers),
     // Fastify's own 503 while closing has a body outside the error catalogue. Requests that still
     // arrive on kept-alive connections get 'Connection: close' from Fastify and reach the routes:
     // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
@@ -106,34 +107,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   // 'Expect: 100-continue' (curl adds it to bodies over 1 MiB) is answered here: 413 at once when the
   // announced body is over the limit, else '100 Continue'. The header itself is never forwarded.
-  const checkAccess = createAccessCheck(config, deps.adminToken);
-
   app.server.on('checkContinue', (req, res) => {
-    // Answered without asking for the body (and the connection closed, the body never read).
-    const refuse = (err: GatewayError) => answerBeforeRoute(req, res, err, { connection: 'close' });
-    const length = Number(req.headers['content-length']);
-    if (Number.isFinite(length) && length > config.limits.maxBodyBytes) {
-      return refuse(new GatewayError('body_too_large', 'The request body is larger than limits.maxBodyBytes'));
-    }
-    // A Host, Origin or API key the request's checks would refuse: refused before its body is sent
-    // (no route matched yet, so the admin check waits for the router; the others need no route).
-    const early = checkAccess({
-      method: req.method ?? 'POST',
-      url: req.url ?? '/',
-      headers: req.headers,
-      route: undefined,
-      localPort: req.socket.localPort,
-    });
-    if (early.error) return refuse(early.error);
+    // Refused without asking for the body (and the connection closed, the body never read).
+    const refused = door.beforeBody(req);
+    if (refused) return answerBeforeRoute(req, res, refused, { connection: 'close' });
     res.writeContinue();
     app.server.emit('request', req, res);
   });
   app.server.on('checkExpectation', (req, res) => {
-    answerBeforeRoute(
-      req,
-      res,
-      new GatewayError('expectation_failed', `Only "Expect: 100-continue" is supported, got "${req.headers.expect}"`),
-    );
+    answerBeforeRoute(req, res, errors.expectationFailed(req.headers.expect));
   });
 
   // On close, Fastify closes the connections idle at that moment ('idle' above); a kept-alive
@@ -148,9 +130,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     done();
   });
 
-  // Bodies are kept as bytes: the proxy reads `model` and forwards the original bytes.
+  // Bodies are kept as bytes: the proxy reads `model` and forwards the original bytes. Read by the
+  // front door's reader (the fast path's too), so the limit and its answers are the same either way.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (_request, payload, done) => door.readBody(payload, done));
 
   const redactor = new Redactor(config, deps.adminToken);
   const redact = (text: string) => redactor.redact(text);
@@ -163,8 +146,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const route = request.routeOptions.url;
     request.gatewayRoute = route;
     if (route === undefined || !PROXIED_ROUTES.has(route)) reply.raw.setHeader('x-request-id', request.id);
-    const origin = request.headers.origin;
-    const access = checkAccess({
+    const access = door.access({
       method: request.method,
       url: request.url,
       headers: request.headers,
@@ -173,17 +155,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
     if (access.error) return done(access.error);
     request.gatewayAdmin = access.admin;
-    if (origin !== undefined) {
-      allowOrigin(reply.raw, origin);
-      if (request.method === 'OPTIONS') {
-        void reply
-          .code(204)
-          .header('access-control-allow-methods', 'GET, POST, OPTIONS')
-          .header('access-control-allow-headers', preflightAllowedHeaders(request.headers['access-control-request-headers']))
-          .header('access-control-max-age', '600')
-          .send();
-        return; // answered: the route does not run
-      }
+    if (door.cors(reply.raw, request.method, request.headers)) {
+      void reply.code(204).send(); // a preflight: answered, the route does not run
+      return;
     }
     done();
   });
@@ -198,7 +172,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
-    const err = new GatewayError('not_found', `No route ${request.method} ${path}: the gateway only forwards the OpenAI inference paths`);
+    const err = errors.noRoute(request.method, path);
     const r = errorResponse(err, request.id, errorShapeFor(request.url));
     void reply.code(r.status).headers(r.headers).send(r.body);
   });
@@ -206,7 +180,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const proxy = createProxy(app, { ...deps, redact });
   const handleOpenAi = createOpenAiHandler(deps.scheduler, proxy);
   registerProxyRoutes(app, handleOpenAi);
-  fastPath = createFastPath({ checkAccess, handleOpenAi, logger: app.log, maxBodyBytes: config.limits.maxBodyBytes, redact });
+  fastPath = createFastPath({ door, handleOpenAi, logger: app.log, redact });
   registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
   registerAdminRoutes(app, { ...deps, redact });
   if (deps.registerUi) void app.register(async (scope) => deps.registerUi!(scope));

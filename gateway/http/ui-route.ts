@@ -4,7 +4,7 @@
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import { DASHBOARD_CSP } from './content-security-policy.js';
 
 export const UI_CSP = DASHBOARD_CSP;
@@ -65,7 +65,7 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
       try {
         rootReal = await realpath(distDir);
       } catch {
-        throw new GatewayError('not_found', 'The dashboard is not built: run `npm run build` (it writes dist/renderer).');
+        throw errors.dashboardNotBuilt();
       }
     }
     return rootReal;
@@ -78,7 +78,7 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
       try {
         rawIndex = await readFile(path.join(dir, 'index.html'), 'utf8');
       } catch {
-        throw new GatewayError('not_found', 'The dashboard is not built: run `npm run build` (it writes dist/renderer).');
+        throw errors.dashboardNotBuilt();
       }
     }
     return rawIndex;
@@ -91,7 +91,7 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
 
   async function sendFile(rel: string, reply: FastifyReply): Promise<FastifyReply> {
     const dir = await root();
-    const notFound = () => new GatewayError('not_found', 'No such file in the dashboard.');
+    const notFound = () => errors.noDashboardFile();
     let decoded: string;
     try {
       decoded = decodeURIComponent(rel);
@@ -122,7 +122,7 @@ export async function registerUi(app: FastifyInstance, opts: UiOptions): Promise
   // opened in a tab, the Ollama port's "Ollama is running"): the dashboard's own icon, not a 404.
   app.get('/favicon.ico', async (_req, reply) => {
     const icon = linkedIcon(await builtIndex());
-    if (icon === null) throw new GatewayError('not_found', 'The dashboard names no icon.');
+    if (icon === null) throw errors.noDashboardIcon();
     return sendFile(icon, reply);
   });
   app.get<{ Params: { '*': string } }>('/ui/*', async (req, reply) => {

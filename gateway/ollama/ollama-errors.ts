@@ -2,7 +2,7 @@
 // in Ollama's wording where it has one (server/routes.go, server/sched.go), else the gateway's own
 // message. Errors the translation itself finds are GatewayErrors too, so one handler renders all.
 
-import { GatewayError } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 
 /** Ollama's routes all live under /api/ (the Ollama port's other routes keep their own shape). */
 export function isOllamaPath(path: string): boolean {
@@ -29,10 +29,10 @@ function ollamaMessage(err: GatewayError): string {
 /** A model the request names that is not configured (Ollama's own wording). */
 export function ollamaModelNotFound(name: string): GatewayError {
   const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
-  return new GatewayError('model_not_found', `model ${JSON.stringify(shown)} not found, try pulling it first`, { param: 'model' });
+  return errors.ollamaModelNotFound(shown);
 }
 
 /** A request the Ollama routes cannot read or map (400, Ollama's shape). */
 export function ollamaBadRequest(message: string): GatewayError {
-  return new GatewayError('invalid_request', message);
+  return errors.ollamaBadRequest(message);
 }

@@ -5,8 +5,9 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
+import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -41,7 +42,7 @@ const STORE_PATHS: Array<[method: 'POST' | 'DELETE' | 'HEAD', path: string]> = [
 ];
 
 /** About 292 years ahead: what Ollama shows for a model kept loaded (time.Now().Add(math.MaxInt64)). */
-const FOREVER_MS = 9_223_372_036_854;
+const FOREVER_MS = Math.floor(GO_MAX_DURATION_SECONDS * 1000);
 
 const monotonic = () => performance.now();
 
@@ -52,7 +53,7 @@ function readJson(request: FastifyRequest): Json {
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw new GatewayError('invalid_json', `invalid JSON in the request body: ${(err as Error).message}`, { cause: err });
+    throw errors.ollamaInvalidJson((err as Error).message, { cause: err });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw ollamaBadRequest('the request body must be a JSON object');
@@ -65,7 +66,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
   /** The model a body names (`model`, or the older `name`); 400 without one, 404 when not configured. */
   const named = (body: Json): { entry: ModelEntry; name: string } => {
     const name = typeof body.model === 'string' && body.model !== '' ? body.model : body.name;
-    if (typeof name !== 'string' || name === '') throw new GatewayError('model_required', 'model is required', { param: 'model' });
+    if (typeof name !== 'string' || name === '') throw errors.ollamaModelRequired();
     for (const n of namesToTry(name)) {
       const entry = scheduler.resolve(n);
       if (entry) return { entry, name };
@@ -116,10 +117,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
       method,
       url: path,
       handler: async () => {
-        throw new GatewayError(
-          'not_supported',
-          `${path.replace('/:digest', '')} is not supported: the gateway serves the models of its config file (models:); edit it and restart instead`,
-        );
+        throw errors.ollamaNotSupported(path.replace('/:digest', ''));
       },
     });
   }

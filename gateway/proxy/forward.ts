@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
 import type { ResponseTransform } from './response-transform.js';
 import { decideRetry, errorCode, neverReachedUpstream, type RetrySettings } from './retry-policy.js';
@@ -260,31 +260,27 @@ function attempt(dispatcher: Dispatcher, req: ForwardRequest, res: ServerRespons
 function beforeResponseError(err: Error, req: ForwardRequest, attempts: number): GatewayError {
   const code = errorCode(err);
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new GatewayError('upstream_timeout', `The model server sent no response within ${Math.round(req.firstByteMs / 1000)} s`, {
-      cause: err,
-    });
+    return errors.noFirstByte(Math.round(req.firstByteMs / 1000), { cause: err });
   }
   const what = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect timed out' : (code ?? err.message);
   // Reached, then the connection failed before any response (a server that died or reset while
   // handling the request): docs/http-api.md's upstream_error, whether or not the gateway has seen the
   // server's exit yet. upstream_unreachable is for a server never connected to.
   if (!neverReachedUpstream(err)) {
-    return new GatewayError('upstream_error', `The model server failed while handling the request (${what})`, { cause: err });
+    return errors.upstreamFailedHandling(what, { cause: err });
   }
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-  return new GatewayError('upstream_unreachable', `The model server could not be reached${tries} (${what})`, { cause: err });
+  return errors.upstreamUnreachable(tries, what, { cause: err });
 }
 
 /** Translate an upstream failure after its response head (cut, or silent past idleMs) into the catalogue. */
 function midResponseError(err: Error, req: ForwardRequest): GatewayError {
-  if (err instanceof ClientStalledError) return new GatewayError('client_gone', err.message, { cause: err });
+  if (err instanceof ClientStalledError) return errors.clientStalled(err.message, { cause: err });
   const code = errorCode(err);
   if (code === 'UND_ERR_BODY_TIMEOUT') {
-    return new GatewayError('upstream_timeout', `The model server sent nothing for ${Math.round(req.idleMs / 1000)} s mid-answer`, {
-      cause: err,
-    });
+    return errors.silentMidAnswer(Math.round(req.idleMs / 1000), { cause: err });
   }
-  return new GatewayError('upstream_error', `The model server failed while sending its answer (${code ?? err.message})`, { cause: err });
+  return errors.upstreamFailedSending(code ?? err.message, { cause: err });
 }
 
 /**

@@ -2,7 +2,7 @@
 
 import type Dockerode from 'dockerode';
 import type { GatewayConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 
 export type DockerConfig = GatewayConfig['docker'];
 
@@ -26,7 +26,7 @@ export function dockerConnection(config: Pick<DockerConfig, 'socketPath' | 'dock
         where: `tcp://${url.host}`,
       };
     }
-    throw new GatewayError('internal_error', `DOCKER_HOST ${host} is not supported: use unix:///path or tcp://host:port`);
+    throw errors.dockerHostUnsupported(host);
   }
   return { options: { socketPath: config.socketPath }, where: config.socketPath };
 }

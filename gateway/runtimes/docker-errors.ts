@@ -1,7 +1,7 @@
 // Translates dockerode / Engine API failures at the edge (docs/architecture.md rule 4) into messages a
 // workstation user can act on. The original error is kept as `cause`.
 
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 
 export const DOCKER_NOT_RUNNING = 'Docker is not running: start it with `sudo systemctl start docker`';
 export const DOCKER_PERMISSION =
@@ -120,19 +120,14 @@ export function healthReason(err: unknown, where: string): string {
  */
 export function startError(err: unknown, opts: { modelId: string; where: string; what: string }): GatewayError {
   if (err instanceof GatewayError) return err;
-  const prefix = `model ${opts.modelId}: `;
   const conn = connectionReason(err, opts.where);
-  if (conn) return new GatewayError('model_start_failed', prefix + conn, { cause: err });
-  if (isGpuDriverMissing(err)) return new GatewayError('model_start_failed', prefix + NVIDIA_TOOLKIT, { cause: err });
-  return new GatewayError('model_start_failed', `${prefix}${opts.what} failed: ${engineMessage(err)}`, { cause: err });
+  if (conn) return errors.startStep(opts.modelId, conn, { cause: err });
+  if (isGpuDriverMissing(err)) return errors.startStep(opts.modelId, NVIDIA_TOOLKIT, { cause: err });
+  return errors.dockerStepFailed(opts.modelId, opts.what, engineMessage(err), { cause: err });
 }
 
 export function imageMissingError(modelId: string, image: string): GatewayError {
-  return new GatewayError(
-    'model_start_failed',
-    `model ${modelId}: image ${image} is not on this machine and docker.pull is "never": ` +
-      `pull it with \`docker pull ${image}\`, or set docker.pull to "missing"`,
-  );
+  return errors.imageMissing(modelId, image);
 }
 
 export function pullError(modelId: string, image: string, err: unknown, where: string): GatewayError {
@@ -145,7 +140,5 @@ export function pullError(modelId: string, image: string, err: unknown, where: s
       : /unauthorized|denied|not found|manifest unknown/i.test(detail)
         ? ' (check the image name, or `docker login` for a private registry)'
         : '';
-  return new GatewayError('model_start_failed', `model ${modelId}: pulling image ${image} failed: ${detail}${hint}`, {
-    cause: err,
-  });
+  return errors.pullFailed(modelId, image, detail + hint, { cause: err });
 }

@@ -3,7 +3,7 @@
 
 import type Dockerode from 'dockerode';
 import type { DockerModelConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import { engineMessage, imageMissingError, isNotFound, pullError, startError } from './docker-errors.js';
 import { JsonLineSplitter, PullProgressTracker, type PullMessage } from './docker-pull-progress.js';
 import type { RuntimeLogger, StartRequest } from './runtime.js';
@@ -21,7 +21,7 @@ export interface ImageContext {
 /** Why a start was abandoned, as the start's error. */
 export function abortError(modelId: string, signal: AbortSignal): GatewayError {
   const why = signal.reason instanceof Error ? signal.reason.message : signal.reason ? String(signal.reason) : 'abandoned';
-  return new GatewayError('model_start_failed', `model ${modelId}: start abandoned (${why})`, { cause: signal.reason });
+  return errors.startAbandoned(modelId, why, { cause: signal.reason });
 }
 
 export async function ensureImage(ctx: ImageContext, model: DockerModelConfig, req: StartRequest): Promise<void> {
@@ -106,6 +106,6 @@ async function pull(ctx: ImageContext, model: DockerModelConfig, req: StartReque
   tracker.finish();
   report(true);
   if (!(await imageExists(ctx, model))) {
-    throw new GatewayError('model_start_failed', `model ${model.id}: pulling image ${model.image} ended but the image is not there`);
+    throw errors.pulledImageMissing(model.id, model.image);
   }
 }

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import type { DockerModelConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 import { dockerConnection, type DockerConfig } from './docker-connection.js';
 import { engineMessage, healthReason, isNameConflict, isNotFound, isRemovalInProgress, startError } from './docker-errors.js';
 import { DockerEventFollower, type DockerEvent } from './docker-events.js';
@@ -122,7 +122,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
   start(req: StartRequest): Promise<Instance> {
     const model = req.model;
     if (model.runtime !== 'docker') {
-      return Promise.reject(new GatewayError('internal_error', `model ${model.id} is not a docker model`));
+      return Promise.reject(errors.notADockerModel(model.id));
     }
     // Serialised per model: a second start waits for the first and then finds its container.
     const previous = this.starts.get(model.id) ?? Promise.resolve();
@@ -147,7 +147,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     const existing = this.liveInstanceOf(model.id);
     if (existing && existing.configHash === spec.configHash) return existing;
     if (req.signal.aborted) throw abortError(model.id, req.signal);
-    if (this.closed) throw new GatewayError('model_start_failed', `model ${model.id}: the Docker runtime is closed`);
+    if (this.closed) throw errors.runtimeClosed(model.id);
     const ctx = { modelId: model.id, where: this.where };
 
     await ensureImage(
@@ -185,9 +185,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     const fail = async (failure: GatewayError): Promise<never> => {
       // Died by itself meanwhile (seen by `wait` or an event): that is the reason, not the step that tripped on it.
       const died = inst.diedOnItsOwn;
-      const err = died
-        ? new GatewayError('model_start_failed', `model ${model.id}: the container ${died.reason} while starting`, { cause: failure })
-        : failure;
+      const err = died ? errors.containerDiedStarting(model.id, died.reason, { cause: failure }) : failure;
       const output = await inst.abandon(err.message);
       if (output.trim()) throw startFailureError(err.message, output, err.cause ?? err);
       throw err;
@@ -210,16 +208,16 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     const state = info.State as ContainerState;
     if (!state.Running) {
       const exit = exitInfoFromState(state, { requested: false, sawOom: false });
-      return fail(new GatewayError('model_start_failed', `model ${model.id}: the container ${exit.reason} while starting`));
+      return fail(errors.containerDiedStarting(model.id, exit.reason));
     }
     const port = publishedPort(info, spec.containerPort);
     if (!port) {
-      return fail(new GatewayError('model_start_failed', `model ${model.id}: Docker published no host port for ${spec.containerPort}/tcp`));
+      return fail(errors.noPublishedPort(model.id, spec.containerPort));
     }
     inst.publishedOn(port);
     // Died between start and now? Report it here rather than through `exited`.
     const died = inst.diedOnItsOwn;
-    if (died) return fail(new GatewayError('model_start_failed', `model ${model.id}: the container ${died.reason} while starting`));
+    if (died) return fail(errors.containerDiedStarting(model.id, died.reason));
     this.logger.info({ model: model.id, container: spec.name, endpoint: inst.endpoint }, 'container started');
     return inst;
   }
@@ -248,10 +246,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     }
     const labels = info.Config?.Labels ?? {};
     if (labels[LABEL_MANAGED] !== 'true' || labels[LABEL_PREFIX] !== this.config.containerPrefix) {
-      throw new GatewayError(
-        'model_start_failed',
-        `model ${modelId}: a container named ${spec.name} exists that the gateway does not manage; remove or rename it (\`docker rm -f ${spec.name}\`)`,
-      );
+      throw errors.foreignContainer(modelId, spec.name);
     }
     const tracked = this.byId.get(info.Id);
     if (tracked) {

@@ -16,7 +16,7 @@ import { request } from 'undici';
 import type { ProcessModelConfig } from '../config/types.js';
 import { effectiveEnv } from '../config/sleep-config.js';
 import { substituteModelPlaceholders } from '../config/env-substitution.js';
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
 import { descendantPids } from '../gpu/process-tree.js';
 import { OutputTail } from './output-tail.js';
@@ -373,7 +373,7 @@ export class ProcessRuntime implements Runtime {
     };
     const sub = (s: string) => substituteModelPlaceholders(s, values);
     const [cmd, ...rest] = [...model.command, ...model.args].map(sub);
-    if (!cmd) throw new GatewayError('model_start_failed', 'The model has an empty command');
+    if (!cmd) throw errors.emptyCommand();
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const [k, v] of Object.entries(effectiveEnv(model))) env[k] = sub(v);
     env.CUDA_VISIBLE_DEVICES = values.CUDA_VISIBLE_DEVICES;

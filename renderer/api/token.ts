@@ -45,11 +45,3 @@ export function takeAdminToken(env: TokenEnv): string | null {
     return fromHash; // storage disabled: keep it in memory for this page only
   }
 }
-
-export function forgetAdminToken(env: Pick<TokenEnv, 'storage'>): void {
-  try {
-    env.storage?.removeItem(TOKEN_STORAGE_KEY);
-  } catch {
-    /* ignore */
-  }
-}

@@ -2,7 +2,7 @@
 // (docs/desktop.md). Channels are named `domain:action`. This module has no runtime dependencies
 // so that the preload bundle and the renderer can both use it (the renderer imports its types and
 // the pure bridge-error helpers below).
-import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
+import type { HistoryDocument, ModelStatus, StatusDocument } from '../gateway/status-types.js';
 
 export const IPC = {
   /** invoke → IpcResult<StatusDocument> */
@@ -140,7 +140,7 @@ export const BRIDGE_KEYS = [
 ] as const satisfies readonly (keyof GatewayBridge)[];
 
 /** Largest tail the logs channel accepts. */
-export { MAX_LOG_TAIL } from '../../gateway/model-actions.js';
+export { MAX_LOG_TAIL } from '../gateway/model-actions.js';
 
 /** The history window (GET /gateway/history keeps the last 5 minutes). */
 export const MAX_HISTORY_SECONDS = 300;
