@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
+import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -39,9 +40,6 @@ const STORE_PATHS: Array<[method: 'POST' | 'DELETE' | 'HEAD', path: string]> = [
   ['POST', '/api/blobs/:digest'],
   ['HEAD', '/api/blobs/:digest'],
 ];
-
-/** About 292 years ahead: what Ollama shows for a model kept loaded (time.Now().Add(math.MaxInt64)). */
-const FOREVER_MS = 9_223_372_036_854;
 
 const monotonic = () => performance.now();
 
@@ -78,7 +76,8 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     const deadline = entry.idleDeadline;
     if (deadline !== null) return new Date(deadline);
     const ttl = entry.idleTtlSeconds;
-    return new Date(Date.now() + (ttl === Infinity ? FOREVER_MS : ttl * 1000));
+    // Kept loaded: about 292 years ahead, as Ollama shows it (time.Now().Add(math.MaxInt64)).
+    return new Date(Date.now() + (ttl === Infinity ? GO_MAX_DURATION_SECONDS : ttl) * 1000);
   };
 
   app.get('/', (request, reply) => {
