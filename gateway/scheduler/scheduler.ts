@@ -492,7 +492,9 @@ export class Scheduler extends EventEmitter {
     if (under) return under;
     const stopping = (async () => {
       this.idle.clear(entry);
-      if (entry.state !== 'stopped' && entry.state !== 'failed') this.post(entry, { type: 'stopAsked' });
+      // A remote model has no lifecycle: only its requests are cut.
+      const local = entry.config.runtime !== 'remote';
+      if (local && entry.state !== 'stopped' && entry.state !== 'failed') this.post(entry, { type: 'stopAsked' });
       const start = this.starts.get(entry);
       if (start) {
         start.abort.abort(cut);

@@ -63,7 +63,12 @@ afterEach(async () => {
 });
 
 async function setup() {
-  const config = configFrom(fakeModel('a', 8, 'args: ["--enable-sleep-mode"], sleep: { level: 1 }'), 'scheduling: { sleepHostRamGiB: 64 }');
+  const config = configFrom(
+    [fakeModel('a', 8, 'args: ["--enable-sleep-mode"], sleep: { level: 1 }'), '  r: { runtime: remote, url: "http://127.0.0.1:9" }'].join(
+      '\n',
+    ),
+    'scheduling: { sleepHostRamGiB: 64 }',
+  );
   const runtime: Runtime = {
     kind: 'process',
     start: () => Promise.reject(new Error('the scheduler went around Effects')),
@@ -79,7 +84,7 @@ async function setup() {
   });
   await scheduler.init();
   cleanups.push(() => scheduler.shutdown(0, true));
-  return { scheduler, a: scheduler.entries.get('a')!, ...fx };
+  return { scheduler, a: scheduler.entries.get('a')!, r: scheduler.entries.get('r')!, ...fx };
 }
 
 describe('the scheduler through a fake Effects', () => {
@@ -115,5 +120,13 @@ describe('the scheduler through a fake Effects', () => {
       /did not go to sleep: The model server did not go to sleep \(POST \/sleep\?level=1 answered 500\)/,
     );
     expect([a.state, a.instance, calls.at(-1)]).toEqual(['stopped', null, 'stop 0']);
+  });
+
+  it("shutdown cuts a remote model's requests and stops the local ones; a remote model gets no lifecycle event", async () => {
+    const { scheduler, a, r, calls } = await setup();
+    await scheduler.load(a);
+    const lease = await scheduler.admit(r, 'remote-1', never());
+    await scheduler.shutdown(0, true);
+    expect([lease.signal.aborted, r.state, a.state, calls.at(-1)]).toEqual([true, 'ready', 'stopped', 'stop 0']);
   });
 });
