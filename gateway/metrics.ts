@@ -152,7 +152,7 @@ export class Metrics {
     });
     new Counter({
       name: 'vllm_gateway_evictions_total',
-      help: 'Models stopped to make room for another',
+      help: 'Models stopped to make room for another (not those put to sleep instead)',
       registers: [r],
       collect() {
         this.reset();

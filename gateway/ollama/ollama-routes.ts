@@ -41,9 +41,6 @@ const STORE_PATHS: Array<[method: 'POST' | 'DELETE' | 'HEAD', path: string]> = [
   ['HEAD', '/api/blobs/:digest'],
 ];
 
-/** About 292 years ahead: what Ollama shows for a model kept loaded (time.Now().Add(math.MaxInt64)). */
-const FOREVER_MS = Math.floor(GO_MAX_DURATION_SECONDS * 1000);
-
 const monotonic = () => performance.now();
 
 function readJson(request: FastifyRequest): Json {
@@ -79,7 +76,8 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     const deadline = entry.idleDeadline;
     if (deadline !== null) return new Date(deadline);
     const ttl = entry.idleTtlSeconds;
-    return new Date(Date.now() + (ttl === Infinity ? FOREVER_MS : ttl * 1000));
+    // Kept loaded: about 292 years ahead, as Ollama shows it (time.Now().Add(math.MaxInt64)).
+    return new Date(Date.now() + (ttl === Infinity ? GO_MAX_DURATION_SECONDS : ttl) * 1000);
   };
 
   app.get('/', (request, reply) => {

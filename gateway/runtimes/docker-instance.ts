@@ -8,6 +8,7 @@ import { engineMessage, isNotFound, isRemovalInProgress, statusCode } from './do
 import { exitInfoFromState, type ContainerState } from './docker-inspect.js';
 import { demuxDockerLogs, lastLines } from './docker-logs.js';
 import type { ExitInfo, Instance, RuntimeLogger } from './runtime.js';
+import { vllmSleepApi } from './vllm-sleep.js';
 
 /** What an instance needs from the runtime that made it. */
 export interface DockerInstanceHost {
@@ -29,6 +30,10 @@ export interface DockerInstanceInit {
 }
 
 export class DockerInstance implements Instance {
+  private readonly sleepApi = vllmSleepApi(() => this.endpoint);
+  readonly sleep = this.sleepApi.sleep;
+  readonly wake = this.sleepApi.wake;
+  readonly sleepingLevel = this.sleepApi.sleepingLevel;
   readonly exited: Promise<ExitInfo>;
   readonly id: string;
   readonly name: string;

@@ -40,6 +40,7 @@ import {
   type RuntimeHealth,
   type StartRequest,
 } from './runtime.js';
+import { vllmSleepApi } from './vllm-sleep.js';
 
 /** Ask the OS for a free loopback port. */
 export function freePort(): Promise<number> {
@@ -56,6 +57,10 @@ export function freePort(): Promise<number> {
 }
 
 class ProcessInstance implements Instance {
+  private readonly sleepApi = vllmSleepApi(() => this.endpoint);
+  readonly sleep = this.sleepApi.sleep;
+  readonly wake = this.sleepApi.wake;
+  readonly sleepingLevel = this.sleepApi.sleepingLevel;
   readonly exited: Promise<ExitInfo>;
   /** The GPUs placement gave it (its CUDA_VISIBLE_DEVICES). */
   gpuIndices: readonly number[] | null = null;
@@ -141,12 +146,16 @@ async function answers200(url: string, timeoutMs: number): Promise<boolean> {
 
 /** A server an earlier gateway started and this one adopted (reconcile): known by pid and start time only. */
 class AdoptedProcessInstance implements Instance {
+  private readonly sleepApi = vllmSleepApi(() => this.endpoint);
+  readonly sleep = this.sleepApi.sleep;
+  readonly wake = this.sleepApi.wake;
+  readonly sleepingLevel = this.sleepApi.sleepingLevel;
   readonly endpoint: string;
   readonly exited: Promise<ExitInfo>;
   private stopRequested = false;
   private done = false;
   private pollMs = 500;
-  private wake: (() => void) | null = null;
+  private wakePoll: (() => void) | null = null;
 
   /** Where it runs, as recorded when it was started (null: an older record without it). */
   get gpuIndices(): readonly number[] | null {
@@ -164,12 +173,12 @@ class AdoptedProcessInstance implements Instance {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.pollMs);
         if (!this.stopRequested) t.unref(); // watching alone keeps nothing alive; a stop in progress does
-        this.wake = () => {
+        this.wakePoll = () => {
           clearTimeout(t);
           resolve();
         };
       });
-      this.wake = null;
+      this.wakePoll = null;
     }
     this.done = true;
     const requested = this.stopRequested;
@@ -182,7 +191,7 @@ class AdoptedProcessInstance implements Instance {
     if (this.done) return;
     this.stopRequested = true;
     this.pollMs = 50;
-    this.wake?.();
+    this.wakePoll?.();
     await stopGroup({ pgid: this.record.pid, gone: this.exited }, graceMs);
   }
 

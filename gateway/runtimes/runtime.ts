@@ -4,6 +4,7 @@
 
 import type { LocalModelConfig } from '../config/types.js';
 import type { ModelProgress } from '../status-types.js';
+import type { SleepCallOptions, SleepLevel } from './vllm-sleep.js';
 
 export type { GatewayLogger as RuntimeLogger } from '../logger.js';
 
@@ -49,6 +50,12 @@ export interface Instance {
   logs(tail: number): Promise<string>;
   /** Host PIDs of the server and its descendants, for attributing GPU memory. */
   pids(): Promise<number[]>;
+  /** vLLM sleep mode (vllm-sleep.ts): sleep at `level`, confirmed by /is_sleeping. Only with nothing in flight. */
+  sleep(level: SleepLevel, opts: SleepCallOptions): Promise<void>;
+  /** Wake from `level` (level 2: the reload sequence), confirmed by /is_sleeping. */
+  wake(level: SleepLevel, opts: SleepCallOptions): Promise<void>;
+  /** The level a server found running sleeps at; null when awake or it cannot say (adoption). */
+  sleepingLevel(configured: SleepLevel, timeoutMs: number): Promise<SleepLevel | null>;
 }
 
 /** A configured model as reconcile() needs it: where placement would put it, and its utilization. */

@@ -1,5 +1,6 @@
 // Drives a vLLM server's sleep API (its development endpoints, served with VLLM_SERVER_DEV_MODE=1
-// and `--enable-sleep-mode`; docs/scheduling.md "Sleep mode"). The scheduler decides when; this only speaks HTTP:
+// and `--enable-sleep-mode`; docs/scheduling.md "Sleep mode"). The scheduler decides when; this only speaks HTTP,
+// as the runtimes' instances' sleep(), wake() and sleepingLevel() (runtime.ts Instance):
 //   sleep:  POST /sleep?level=L, then GET /is_sleeping until true
 //   wake 1: POST /wake_up
 //   wake 2: POST /wake_up?tags=weights, POST /collective_rpc {"method":"reload_weights"},
@@ -158,4 +159,30 @@ export async function wakeServer(endpoint: string, level: SleepLevel, opts: Slee
   }
   opts.onStep?.('confirm', steps.length, of);
   await until(endpoint, false, c, opts.pollMs ?? DEFAULT_POLL_MS);
+}
+
+/**
+ * Whether a server sleeps (GET /is_sleeping), and at which level: vLLM's vllm:engine_sleep_state
+ * tells (weights_offloaded = 1, discard_all = 2); without it, `configured`. Null when it is awake
+ * or cannot say (then it is adopted as ready).
+ */
+export async function sleepingLevel(endpoint: string, configured: SleepLevel, timeoutMs: number): Promise<SleepLevel | null> {
+  const asleep = await isSleeping(endpoint, { timeoutMs }).catch(() => null);
+  if (asleep !== true) return null;
+  const text = await fetch(`${endpoint}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })
+    .then((r) => (r.ok ? r.text() : ''))
+    .catch(() => '');
+  const on = (state: string) => new RegExp(`^vllm:engine_sleep_state\\{[^}]*sleep_state="${state}"[^}]*\\} 1(\\.0)?$`, 'm').test(text);
+  if (on('discard_all')) return 2;
+  if (on('weights_offloaded')) return 1;
+  return configured;
+}
+
+/** The sleep API of the vLLM server at `endpoint`, as an Instance's methods (runtime.ts). */
+export function vllmSleepApi(endpoint: () => string): Pick<import('./runtime.js').Instance, 'sleep' | 'wake' | 'sleepingLevel'> {
+  return {
+    sleep: (level, opts) => sleepServer(endpoint(), level, opts),
+    wake: (level, opts) => wakeServer(endpoint(), level, opts),
+    sleepingLevel: (configured, timeoutMs) => sleepingLevel(endpoint(), configured, timeoutMs),
+  };
 }

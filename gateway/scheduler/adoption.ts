@@ -3,29 +3,32 @@
 // booked on the GPUs the instance reports rather than where a fresh start would go. A runtime
 // that cannot be asked yet (Docker not running) is asked again in the background until it
 // answers; until then its models' starts wait for that answer, so that nothing is started beside
-// a server that should have been adopted.
+// a server that should have been adopted. Adoption decides which server goes to which model;
+// the coordinator applies it (`adopt`), and whether the server sleeps is asked through Effects.
 
 import { sleepLevel } from '../config/sleep-config.js';
 import type { LocalModelConfig } from '../config/types.js';
 import type { Instance, ReconcileModel, Runtime } from '../runtimes/runtime.js';
-import { isSleeping } from '../runtimes/vllm-sleep.js';
+import type { SleepLevel } from '../runtimes/vllm-sleep.js';
 import type { GatewayLogger } from '../logger.js';
+import type { Effects } from './effects.js';
 import type { GpuView } from './gpu-view.js';
+import { ADOPTABLE } from './lifecycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
 
 export interface AdoptionDeps {
   models: ReadonlyMap<string, ModelEntry>;
   gpus: Pick<GpuView, 'placementGpus'>;
-  now: () => number;
   log: GatewayLogger;
   isShuttingDown: () => boolean;
-  /** An adopted server is the scheduler's now: it watches its exit, arms its idle timer, hands out slots. */
-  adopted(entry: ModelEntry, instance: Instance): void;
+  effects: Pick<Effects, 'sleepingLevel'>;
+  /**
+   * Adopt `instance` for `entry` (asleep at `level`, or awake when null): the coordinator applies
+   * it when the model can still take it over; false when it cannot any more (it was started meanwhile).
+   */
+  adopt(entry: ModelEntry, instance: Instance, gpuIndices: readonly number[], level: SleepLevel | null): boolean;
 }
-
-/** States in which a model takes over a server found running. */
-const ADOPTABLE: readonly string[] = ['stopped', 'starting', 'failed'];
 
 export class Adoption {
   /** Runtimes whose reconciliation has not succeeded yet, and the one in progress. */
@@ -71,27 +74,25 @@ export class Adoption {
   }
 
   private async run(runtime: Runtime): Promise<void> {
-    const { log, now } = this.deps;
+    const { log } = this.deps;
     const models = reconcileModels(this.deps.models.values(), runtime.kind, await this.deps.gpus.placementGpus());
     const adopted = await runtime.reconcile!(models);
     this.unreconciled.delete(runtime.kind);
     for (const [id, instance] of adopted) {
       const entry = this.deps.models.get(id);
-      if (!entry || !ADOPTABLE.includes(entry.state)) continue;
+      // Advisory (the coordinator decides again in adopt()): spares asking a server nobody can take.
+      if (!entry || !ADOPTABLE.includes(entry.phase)) continue;
       const m = models.find((x) => x.model.id === id)!;
       const level = sleepLevel(entry.config);
-      const asleepAt = level > 0 ? await sleepingLevelOf(instance, level === 2 ? 2 : 1) : null;
-      if (!ADOPTABLE.includes(entry.state)) continue; // started meanwhile
+      const asleepAt = level > 0 ? await this.deps.effects.sleepingLevel(instance, level === 2 ? 2 : 1).catch(() => null) : null;
       // Booked where it really runs: the instance knows the GPUs it was given.
       const gpuIndices = instance.gpuIndices ?? m.gpuIndices;
+      if (!this.deps.adopt(entry, instance, gpuIndices, asleepAt)) continue; // started meanwhile
       if (asleepAt !== null) {
-        entry.adoptedAsleep(instance, gpuIndices, asleepAt, now());
         log.info({ model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices, level: asleepAt }, 'adopted sleeping model server');
       } else {
-        entry.becameReady(instance, gpuIndices, now());
         log.info({ model: id, endpoint: instance.endpoint, gpus: entry.gpuIndices }, 'adopted running model server');
       }
-      this.deps.adopted(entry, instance);
     }
   }
 
@@ -122,21 +123,4 @@ export function reconcileModels(entries: Iterable<ModelEntry>, kind: Runtime['ki
     out.push({ model: c, gpuIndices: indices, gpuMemoryUtilization: utilizationOn(indices), utilizationOn });
   }
   return out;
-}
-
-/**
- * Whether an adopted server sleeps (GET /is_sleeping), and at which level: vLLM's
- * vllm:engine_sleep_state tells (weights_offloaded = 1, discard_all = 2); without it, the
- * configured level. Null when it is awake or cannot say (then it is adopted as ready).
- */
-async function sleepingLevelOf(instance: Instance, configured: 1 | 2): Promise<1 | 2 | null> {
-  const asleep = await isSleeping(instance.endpoint, { timeoutMs: 2000 }).catch(() => null);
-  if (asleep !== true) return null;
-  const text = await fetch(`${instance.endpoint}/metrics`, { signal: AbortSignal.timeout(2000) })
-    .then((r) => (r.ok ? r.text() : ''))
-    .catch(() => '');
-  const on = (state: string) => new RegExp(`^vllm:engine_sleep_state\\{[^}]*sleep_state="${state}"[^}]*\\} 1(\\.0)?$`, 'm').test(text);
-  if (on('discard_all')) return 2;
-  if (on('weights_offloaded')) return 1;
-  return configured;
 }

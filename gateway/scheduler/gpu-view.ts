@@ -9,11 +9,14 @@ import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
 import type { GatewayLogger } from '../logger.js';
 import { MemoryLedger } from './memory-ledger.js';
+import type { Instance } from '../runtimes/runtime.js';
 import type { ModelEntry } from './model-entry.js';
 import type { PlacementGpu } from './placement.js';
 
 /** How long a start waits for the GPU to *measure* evicted memory as free (P11). */
 const MEASURED_RELEASE_TIMEOUT_MS = 10_000;
+
+const NO_PIDS: ReadonlySet<number> = new Set();
 
 export interface GpuViewDeps {
   gpu: GpuProbe | null;
@@ -33,6 +36,8 @@ export class GpuView {
   private refreshing: Promise<unknown> | null = null;
   private refreshTried = false;
   private readonly unsubscribe: (() => void) | null;
+  /** Host PIDs of each model's server, read with each measured reading, for VRAM attribution. */
+  private readonly pids = new Map<ModelEntry, { instance: Instance; pids: Set<number> }>();
 
   constructor(private readonly deps: GpuViewDeps) {
     this.unsubscribe = deps.gpu ? deps.gpu.onReading((snap) => void this.onReading(snap)) : null;
@@ -100,7 +105,7 @@ export class GpuView {
       if (e.config.runtime === 'remote') continue;
       // On a GPU nothing measures, a sleeper is shown holding its residue (sleep.residualGiB).
       const budgetMiB = e.holdsGpu && !e.holdsBudget ? sleepResidualMiB(e.config as LocalModelConfig) : e.budgetMiB;
-      out.set(e.id, { pids: e.pids, gpus: e.gpuIndices, budgetMiB, active: e.holdsGpu });
+      out.set(e.id, { pids: this.pidsOf(e), gpus: e.gpuIndices, budgetMiB, active: e.holdsGpu });
     }
     if (includeReleasing) {
       const releasing = this.ledger.releasingPids(this.deps.now());
@@ -116,8 +121,8 @@ export class GpuView {
     const snap = this.deps.gpu?.state().snapshot;
     // Only a sleeper's own reading is its residue: an awake model (what it will hold once asleep,
     // for placement) or a reading taken before it fell asleep shows its whole budget.
-    const asleep = entry.state === 'sleeping' || entry.state === 'waking';
-    if (!asleep || !snap?.measured || entry.pids.size === 0 || entry.fallingAsleep || snap.at <= entry.asleepAt) return fallback;
+    const asleep = entry.phase === 'sleeping' || entry.phase === 'waking' || entry.phase === 'wakeBooked';
+    if (!asleep || !snap?.measured || this.pidsOf(entry).size === 0 || snap.at <= entry.asleepAt) return fallback;
     const attribution = attributeGpuMemory(snap, this.managedModels());
     let most = 0;
     for (const g of attribution.gpus) most = Math.max(most, g.models.find((m) => m.id === entry.id)?.usedMiB ?? 0);
@@ -134,7 +139,8 @@ export class GpuView {
     const snap = this.deps.gpu?.state().snapshot;
     const held: Array<{ gpu: number; heldMiB: number; otherMiB: number }> = [];
     const now = this.deps.now();
-    if (snap?.measured && entry.pids.size > 0) {
+    const pids = this.pidsOf(entry);
+    if (snap?.measured && pids.size > 0) {
       const attribution = attributeGpuMemory(snap, this.managedModels());
       snap.gpus.forEach((g, i) => {
         const heldMiB = attribution.gpus[i].models.find((m) => m.id === entry.id)?.usedMiB ?? 0;
@@ -142,7 +148,14 @@ export class GpuView {
         held.push({ gpu: g.index, heldMiB, otherMiB: this.ledger.otherMiB(g.index, attribution.gpus[i].otherMiB, snap.at, now) });
       });
     }
-    this.ledger.noteStopped(held, entry.pids, now);
+    this.ledger.noteStopped(held, pids, now);
+    this.pids.delete(entry);
+  }
+
+  /** The PIDs last read for the model's current server (none once it is gone). */
+  private pidsOf(entry: ModelEntry): ReadonlySet<number> {
+    const read = this.pids.get(entry);
+    return read && read.instance === entry.instance ? read.pids : NO_PIDS;
   }
 
   /** After an eviction vLLM needs the memory really free: poll until measured free (P11). */
@@ -170,7 +183,9 @@ export class GpuView {
     if (!snap.measured) return;
     await Promise.all(
       [...this.deps.models.values()].map(async (e) => {
-        e.pids = e.instance ? new Set(await e.instance.pids().catch(() => [])) : new Set();
+        const instance = e.instance;
+        if (!instance) return void this.pids.delete(e);
+        this.pids.set(e, { instance, pids: new Set(await instance.pids().catch(() => [])) });
       }),
     );
     this.deps.onPidsRead(); // the status document attributes memory from these PIDs and the probe's reading

@@ -2,7 +2,9 @@
 // change while anyone waits or yields, and at the time the last decision asked to be woken, the
 // line takes a snapshot (the facts below, pure), asks memory-turns.ts for the decision of the
 // moment and carries it out in the same synchronous step, so nothing changes in between. The
-// actions that stop, put to sleep or hand out slots are the scheduler's, passed in.
+// decision is final: the snapshot holds every fact it needs, and nothing here second-guesses it.
+// The line writes no model entry: it posts lifecycle events to the coordinator (`act.post`), and
+// the actions that stop or put to sleep are the coordinator's too.
 
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
@@ -10,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
 import type { GpuView } from './gpu-view.js';
 import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
+import type { LifecycleEvent } from './lifecycle.js';
 import type { ModelEntry } from './model-entry.js';
 import { gpuMemoryUtilization, type PlacementGpu } from './placement.js';
 
@@ -27,8 +30,8 @@ export interface Placement {
 
 /** What the line does with a decision; the scheduler carries each out. */
 export interface MemoryLineActions {
-  /** Hand out slots again (a yield was withdrawn). */
-  grant(entry: ModelEntry): void;
+  /** Apply a lifecycle event to the model (the coordinator's only writer). */
+  post(entry: ModelEntry, event: LifecycleEvent): void;
   putToSleep(entry: ModelEntry, why: string): void;
   evict(entry: ModelEntry): void;
 }
@@ -76,7 +79,7 @@ export class MemoryLine {
         clearTimeout(deadline);
         signal.removeEventListener('abort', onAbort);
         if (this.contenders.get(entry) === contender) this.contenders.delete(entry);
-        entry.setMemoryWait(null, this.deps.now());
+        if (entry.memoryWait !== null) this.deps.act.post(entry, { type: 'memoryWait', wait: null });
       };
       const contender: Contender = {
         entry,
@@ -119,7 +122,7 @@ export class MemoryLine {
   }
 
   private anyYielding(): boolean {
-    for (const e of this.deps.models.values()) if (e.yieldingTo !== null) return true;
+    for (const e of this.deps.models.values()) if (e.phase === 'yielding') return true;
     return false;
   }
 
@@ -136,8 +139,8 @@ export class MemoryLine {
       reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
       holders: holderFacts(this.deps.models.values(), this.deps.gpus),
       contenders: [...this.contenders.values()].map(contenderFacts),
-      // scheduling is absent in configs built in code; 0: busy models are never displaced
-      swapAfterMs: (this.deps.config.scheduling?.swapAfterSeconds ?? 30) * 1000,
+      // 0: busy models are never displaced
+      swapAfterMs: this.deps.config.scheduling.swapAfterSeconds * 1000,
       idleGraceMs: IDLE_GRACE_MS,
       hostRamBudgetMiB: this.deps.hostRamBudgetMiB(),
     });
@@ -164,33 +167,30 @@ export class MemoryLine {
       if (!c) continue;
       const config = c.entry.config as LocalModelConfig;
       const totals = p.gpuIndices.map((i) => gpus.find((g) => g.index === i)!.totalMiB);
-      if (c.entry.state === 'waking') c.entry.wakeBooked();
-      else c.entry.reserve(p.gpuIndices);
+      act.post(c.entry, c.entry.phase === 'waking' ? { type: 'wakeBooked' } : { type: 'placed', gpuIndices: p.gpuIndices });
       c.resolve({ gpuIndices: p.gpuIndices, utilization: gpuMemoryUtilization(config.vramGiB, Math.min(...totals)) });
     }
     for (const e of models.values()) {
       const to = d.yielding.get(e.id) ?? null;
-      if (to === e.yieldingTo || (to !== null && e.state !== 'ready')) continue;
-      if (to !== null) log.info({ model: e.id, to, readyForMs: now - e.readyAt }, 'model yields its GPU memory');
-      e.setYielding(to);
-      if (to === null) act.grant(e);
+      if (to === e.yieldingTo) continue;
+      if (to === null) {
+        act.post(e, { type: 'yieldWithdrawn' });
+        continue;
+      }
+      log.info({ model: e.id, to, readyForMs: now - e.readyAt }, 'model yields its GPU memory');
+      act.post(e, { type: 'turnOver', to });
     }
+    for (const sl of d.sleep) act.putToSleep(byId(sl.id)!, `evicted for ${sl.for}`);
     const byContender = new Map<string, string[]>();
-    for (const sl of d.sleep) {
-      const e = byId(sl.id);
-      if (!e || e.stopPromise || e.sleepPromise || e.state !== 'ready') continue;
-      act.putToSleep(e, `evicted for ${sl.for}`);
-    }
-    for (const ev of d.evict) {
-      const e = byId(ev.id);
-      if (!e || e.stopPromise || !(e.state === 'ready' || (e.state === 'sleeping' && !e.fallingAsleep))) continue;
-      byContender.set(ev.for, [...(byContender.get(ev.for) ?? []), ev.id]);
-    }
+    for (const ev of d.evict) byContender.set(ev.for, [...(byContender.get(ev.for) ?? []), ev.id]);
     for (const [forId, ids] of byContender) {
       log.info({ model: forId, evict: ids }, 'evicting least recently used models');
       for (const id of ids) act.evict(byId(id)!);
     }
-    for (const [id, w] of d.waiting) contenderOf(id)?.entry.setMemoryWait(w, now);
+    for (const [id, w] of d.waiting) {
+      const c = contenderOf(id);
+      if (c) act.post(c.entry, { type: 'memoryWait', wait: w });
+    }
     if (d.wakeAt !== null) {
       this.wakeTimer = setTimeout(() => this.settleSoon(), Math.max(0, d.wakeAt - now));
       this.wakeTimer.unref();
@@ -203,7 +203,7 @@ export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'h
   const holders: HolderFacts[] = [];
   for (const e of models) {
     if (!e.holdsGpu) continue;
-    const canSleep = sleepLevel(e.config) > 0 && e.state === 'ready' && !e.sleepPromise;
+    const canSleep = sleepLevel(e.config) > 0 && (e.phase === 'ready' || e.phase === 'yielding') && !e.stopAsked;
     holders.push({
       id: e.id,
       gpus: e.gpuIndices,
@@ -222,17 +222,28 @@ export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'h
       queued: e.queue.queued,
       lastUsedAt: e.lastUsedAt ?? 0,
       readyAt: e.readyAt,
-      yielding: e.yieldingTo !== null,
+      yielding: e.phase === 'yielding',
     });
   }
   return holders;
 }
 
 function holderPhase(e: ModelEntry): HolderFacts['phase'] {
-  if (e.stopPromise || e.state === 'stopping') return 'stopping';
-  if (e.state === 'sleeping') return e.fallingAsleep ? 'falling-asleep' : 'sleeping';
-  if (e.state === 'waking') return 'waking';
-  return e.state === 'ready' ? 'ready' : 'starting';
+  if (e.stopAsked || e.phase === 'stopping') return 'stopping';
+  switch (e.phase) {
+    case 'fallingAsleep':
+      return 'falling-asleep';
+    case 'sleeping':
+      return 'sleeping';
+    case 'waking':
+    case 'wakeBooked':
+      return 'waking';
+    case 'ready':
+    case 'yielding':
+      return 'ready';
+    default:
+      return 'starting';
+  }
 }
 
 /** A start in line, as the decision sees it: its place is its oldest waiting request (or load() call). */

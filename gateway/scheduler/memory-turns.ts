@@ -1,7 +1,9 @@
 // Who gets GPU memory next (pure; tested synchronously with an injected clock). Given a snapshot of
 // the models holding memory and the starts waiting for it, decide in one pass what the scheduler
 // does now: which starts are placed, which idle models are evicted, which busy models yield, which
-// starts are refused. memory-line.ts carries the decision out and asks again on the next change.
+// starts are refused. The decision is final: the snapshot holds every fact it needs (a model
+// whose stop was asked is `stopping`, one falling asleep `falling-asleep`), and memory-line.ts
+// carries it out as it is, then asks again on the next change.
 //
 // The rules (docs/configuration.md `scheduling.swapAfterSeconds` and the eviction order):
 // - Waiting starts are served in the order of their oldest waiting request. Each one plans over

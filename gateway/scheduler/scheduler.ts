@@ -1,10 +1,12 @@
 // The scheduler: the coordinator that carries out decisions about models. Callers ask `admit()`,
 // `release()`, `load()`, `unload()` or `sleep()`; they never read a state and act on it. It owns
-// the models' entries and runs starts and stops; the rest is in collaborators beside it: the line
-// for GPU memory (memory-line.ts, deciding through memory-turns.ts over placement.ts), sleep and
-// wake (sleep-wake.ts), the GPUs as it sees them (gpu-view.ts, with memory-ledger.ts), adoption at
-// start-up (adoption.ts), idle stops (idle-timers.ts over idle-policy.ts), the lifecycle's allowed
-// transitions (model-transitions.ts), admission (model-queue.ts). See design.md.
+// the models' entries and is the only one to change them: every lifecycle change is an event it
+// applies (`post`, through lifecycle.ts's reducer) and whose effects it carries out; everything
+// done to a server goes through Effects (effects.ts). The rest is in collaborators beside it,
+// which post events or return decisions: the line for GPU memory (memory-line.ts, deciding through
+// memory-turns.ts over placement.ts), sleep and wake (sleep-wake.ts), the GPUs as it sees them
+// (gpu-view.ts, with memory-ledger.ts), adoption at start-up (adoption.ts), idle stops
+// (idle-timers.ts over idle-policy.ts), admission (model-queue.ts). See design.md.
 
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
@@ -16,13 +18,14 @@ import type { GpuProbe } from '../gpu/probe.js';
 import type { AbortLike } from '../proxy/cancel.js';
 import type { ProgressSnapshot } from '../proxy/progress-comments.js';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
-import { waitHealthy } from '../runtimes/wait-healthy.js';
 import type { GatewayLogger } from '../logger.js';
 import { Adoption } from './adoption.js';
+import { serverEffects, type Effects } from './effects.js';
 import { GpuView } from './gpu-view.js';
 import { IdleTimers } from './idle-timers.js';
+import { ADOPTABLE, IllegalEvent, coolDownMs, serving, type LifecycleEffect, type LifecycleEvent } from './lifecycle.js';
 import { MemoryLine, isNoRoom, memoryWaitTimedOut } from './memory-line.js';
-import { ModelEntry, coolDownMs } from './model-entry.js';
+import { ModelEntry } from './model-entry.js';
 import type { Lease } from './model-queue.js';
 import { SleepWake } from './sleep-wake.js';
 
@@ -34,6 +37,14 @@ export interface SchedulerDeps {
   now?: () => number;
   /** The host's total RAM in MiB, for `scheduling.sleepHostRamGiB: auto` (systeminformation; tests inject). */
   hostRamTotalMiB?: () => Promise<number>;
+  /** What is done to servers (tests fake it); default: the runtimes and their instances. */
+  effects?: Effects;
+}
+
+/** A start or a wake under way: shared by every caller (P15), abandoned through `abort`. */
+interface StartWork {
+  done: Promise<void>;
+  abort: AbortController;
 }
 
 const STOP_GRACE_MS = 10_000;
@@ -50,6 +61,10 @@ export class Scheduler extends EventEmitter {
   private readonly sleepWake: SleepWake;
   private readonly adoption: Adoption;
   private readonly idle: IdleTimers;
+  private readonly effects: Effects;
+  /** Starts (and wakes) under way, and stops under way: the coordinator's handles to await, not state. */
+  private readonly starts = new Map<ModelEntry, StartWork>();
+  private readonly stops = new Map<ModelEntry, Promise<void>>();
   evictions = 0;
   /** Host RAM all level-1 sleepers may hold together; `auto` is settled from the host's RAM at init(). */
   private hostRamBudgetMiB: number;
@@ -57,6 +72,7 @@ export class Scheduler extends EventEmitter {
   constructor(private readonly deps: SchedulerDeps) {
     super();
     this.now = deps.now ?? Date.now;
+    this.effects = deps.effects ?? serverEffects;
     for (const m of deps.config.models) {
       const entry = new ModelEntry(m, () => this.changed(), this.now(), this.now);
       this.entries.set(m.id, entry);
@@ -88,7 +104,7 @@ export class Scheduler extends EventEmitter {
       now,
       log,
       act: {
-        grant: (e) => this.grant(e),
+        post: (e, event) => this.post(e, event),
         putToSleep: (e, why) => void this.sleepWake.putToSleep(e, why),
         evict: (e) => this.evict(e),
       },
@@ -101,26 +117,30 @@ export class Scheduler extends EventEmitter {
       gpus: this.gpuView,
       line: this.line,
       idle: this.idle,
+      effects: this.effects,
       hostRamBudgetMiB,
       act: {
+        post: (e, event) => this.post(e, event),
         stop: (e, why, cut) => this.stop(e, why, cut),
-        stopServer: (e, instance, error) => this.stopServer(e, instance, error),
-        startCold: (e) => this.runStart(e),
+        stopServer: (e, instance, begun, error) => this.stopServer(e, instance, begun, error),
+        startCold: (e, signal) => this.runStart(e, signal),
+        rejectWaiting: (e, err) => e.queue.rejectWaiting(err),
         resumeForQueue: (e) => this.resumeForQueue(e),
-        grant: (e) => this.grant(e),
-        emit: (event, id) => this.emit(event, id),
       },
     });
     this.adoption = new Adoption({
       models,
       gpus: this.gpuView,
-      now,
       log,
       isShuttingDown: () => this.shuttingDown,
-      adopted: (entry, instance) => {
-        this.watchExit(entry, instance);
-        this.idle.arm(entry);
-        this.grant(entry);
+      effects: this.effects,
+      adopt: (entry, instance, gpuIndices, level) => {
+        if (!ADOPTABLE.includes(entry.phase)) return false;
+        this.post(
+          entry,
+          level === null ? { type: 'adopted', instance, gpuIndices } : { type: 'adoptedAsleep', instance, gpuIndices, level },
+        );
+        return true;
       },
     });
   }
@@ -138,6 +158,40 @@ export class Scheduler extends EventEmitter {
   /** Servers woken since the gateway started. */
   get wakes(): number {
     return this.sleepWake.wakes;
+  }
+
+  /**
+   * Apply a lifecycle event to a model and carry out its effects: the one place model state is
+   * written. An event its phase does not allow is a scheduler bug (IllegalEvent), logged and thrown.
+   */
+  private post(entry: ModelEntry, event: LifecycleEvent): void {
+    let effects: LifecycleEffect[];
+    try {
+      effects = entry.apply(event, this.now());
+    } catch (err) {
+      if (err instanceof IllegalEvent) this.deps.log.error({ model: entry.id, event: event.type, phase: err.phase }, err.message);
+      throw err;
+    }
+    for (const effect of effects) this.carryOut(entry, effect);
+  }
+
+  private carryOut(entry: ModelEntry, effect: LifecycleEffect): void {
+    switch (effect.kind) {
+      case 'grant':
+        return this.grant(entry);
+      case 'armIdle':
+        return this.idle.arm(entry);
+      case 'clearIdle':
+        return this.idle.clear(entry);
+      case 'watchExit':
+        return this.watchExit(entry, effect.instance);
+      case 'rejectWaiting':
+        return entry.queue.rejectWaiting(effect.error);
+      case 'cutInFlight':
+        return entry.queue.cutInFlight(effect.error);
+      case 'resumeForQueue':
+        return this.resumeForQueue(entry);
+    }
   }
 
   private changed(): void {
@@ -160,7 +214,7 @@ export class Scheduler extends EventEmitter {
 
   /** Ready and taking requests (a yielding model finishes what it has and takes no more). */
   private serving(entry: ModelEntry): boolean {
-    return entry.state === 'ready' && entry.yieldingTo === null;
+    return serving(entry.phase);
   }
 
   private grant(entry: ModelEntry): void {
@@ -218,7 +272,7 @@ export class Scheduler extends EventEmitter {
     } catch (err) {
       return err as GatewayError;
     }
-    if (entry.queue.queued >= entry.config.maxQueue && !(this.serving(entry) && entry.queue.queued === 0)) {
+    if (entry.queue.queued >= entry.config.maxQueue) {
       return new GatewayError('queue_full', `The queue for this model is full (${entry.config.maxQueue} waiting); try again shortly.`);
     }
     return null;
@@ -252,8 +306,7 @@ export class Scheduler extends EventEmitter {
    * release(). 0 stops the model as soon as it is idle (unless pinned).
    */
   setKeepAlive(entry: ModelEntry, seconds: number | null): void {
-    if (entry.keepAliveSeconds === seconds) return;
-    entry.keepAliveSeconds = seconds;
+    if (!entry.keepAlive(seconds)) return;
     this.idle.rearm(entry);
     this.changed();
   }
@@ -285,11 +338,11 @@ export class Scheduler extends EventEmitter {
   async load(entry: ModelEntry): Promise<void> {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
-    entry.explicitStarts += 1;
+    entry.countExplicitStart(1);
     try {
       await this.ensureStarted(entry);
     } finally {
-      entry.explicitStarts -= 1;
+      entry.countExplicitStart(-1);
       this.changed(); // a start that waits for memory may now be wanted by nobody
     }
     this.idle.arm(entry);
@@ -307,7 +360,7 @@ export class Scheduler extends EventEmitter {
     const cut = new GatewayError('model_stopped', `${entry.id} was unloaded while this request was waiting or running`);
     await this.stop(entry, 'unloaded', cut);
     // A failed model that is unloaded forgets its failure (the user acknowledged it).
-    if (entry.state === 'failed') entry.forgetFailure(this.now());
+    if (entry.state === 'failed') this.post(entry, { type: 'failureForgotten' });
   }
 
   /**
@@ -322,83 +375,99 @@ export class Scheduler extends EventEmitter {
 
   private ensureStarted(entry: ModelEntry): Promise<void> {
     if (entry.config.runtime === 'remote' || entry.state === 'ready') return Promise.resolve();
-    if (!entry.startPromise) {
-      const run = entry.state === 'sleeping' ? this.sleepWake.wake(entry) : this.runStart(entry);
-      entry.startPromise = run.finally(() => {
-        entry.startPromise = null;
-        entry.startAbort = null;
-      });
+    let work = this.starts.get(entry);
+    if (!work) {
+      const abort = new AbortController();
+      const run = entry.state === 'sleeping' ? this.sleepWake.wake(entry, abort.signal) : this.runStart(entry, abort.signal);
+      const w: StartWork = {
+        abort,
+        done: run.finally(() => {
+          if (this.starts.get(entry) === w) this.starts.delete(entry);
+        }),
+      };
+      this.starts.set(entry, w);
+      work = w;
     }
-    return entry.startPromise;
+    return work.done;
   }
 
-  private async runStart(entry: ModelEntry): Promise<void> {
-    if (entry.stopPromise) await entry.stopPromise; // a start waits for the stop it races with
+  private async runStart(entry: ModelEntry, signal: AbortSignal): Promise<void> {
+    const stopping = this.stops.get(entry);
+    if (stopping) await stopping; // a start waits for the stop it races with
     const config = entry.config as LocalModelConfig;
     const runtime = this.deps.runtimes[config.runtime];
-    const ac = new AbortController();
-    entry.startAbort = ac;
-    entry.beginStart(this.now());
-    let instance: Instance | null = null;
+    this.post(entry, { type: 'startBegun' });
     const startedAt = this.now();
     try {
       if (!runtime) throw new GatewayError('model_start_failed', `No ${config.runtime} runtime is available`);
-      if (this.adoption.pendingFor(runtime.kind)) {
-        await this.adoption.reconcile(runtime); // throws while the runtime still cannot be asked
-        if (entry.state === 'ready') return; // adopted
-        if (entry.state === 'sleeping') return await this.sleepWake.wake(entry); // adopted asleep
-      }
-      const placement = await this.line.waitForMemory(entry, ac.signal);
+      // throws while the runtime still cannot be asked
+      if (this.adoption.pendingFor(runtime.kind)) await this.adoption.reconcile(runtime);
+    } catch (raw) {
+      return this.startEnded(entry, raw, signal, null);
+    }
+    if (entry.state === 'ready') return; // adopted
+    if (entry.state === 'sleeping') return this.sleepWake.wake(entry, signal); // adopted asleep
+    let instance: Instance | null = null;
+    try {
+      const placement = await this.line.waitForMemory(entry, signal);
       const placedAt = this.now();
-      await this.gpuView.waitForMeasuredRelease(placement.gpuIndices, entry.budgetMiB, ac.signal);
-      entry.setProgress({ phase: 'loading', percent: null, message: 'starting the server' });
-      instance = await runtime.start({
+      await this.gpuView.waitForMeasuredRelease(placement.gpuIndices, entry.budgetMiB, signal);
+      this.post(entry, { type: 'progress', progress: { phase: 'loading', percent: null, message: 'starting the server' } });
+      instance = await this.effects.start(runtime!, {
         model: config,
         gpuIndices: placement.gpuIndices,
         gpuMemoryUtilization: placement.utilization,
-        signal: ac.signal,
+        signal,
         onPhase: (phase) => {
-          if (!ac.signal.aborted) entry.enterPhase(phase, this.now());
+          if (!signal.aborted) this.post(entry, { type: phase === 'pulling' ? 'pullBegun' : 'loadBegun' });
         },
         onProgress: (progress) => {
-          if (!ac.signal.aborted) entry.setProgress(progress);
+          if (!signal.aborted) this.post(entry, { type: 'progress', progress });
         },
       });
-      entry.serverCreated(instance);
+      this.post(entry, { type: 'serverCreated', instance });
       this.watchExit(entry, instance);
-      if (entry.state !== 'starting') entry.enterPhase('starting', this.now());
-      await waitHealthy(instance, {
+      if (entry.state !== 'starting') this.post(entry, { type: 'loadBegun' });
+      await this.effects.waitHealthy(instance, {
         healthPath: config.healthPath,
         timeoutMs: this.deps.config.timeouts.startSeconds * 1000,
-        signal: ac.signal,
+        signal,
       });
       // Logged (synchronously, see cli-log-destination.ts) before the state that lets requests in.
       // ms: since the start was asked for (its turn for memory included); startMs: the server's own start.
       const now = this.now();
       this.deps.log.info({ model: entry.id, ms: now - startedAt, startMs: now - placedAt, endpoint: instance.endpoint }, 'model ready');
-      entry.becameReady(instance, placement.gpuIndices, this.now());
-      this.grant(entry);
+      this.post(entry, { type: 'startFinished', instance, gpuIndices: placement.gpuIndices });
     } catch (raw) {
-      const aborted = ac.signal.aborted;
-      const err = aborted ? (ac.signal.reason as Error) : toStartError(raw);
-      if (instance) await instance.stop(2000).catch(() => {});
-      if (aborted || isNoRoom(err)) {
-        entry.startAbandoned(aborted ? null : err.message, this.now());
-      } else {
-        entry.startFailed(err.message, this.now());
-        this.deps.log.warn({ model: entry.id, err: err.message, coolDownMs: coolDownMs(entry.failures) }, 'model start failed');
-      }
-      entry.queue.rejectWaiting(err);
-      throw err;
+      return this.startEnded(entry, raw, signal, instance);
     }
   }
 
-  /** The stop itself: stopping, the server stopped, stopped (with `error` when it is worth showing). */
-  private async stopServer(entry: ModelEntry, instance: Instance, error: string | null): Promise<void> {
-    entry.beginStop(this.now());
-    await instance.stop(STOP_GRACE_MS).catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
+  /** A start that did not get to ready: abandoned (stopped, no room) or failed (cool-down). Rethrows. */
+  private async startEnded(entry: ModelEntry, raw: unknown, signal: AbortSignal, instance: Instance | null): Promise<never> {
+    const aborted = signal.aborted;
+    const err = aborted ? (signal.reason as Error) : toStartError(raw);
+    if (instance) await this.effects.stop(instance, 2000).catch(() => {});
+    if (aborted || isNoRoom(err)) {
+      this.post(entry, { type: 'startAbandoned', error: aborted ? null : err.message, cause: err });
+    } else {
+      this.post(entry, { type: 'startFailed', message: err.message, cause: err });
+      this.deps.log.warn({ model: entry.id, err: err.message, coolDownMs: coolDownMs(entry.failures) }, 'model start failed');
+    }
+    throw err;
+  }
+
+  /**
+   * The stop itself: `begun` takes the model to stopping (a stop, a failed sleep or wake), the
+   * server is stopped, then stopped (with `error` when it is worth showing).
+   */
+  private async stopServer(entry: ModelEntry, instance: Instance, begun: LifecycleEvent, error: string | null): Promise<void> {
+    this.post(entry, begun);
+    await this.effects
+      .stop(instance, STOP_GRACE_MS)
+      .catch((err: Error) => this.deps.log.error({ model: entry.id, err: err.message }, 'stop failed'));
     this.gpuView.noteReleasing(entry);
-    entry.serverGone(error, this.now());
+    this.post(entry, { type: 'serverGone', error });
   }
 
   // ---------------------------------------------------------------- stop
@@ -406,7 +475,7 @@ export class Scheduler extends EventEmitter {
   /** Evict for a waiting start. A yielding model keeps its queue, and starts again for it after. */
   private evict(entry: ModelEntry): void {
     this.evictions += 1;
-    const yielded = entry.yieldingTo !== null;
+    const yielded = entry.phase === 'yielding';
     void this.stop(entry, yielded ? 'yielded' : 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`), {
       keepQueue: yielded,
     }).then(() => this.resumeForQueue(entry));
@@ -419,37 +488,43 @@ export class Scheduler extends EventEmitter {
 
   /** Stop a model: abandon its start if one is running, cut or reject what remains, stop the server. */
   private stop(entry: ModelEntry, why: string, cut: GatewayError, opts: { keepQueue?: boolean } = {}): Promise<void> {
-    if (entry.stopPromise) return entry.stopPromise;
-    entry.stopPromise = (async () => {
+    const under = this.stops.get(entry);
+    if (under) return under;
+    const stopping = (async () => {
       this.idle.clear(entry);
-      if (entry.startPromise) {
-        entry.startAbort?.abort(cut);
-        await entry.startPromise.catch(() => {});
+      // A remote model has no lifecycle: only its requests are cut.
+      const local = entry.config.runtime !== 'remote';
+      if (local && entry.state !== 'stopped' && entry.state !== 'failed') this.post(entry, { type: 'stopAsked' });
+      const start = this.starts.get(entry);
+      if (start) {
+        start.abort.abort(cut);
+        await start.done.catch(() => {});
       }
       if (!opts.keepQueue) entry.queue.rejectWaiting(cut);
       entry.queue.cutInFlight(cut);
       const instance = entry.instance;
       if (!instance || !(entry.state === 'ready' || entry.state === 'sleeping' || entry.state === 'waking')) return;
       this.deps.log.info({ model: entry.id, why, asleep: entry.state !== 'ready' }, 'stopping model');
-      await this.stopServer(entry, instance, null);
+      await this.stopServer(entry, instance, { type: 'stopBegun' }, null);
     })().finally(() => {
-      entry.stopPromise = null;
+      this.stops.delete(entry);
     });
-    return entry.stopPromise;
+    this.stops.set(entry, stopping);
+    return stopping;
   }
 
-  /** A server that dies on its own: while serving → stopped, requests cut (P12); the next request restarts it. */
+  /** A server that dies on its own: while serving or asleep → stopped, requests cut (P12); the next request restarts it. */
   private watchExit(entry: ModelEntry, instance: Instance): void {
     void instance.exited.then((info) => {
       // start, wake and stop paths handle the rest
       if (info.requested || entry.instance !== instance || !(entry.state === 'ready' || entry.state === 'sleeping')) return;
       this.deps.log.warn({ model: entry.id, reason: info.reason }, 'model server exited while serving');
       this.gpuView.noteReleasing(entry);
-      entry.serverGone(`The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}`, this.now());
-      entry.queue.cutInFlight(
-        new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`),
-      );
-      if (entry.queue.queued > 0) this.ensureStarted(entry).catch(() => {});
+      this.post(entry, {
+        type: 'serverDied',
+        error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}`,
+        cut: new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`),
+      });
     });
   }
 
@@ -473,7 +548,7 @@ export class Scheduler extends EventEmitter {
    * background, and its models' starts wait for that answer.
    */
   async init(): Promise<void> {
-    if (this.deps.hostRamTotalMiB && this.deps.config.scheduling?.sleepHostRamGiB === 'auto') {
+    if (this.deps.hostRamTotalMiB && this.deps.config.scheduling.sleepHostRamGiB === 'auto') {
       const total = await this.deps.hostRamTotalMiB().catch(() => null);
       if (total && total > 0) this.hostRamBudgetMiB = sleepHostRamBudgetMiB(this.deps.config, total);
     }
@@ -510,14 +585,14 @@ export class Scheduler extends EventEmitter {
     for (const e of this.entries.values()) {
       this.idle.clear(e);
       e.queue.rejectWaiting(bye);
-      if (e.startPromise) e.startAbort?.abort(bye);
+      this.starts.get(e)?.abort.abort(bye);
     }
     const deadline = this.now() + drainMs;
     while (!this.drainCut && [...this.entries.values()].some((e) => e.queue.inFlight.size > 0) && this.now() < deadline) {
       await this.nextChange(Math.min(200, deadline - this.now()));
     }
     for (const e of this.entries.values()) e.queue.cutInFlight(bye);
-    await Promise.all([...this.entries.values()].map((e) => e.startPromise?.catch(() => {})));
+    await Promise.all([...this.starts.values()].map((w) => w.done.catch(() => {})));
     if (stopModels) await Promise.all([...this.entries.values()].map((e) => this.stop(e, 'shutdown', bye)));
     this.line.close();
     this.gpuView.close();

@@ -1,17 +1,19 @@
 // Carrying out vLLM sleep mode: putting an idle server to sleep (the first eviction tier, or by
 // hand) and waking it for its next request. Whether and whom to put to sleep is decided elsewhere
-// (memory-turns.ts, placement.ts's hostRamRoom); the HTTP calls are runtimes/vllm-sleep.ts's. What
-// happens around them (the state, the turn for GPU memory, stopping a server whose sleep or wake
-// failed, starting it cold instead) is here, through the scheduler's actions passed in.
+// (memory-turns.ts, placement.ts's hostRamRoom); the calls to the server go through Effects (the
+// instance's sleep API, runtimes/vllm-sleep.ts). What happens around them (the turn for GPU memory,
+// stopping a server whose sleep or wake failed, starting it cold instead) is here; every change of
+// the model's state is a lifecycle event posted to the coordinator (`act.post`).
 
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { Instance } from '../runtimes/runtime.js';
-import { sleepServer, wakeServer, type WakeStep } from '../runtimes/vllm-sleep.js';
-import type { ModelState } from '../status-types.js';
+import type { WakeStep } from '../runtimes/vllm-sleep.js';
 import type { GatewayLogger } from '../logger.js';
+import type { Effects } from './effects.js';
 import type { GpuView } from './gpu-view.js';
+import type { LifecycleEvent, Phase } from './lifecycle.js';
 import type { IdleTimers } from './idle-timers.js';
 import { isNoRoom, type MemoryLine } from './memory-line.js';
 import type { ModelEntry } from './model-entry.js';
@@ -19,18 +21,18 @@ import { hostRamRoom, type PlacedModel } from './placement.js';
 
 /** The scheduler's part in a sleep or a wake. */
 export interface SleepWakeActions {
+  /** Apply a lifecycle event to the model (the coordinator's only writer). */
+  post(entry: ModelEntry, event: LifecycleEvent): void;
   /** Stop the model (cut or reject its requests), as an eviction or unload would. */
   stop(entry: ModelEntry, why: string, cut: GatewayError): Promise<void>;
-  /** Stop the server itself: stopping → stopped, with `error` when it is worth showing. */
-  stopServer(entry: ModelEntry, instance: Instance, error: string | null): Promise<void>;
-  /** Start the model cold (its server is gone). */
-  startCold(entry: ModelEntry): Promise<void>;
+  /** Stop the server itself once `begun` took it to stopping; stopped after, with `error` when it is worth showing. */
+  stopServer(entry: ModelEntry, instance: Instance, begun: LifecycleEvent, error: string | null): Promise<void>;
+  /** Start the model cold (its server is gone), abandoned on `signal` like the wake it replaces. */
+  startCold(entry: ModelEntry, signal: AbortSignal): Promise<void>;
+  /** Reject the requests waiting for the model (its wake was abandoned). */
+  rejectWaiting(entry: ModelEntry, err: Error): void;
   /** Start (or wake) it again when requests wait for it and the gateway is not shutting down. */
   resumeForQueue(entry: ModelEntry): void;
-  /** Hand out slots (the model is ready again). */
-  grant(entry: ModelEntry): void;
-  /** A sleep began, or a wake ended: the scheduler's events. */
-  emit(event: 'sleeping' | 'woke', id: string): void;
 }
 
 export interface SleepWakeDeps {
@@ -40,7 +42,8 @@ export interface SleepWakeDeps {
   log: GatewayLogger;
   gpus: Pick<GpuView, 'residualMiB' | 'waitForMeasuredRelease'>;
   line: Pick<MemoryLine, 'waitForMemory'>;
-  idle: Pick<IdleTimers, 'arm' | 'clear'>;
+  idle: Pick<IdleTimers, 'arm'>;
+  effects: Pick<Effects, 'sleep' | 'wake'>;
   /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`). */
   hostRamBudgetMiB: () => number;
   act: SleepWakeActions;
@@ -59,6 +62,8 @@ export class SleepWake {
   /** Servers put to sleep, and woken, since the gateway started. */
   sleeps = 0;
   wakes = 0;
+  /** Sleeps under way (their /sleep call), to wait for before a wake. */
+  private readonly sleepsUnderWay = new Map<ModelEntry, Promise<void>>();
 
   constructor(private readonly deps: SleepWakeDeps) {}
 
@@ -78,7 +83,7 @@ export class SleepWake {
         `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`,
       );
     }
-    if (entry.state !== 'ready' || entry.yieldingTo !== null) {
+    if (entry.phase !== 'ready') {
       throw new GatewayError(
         'model_not_ready',
         `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
@@ -92,13 +97,17 @@ export class SleepWake {
     if (entry.queue.busy) throw busy();
     if (!(await this.makeHostRamRoom(entry))) return;
     if (entry.queue.busy) throw busy(); // a request came while sleepers were stopped
+    // A request or a stop may have come while sleepers were stopped.
+    if (phaseOf(entry) !== 'ready' || entry.stopAsked) return this.notAsleep(entry);
     await this.putToSleep(entry, 'asked');
-    if (stateOf(entry) !== 'sleeping') {
-      throw new GatewayError(
-        'upstream_error',
-        `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
-      );
-    }
+    if (phaseOf(entry) !== 'sleeping') return this.notAsleep(entry);
+  }
+
+  private notAsleep(entry: ModelEntry): never {
+    throw new GatewayError(
+      'upstream_error',
+      `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
+    );
   }
 
   /**
@@ -152,101 +161,96 @@ export class SleepWake {
   }
 
   /**
-   * ready (nothing in flight or queued) → sleeping: POST /sleep?level=L, confirmed by /is_sleeping.
-   * The state changes at once, so no request reaches the server from here on; one that arrives
-   * waits in the queue and wakes it once it sleeps. A sleep that fails stops the server.
+   * ready (nothing in flight or queued) → sleeping: the instance's sleep(level), confirmed by
+   * /is_sleeping. The phase changes at once (fallingAsleep), so no request reaches the server from
+   * here on; one that arrives waits in the queue and wakes it once it sleeps. A sleep that fails
+   * stops the server. Its caller decided it (memory-turns.ts, or sleepByHand's checks).
    */
   putToSleep(entry: ModelEntry, why: string): Promise<void> {
-    if (entry.sleepPromise) return entry.sleepPromise;
-    const { act, log, now } = this.deps;
-    const instance = entry.instance;
-    const level = sleepLevel(entry.config);
-    // Nothing in flight; nothing queued either, unless it yields (its queue waits for its turn back).
-    const busy = entry.queue.inFlight.size > 0 || (entry.queue.queued > 0 && entry.yieldingTo === null);
-    if (!instance || level === 0 || entry.state !== 'ready' || busy || entry.stopPromise) return Promise.resolve();
-    this.deps.idle.clear(entry);
+    const { act, log, now, effects } = this.deps;
+    const instance = entry.instance!;
+    const level = sleepLevel(entry.config) === 2 ? 2 : 1;
     const t0 = now();
-    entry.beganSleeping(level, t0);
+    act.post(entry, { type: 'sleepBegun', level });
     this.sleeps += 1;
-    act.emit('sleeping', entry.id);
     log.info({ model: entry.id, why, level }, 'putting model to sleep');
-    entry.sleepPromise = (async () => {
+    const sleeping = (async () => {
       try {
-        await sleepServer(instance.endpoint, level, { timeoutMs: this.timeoutMs });
-        if (entry.instance !== instance || entry.state !== 'sleeping') return; // stopped meanwhile
-        entry.fellAsleep(now());
+        await effects.sleep(instance, level, { timeoutMs: this.timeoutMs });
+        if (entry.instance !== instance || entry.phase !== 'fallingAsleep') return; // stopped meanwhile
+        act.post(entry, { type: 'sleepDone' });
         log.info({ model: entry.id, level, ms: now() - t0 }, 'model asleep');
       } catch (err) {
-        if (entry.instance !== instance || entry.state !== 'sleeping') return;
+        if (entry.instance !== instance || entry.phase !== 'fallingAsleep') return;
         const msg = (err as Error).message;
         log.warn({ model: entry.id, err: msg }, 'model did not go to sleep; stopping it');
-        await act.stopServer(entry, instance, `The model server did not go to sleep (${msg}); it was stopped`);
+        await act.stopServer(entry, instance, { type: 'sleepFailed' }, `The model server did not go to sleep (${msg}); it was stopped`);
       }
     })().finally(() => {
-      entry.sleepPromise = null;
+      this.sleepsUnderWay.delete(entry);
       this.deps.idle.arm(entry);
       // A request that arrived meanwhile wakes it (or, when the sleep failed, starts it anew).
       act.resumeForQueue(entry);
     });
-    return entry.sleepPromise;
+    this.sleepsUnderWay.set(entry, sleeping);
+    return sleeping;
   }
 
   /**
    * sleeping → waking → ready: make room like a start (on the GPUs it sleeps on), then wake it
    * (level 1: /wake_up; level 2: weights, reload_weights, kv_cache), ready once /is_sleeping says
    * false. A wake that fails or takes longer than timeouts.startSeconds stops the server and starts
-   * the model anew, once.
+   * the model anew, once. `signal`: the wake is abandoned (stop, shutdown).
    */
-  async wake(entry: ModelEntry): Promise<void> {
-    const { act, log, now, gpus } = this.deps;
-    if (entry.sleepPromise) await entry.sleepPromise;
-    if (entry.state !== 'sleeping' || !entry.instance) return act.startCold(entry); // its sleep failed: stopped
+  async wake(entry: ModelEntry, signal: AbortSignal): Promise<void> {
+    const { act, log, now, gpus, effects } = this.deps;
+    await this.sleepsUnderWay.get(entry);
+    if (entry.phase !== 'sleeping' || !entry.instance) return act.startCold(entry, signal); // its sleep failed: stopped
     const instance = entry.instance;
     // The level it was put to sleep at (or found asleep at).
     const level = entry.sleptLevel ?? (sleepLevel(entry.config) === 2 ? 2 : 1);
-    const ac = new AbortController();
-    entry.startAbort = ac;
-    this.deps.idle.clear(entry);
-    entry.beginWake(now());
+    act.post(entry, { type: 'wakeBegun' });
     const t0 = now();
     try {
-      await this.deps.line.waitForMemory(entry, ac.signal); // placement books its budget (wakeBooked) on its GPUs
+      await this.deps.line.waitForMemory(entry, signal); // placement books its budget (wakeBooked) on its GPUs
       const booked = now();
-      await gpus.waitForMeasuredRelease([...entry.gpuIndices], entry.budgetMiB - gpus.residualMiB(entry), ac.signal);
-      entry.setProgress({ phase: 'loading', percent: 0, message: 'waking from sleep' });
-      await wakeServer(instance.endpoint, level, {
+      await gpus.waitForMeasuredRelease([...entry.gpuIndices], entry.budgetMiB - gpus.residualMiB(entry), signal);
+      act.post(entry, { type: 'progress', progress: { phase: 'loading', percent: 0, message: 'waking from sleep' } });
+      await effects.wake(instance, level, {
         timeoutMs: this.timeoutMs,
-        signal: ac.signal,
+        signal,
         onStep: (step, i, of) => {
-          if (!ac.signal.aborted) entry.setProgress({ phase: 'loading', percent: Math.round((i / of) * 100), message: WAKE_STEPS[step] });
+          if (!signal.aborted) {
+            act.post(entry, {
+              type: 'progress',
+              progress: { phase: 'loading', percent: Math.round((i / of) * 100), message: WAKE_STEPS[step] },
+            });
+          }
         },
       });
-      entry.becameReady(instance, entry.gpuIndices, now());
       this.wakes += 1;
-      act.emit('woke', entry.id);
       // ms: the wake itself; waitedMs: for its turn on the GPU before that
       log.info({ model: entry.id, level, ms: now() - booked, waitedMs: booked - t0 }, 'model awake');
-      act.grant(entry);
+      act.post(entry, { type: 'wakeDone' });
     } catch (raw) {
-      if (ac.signal.aborted) {
-        const err = ac.signal.reason as Error;
-        entry.queue.rejectWaiting(err);
+      if (signal.aborted) {
+        const err = signal.reason as Error;
+        act.rejectWaiting(entry, err);
         throw err;
       }
       if (isNoRoom(raw)) {
-        entry.wakeAbandoned(now());
-        entry.queue.rejectWaiting(raw);
-        this.deps.idle.arm(entry);
+        act.post(entry, { type: 'wakeAbandoned', cause: raw });
         throw raw;
       }
       const msg = (raw as Error).message;
       log.warn({ model: entry.id, err: msg }, 'model did not wake; stopping it and starting it anew');
-      if (entry.instance === instance && stateOf(entry) === 'waking') await act.stopServer(entry, instance, null);
-      entry.startAbort = null;
-      await act.startCold(entry);
+      if (entry.instance === instance && (phaseOf(entry) === 'waking' || phaseOf(entry) === 'wakeBooked')) {
+        await act.stopServer(entry, instance, { type: 'wakeFailed' }, null);
+      }
+      await act.startCold(entry, signal);
     }
   }
 }
 
-/** The state now (a call, so that TypeScript does not carry a narrowing across an await). */
-const stateOf = (e: ModelEntry): ModelState => e.state;
+/** The phase now (a call, so that TypeScript does not carry a narrowing across an await). */
+const phaseOf = (e: ModelEntry): Phase => e.phase;

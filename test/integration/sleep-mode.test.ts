@@ -3,7 +3,7 @@
 // request while asleep: every test here would see a request reaching a sleeper).
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Instance, Runtime, StartRequest } from '../../gateway/runtimes/runtime.js';
-import { sleepServer } from '../../gateway/runtimes/vllm-sleep.js';
+import { sleepServer, vllmSleepApi } from '../../gateway/runtimes/vllm-sleep.js';
 import { createGateway } from '../../gateway/index.js';
 import { StaticProbe } from '../../gateway/gpu/static-probe.js';
 import {
@@ -250,6 +250,7 @@ describe('adoption', () => {
       stop: () => mock.kill(),
       logs: async () => mock.output.join(''),
       pids: async () => [mock.child.pid!],
+      ...vllmSleepApi(() => mock.url),
     };
     const runtime: Runtime = {
       kind: 'process',

@@ -9,6 +9,7 @@ import type { GatewayConfig } from '../../gateway/config/types.js';
 import { StaticProbe } from '../../gateway/gpu/static-probe.js';
 import { silentLogger } from '../../gateway/logger.js';
 import type { ExitInfo, Instance, Runtime, StartRequest } from '../../gateway/runtimes/runtime.js';
+import { vllmSleepApi } from '../../gateway/runtimes/vllm-sleep.js';
 import { Scheduler } from '../../gateway/scheduler/scheduler.js';
 
 export class FakeInstance implements Instance {
@@ -24,6 +25,11 @@ export class FakeInstance implements Instance {
   gpuIndices: readonly number[] | null = null;
   /** The sleep level it sleeps at (POST /sleep), or 0 while awake. */
   asleepLevel = 0;
+  // The real sleep API over HTTP, answered by FakeRuntime's server below.
+  private readonly sleepApi = vllmSleepApi(() => this.endpoint);
+  readonly sleep = this.sleepApi.sleep;
+  readonly wake = this.sleepApi.wake;
+  readonly sleepingLevel = this.sleepApi.sleepingLevel;
 
   constructor(
     readonly model: string,
