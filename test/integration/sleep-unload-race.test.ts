@@ -45,6 +45,7 @@ describe('a sleep by hand overtaken while the server goes to sleep', () => {
     expect(errorOf(slept).code).toBe('upstream_error');
     const m = await t.model('sd');
     expect(m.state).toBe('stopped');
-    expect(m.error).toMatch(/exited|killed|signal/i);
+    // Whichever sees it first gives the reason: the exit watcher, or the failed /sleep call.
+    expect(m.error).toMatch(/exited|killed|signal|did not go to sleep/i);
   });
 });
