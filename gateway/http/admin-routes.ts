@@ -2,6 +2,7 @@
 // load / unload / logs, metrics.
 
 import type { FastifyInstance } from 'fastify';
+import type { GatewayConfig } from '../config/types.js';
 import { errors } from '../errors.js';
 import type { StatusHub } from '../events.js';
 import type { Metrics } from '../metrics.js';
@@ -9,8 +10,11 @@ import { DEFAULT_LOG_TAIL, MAX_LOG_TAIL, type ModelActions } from '../model-acti
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { WINDOW_SECONDS } from '../engine/history.js';
 import type { HistoryDocument, StatusDocument } from '../status-types.js';
+import { frameCache, StatusStream } from './status-stream.js';
 
 export interface AdminDeps {
+  /** timeouts.idleSeconds: how long an event subscriber may read nothing before it is cut. */
+  config: Pick<GatewayConfig, 'timeouts'>;
   scheduler: Scheduler;
   actions: ModelActions;
   hub: StatusHub;
@@ -82,6 +86,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     for (const end of streams) end();
   });
 
+  const frame = frameCache((doc: StatusDocument, admin: boolean) => `event: status\ndata: ${JSON.stringify(forClient(doc, admin))}\n\n`);
+  const stallMs = deps.config.timeouts.idleSeconds * 1000;
+
   app.get('/gateway/events', (request, reply) => {
     reply.hijack();
     const res = reply.raw;
@@ -92,11 +99,16 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       'x-accel-buffering': 'no',
     });
     const admin = request.gatewayAdmin;
-    const send = (doc: StatusDocument) => res.write(`event: status\ndata: ${JSON.stringify(forClient(doc, admin))}\n\n`);
-    send(deps.status());
-    const unsubscribe = deps.hub.subscribe(send);
+    const stream = new StatusStream(res, {
+      stallMs,
+      latest: () => frame(deps.status(), admin),
+      onCut: () => request.log.info({ idleSeconds: stallMs / 1000 }, 'status stream cut: the subscriber read nothing'),
+    });
+    stream.send(frame(deps.status(), admin));
+    const unsubscribe = deps.hub.subscribe((doc) => stream.send(frame(doc, admin)));
     const end = () => {
       unsubscribe();
+      stream.close();
       streams.delete(end);
       if (!res.writableEnded) res.end();
     };

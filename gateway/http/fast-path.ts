@@ -57,8 +57,11 @@ export function createFastPath(deps: FastPathDeps): (req: IncomingMessage, res: 
     }
     door.cors(res, 'POST', headers); // never a preflight: those are OPTIONS
     door.readBody(req, (err, body) => {
-      if (err) fail(err);
-      else handleOpenAi(request, body).catch(fail);
+      if (err === null) return void handleOpenAi(request, body).catch(fail);
+      // As Fastify does for a body it refuses: the rest is never read (it may be endless), so the
+      // connection cannot carry another request; Node closes it once the answer is out.
+      res.setHeader('connection', 'close');
+      fail(err);
     });
     return true;
   };

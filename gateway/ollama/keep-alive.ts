@@ -60,5 +60,7 @@ export function parseKeepAlive(value: unknown): KeepAlive {
       throw ollamaBadRequest((err as Error).message);
     }
   } else throw ollamaBadRequest(`Unsupported type: '${Array.isArray(value) ? '[]interface {}' : typeof value}' for keep_alive`);
-  return seconds < 0 ? Infinity : seconds;
+  // Past Go's largest duration (a JSON number such as 1e308) is "keep loaded" too, as the idle policy
+  // reads it: one value for one meaning, so the status shows -1 for both.
+  return seconds < 0 || seconds > GO_MAX_DURATION_SECONDS ? Infinity : seconds;
 }

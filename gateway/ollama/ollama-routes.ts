@@ -8,10 +8,12 @@ import type { Socket } from 'node:net';
 import { errors } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
 import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
+import { Cancel } from '../proxy/cancel.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
 import type { Timings } from './from-openai.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import { parseKeepAlive, type KeepAlive } from './keep-alive.js';
 import { namesToTry, OLLAMA_API_VERSION, psEntry, showEntry, tagEntry } from './model-info.js';
 import { ollamaBadRequest, ollamaModelNotFound } from './ollama-errors.js';
@@ -54,6 +56,9 @@ function readJson(request: FastifyRequest): Json {
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw ollamaBadRequest('the request body must be a JSON object');
+  if (nestsDeeperThan(parsed, MAX_JSON_DEPTH)) {
+    throw ollamaBadRequest(`the request body is nested too deeply (more than ${MAX_JSON_DEPTH} levels of objects and arrays)`);
+  }
   return parsed as Json;
 }
 
@@ -120,20 +125,32 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     });
   }
 
-  /** Loads (or, with keep_alive 0, unloads) without generating or embedding anything. */
-  const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive): Promise<'load' | 'unload'> => {
+  /**
+   * Loads (or, with keep_alive 0, unloads) without generating or embedding anything. A client that
+   * leaves while the model starts is dropped like a queued request: its load stops waiting.
+   */
+  const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive, reply: FastifyReply): Promise<'load' | 'unload'> => {
     if (keepAlive === 0) {
       scheduler.setKeepAlive(entry, 0); // stops it once nothing is in flight (a pinned model stays)
       return 'unload';
     }
-    await scheduler.load(entry);
+    const gone = new Cancel();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) gone.abort();
+    };
+    reply.raw.once('close', onClose);
+    try {
+      await scheduler.load(entry, gone);
+    } finally {
+      reply.raw.removeListener('close', onClose);
+    }
     scheduler.setKeepAlive(entry, keepAlive);
     return 'load';
   };
 
   /** An empty prompt or message list: the model is loaded or unloaded, nothing generated. */
-  const loadOnly = async (kind: 'chat' | 'generate', entry: ModelEntry, name: string, keepAlive: KeepAlive) => {
-    const done_reason = await loadOrUnload(entry, keepAlive);
+  const loadOnly = async (kind: 'chat' | 'generate', entry: ModelEntry, name: string, keepAlive: KeepAlive, reply: FastifyReply) => {
+    const done_reason = await loadOrUnload(entry, keepAlive, reply);
     return {
       model: name,
       created_at: new Date().toISOString(),
@@ -153,7 +170,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
       kind === 'chat'
         ? body.messages === undefined || body.messages === null || (Array.isArray(body.messages) && body.messages.length === 0)
         : (body.prompt === undefined || body.prompt === '') && !(Array.isArray(body.images) && body.images.length > 0);
-    if (empty) return reply.type('application/json; charset=utf-8').send(await loadOnly(kind, entry, name, keepAlive));
+    if (empty) return reply.type('application/json; charset=utf-8').send(await loadOnly(kind, entry, name, keepAlive, reply));
     const call = kind === 'chat' ? chatToOpenAi(body, entry.id, think) : generateToOpenAi(body, entry.id, think);
     const timings: Timings = { startedMs, admittedMs: null };
     const transform = new GenerationTransform(
@@ -172,7 +189,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     // EmbedHandler, EmbeddingsHandler); clients preload an embedding model this way.
     const input = legacy ? body.prompt : body.input;
     if (input === undefined || input === null || input === '' || (Array.isArray(input) && input.length === 0)) {
-      await loadOrUnload(entry, keepAlive);
+      await loadOrUnload(entry, keepAlive, reply);
       return reply.type('application/json; charset=utf-8').send(legacy ? { embedding: [] } : { model: name, embeddings: [] });
     }
     const call = embedToOpenAi(body, entry.id, legacy);

@@ -29,6 +29,23 @@ function parseJson(bytes: Buffer[]): unknown {
   }
 }
 
+/** Longest upstream error text kept (a body that is not JSON: an HTML page, a proxy's text). */
+const ERROR_TEXT_MAX = 2000;
+
+/** An upstream error body's message: the JSON error's, or the body's own text when it is not JSON. */
+function upstreamErrorMessage(bytes: Buffer[], status: number): string {
+  const text = Buffer.concat(bytes).toString('utf8');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    const trimmed = text.trim();
+    if (trimmed === '') return openAiErrorMessage(null, status);
+    return trimmed.length > ERROR_TEXT_MAX ? `${trimmed.slice(0, ERROR_TEXT_MAX)}…` : trimmed;
+  }
+  return openAiErrorMessage(body, status);
+}
+
 const ndjson = (objects: Json[]) => (objects.length === 0 ? null : objects.map((o) => `${JSON.stringify(o)}\n`).join(''));
 
 /** A whole chat/text completion (an upstream that did not stream) as one stream chunk, for the converter. */
@@ -89,7 +106,7 @@ export class GenerationTransform implements ResponseTransform {
 
   end(): { head?: TransformedHead; body: string | null } {
     if (this.mode === 'error') {
-      return whole(this.status, { error: openAiErrorMessage(parseJson(this.gathered), this.status) });
+      return whole(this.status, { error: upstreamErrorMessage(this.gathered, this.status) });
     }
     if (this.mode === 'gather') {
       const body = parseJson(this.gathered);
@@ -131,8 +148,8 @@ export class EmbeddingTransform implements ResponseTransform {
   }
 
   end(): { head: TransformedHead; body: string } {
+    if (this.status >= 400) return whole(this.status, { error: upstreamErrorMessage(this.gathered, this.status) });
     const body = parseJson(this.gathered);
-    if (this.status >= 400) return whole(this.status, { error: openAiErrorMessage(body, this.status) });
     if (body === null || typeof body !== 'object') return whole(502, { error: 'the model server sent a body that is not JSON' });
     return whole(200, embeddingsFromOpenAi(body as Json, { ...this.o, now: this.o.now() }));
   }

@@ -302,11 +302,21 @@ export async function forward(dispatcher: Dispatcher, req: ForwardRequest, res: 
       const { original, responseStarted } = e as AttemptError;
       if (req.signal.aborted) {
         const reason = req.signal.reason;
-        if (responseStarted || !(reason instanceof GatewayError)) {
+        // The client went away: nobody to answer.
+        if (!(reason instanceof GatewayError)) {
           res.destroy();
           return result;
         }
-        throw reason; // cut by the gateway before the response began: answer with why
+        // Cut by the gateway (a forced unload, an eviction, shutdown): what the client has had so
+        // far decides the answer, not how far the upstream got. Nothing yet (before the upstream
+        // answered, or a transform gathering a whole answer): answer with why.
+        if (!responseStarted || !res.headersSent) throw reason;
+        req.onBrokenResponse?.(reason);
+        // A stream in another API's shape ends with its error line (Ollama's {"error": …}).
+        const tail = req.transform?.fail?.(reason) ?? null;
+        if (tail !== null) res.end(tail);
+        else res.destroy();
+        return result;
       }
       if (responseStarted) {
         // A transform that gathers the whole answer has sent nothing yet: the client can still

@@ -334,13 +334,19 @@ export class Scheduler extends EventEmitter {
 
   // ---------------------------------------------------------------- load / unload (admin)
 
-  /** Start a model and wait until it is ready (or failed). */
-  async load(entry: ModelEntry): Promise<void> {
+  /**
+   * Start a model and wait until it is ready (or failed). `signal`: the caller went away (an Ollama
+   * load-only request whose client left): it stops waiting at once and no longer counts as wanting
+   * the start, so a start still waiting for memory that nobody else wants is given up, as for a
+   * request that leaves the queue (P5), rather than evicting a model later for it.
+   */
+  async load(entry: ModelEntry, signal?: AbortLike): Promise<void> {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
+    if (signal?.aborted) throw new GatewayError('client_gone', 'The client went away while waiting');
     entry.countExplicitStart(1);
     try {
-      await this.ensureStarted(entry);
+      await (signal ? untilAborted(this.ensureStarted(entry), signal) : this.ensureStarted(entry));
     } finally {
       entry.countExplicitStart(-1);
       this.changed(); // a start that waits for memory may now be wanted by nobody
@@ -597,6 +603,15 @@ export class Scheduler extends EventEmitter {
     this.line.close();
     this.gpuView.close();
   }
+}
+
+/** `work`, or a client_gone rejection as soon as `signal` aborts (the work itself goes on). */
+function untilAborted(work: Promise<void>, signal: AbortLike): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(new GatewayError('client_gone', 'The client went away while waiting'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function toStartError(err: unknown): GatewayError {

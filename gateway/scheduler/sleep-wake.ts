@@ -104,6 +104,9 @@ export class SleepWake {
   }
 
   private notAsleep(entry: ModelEntry): never {
+    // Stopped meanwhile by something else (an unload, an eviction): answered as any request a
+    // stop overtakes, 503 model_stopped. A sleep that failed stopped the server with its reason.
+    if (entry.error === null) throw new GatewayError('model_stopped', `${entry.id} was stopped while it was being put to sleep`);
     throw new GatewayError(
       'upstream_error',
       `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,

@@ -43,6 +43,12 @@ describe('parseKeepAlive', () => {
     expect(parseKeepAlive('10m')).toBe(600);
   });
 
+  it("a number past Go's largest duration means keep loaded, like a negative one (one value for one meaning)", () => {
+    expect(parseKeepAlive(1e308)).toBe(Infinity);
+    expect(parseKeepAlive(2 ** 63 / 1e9 + 1)).toBe(Infinity);
+    expect(parseKeepAlive(2 ** 63 / 1e9)).toBe(2 ** 63 / 1e9);
+  });
+
   it('absent or null: no override', () => {
     expect(parseKeepAlive(undefined)).toBeNull();
     expect(parseKeepAlive(null)).toBeNull();
