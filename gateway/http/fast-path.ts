@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { AccessCheck } from './access.js';
-import { sendErrorRaw } from './errors.js';
+import { errorShapeFor, sendErrorRaw } from './errors.js';
 import { allowOrigin, requestIdOf } from './guards.js';
 import { LazyChildLogger } from './lazy-child-logger.js';
 import { PROXIED_ROUTES, type OpenAiHandler, type ProxiedRequest } from './proxy-routes.js';
@@ -52,7 +52,7 @@ export function createFastPath(deps: FastPathDeps): (req: IncomingMessage, res: 
     const log = new LazyChildLogger(logger, { reqId: id }, {}) as unknown as FastifyBaseLogger;
     const access = checkAccess({ method: 'POST', url, headers, route, localPort: req.socket.localPort });
     const request: ProxiedRequest = { id, route, method: 'POST', url, headers, admin: access.admin, log, res, hijack: noHijack };
-    const fail = (err: unknown) => sendErrorRaw(res, err, id, log, request.admin ? undefined : redact);
+    const fail = (err: unknown) => sendErrorRaw(res, err, id, log, request.admin ? undefined : redact, errorShapeFor(route));
     if (access.error) {
       fail(access.error);
       return true;

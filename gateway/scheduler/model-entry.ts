@@ -379,6 +379,9 @@ export class ModelEntry {
     this._fallingAsleep = false;
     this._wakeReserved = false;
     this._instance = null;
+    // A new server starts from ttlSeconds, as Ollama's load() starts from OLLAMA_KEEP_ALIVE when
+    // the request that loads it has no keep_alive (server/sched.go).
+    this.keepAliveSeconds = null;
     this._gpuIndices = [];
     this.pids = new Set();
     this._yieldingTo = null;

@@ -1,0 +1,65 @@
+// Errors on Anthropic's routes (/v1/messages, /v1/messages/count_tokens): Anthropic's shape, which
+// its SDKs and Claude Code read (docs.anthropic.com/en/api/errors):
+//   {"type": "error", "error": {"type": "...", "message": "..."}, "request_id": "..."}
+// with the same HTTP status as on the OpenAI routes. The gateway's own code goes in
+// `error.details.error_code`, where Anthropic itself puts a finer reason (its spend-limit 429s):
+// Anthropic's versioning policy lets the error object grow, and its SDKs keep the whole body.
+
+import type { ErrorCode, GatewayError } from '../errors.js';
+
+/** Anthropic's error types (docs.anthropic.com/en/api/errors "HTTP errors"). */
+export type AnthropicErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'request_too_large'
+  | 'rate_limit_error'
+  | 'api_error'
+  | 'overloaded_error';
+
+/** Anthropic's routes: the Messages API and everything under it (count_tokens, and unknown subpaths). */
+export function isAnthropicPath(path: string): boolean {
+  return path === '/v1/messages' || path.startsWith('/v1/messages/') || path.startsWith('/v1/messages?');
+}
+
+/**
+ * 503s that mean "too busy now, try again" are Anthropic's overloaded_error (its SDKs retry them,
+ * Claude Code says so); a start that failed or a bug is an api_error.
+ */
+const BY_CODE: Partial<Record<ErrorCode, AnthropicErrorType>> = {
+  queue_full: 'rate_limit_error',
+  queue_timeout: 'overloaded_error',
+  insufficient_vram: 'overloaded_error',
+  model_cooling_down: 'overloaded_error',
+  model_stopped: 'overloaded_error',
+  shutting_down: 'overloaded_error',
+  body_too_large: 'request_too_large',
+  model_not_found: 'not_found_error',
+  not_found: 'not_found_error',
+};
+
+export function anthropicErrorType(err: GatewayError): AnthropicErrorType {
+  const t = BY_CODE[err.code];
+  if (t) return t;
+  if (err.status === 401) return 'authentication_error';
+  if (err.status === 403) return 'permission_error';
+  if (err.status === 404) return 'not_found_error';
+  if (err.status === 429) return 'rate_limit_error';
+  if (err.status >= 500) return 'api_error';
+  return 'invalid_request_error'; // "We may also use this error type for other 4XX status codes"
+}
+
+export interface AnthropicErrorBody {
+  type: 'error';
+  error: { type: AnthropicErrorType; message: string; details: { error_code: ErrorCode } };
+  request_id: string;
+}
+
+export function anthropicErrorBody(err: GatewayError, requestId: string): AnthropicErrorBody {
+  return {
+    type: 'error',
+    error: { type: anthropicErrorType(err), message: err.message, details: { error_code: err.code } },
+    request_id: requestId,
+  };
+}
