@@ -1,21 +1,23 @@
 // Errors on Anthropic's routes (/v1/messages, /v1/messages/count_tokens): Anthropic's shape, which
 // its SDKs and Claude Code read (docs.anthropic.com/en/api/errors):
 //   {"type": "error", "error": {"type": "...", "message": "..."}, "request_id": "..."}
-// with the same HTTP status as on the OpenAI routes. The gateway's own code goes in
-// `error.details.error_code`, where Anthropic itself puts a finer reason (its spend-limit 429s):
-// Anthropic's versioning policy lets the error object grow, and its SDKs keep the whole body.
+// with the same HTTP status as on the OpenAI routes, and the request id also in a `request-id`
+// header (the SDKs' `requestID`). The gateway's own code goes in `error.details.error_code`, where
+// Anthropic puts a cause's stable code: @anthropic-ai/sdk reads it as `APIError.errorCode`.
 
 import type { ErrorCode, GatewayError } from '../errors.js';
 
-/** Anthropic's error types (docs.anthropic.com/en/api/errors "HTTP errors"). */
+/** Anthropic's error types (docs.anthropic.com/en/api/errors; @anthropic-ai/sdk's ErrorType adds conflict_error, timeout_error). */
 export type AnthropicErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
   | 'not_found_error'
+  | 'conflict_error'
   | 'request_too_large'
   | 'rate_limit_error'
   | 'api_error'
+  | 'timeout_error'
   | 'overloaded_error';
 
 /** Anthropic's routes: the Messages API and everything under it (count_tokens, and unknown subpaths). */
@@ -35,6 +37,7 @@ const BY_CODE: Partial<Record<ErrorCode, AnthropicErrorType>> = {
   model_stopped: 'overloaded_error',
   shutting_down: 'overloaded_error',
   body_too_large: 'request_too_large',
+  upstream_timeout: 'timeout_error',
   model_not_found: 'not_found_error',
   not_found: 'not_found_error',
 };
@@ -45,6 +48,7 @@ export function anthropicErrorType(err: GatewayError): AnthropicErrorType {
   if (err.status === 401) return 'authentication_error';
   if (err.status === 403) return 'permission_error';
   if (err.status === 404) return 'not_found_error';
+  if (err.status === 409) return 'conflict_error';
   if (err.status === 429) return 'rate_limit_error';
   if (err.status >= 500) return 'api_error';
   return 'invalid_request_error'; // "We may also use this error type for other 4XX status codes"

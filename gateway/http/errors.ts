@@ -106,6 +106,7 @@ export function errorResponse(
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),
       'x-request-id': requestId,
+      ...(shape === 'anthropic' ? { 'request-id': requestId } : {}),
       ...errorHeaders(err),
     },
     body,
