@@ -9,6 +9,13 @@ import { DEFAULT_LOG_TAIL, MAX_LOG_TAIL, type ModelActions } from '../model-acti
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { WINDOW_SECONDS } from '../engine/history.js';
 import type { HistoryDocument, StatusDocument } from '../status-types.js';
+import type { ModelConfig } from '../config/types.js';
+import { maxModelLen } from '../ollama/model-info.js';
+
+const maxModelLenField = (c: ModelConfig): { max_model_len?: number } => {
+  const v = maxModelLen(c);
+  return v === null ? {} : { max_model_len: v };
+};
 
 export interface AdminDeps {
   scheduler: Scheduler;
@@ -53,6 +60,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       owned_by: 'vllm-gateway',
       state: e.state,
       aliases: [...e.config.aliases],
+      // vLLM's own /v1/models carries it (clients such as Continue's vLLM provider read it).
+      ...maxModelLenField(e.config),
     })),
   }));
 
