@@ -51,6 +51,7 @@ async function send(base: string, method: string, path: string, headers: Record<
 }
 
 /** The `data:` payloads of an SSE body, parsed (`[DONE]` left out). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function sseData(text: string): Array<Record<string, any>> {
   return text
     .split('\n')
