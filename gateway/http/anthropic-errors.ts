@@ -5,7 +5,8 @@
 // header (the SDKs' `requestID`). The gateway's own code goes in `error.details.error_code`, where
 // Anthropic puts a cause's stable code: @anthropic-ai/sdk reads it as `APIError.errorCode`.
 
-import type { ErrorCode, GatewayError } from '../errors.js';
+import { ERROR_CATALOGUE, GatewayError, type ErrorCode } from '../errors.js';
+import type { ErrorObject } from '../proxy/progress-comments.js';
 
 /** Anthropic's error types (docs.anthropic.com/en/api/errors; @anthropic-ai/sdk's ErrorType adds conflict_error, timeout_error). */
 export type AnthropicErrorType =
@@ -36,6 +37,7 @@ const BY_CODE: Partial<Record<ErrorCode, AnthropicErrorType>> = {
   model_cooling_down: 'overloaded_error',
   model_stopped: 'overloaded_error',
   shutting_down: 'overloaded_error',
+  model_start_failed: 'api_error', // a 503, but trying again soon will not help: the message says why
   body_too_large: 'request_too_large',
   upstream_timeout: 'timeout_error',
   model_not_found: 'not_found_error',
@@ -43,14 +45,19 @@ const BY_CODE: Partial<Record<ErrorCode, AnthropicErrorType>> = {
 };
 
 export function anthropicErrorType(err: GatewayError): AnthropicErrorType {
-  const t = BY_CODE[err.code];
-  if (t) return t;
-  if (err.status === 401) return 'authentication_error';
-  if (err.status === 403) return 'permission_error';
-  if (err.status === 404) return 'not_found_error';
-  if (err.status === 409) return 'conflict_error';
-  if (err.status === 429) return 'rate_limit_error';
-  if (err.status >= 500) return 'api_error';
+  return BY_CODE[err.code] ?? typeForStatus(err.status);
+}
+
+/** Anthropic's type for an HTTP status (docs.anthropic.com/en/api/errors "HTTP errors"). */
+function typeForStatus(status: number): AnthropicErrorType {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 409) return 'conflict_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 529 || status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
   return 'invalid_request_error'; // "We may also use this error type for other 4XX status codes"
 }
 
@@ -66,4 +73,37 @@ export function anthropicErrorBody(err: GatewayError, requestId: string): Anthro
     error: { type: anthropicErrorType(err), message: err.message, details: { error_code: err.code } },
     request_id: requestId,
   };
+}
+
+const ANTHROPIC_TYPES = new Set<string>([
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'conflict_error',
+  'request_too_large',
+  'rate_limit_error',
+  'api_error',
+  'timeout_error',
+  'overloaded_error',
+]);
+
+/**
+ * The event a streamed Messages request ends with when it fails before the model answered (with
+ * streaming.progressComments its 200 went out already): Anthropic's stream error,
+ * `event: error` + `data: {"type": "error", "error": {...}}`, which its SDKs raise as an APIError.
+ * `error` is the gateway's error object, or an upstream's (`upstream_<status>`, or its own type).
+ */
+export function anthropicErrorEvent(error: ErrorObject): string {
+  let type: AnthropicErrorType;
+  let code: string = error.code;
+  if (code in ERROR_CATALOGUE) type = anthropicErrorType(new GatewayError(code as ErrorCode, error.message));
+  else if (ANTHROPIC_TYPES.has(error.type)) type = error.type as AnthropicErrorType;
+  else {
+    const status = /^upstream_(\d{3})$/.exec(code)?.[1];
+    type = typeForStatus(status ? Number(status) : 500);
+  }
+  if (code === '') code = 'upstream_error';
+  const body = { type: 'error', error: { type, message: error.message, details: { error_code: code } } };
+  return `event: error\ndata: ${JSON.stringify(body)}\n\n`;
 }

@@ -14,6 +14,7 @@ import type { ResponseTransform } from '../proxy/response-transform.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
+import { anthropicErrorEvent } from './anthropic-errors.js';
 import { describeModel, isMultipart, readBodyModel, type BodyModel } from './body-model.js';
 import { errorShapeFor, logAnsweredError, sendErrorRaw, toGatewayError } from './errors.js';
 import { isoTime } from '../iso-time.js';
@@ -187,7 +188,12 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       const refused = scheduler.admissionError(entry);
       if (refused) throw refused; // answered with its own status, as without progress comments
       request.hijack();
-      progress = new ProgressResponse(res, { model: entry.id, requestId: request.id, read: () => scheduler.progressOf(entry, request.id) });
+      progress = new ProgressResponse(res, {
+        model: entry.id,
+        requestId: request.id,
+        read: () => scheduler.progressOf(entry, request.id),
+        errorEvent: errorShapeFor(route) === 'anthropic' ? anthropicErrorEvent : undefined,
+      });
     }
     const failProgress = (err: unknown) => {
       const e = toGatewayError(err).toBody().error;

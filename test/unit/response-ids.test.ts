@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { GatewayError, type ErrorCode } from '../../gateway/errors.js';
-import { anthropicErrorBody, anthropicErrorType, isAnthropicPath } from '../../gateway/http/anthropic-errors.js';
+import { anthropicErrorBody, anthropicErrorEvent, anthropicErrorType, isAnthropicPath } from '../../gateway/http/anthropic-errors.js';
 import { RESPONSE_IDS_KEPT, ResponseIds } from '../../gateway/http/response-routes.js';
 import { ResponseIdTap, TopLevelIdScanner, createdIdIn } from '../../gateway/proxy/response-id-tap.js';
 import type { ModelEntry } from '../../gateway/scheduler/model-entry.js';
@@ -121,6 +121,26 @@ describe('Anthropic errors', () => {
       error: { type: 'rate_limit_error', message: 'full', details: { error_code: 'queue_full' } },
       request_id: 'req-1',
     });
+  });
+
+  it('a stream that fails before the model answered ends with Anthropic’s error event', () => {
+    const data = (e: string) => JSON.parse(e.split('\n')[1].slice(6));
+    const own = anthropicErrorEvent({ message: 'waited', type: 'server_error', code: 'queue_timeout', param: null });
+    expect(own.startsWith('event: error\ndata: ')).toBe(true);
+    expect(own.endsWith('\n\n')).toBe(true);
+    expect(data(own)).toEqual({
+      type: 'error',
+      error: { type: 'overloaded_error', message: 'waited', details: { error_code: 'queue_timeout' } },
+    });
+    // An upstream's: its own Anthropic type when it has one, else the one of its status.
+    const typed = { message: 'm', type: 'rate_limit_error', code: 'x', param: null };
+    expect(data(anthropicErrorEvent(typed)).error.type).toBe('rate_limit_error');
+    expect(data(anthropicErrorEvent({ message: 'm', type: 'BadRequestError', code: 'upstream_400', param: null })).error.type).toBe(
+      'invalid_request_error',
+    );
+    expect(data(anthropicErrorEvent({ message: 'm', type: 'server_error', code: 'upstream_529', param: null })).error.type).toBe(
+      'overloaded_error',
+    );
   });
 
   it('apply to the Messages API and its sub-paths only', () => {
