@@ -560,6 +560,14 @@ describe('serving', () => {
     expect((await raw(m.port, 'POST', '/pooling', { model: 'mock-a' })).status).toBe(400);
   });
 
+  it('the Anthropic routes answer an unknown model in Anthropic’s shape (translate_error_response)', async () => {
+    for (const p of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const r = await json(m.port, 'POST', p, { model: 'other', max_tokens: 1, messages: [] });
+      expect(r.status, p).toBe(404);
+      expect(r.body, p).toEqual({ type: 'error', error: { type: 'NotFoundError', message: 'The model `other` does not exist.' } });
+    }
+  });
+
   it('without VLLM_ENABLE_RESPONSES_API_STORE nothing is stored and background is a 400, as in vLLM', async () => {
     const rs = await json(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi' });
     expect(rs.body.store).toBe(false);
