@@ -32,7 +32,7 @@ export const PROXIED_PATHS = [
   '/v1/audio/translations',
   '/tokenize',
   '/detokenize',
-  // vLLM's un-versioned routes (vllm/entrypoints/pooling/*/api_router.py, serve/tokenize)
+  // vLLM's un-versioned pooling routes (vllm/entrypoints/pooling/*/api_router.py)
   '/pooling',
   '/classify',
   '/rerank',
