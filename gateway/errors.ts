@@ -174,6 +174,18 @@ export const errors = {
   dashboardNotBuilt: define('not_found', () => 'The dashboard is not built: run `npm run build` (it writes dist/renderer).'),
   noDashboardFile: define('not_found', () => 'No such file in the dashboard.'),
   noDashboardIcon: define('not_found', () => 'The dashboard names no icon.'),
+  unknownResponseId: define(
+    'not_found',
+    (id: string, kept: number) =>
+      `No response "${id}" is known: the gateway routes response ids made through it (the last ${kept.toLocaleString('en-US')})`,
+    'response_id',
+  ),
+  responseServerGone: define(
+    'not_found',
+    (id: string, model: string) =>
+      `Response "${id}" was made by a server of ${model} that has stopped since; stored responses lived in its memory`,
+    'response_id',
+  ),
 
   // ---- the Ollama routes (ollama/*: Ollama's wording where it has one)
   ollamaModelNotFound: define(

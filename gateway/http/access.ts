@@ -16,6 +16,8 @@ export interface AccessRequest {
   route: string | undefined;
   /** The port the connection came in on: the gateway's own origins depend on it. */
   localPort: number | undefined;
+  /** It came in on listen.ollamaPort (ollama-listener.ts): `GET /` there is Ollama's liveness probe. */
+  ollamaPort?: boolean;
 }
 
 /** Refused with `error`, or let through (`admin`: it carries the admin token). */
@@ -75,6 +77,9 @@ export function createAccessCheck(config: GatewayConfig, adminToken: string): Ac
     // Access is decided on the route the router matched (decoded, normalised path), never on the
     // raw target: '/%67ateway/…' and 'http://host/gateway/…' reach the same route and the same checks.
     if (route === '/health') return LET_THROUGH;
+    // Ollama answers `GET /` (and HEAD) without credentials, and tools probe it before anything
+    // else ("Ollama is running"): on the Ollama port it needs no key either.
+    if (route === '/' && request.ollamaPort === true && (request.method === 'GET' || request.method === 'HEAD')) return LET_THROUGH;
     const token = bearer(headers.authorization);
     const isAdmin = token !== null && anySecretEquals(token, admins);
     if (request.method === 'POST' && route !== undefined && route.startsWith('/gateway/')) {

@@ -11,6 +11,13 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import { WINDOW_SECONDS } from '../engine/history.js';
 import type { HistoryDocument, StatusDocument } from '../status-types.js';
 import { frameCache, StatusStream } from './status-stream.js';
+import type { ModelConfig } from '../config/types.js';
+import { maxModelLen } from '../ollama/model-info.js';
+
+const maxModelLenField = (c: ModelConfig): { max_model_len?: number } => {
+  const v = maxModelLen(c);
+  return v === null ? {} : { max_model_len: v };
+};
 
 export interface AdminDeps {
   /** timeouts.idleSeconds: how long an event subscriber may read nothing before it is cut. */
@@ -57,6 +64,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       owned_by: 'vllm-gateway',
       state: e.state,
       aliases: [...e.config.aliases],
+      // vLLM's own /v1/models carries it (clients such as Continue's vLLM provider read it).
+      ...maxModelLenField(e.config),
     })),
   }));
 

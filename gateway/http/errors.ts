@@ -1,6 +1,7 @@
-// Renders every error in the OpenAI shape (docs/http-api.md, docs/architecture.md rule 4). Fastify's own errors
-// (a bad media type or URL, a path part too long) are translated here too, at the edge; bodies are
-// read by the front door (request-body.ts), so its size and length errors are already the gateway's.
+// Renders every error in its route's shape (docs/http-api.md, docs/architecture.md rule 4): OpenAI's, Ollama's
+// on /api/*, Anthropic's on /v1/messages*. Fastify's own errors (a bad media type or URL, a path part
+// too long) are translated here too, at the edge; bodies are read by the front door (request-body.ts),
+// so its size and length errors are already the gateway's.
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,13 +9,14 @@ import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import { errors, GatewayError } from '../errors.js';
 import { isOllamaPath, ollamaErrorBody } from '../ollama/ollama-errors.js';
+import { anthropicErrorBody, isAnthropicPath } from './anthropic-errors.js';
 import { requestIdOf } from './guards.js';
 
-/** Errors on the Ollama routes are in Ollama's shape; everywhere else in the OpenAI one. */
-export type ErrorShape = 'openai' | 'ollama';
+/** Errors on the Ollama routes are in Ollama's shape, on the Messages API in Anthropic's; everywhere else in the OpenAI one. */
+export type ErrorShape = 'openai' | 'ollama' | 'anthropic';
 
 export function errorShapeFor(path: string): ErrorShape {
-  return isOllamaPath(path) ? 'ollama' : 'openai';
+  return isOllamaPath(path) ? 'ollama' : isAnthropicPath(path) ? 'anthropic' : 'openai';
 }
 
 /**
@@ -60,9 +62,17 @@ export function errorBody(err: GatewayError, redact?: (text: string) => string):
   return body;
 }
 
-/** The body in the shape of the route's API: OpenAI's, or Ollama's `{"error": "message"}` on /api/*. */
-export function shapedErrorBody(err: GatewayError, shape: ErrorShape, redact?: (text: string) => string): object {
+/**
+ * The body in the shape of the route's API: OpenAI's, Ollama's `{"error": "message"}` on /api/*, or
+ * Anthropic's `{"type": "error", "error": {...}}` on /v1/messages* (anthropic-errors.ts).
+ */
+export function shapedErrorBody(err: GatewayError, shape: ErrorShape, redact?: (text: string) => string, requestId = ''): object {
   if (shape === 'openai') return errorBody(err, redact);
+  if (shape === 'anthropic') {
+    const body = anthropicErrorBody(err, requestId);
+    if (redact) body.error.message = redact(body.error.message);
+    return body;
+  }
   const body = ollamaErrorBody(err);
   if (redact) body.error = redact(body.error);
   return body;
@@ -75,13 +85,14 @@ export function errorResponse(
   shape: ErrorShape,
   redact?: (text: string) => string,
 ): { status: number; headers: Record<string, string>; body: string } {
-  const body = JSON.stringify(shapedErrorBody(err, shape, redact));
+  const body = JSON.stringify(shapedErrorBody(err, shape, redact, requestId));
   return {
     status: err.status,
     headers: {
       'content-type': 'application/json; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),
       'x-request-id': requestId,
+      ...(shape === 'anthropic' ? { 'request-id': requestId } : {}),
       ...errorHeaders(err),
     },
     body,
@@ -148,11 +159,12 @@ export function clientErrorToGatewayError(err: { code?: string }): GatewayError 
 
 /** Writes an error answer straight to a socket no response object owns, then closes it. */
 function answerOnSocket(socket: Socket, gw: GatewayError, shape: ErrorShape = 'openai'): void {
-  const body = JSON.stringify(shapedErrorBody(gw, shape));
+  const id = randomUUID();
+  const body = JSON.stringify(shapedErrorBody(gw, shape, undefined, id));
   socket.write(
     `HTTP/1.1 ${gw.status} ${STATUS_TEXT[gw.status] ?? 'Bad Request'}\r\n` +
       `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+      `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

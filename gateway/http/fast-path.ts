@@ -9,7 +9,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import { sendErrorRaw } from './errors.js';
+import { errorShapeFor, sendErrorRaw } from './errors.js';
 import type { FrontDoor } from './front-door.js';
 import { LazyChildLogger } from './lazy-child-logger.js';
 import { PROXIED_ROUTES, type OpenAiHandler, type ProxiedRequest } from './proxy-routes.js';
@@ -50,7 +50,7 @@ export function createFastPath(deps: FastPathDeps): (req: IncomingMessage, res: 
     const log = new LazyChildLogger(logger, { reqId: id }, {}) as unknown as FastifyBaseLogger;
     const access = door.access({ method: 'POST', url, headers, route, localPort: req.socket.localPort });
     const request: ProxiedRequest = { id, route, method: 'POST', url, headers, admin: access.admin, log, res, hijack: noHijack };
-    const fail = (err: unknown) => sendErrorRaw(res, err, id, log, request.admin ? undefined : redact);
+    const fail = (err: unknown) => sendErrorRaw(res, err, id, log, request.admin ? undefined : redact, errorShapeFor(route));
     if (access.error) {
       fail(access.error);
       return true;

@@ -9,10 +9,12 @@ import type { Metrics } from '../metrics.js';
 import { Cancel } from '../proxy/cancel.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
 import { asksForStream, ProgressResponse } from '../proxy/progress-comments.js';
+import type { ResponseTap } from '../proxy/response-id-tap.js';
 import type { ResponseTransform } from '../proxy/response-transform.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { RecentRequest } from '../status-types.js';
+import { anthropicErrorEvent } from './anthropic-errors.js';
 import { describeModel, isMultipart, readBodyModel, type BodyModel } from './body-model.js';
 import { errorShapeFor, logAnsweredError, sendErrorRaw, toGatewayError } from './errors.js';
 import { isoTime } from '../iso-time.js';
@@ -23,11 +25,19 @@ export const PROXIED_PATHS = [
   '/v1/embeddings',
   '/v1/responses',
   '/v1/messages',
+  '/v1/messages/count_tokens',
   '/v1/rerank',
   '/v1/score',
   '/v1/audio/transcriptions',
+  '/v1/audio/translations',
   '/tokenize',
   '/detokenize',
+  // vLLM's un-versioned pooling routes (vllm/entrypoints/pooling/*/api_router.py)
+  '/pooling',
+  '/classify',
+  '/rerank',
+  '/v2/rerank',
+  '/score',
 ] as const;
 
 /** The proxied routes set their response's X-Request-Id themselves (forward.ts `responseId`). */
@@ -104,11 +114,14 @@ export interface ProxyTarget {
    * with a transform is not an SSE stream of the OpenAI routes (no `: vllm-gateway …` comments).
    */
   transform?: ResponseTransform;
+  /** Watches the upstream's answer as it passes, unchanged (response-id-tap.ts). */
+  tap?: ResponseTap;
   /** Called once the request holds a slot (the model is ready), before it is forwarded. */
   onAdmitted?(): void;
   /**
    * The request's keep_alive in seconds (Ollama routes; Infinity = keep loaded): it replaces the
-   * model's ttlSeconds once this request ends, until the next one ends. Absent: ttlSeconds.
+   * model's ttlSeconds from when this request is admitted until another request with a keep_alive
+   * is admitted, or the server stops. Absent or null: the one in force stays.
    */
   keepAlive?: number | null;
 }
@@ -175,7 +188,12 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       const refused = scheduler.admissionError(entry);
       if (refused) throw refused; // answered with its own status, as without progress comments
       request.hijack();
-      progress = new ProgressResponse(res, { model: entry.id, requestId: request.id, read: () => scheduler.progressOf(entry, request.id) });
+      progress = new ProgressResponse(res, {
+        model: entry.id,
+        requestId: request.id,
+        read: () => scheduler.progressOf(entry, request.id),
+        errorEvent: errorShapeFor(route) === 'anthropic' ? anthropicErrorEvent : undefined,
+      });
     }
     const failProgress = (err: unknown) => {
       const e = toGatewayError(err).toBody().error;
@@ -196,6 +214,9 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       if (cancel.aborted) return;
       if (lease.signal.aborted) onCut();
       else lease.signal.addEventListener('abort', onCut);
+      // Ollama's rule (server/sched.go useLoadedRunner): a request's keep_alive takes effect when it
+      // is scheduled, so of overlapping requests the last one admitted wins; one without keeps what is set.
+      if (target.keepAlive !== undefined && target.keepAlive !== null) scheduler.setKeepAlive(entry, target.keepAlive);
       target.onAdmitted?.();
       try {
         const c = entry.config;
@@ -222,6 +243,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             retry: config.retry,
             responseId: request.id,
             transform: target.transform,
+            tap: target.tap,
             onResponseStart(ms, streaming) {
               record.firstByteMs = ms;
               record.stream = streaming;
@@ -250,7 +272,6 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       }
     } finally {
       lease.signal.removeEventListener('abort', onCut);
-      scheduler.setKeepAlive(entry, target.keepAlive ?? null);
       scheduler.release(entry, lease);
     }
   };
@@ -259,7 +280,12 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
 /** Answers one request to an OpenAI route: reads its `model`, finds the model, proxies. */
 export type OpenAiHandler = (request: ProxiedRequest, body: Buffer | undefined) => Promise<void>;
 
-export function createOpenAiHandler(scheduler: Scheduler, proxy: Proxy): OpenAiHandler {
+/** Remembers which model made each Responses API id (response-routes.ts). */
+export interface ResponseIdRecorder {
+  tapFor(entry: ModelEntry): ResponseTap;
+}
+
+export function createOpenAiHandler(scheduler: Scheduler, proxy: Proxy, responseIds?: ResponseIdRecorder): OpenAiHandler {
   return async function handleOpenAi(request, body) {
     const contentType = request.headers['content-type'];
     const named = isMultipart(contentType) ? await readMultipart(body, contentType!) : readBodyModel(body, contentType);
@@ -268,7 +294,8 @@ export function createOpenAiHandler(scheduler: Scheduler, proxy: Proxy): OpenAiH
       throw errors.modelNotConfigured(describeModel(named.model));
     }
     const outBody = named.model === entry.id ? body! : named.rewrite(entry.id);
-    await proxy(request, { entry, path: upstreamPath(request.route, request.url), body: outBody });
+    const tap = responseIds && request.route === '/v1/responses' ? responseIds.tapFor(entry) : undefined;
+    await proxy(request, { entry, path: upstreamPath(request.route, request.url), body: outBody, tap });
   };
 }
 

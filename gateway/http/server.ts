@@ -33,6 +33,7 @@ import { createOpenAiHandler, createProxy, PROXIED_ROUTES, registerProxyRoutes }
 import type { ModelActions } from '../model-actions.js';
 import { onOllamaPort } from '../ollama/ollama-listener.js';
 import { registerOllamaRoutes } from '../ollama/ollama-routes.js';
+import { registerResponseRoutes, ResponseIds } from './response-routes.js';
 
 export interface ServerDeps {
   config: GatewayConfig;
@@ -152,6 +153,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       headers: request.headers,
       route,
       localPort: request.raw.socket?.localPort,
+      ollamaPort: route === '/' && onOllamaPort(request.raw.socket),
     });
     if (access.error) return done(access.error);
     request.gatewayAdmin = access.admin;
@@ -178,8 +180,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   const proxy = createProxy(app, { ...deps, redact });
-  const handleOpenAi = createOpenAiHandler(deps.scheduler, proxy);
+  const responseIds = new ResponseIds();
+  const handleOpenAi = createOpenAiHandler(deps.scheduler, proxy, responseIds);
   registerProxyRoutes(app, handleOpenAi);
+  registerResponseRoutes(app, { scheduler: deps.scheduler, proxy, ids: responseIds });
   fastPath = createFastPath({ door, handleOpenAi, logger: app.log, redact });
   registerOllamaRoutes(app, { ...deps, proxy, onOllamaPort });
   registerAdminRoutes(app, { ...deps, redact });

@@ -106,9 +106,15 @@ export function psEntry(c: ModelConfig, vramUsedMiB: number | null, expiresAt: D
   };
 }
 
-function contextLength(c: ModelConfig): Json {
+/** The server's context length, from its --max-model-len flag; null when not set there. */
+export function maxModelLen(c: ModelConfig): number | null {
   const v = Number(flagValue(flags(c), '--max-model-len'));
-  return Number.isInteger(v) && v > 0 ? { context_length: v } : {};
+  return Number.isInteger(v) && v > 0 ? v : null;
+}
+
+function contextLength(c: ModelConfig): Json {
+  const v = maxModelLen(c);
+  return v !== null ? { context_length: v } : {};
 }
 
 /** POST /api/show. */

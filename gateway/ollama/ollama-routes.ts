@@ -131,7 +131,9 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
    */
   const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive, reply: FastifyReply): Promise<'load' | 'unload'> => {
     if (keepAlive === 0) {
-      scheduler.setKeepAlive(entry, 0); // stops it once nothing is in flight (a pinned model stays)
+      // Stops it once nothing is in flight (a pinned model stays); a model with no server has
+      // nothing to unload, and must not start its next server with keep_alive 0.
+      if (entry.state !== 'stopped' && entry.state !== 'failed') scheduler.setKeepAlive(entry, 0);
       return 'unload';
     }
     const gone = new Cancel();
@@ -144,7 +146,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     } finally {
       reply.raw.removeListener('close', onClose);
     }
-    scheduler.setKeepAlive(entry, keepAlive);
+    if (keepAlive !== null) scheduler.setKeepAlive(entry, keepAlive);
     return 'load';
   };
 

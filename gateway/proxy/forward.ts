@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { errors, GatewayError } from '../errors.js';
 import type { AbortLike } from './cancel.js';
+import type { ResponseTap } from './response-id-tap.js';
 import type { ResponseTransform } from './response-transform.js';
 import { decideRetry, errorCode, neverReachedUpstream, type RetrySettings } from './retry-policy.js';
 import { UsageTail, type ResponseUsage } from './usage-tail.js';
@@ -42,6 +43,8 @@ export interface ForwardRequest {
   onUsage?(usage: ResponseUsage | null, elapsedMs: number): void;
   /** Rewrites the response (another API's shape); absent: the upstream's bytes pass unchanged. */
   transform?: ResponseTransform;
+  /** Sees the upstream's response (status, headers, each chunk before it is written, the end before the last byte). */
+  tap?: ResponseTap;
   /** Called when the upstream fails after the client's response began (it is cut, or ends with an error line). */
   onBrokenResponse?(err: GatewayError): void;
 }
@@ -210,11 +213,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     // Streams: send the headers now, so clients see the response begin before the first token.
     if (streaming) res.flushHeaders();
     if (req.onUsage && statusCode >= 200 && statusCode < 300) this.usageTail = new UsageTail();
+    req.tap?.head(statusCode, headers);
     req.onResponseStart?.(result.firstByteMs, streaming);
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
     this.usageTail?.push(chunk);
+    this.req.tap?.data(chunk);
     const out = this.req.transform ? this.req.transform.data(chunk) : chunk;
     if (!out || out.length === 0) return;
     if (!this.res.write(out) && !this.stallTimer) {
@@ -227,6 +232,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     const { req, res } = this;
     if (this.usageTail) req.onUsage!(this.usageTail.usage(), Date.now() - this.started);
+    req.tap?.end();
     const tail = req.transform?.end();
     if (tail?.head && !res.headersSent) res.writeHead(tail.head.status, tail.head.headers);
     if (tail?.body && tail.body.length > 0) res.end(tail.body);

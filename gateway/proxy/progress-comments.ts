@@ -38,6 +38,8 @@ export interface ProgressOptions {
   /** How often `read()` is asked, to see a new phase soon. */
   tickMs?: number;
   now?(): number;
+  /** The failure event in the route's API (Anthropic's `event: error` on /v1/messages); default errorEvent. */
+  errorEvent?(error: ErrorObject): string;
 }
 
 const SSE_HEADERS = {
@@ -159,7 +161,7 @@ export class ProgressResponse {
     }
     this.stop();
     this.mode = 'done';
-    if (!this.res.destroyed) this.res.end(errorEvent(error));
+    if (!this.res.destroyed) this.res.end((this.opts.errorEvent ?? errorEvent)(error));
   }
 
   // ---- the part of ServerResponse that forward() uses --------------------------------------

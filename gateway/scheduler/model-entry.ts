@@ -48,6 +48,9 @@ export class ModelEntry {
     if (this.config.runtime === 'remote') throw new IllegalEvent(this.id, event.type, this.lc.phase);
     const { state, effects } = reduce(this.lc, event, now, this.id);
     if (state !== this.lc) {
+      // A new server starts from ttlSeconds, as Ollama's load() starts from OLLAMA_KEEP_ALIVE when
+      // the request that loads it has no keep_alive (server/sched.go): a gone server's is forgotten.
+      if (this.lc.instance !== null && state.instance === null) this._keepAliveSeconds = null;
       this.lc = state;
       this.notify();
     }

@@ -302,8 +302,9 @@ export class Scheduler extends EventEmitter {
 
   /**
    * A request's keep_alive (seconds; Infinity = keep loaded; null = back to ttlSeconds), in force
-   * from the end of that request until the next one ends: the proxy calls this just before
-   * release(). 0 stops the model as soon as it is idle (unless pinned).
+   * from when that request is admitted until another one with a keep_alive is, or the server stops
+   * (the proxy calls this on admission: the last scheduled wins, as in Ollama's sched.go). 0 stops
+   * the model as soon as it is idle (unless pinned).
    */
   setKeepAlive(entry: ModelEntry, seconds: number | null): void {
     if (!entry.keepAlive(seconds)) return;

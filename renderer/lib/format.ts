@@ -57,7 +57,7 @@ export type IdleStop = { kind: 'countdown'; ms: number; text: string; title: str
 
 /**
  * Time left before the model is stopped for idleness: the gateway's `idleDeadline` (its last
- * request's end + that request's keep_alive, or ttlSeconds); from lastUsedAt + ttlSeconds for a
+ * request's end + the keep_alive in force, or ttlSeconds); from lastUsedAt + ttlSeconds for a
  * gateway that does not send it.
  */
 export function idleStop(m: ModelStatus, now: number): IdleStop {
@@ -66,7 +66,7 @@ export function idleStop(m: ModelStatus, now: number): IdleStop {
   if (m.state !== 'ready' && m.state !== 'sleeping') return { kind: 'none', text: '—' };
   if (m.pinned) return { kind: 'none', text: 'pinned' };
   const keepAlive = m.keepAliveSeconds ?? null;
-  if (keepAlive === -1) return { kind: 'none', text: 'never', title: 'Kept loaded: its last request asked keep_alive < 0' };
+  if (keepAlive === -1) return { kind: 'none', text: 'never', title: 'Kept loaded: a request asked keep_alive < 0' };
   if (keepAlive === null && (!m.ttlSeconds || m.ttlSeconds <= 0)) return { kind: 'none', text: 'never' };
   if (m.inFlight + m.queued > 0) return { kind: 'none', text: 'in use' };
   let at: number | null;
@@ -78,7 +78,7 @@ export function idleStop(m: ModelStatus, now: number): IdleStop {
   if (at === null) return { kind: 'none', text: '—' };
   const title =
     keepAlive !== null
-      ? `Stopped ${duration(keepAlive * 1000)} after its last request (that request's keep_alive; ttlSeconds is ${m.ttlSeconds})`
+      ? `Stopped ${duration(keepAlive * 1000)} after its last request (a request's keep_alive; ttlSeconds is ${m.ttlSeconds})`
       : `Stopped after ${m.ttlSeconds}s without requests`;
   const left = at - now;
   if (left <= 0) return { kind: 'countdown', ms: 0, text: 'stopping soon', title };

@@ -90,7 +90,8 @@ describe('x-api-key (Anthropic clients)', () => {
     expect((await http(t.url, '/v1/models', { headers: { 'x-api-key': KEY } })).status).toBe(200);
     const res = await post(t.url, '/v1/messages', { model: 'r1', max_tokens: 8, messages: [] }, { 'x-api-key': 'sk-wrong' });
     expect(res.status).toBe(401);
-    expect(errorOf(res).code).toBe('invalid_api_key');
+    // In Anthropic's shape there (anthropic-errors.ts): what its clients read.
+    expect(res.json).toMatchObject({ type: 'error', error: { type: 'authentication_error', details: { error_code: 'invalid_api_key' } } });
   });
 });
 

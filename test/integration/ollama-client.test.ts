@@ -4,7 +4,18 @@
 
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseYaml, cleanupAll, findModel, mockOf, post, processModel, startGateway, waitUntil, type TestGateway } from './helpers.js';
+import {
+  admin,
+  baseYaml,
+  cleanupAll,
+  findModel,
+  mockOf,
+  post,
+  processModel,
+  startGateway,
+  waitUntil,
+  type TestGateway,
+} from './helpers.js';
 
 let t: TestGateway;
 /** On the Ollama port, as tools configured for http://localhost:11434 reach it. */
@@ -239,11 +250,32 @@ describe('keep_alive', () => {
     // A negative one keeps it loaded: no idle deadline.
     await ollama.generate({ model: 'llama', prompt: 'x', keep_alive: -1, options: { num_predict: 1 } });
     expect(findModel(t.gw, 'llama')).toMatchObject({ keepAliveSeconds: -1, idleDeadline: null });
-    // The next request without keep_alive (here through the OpenAI route) brings ttlSeconds back.
+    // A request without keep_alive (here through the OpenAI route) leaves it as it is, as in
+    // Ollama (server/sched.go useLoadedRunner sets it only from a request that has one).
+    await post(t.url, '/v1/chat/completions', { model: 'llama', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 });
+    expect(findModel(t.gw, 'llama')).toMatchObject({ keepAliveSeconds: -1, idleDeadline: null });
+    // A stopped server forgets it: the next one starts from ttlSeconds (sched.go load()).
+    expect((await admin(t.url, '/gateway/models/llama/unload')).status).toBe(200);
     await post(t.url, '/v1/chat/completions', { model: 'llama', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 });
     const back = findModel(t.gw, 'llama');
     expect(back.keepAliveSeconds).toBeNull();
     expect(Date.parse(back.idleDeadline!)).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it('overlapping requests: the keep_alive of the last one scheduled wins, not of the last one to end', async () => {
+    const gen = (keepAlive: string, delayMs: number) =>
+      fetch(`http://127.0.0.1:${t.gw.ollamaPort}/api/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-mock-delay-ms': String(delayMs) },
+        body: JSON.stringify({ model: 'llama', prompt: 'x', stream: false, keep_alive: keepAlive, options: { num_predict: 1 } }),
+      }).then((r) => r.json() as Promise<{ done: boolean }>);
+    // The first (1h) is admitted first and ends last; the second (2m) is admitted while it runs.
+    const first = gen('1h', 800);
+    await waitUntil(() => findModel(t.gw, 'llama').inFlight === 1, 5000, 'the first request in flight');
+    const second = await gen('2m', 0);
+    expect(second.done).toBe(true);
+    expect((await first).done).toBe(true);
+    expect(findModel(t.gw, 'llama').keepAliveSeconds).toBe(120);
   });
 
   it('a unitless string is a 400 in Ollama’s shape', async () => {

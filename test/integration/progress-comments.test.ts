@@ -2,6 +2,7 @@
 // answered 200 at once with `: vllm-gateway <phase> …` comment lines, then the upstream's bytes; a
 // failure becomes one `data: {"error": …}` event. Read through raw HTTP (the exact bytes) and
 // through the official `openai` client (which must read such a stream unchanged).
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,6 +94,46 @@ describe('progress comments', () => {
     })();
     expect(caught).toBeInstanceOf(APIError);
     expect((caught as APIError).code).toBe('model_start_failed');
+  });
+
+  it('on /v1/messages: the comments, then Anthropic’s `event: error`, which @anthropic-ai/sdk raises with the code', async () => {
+    const t = await startGateway(
+      yaml(processModel('a', { knobs: ['--mock-start-delay-ms', '300', '--mock-fail-at-start', 'CUDA out of memory'] })),
+    );
+    const res = await request(`${t.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'a', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      dispatcher: agent,
+    });
+    expect(res.statusCode).toBe(200);
+    const blocks = (await res.body.text()).split('\n\n').filter(Boolean);
+    expect(blocks[0].startsWith(': vllm-gateway ')).toBe(true);
+    const [event, data] = blocks.at(-1)!.split('\n');
+    expect(event).toBe('event: error');
+    expect(JSON.parse(data.slice(6))).toEqual({
+      type: 'error',
+      error: { type: 'api_error', message: expect.stringContaining('CUDA out of memory'), details: { error_code: 'model_start_failed' } },
+    });
+    // The SDK, on a second cold model (the first cools down now).
+    const t2 = await startGateway(yaml(processModel('b', { knobs: ['--mock-start-delay-ms', '300', '--mock-fail-at-start', 'boom'] })));
+    const anthropic = new Anthropic({ baseURL: t2.url, apiKey: 'unused', maxRetries: 0 });
+    const caught = await (async () => {
+      try {
+        const stream = await anthropic.messages.create({
+          model: 'b',
+          max_tokens: 8,
+          stream: true,
+          messages: [{ role: 'user', content: 'hi' }],
+        });
+        for await (const _ of stream) void _;
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    expect(caught).toBeInstanceOf(Anthropic.APIError);
+    expect((caught as InstanceType<typeof Anthropic.APIError>).errorCode).toBe('model_start_failed');
   });
 
   it('an upstream error status becomes the error event, with the upstream error object', async () => {

@@ -542,6 +542,43 @@ describe('serving', () => {
     expect(trBad.status).toBe(404);
   });
 
+  it('count_tokens, /pooling and /classify in vLLM’s shapes', async () => {
+    const ct = await json(m.port, 'POST', '/v1/messages/count_tokens?beta=true', {
+      model: 'mock-a',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(ct.status).toBe(200);
+    expect(Object.keys(ct.body)).toEqual(['input_tokens']);
+    const pool = await json(m.port, 'POST', '/pooling', { model: 'mock-a', input: ['a', 'b'] });
+    expect(pool.body).toMatchObject({ object: 'list', model: 'mock-a', data: [{ index: 0, object: 'pooling' }, { index: 1 }] });
+    expect(pool.body.id).toMatch(/^pool-/);
+    const cls = await json(m.port, 'POST', '/classify', { model: 'mock-a', input: 'a' });
+    expect(cls.body.id).toMatch(/^classify-/);
+    const [d] = cls.body.data;
+    expect(d.probs[0] + d.probs[1]).toBeCloseTo(1, 5);
+    expect(d.label).toBe(d.probs[1] >= 0.5 ? 'LABEL_1' : 'LABEL_0');
+    expect((await raw(m.port, 'POST', '/pooling', { model: 'mock-a' })).status).toBe(400);
+  });
+
+  it('the Anthropic routes answer an unknown model in Anthropic’s shape (translate_error_response)', async () => {
+    for (const p of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const r = await json(m.port, 'POST', p, { model: 'other', max_tokens: 1, messages: [] });
+      expect(r.status, p).toBe(404);
+      expect(r.body, p).toEqual({ type: 'error', error: { type: 'NotFoundError', message: 'The model `other` does not exist.' } });
+    }
+  });
+
+  it('without VLLM_ENABLE_RESPONSES_API_STORE nothing is stored and background is a 400, as in vLLM', async () => {
+    const rs = await json(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi' });
+    expect(rs.body.store).toBe(false);
+    const got = await json(m.port, 'GET', `/v1/responses/${rs.body.id}`);
+    expect(got.status).toBe(404);
+    expect(got.body.message).toBe(`Response with id '${rs.body.id}' not found.`);
+    const bg = await json(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi', background: true });
+    expect(bg.status).toBe(400);
+    expect(bg.body.message).toContain('VLLM_ENABLE_RESPONSES_API_STORE=1');
+  });
+
   it('/mock/received records method, path with query, lower-case headers, body; /mock/reset clears', async () => {
     await raw(m.port, 'POST', '/v1/completions?x=1', { model: 'mock-a', prompt: 'recorded' }, { 'X-Request-Id': 'rec-1', 'X-Custom': 'v' });
     const list = (await json(m.port, 'GET', '/mock/received')).body as Array<{

@@ -273,7 +273,7 @@ describe('renderer helpers', () => {
     const m = { ...sampleStatus().models[0], inFlight: 0, queued: 0, ttlSeconds: 600, lastUsedAt: '2026-11-27T11:55:00Z' };
     const ka = { ...m, keepAliveSeconds: 3600, idleDeadline: '2026-11-27T12:55:00Z' };
     expect(idleStop(ka, now)).toMatchObject({ kind: 'countdown', text: 'in 55m 00s (keep_alive)' });
-    expect((idleStop(ka, now) as { title: string }).title).toMatch(/^Stopped 1h 00m after its last request \(that request's keep_alive/);
+    expect((idleStop(ka, now) as { title: string }).title).toMatch(/^Stopped 1h 00m after its last request \(a request's keep_alive/);
     // keep_alive on a model whose ttlSeconds is 0 still counts down; keep_alive < 0 never stops it
     expect(idleStop({ ...ka, ttlSeconds: 0 }, now).kind).toBe('countdown');
     expect(idleStop({ ...ka, keepAliveSeconds: -1, idleDeadline: null }, now)).toMatchObject({ kind: 'none', text: 'never' });
