@@ -24,9 +24,10 @@ beforeAll(async () => {
 });
 afterAll(cleanupAll);
 
-/** The requests the mock behind `id` received, newest last. */
+/** The requests the mock behind `id` received from clients, newest last (not the gateway's own /metrics scrapes). */
 async function received(id: string) {
-  return (await (await mockOf(t, id)).received()) as Array<{ method: string; path: string; body: string }>;
+  const all = (await (await mockOf(t, id)).received()) as Array<{ method: string; path: string; body: string }>;
+  return all.filter((r) => r.path !== '/metrics');
 }
 
 describe('Anthropic Messages API (@anthropic-ai/sdk)', () => {
