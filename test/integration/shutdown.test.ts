@@ -326,6 +326,12 @@ describe('serve as a child process', () => {
           expect(ollama).toBeDefined();
           expect(ollama).not.toBe(url);
           expect((await http(ollama!, '/api/version')).status).toBe(200);
+          // `ollama pull` of a model the config lacks names the file to add it to.
+          const pull = await post(ollama!, '/api/pull', { model: 'ghost:7b' });
+          expect(pull.status).toBe(404);
+          expect(pull.json.error).toBe(
+            `model "ghost:7b" is not in the gateway's config, so there is nothing to pull: add it under models: in ${file} and restart the gateway`,
+          );
           expect((await post(url, '/v1/chat/completions', chat('npm1'))).status).toBe(200);
           const endpoint = (await http(url, '/gateway/status')).json.models[0].endpoint;
           const modelPid = (await http(endpoint, '/mock/stats')).json.pid as number;
