@@ -64,9 +64,9 @@ export function GpuCard({
 
       {gpu.source === 'static' ? (
         <p className="gpu-simulated small" role="note">
-          Simulated: no NVIDIA GPU was measured here (nvidia-smi not found), so this is <code>gpu.static</code> from{' '}
-          <ConfigFile path={configPath} />, and its use is the budgets (<code>vramGiB</code>) of the models running. Set{' '}
-          <code>gpu.static</code> to your GPU&rsquo;s name and memory, or install the NVIDIA driver for measured figures.
+          Simulated: not measured (nvidia-smi is not in use), so this is <code>gpu.static</code> from <ConfigFile path={configPath} />, and
+          its use is the budgets (<code>vramGiB</code>) of the models running. Set <code>gpu.static</code> to your GPU&rsquo;s name and
+          memory, or install the NVIDIA driver (with <code>gpu.probe: auto</code>) for measured figures.
         </p>
       ) : null}
 
