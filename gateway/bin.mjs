@@ -27,7 +27,10 @@ if (process.env.npm_lifecycle_event === 'gateway') {
   const watch = setInterval(() => {
     if (!parentGone()) return;
     clearInterval(watch);
-    process.kill(process.pid, 'SIGTERM');
+    // The SIGTERM handlers themselves (a real signal would end the process at once on Windows);
+    // none yet: nothing to drain.
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.exit(143);
   }, 250);
   watch.unref();
 }
