@@ -85,6 +85,11 @@ async function serve(file: string, port: string | undefined, host: string | unde
   // What was logged while starting (adoptions, preloads) comes out before the line supervisors wait for.
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   process.stdout.write(`listening on ${url}\n`);
+  if (gateway.ollamaPort !== null) {
+    const ollama = new URL(url);
+    ollama.port = String(gateway.ollamaPort);
+    process.stdout.write(`ollama: ${ollama.origin}\n`);
+  }
   process.stdout.write(`dashboard: ${url}/ui#token=${gateway.adminToken}\n`);
 
   return new Promise<number>((resolve) => {

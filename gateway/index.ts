@@ -172,6 +172,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       recent.add(r);
       hub.changed();
     },
+    requestChanged: () => hub.changed(),
     registerUi: opts.registerUi,
     loadedAt: startedAt,
   });

@@ -57,7 +57,10 @@ function perModelSeries(registry: Registry, ids: () => Iterable<string>) {
 /** One model's per-request metric series, resolved once (request-metrics.ts: plain additions). */
 export interface ModelMetrics {
   duration: { observe(v: number): void };
+  /** Arrival to the response's first byte, as the client saw it. */
   firstByte: { observe(v: number): void };
+  /** Forwarding to the model server's first byte. */
+  upstreamFirstByte: { observe(v: number): void };
   retries: { inc(v?: number): void };
   requests(status: number): { inc(v?: number): void };
   /** Tokens from a response's `usage`. */
@@ -71,6 +74,7 @@ export class Metrics {
   readonly requests: LabelledCounter;
   readonly duration: LabelledHistogram;
   readonly firstByte: LabelledHistogram;
+  readonly upstreamFirstByte: LabelledHistogram;
   readonly retries: LabelledCounter;
   readonly usagePrompt: LabelledCounter;
   readonly usageCompletion: LabelledCounter;
@@ -84,6 +88,7 @@ export class Metrics {
       m = {
         duration: this.duration.child(model),
         firstByte: this.firstByte.child(model),
+        upstreamFirstByte: this.upstreamFirstByte.child(model),
         retries: this.retries.child({ model }),
         requests: (status) => {
           let c = byStatus.get(status);
@@ -116,6 +121,13 @@ export class Metrics {
       r,
     );
     this.firstByte = new LabelledHistogram(
+      'vllm_gateway_first_byte_seconds',
+      "Time from the request's arrival to its response's first byte (queueing and a cold start included)",
+      'model',
+      [0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      r,
+    );
+    this.upstreamFirstByte = new LabelledHistogram(
       'vllm_gateway_upstream_first_byte_seconds',
       'Time from forwarding to the model server answering',
       'model',

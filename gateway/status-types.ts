@@ -96,7 +96,14 @@ export interface RecentRequest {
   status: number;
   stream: boolean;
   startedAt: string;
+  /**
+   * ms from the request's arrival to its response's first byte (headers): as the client saw it,
+   * queueing, a cold start and retries included. null until the response begins.
+   */
   firstByteMs: number | null;
+  /** ms from forwarding (the attempt that answered) to the model server's first byte. */
+  upstreamFirstByteMs?: number | null;
+  /** null while the request is in progress (status 0 until its response begins). */
   durationMs: number | null;
   /** From the response's `usage` object, when it carried one (null otherwise). */
   promptTokens?: number | null;
@@ -106,6 +113,8 @@ export interface RecentRequest {
 }
 
 export interface StatusDocument {
+  /** Extension: the config file this gateway loaded (absolute), null for one given inline. */
+  configPath?: string | null;
   version: string;
   startedAt: string;
   listen: string;

@@ -83,5 +83,6 @@ export function buildStatus(src: StatusSources): StatusDocument {
     },
     host: src.host(),
     recentRequests: src.recent(),
+    configPath: src.config.sourcePath,
   };
 }

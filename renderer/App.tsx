@@ -10,6 +10,7 @@ import { AlertIcon, LockIcon } from './components/icons.js';
 import { LogsDrawer } from './components/LogsDrawer.js';
 import { ModelCard, type PendingAction } from './components/ModelCard.js';
 import { ActivityCharts } from './components/ActivityCharts.js';
+import { ConfigFile } from './components/ConfigFile.js';
 import { RecentRequests } from './components/RecentRequests.js';
 import { useHistory } from './hooks/use-history.js';
 import { useNow } from './hooks/use-now.js';
@@ -234,12 +235,12 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                 </header>
                 {status.gpus.length === 0 ? (
                   <div className="card empty muted">
-                    No GPU reported. Configure <code>gpu.static</code> or install nvidia-smi.
+                    No GPU reported. Configure <code>gpu.static</code> in <ConfigFile path={status.configPath} /> or install nvidia-smi.
                   </div>
                 ) : (
                   <div className="gpu-grid">
                     {status.gpus.map((g) => (
-                      <GpuCard key={g.index} gpu={g} models={status.models} />
+                      <GpuCard key={g.index} gpu={g} models={status.models} configPath={status.configPath ?? null} />
                     ))}
                   </div>
                 )}
@@ -252,7 +253,8 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                 </header>
                 {status.models.length === 0 ? (
                   <div className="card empty muted">
-                    No models configured. Add one under <code>models:</code> in the config file.
+                    No models configured. Add one under <code>models:</code> in <ConfigFile path={status.configPath} />, then restart the
+                    gateway.
                   </div>
                 ) : (
                   <div className="model-grid">

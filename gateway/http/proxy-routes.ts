@@ -48,7 +48,10 @@ export interface ProxyDeps {
   scheduler: Scheduler;
   dispatcher: Dispatcher;
   metrics: Metrics;
+  /** A request arrived: its record joins the recent requests, and is updated in place until it ends. */
   recordRequest(r: RecentRequest): void;
+  /** A recorded request changed (its response began, or it ended). */
+  requestChanged(): void;
   /** Takes secrets out of error texts for clients without the admin token (redact.ts). */
   redact(text: string): string;
 }
@@ -156,11 +159,13 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       stream: false,
       startedAt: isoTime(started),
       firstByteMs: null,
+      upstreamFirstByteMs: null,
       durationMs: null,
       promptTokens: null,
       completionTokens: null,
       tokensPerSecond: null,
     };
+    deps.recordRequest(record); // shown in progress (status 0, durationMs null) until it ends
     res.once('close', () => {
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
       record.status = res.headersSent ? res.statusCode : 499;
@@ -168,10 +173,18 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       const m = metrics.forModel(entry.id);
       m.requests(record.status).inc();
       m.duration.observe(record.durationMs / 1000);
-      deps.recordRequest(record);
+      deps.requestChanged();
       // Through the root logger with the id as a field: no per-request child logger.
       app.log.info(
-        { reqId: request.id, model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs },
+        {
+          reqId: request.id,
+          model: entry.id,
+          path: record.path,
+          status: record.status,
+          ms: record.durationMs,
+          ttfbMs: record.firstByteMs,
+          upstreamTtfbMs: record.upstreamFirstByteMs,
+        },
         'request done',
       );
     });
@@ -245,9 +258,15 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             transform: target.transform,
             tap: target.tap,
             onResponseStart(ms, streaming) {
-              record.firstByteMs = ms;
+              // As the client saw it (queueing, a cold start, retries included), and the model server's own.
+              record.firstByteMs = Date.now() - started;
+              record.upstreamFirstByteMs = ms;
+              record.status = res.statusCode;
               record.stream = streaming;
-              metrics.forModel(entry.id).firstByte.observe(ms / 1000);
+              const m = metrics.forModel(entry.id);
+              m.firstByte.observe(record.firstByteMs / 1000);
+              m.upstreamFirstByte.observe(ms / 1000);
+              deps.requestChanged();
             },
             onRetry() {
               metrics.forModel(entry.id).retries.inc();

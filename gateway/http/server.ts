@@ -49,6 +49,7 @@ export interface ServerDeps {
   history(seconds?: number): HistoryDocument;
   ready(): Promise<{ ok: boolean; reasons: string[] }>;
   recordRequest(r: RecentRequest): void;
+  requestChanged(): void;
   /** When the config was loaded: the models' `created` (/v1/models) and `modified_at` (/api/tags). */
   loadedAt: Date;
   /** Registers the dashboard under /ui (absent in tests that don't need it). */

@@ -16,7 +16,7 @@ import type { Timings } from './from-openai.js';
 import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 import { parseKeepAlive, type KeepAlive } from './keep-alive.js';
 import { namesToTry, OLLAMA_API_VERSION, psEntry, showEntry, tagEntry } from './model-info.js';
-import { ollamaBadRequest, ollamaModelNotFound } from './ollama-errors.js';
+import { ollamaBadRequest, ollamaModelNotFound, ollamaPullNotConfigured } from './ollama-errors.js';
 import { EmbeddingTransform, GenerationTransform, NDJSON } from './ollama-transforms.js';
 import { chatToOpenAi, embedToOpenAi, generateToOpenAi, readThink, wantsStream, type OpenAiCall } from './to-openai.js';
 
@@ -24,6 +24,8 @@ type Json = Record<string, unknown>;
 
 export interface OllamaDeps {
   scheduler: Scheduler;
+  /** Its sourcePath: where a model to pull would have to be added. */
+  config: { sourcePath: string | null };
   proxy: Proxy;
   status(): StatusDocument;
   /** When the gateway loaded its config: the models' modified_at. */
@@ -110,7 +112,14 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
   // A configured model is there already: nothing to download.
   app.post('/api/pull', async (request, reply) => {
     const body = readJson(request);
-    named(body);
+    try {
+      named(body);
+    } catch (err) {
+      const name = typeof body.model === 'string' && body.model !== '' ? body.model : body.name;
+      if (err instanceof GatewayError && err.code === 'model_not_found' && typeof name === 'string')
+        throw ollamaPullNotConfigured(name, deps.config.sourcePath);
+      throw err;
+    }
     if (!wantsStream(body)) return { status: 'success' };
     return reply.type(NDJSON).send(`${JSON.stringify({ status: 'success' })}\n`);
   });

@@ -33,6 +33,14 @@ export interface GpuViewDeps {
 
 export class GpuView {
   private readonly ledger = new MemoryLedger();
+  /**
+   * The newest measured reading whose servers' PIDs were read after it was taken. The probe stores
+   * a reading before onReading has read the PIDs, and a server that started since the last pass
+   * has none yet: attributing that reading would count its memory as other processes' (a wake
+   * refused insufficient_vram while the model it would evict is "other"). Attribution pairs a
+   * reading with PIDs read after it; a server listed in it existed when it was taken.
+   */
+  private attributed: GpuSnapshot | null = null;
   private refreshing: Promise<unknown> | null = null;
   private refreshTried = false;
   private readonly unsubscribe: (() => void) | null;
@@ -60,8 +68,9 @@ export class GpuView {
   placementGpusNow(): PlacementGpu[] | null {
     const probe = this.deps.gpu;
     if (!probe) return [];
-    const snap = probe.state().snapshot;
+    const snap = this.snapshot();
     if (snap) return this.placementGpusFrom(snap);
+    if (probe.state().snapshot) return null; // measured, its PIDs being read: onReading decides again
     if (this.refreshTried) return [];
     if (!this.refreshing) {
       this.refreshing = probe
@@ -80,8 +89,14 @@ export class GpuView {
   async placementGpus(): Promise<PlacementGpu[]> {
     const probe = this.deps.gpu;
     if (!probe) return [];
-    const snap = probe.state().snapshot ?? (await probe.refresh().catch(() => null));
+    const snap = this.snapshot() ?? probe.state().snapshot ?? (await probe.refresh().catch(() => null));
     return snap ? this.placementGpusFrom(snap) : [];
+  }
+
+  /** The reading to attribute: an unmeasured one as it is, a measured one once its PIDs are read. */
+  private snapshot(): GpuSnapshot | null {
+    const snap = this.deps.gpu?.state().snapshot ?? null;
+    return snap?.measured ? this.attributed : snap;
   }
 
   private placementGpusFrom(snap: GpuSnapshot): PlacementGpu[] {
@@ -118,7 +133,7 @@ export class GpuView {
   residualMiB(entry: ModelEntry): number {
     const config = entry.config as LocalModelConfig;
     const fallback = sleepResidualMiB(config);
-    const snap = this.deps.gpu?.state().snapshot;
+    const snap = this.snapshot();
     // Only a sleeper's own reading is its residue: an awake model (what it will hold once asleep,
     // for placement) or a reading taken before it fell asleep shows its whole budget.
     const asleep = entry.phase === 'sleeping' || entry.phase === 'waking' || entry.phase === 'wakeBooked';
@@ -136,7 +151,7 @@ export class GpuView {
 
   /** The server is gone: what it measured on its GPUs, and its PIDs, are on their way out. */
   noteReleasing(entry: ModelEntry): void {
-    const snap = this.deps.gpu?.state().snapshot;
+    const snap = this.snapshot();
     const held: Array<{ gpu: number; heldMiB: number; otherMiB: number }> = [];
     const now = this.deps.now();
     const pids = this.pidsOf(entry);
@@ -188,6 +203,9 @@ export class GpuView {
         this.pids.set(e, { instance, pids: new Set(await instance.pids().catch(() => [])) });
       }),
     );
+    const first = this.attributed === null;
+    if (first || snap.at >= this.attributed!.at) this.attributed = snap;
+    if (first) this.deps.onFirstReading(); // placementGpusNow() waited for these PIDs
     this.deps.onPidsRead(); // the status document attributes memory from these PIDs and the probe's reading
   }
 }

@@ -3,6 +3,7 @@
 import type { ReactElement } from 'react';
 import type { GpuStatus, ModelStatus } from '../../gateway/status-types.js';
 import { useModelColor } from '../lib/colors.js';
+import { ConfigFile } from './ConfigFile.js';
 import { gib, gpuUsageText } from '../lib/format.js';
 import { gpuSegments, percent, type Segment } from '../lib/gpu-segments.js';
 
@@ -21,7 +22,15 @@ function segmentTitle(s: Segment): string {
   }
 }
 
-export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly ModelStatus[] }): ReactElement {
+export function GpuCard({
+  gpu,
+  models,
+  configPath = null,
+}: {
+  gpu: GpuStatus;
+  models: readonly ModelStatus[];
+  configPath?: string | null;
+}): ReactElement {
   const segs = gpuSegments(gpu, models);
   const modelColor = useModelColor();
   const total = gpu.totalMiB;
@@ -41,7 +50,7 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
           <span className="gpu-index">GPU {gpu.index}</span>
           <h3 id={`gpu-${gpu.index}-title`}>{gpu.name}</h3>
           {gpu.source === 'static' ? (
-            <span className="badge subtle" title="No nvidia-smi: figures are the budgets of running models">
+            <span className="badge warn-badge" title="Not a measured GPU: the figures are configured">
               simulated
             </span>
           ) : null}
@@ -52,6 +61,14 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
           <span className="gpu-pct">{usedPct}%</span>
         </div>
       </header>
+
+      {gpu.source === 'static' ? (
+        <p className="gpu-simulated small" role="note">
+          Simulated: not measured (nvidia-smi is not in use), so this is <code>gpu.static</code> from <ConfigFile path={configPath} />, and
+          its use is the budgets (<code>vramGiB</code>) of the models running. Set <code>gpu.static</code> to your GPU&rsquo;s name and
+          memory, or install the NVIDIA driver (with <code>gpu.probe: auto</code>) for measured figures.
+        </p>
+      ) : null}
 
       <div
         className="vram-bar"

@@ -291,10 +291,12 @@ export function ModelCard(props: ModelCardProps): ReactElement {
     <article role="group" aria-label={m.id} className={`card model state-${m.state}`} data-state={m.state}>
       <header className="model-head">
         <div className="model-title">
-          <span className="swatch lg" style={{ ['--c' as string]: modelColor(m.id) }} aria-hidden />
-          <h3 className="model-id" title={m.id}>
-            {m.id}
-          </h3>
+          <span className="model-name">
+            <span className="swatch lg" style={{ ['--c' as string]: modelColor(m.id) }} aria-hidden />
+            <h3 className="model-id" title={m.id}>
+              {m.id}
+            </h3>
+          </span>
           <span className="badge subtle">{m.runtime}</span>
           {m.pinned ? (
             <span className="badge subtle" title="Never evicted or stopped for idleness">

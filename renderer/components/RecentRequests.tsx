@@ -14,7 +14,31 @@ function statusTone(code: number): string {
   return 'bad';
 }
 
-/** `inFlight`: requests being answered now (they join the table once they end). */
+/** What a request still in progress is doing: waiting for its response, or receiving it. */
+function progressLabel(r: RecentRequest): string {
+  if (r.status === 0) return 'waiting';
+  return r.stream ? 'streaming' : 'running';
+}
+
+/** The first byte as the client saw it; the model server's own in its title and below it. */
+function FirstByte({ r }: { r: RecentRequest }): ReactElement {
+  if (r.firstByteMs === null) return <span className="muted">—</span>;
+  const upstream = r.upstreamFirstByteMs ?? null;
+  const title =
+    upstream === null
+      ? 'Time to first byte as the client saw it (queueing and a cold start included)'
+      : `${ms(r.firstByteMs)} as the client saw it (queueing and a cold start included); the model server answered in ${ms(upstream)}`;
+  // The model server's figure is shown where it tells a different story (the wait was elsewhere).
+  const differs = upstream !== null && r.firstByteMs - upstream >= Math.max(50, r.firstByteMs * 0.2);
+  return (
+    <span title={title} data-first-byte={r.firstByteMs} data-upstream-first-byte={upstream ?? undefined}>
+      {ms(r.firstByteMs)}
+      {differs ? <span className="first-byte-upstream muted">server {ms(upstream)}</span> : null}
+    </span>
+  );
+}
+
+/** `inFlight`: requests being answered now (listed as in progress). */
 export function RecentRequests({ requests, inFlight = 0 }: { requests: readonly RecentRequest[]; inFlight?: number }): ReactElement {
   const rows = requests.slice(0, MAX_ROWS);
   const modelColor = useModelColor();
@@ -27,7 +51,7 @@ export function RecentRequests({ requests, inFlight = 0 }: { requests: readonly 
       {rows.length === 0 ? (
         <p className="empty muted">
           {inFlight > 0
-            ? `No request has finished yet (${inFlight} in flight); each one shows here when it ends.`
+            ? `No request listed yet (${inFlight} in flight).`
             : 'No requests yet. Point a client at the gateway URL and they appear here.'}
         </p>
       ) : (
@@ -58,7 +82,7 @@ export function RecentRequests({ requests, inFlight = 0 }: { requests: readonly 
             </thead>
             <tbody>
               {rows.map((r) => (
-                <tr key={r.id + r.startedAt}>
+                <tr key={r.id + r.startedAt} className={r.durationMs === null ? 'in-progress' : undefined} data-request-id={r.id}>
                   <td className="num muted">{timeOfDay(r.startedAt)}</td>
                   <td>
                     <span className="cell-model">
@@ -73,8 +97,12 @@ export function RecentRequests({ requests, inFlight = 0 }: { requests: readonly 
                   <td className="right">
                     <span className={`code code-${statusTone(r.status)} num`}>{r.status === 0 ? '…' : r.status}</span>
                   </td>
-                  <td className="right num">{ms(r.firstByteMs)}</td>
-                  <td className="right num">{r.durationMs === null ? <span className="muted">running</span> : ms(r.durationMs)}</td>
+                  <td className="right num">
+                    <FirstByte r={r} />
+                  </td>
+                  <td className="right num">
+                    {r.durationMs === null ? <span className="in-progress-label">{progressLabel(r)}…</span> : ms(r.durationMs)}
+                  </td>
                   <td
                     className="right num"
                     title={

@@ -4,6 +4,7 @@
 //  - none otherwise              → skip, saying why.
 // Use: `const avail = await dockerAvailability(); describe.skipIf(!avail.available)(suiteName('…', avail), …)`:
 // a skipped suite then says why in its name, in every reporter's output.
+import { existsSync, readFileSync } from 'node:fs';
 import Dockerode from 'dockerode';
 
 export interface DockerAvailability {
@@ -49,4 +50,26 @@ export async function dockerAvailability(): Promise<DockerAvailability> {
 /** The suite's name, with the reason it is skipped when no Docker engine answers. */
 export function suiteName(name: string, avail: DockerAvailability): string {
   return avail.available ? name : `${name} (skipped: ${avail.reason})`;
+}
+
+/** Where test/docker/start-dockerd.sh notes the pid of a dockerd it started (the tests' own engine). */
+export const TEST_DOCKERD_MARKER = process.env.VLLM_GW_TEST_DOCKERD_MARKER ?? '/tmp/vllm-gateway-tests-dockerd.pid';
+
+/**
+ * Whether the daemon-restart tests may stop the local dockerd: only one the tests started
+ * (start-dockerd.sh noted its pid), never the system's own Docker service. Returns the reason to
+ * skip, or null with the pid to stop.
+ */
+export function restartableDockerd(): { pid: number; skip: null } | { pid: null; skip: string } {
+  const pidFile = '/var/run/docker.pid';
+  if (process.getuid?.() !== 0 || process.env.DOCKER_HOST || !existsSync(pidFile))
+    return { pid: null, skip: `needs root, the local daemon and ${pidFile} (DOCKER_HOST=${process.env.DOCKER_HOST ?? ''})` };
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const ours = existsSync(TEST_DOCKERD_MARKER) ? Number(readFileSync(TEST_DOCKERD_MARKER, 'utf8').trim()) : null;
+  if (ours !== pid)
+    return {
+      pid: null,
+      skip: `the dockerd running here (pid ${pid}) was not started by test/docker/start-dockerd.sh (${TEST_DOCKERD_MARKER}); the tests never stop a daemon they did not start`,
+    };
+  return { pid, skip: null };
 }

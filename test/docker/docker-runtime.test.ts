@@ -2,7 +2,6 @@
 // (test/docker/build-mock-image.mjs). Tests in this file run one after the other; the daemon
 // restart comes last.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,7 +10,7 @@ import { DockerRuntime } from '../../gateway/runtimes/docker-runtime.js';
 import { containerName, modelConfigHash } from '../../gateway/runtimes/docker-naming.js';
 import type { Instance } from '../../gateway/runtimes/runtime.js';
 import { GatewayError } from '../../gateway/errors.js';
-import { dockerAvailability, suiteName } from './docker-available.js';
+import { dockerAvailability, restartableDockerd, suiteName } from './docker-available.js';
 import {
   MOCK_IMAGE,
   containersOfPrefix,
@@ -375,10 +374,9 @@ describe.skipIf(!avail.available)(suiteName('DockerRuntime (real engine)', avail
   }, 60_000);
 
   it('follows the event stream across a daemon restart', async (ctx) => {
-    const pidFile = '/var/run/docker.pid';
-    const canRestart = process.getuid?.() === 0 && !process.env.DOCKER_HOST && existsSync(pidFile);
-    if (!canRestart) {
-      ctx.skip(`needs root, the local daemon and ${pidFile} (DOCKER_HOST=${process.env.DOCKER_HOST ?? ''})`);
+    const dockerd = restartableDockerd(); // only a daemon the tests started, never the system's
+    if (dockerd.skip !== null) {
+      ctx.skip(dockerd.skip);
       return;
     }
     const rt = newRuntime();
@@ -387,7 +385,7 @@ describe.skipIf(!avail.available)(suiteName('DockerRuntime (real engine)', avail
     await waitFor('event stream connected', () => rt.eventStream.connected);
     const liveRestore = Boolean(((await docker.info()) as { LiveRestoreEnabled?: boolean }).LiveRestoreEnabled);
 
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const pid = dockerd.pid;
     const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
     try {

@@ -3,7 +3,7 @@
 // requests, and a container prefix of this file's own. Tests run one after the other (each
 // closes its gateway, which stops its containers); the Docker daemon restart comes last.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,7 @@ import { containerName } from '../../gateway/runtimes/docker-naming.js';
 import { DockerRuntime } from '../../gateway/runtimes/docker-runtime.js';
 import { gpuMemoryUtilization } from '../../gateway/scheduler/placement.js';
 import { errorOf, http, post, chat, waitUntil } from '../integration/helpers.js';
-import { dockerAvailability, suiteName } from './docker-available.js';
+import { dockerAvailability, restartableDockerd, suiteName } from './docker-available.js';
 import { MOCK_IMAGE, containersOfPrefix, exists, removePrefix, startRequest, uniquePrefix } from './helpers.js';
 import {
   adminPost,
@@ -409,10 +409,9 @@ describe.skipIf(!avail.available)(suiteName('gateway with docker models (real en
   }, 60_000);
 
   it('keeps serving across a Docker daemon restart, and /ready returns to 200', async (ctx) => {
-    const pidFile = '/var/run/docker.pid';
-    const canRestart = process.getuid?.() === 0 && !process.env.DOCKER_HOST && existsSync(pidFile);
-    if (!canRestart) {
-      ctx.skip(`needs root, the local daemon and ${pidFile} (DOCKER_HOST=${process.env.DOCKER_HOST ?? ''})`);
+    const dockerd = restartableDockerd(); // only a daemon the tests started, never the system's
+    if (dockerd.skip !== null) {
+      ctx.skip(dockerd.skip);
       return;
     }
     const liveRestore = Boolean(((await docker.info()) as { LiveRestoreEnabled?: boolean }).LiveRestoreEnabled);
@@ -420,7 +419,7 @@ describe.skipIf(!avail.available)(suiteName('gateway with docker models (real en
     expect((await post(t.url, '/v1/chat/completions', chat('survivor'))).status).toBe(200);
     const [c] = await modelContainers('survivor');
 
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const pid = dockerd.pid;
     const t0 = Date.now();
     const log = (what: string) => console.log(`[daemon restart +${Date.now() - t0} ms] ${what}`);
     process.kill(pid, 'SIGTERM');

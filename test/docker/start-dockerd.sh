@@ -2,7 +2,10 @@
 # Idempotent: make sure a Docker engine answers on this machine (CI and these dev machines).
 #  - installs docker.io (Debian) when dockerd is missing (needs root),
 #  - starts dockerd in the background when `docker info` fails,
-#  - waits up to 60 s for it to answer.
+#  - waits up to 60 s for it to answer;
+#  - notes the pid of a dockerd it started in $VLLM_GW_TEST_DOCKERD_MARKER
+#    (/tmp/vllm-gateway-tests-dockerd.pid): the daemon-restart tests stop only that one, never a
+#    Docker service the system runs.
 # Log: ${DOCKERD_LOG:-/tmp/dockerd.log}. Exits non-zero, saying why, when it cannot.
 set -euo pipefail
 
@@ -13,6 +16,7 @@ if [ "$(id -u)" != "0" ]; then
 fi
 
 docker_ok() { docker info >/dev/null 2>&1; }
+MARKER="${VLLM_GW_TEST_DOCKERD_MARKER:-/tmp/vllm-gateway-tests-dockerd.pid}"
 
 if command -v docker >/dev/null 2>&1 && docker_ok; then
   log "Docker engine already running"
@@ -40,12 +44,17 @@ if ! docker_ok; then
     SETSID=""
     if command -v setsid >/dev/null 2>&1; then SETSID="setsid"; fi
     $SUDO sh -c "$SETSID nohup dockerd --live-restore >>'${DOCKERD_LOG:-/tmp/dockerd.log}' 2>&1 </dev/null &"
+    STARTED=1
   fi
 fi
 
 for _ in $(seq 1 120); do
   if docker_ok; then
     log "Docker engine is up"
+    # The daemon-restart tests stop only a dockerd noted here: one this script started.
+    if [ "${STARTED:-0}" = 1 ] && [ -f /var/run/docker.pid ]; then
+      cat /var/run/docker.pid >"$MARKER"
+    fi
     exit 0
   fi
   sleep 0.5

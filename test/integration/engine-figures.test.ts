@@ -214,7 +214,7 @@ describe('recent requests carry the tokens of responses with usage', () => {
       async () => {
         const list = (await t.status()).recentRequests ?? [];
         const ids = ['usage-stream', 'usage-json', 'usage-none'];
-        return ids.every((id) => list.some((r) => r.id === id)) && list;
+        return ids.every((id) => list.some((r) => r.id === id && r.durationMs !== null)) && list; // listed, and ended
       },
       5000,
       'recent requests',

@@ -227,8 +227,12 @@ describe('ollama npm client', () => {
     const parts = [];
     for await (const p of await ollama.pull({ model: 'llama', stream: true })) parts.push(p);
     expect(parts).toEqual([{ status: 'success' }]);
-    const pullErr = (await ollama.pull({ model: 'nope' }).catch((e: unknown) => e)) as { status_code: number };
+    const pullErr = (await ollama.pull({ model: 'nope' }).catch((e: unknown) => e)) as { status_code: number; error: string };
     expect(pullErr.status_code).toBe(404);
+    // Not Ollama's "try pulling it first": pulling is what failed. (A config given inline has no path.)
+    expect(pullErr.error).toBe(
+      'model "nope" is not in the gateway\'s config, so there is nothing to pull: add it under models: in the config file and restart the gateway',
+    );
     const createErr = (await ollama.create({ model: 'x', from: 'llama' }).catch((e: unknown) => e)) as {
       status_code: number;
       error: string;

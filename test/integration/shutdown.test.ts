@@ -2,7 +2,7 @@
 // queued and new ones with 503 shutting_down, stop the model servers, and (CLI) exit 0.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -293,4 +293,74 @@ describe('serve as a child process', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it(
+    '`npm run gateway -- serve`: prints the Ollama port; SIGTERM to npm stops the gateway and its models, no process left',
+    { timeout: 90_000 },
+    async () => {
+      // npm signals its script shell only (sh -c "node gateway/bin.mjs …"), which dies without passing it on.
+      const dir = mkdtempSync(path.join(tmpdir(), 'gw-shutdown-'));
+      try {
+        const file = path.join(dir, 'gateway.yaml');
+        writeFileSync(
+          file,
+          baseYaml(`models:\n${processModel('npm1')}`).replace(
+            'listen: { host: 127.0.0.1, port: 0 }',
+            'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }',
+          ),
+        );
+        const npm = spawn('npm', ['run', 'gateway', '--', 'serve', '--config', file, '--port', '0'], {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, LOG_LEVEL: 'info' },
+        });
+        let out = '';
+        npm.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        npm.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+        const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
+        let gatewayPid = 0;
+        try {
+          await waitUntil(() => /^dashboard: /m.test(out), 30_000, `serve to print its lines; output so far:\n${out}`);
+          const url = /^listening on (\S+)$/m.exec(out)![1]!;
+          const ollama = /^ollama: (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1];
+          expect(ollama).toBeDefined();
+          expect(ollama).not.toBe(url);
+          expect((await http(ollama!, '/api/version')).status).toBe(200);
+          // `ollama pull` of a model the config lacks names the file to add it to.
+          const pull = await post(ollama!, '/api/pull', { model: 'ghost:7b' });
+          expect(pull.status).toBe(404);
+          expect(pull.json.error).toBe(
+            `model "ghost:7b" is not in the gateway's config, so there is nothing to pull: add it under models: in ${file} and restart the gateway`,
+          );
+          expect((await post(url, '/v1/chat/completions', chat('npm1'))).status).toBe(200);
+          const endpoint = (await http(url, '/gateway/status')).json.models[0].endpoint;
+          const modelPid = (await http(endpoint, '/mock/stats')).json.pid as number;
+          gatewayPid = parentOf(modelPid);
+          expect(gatewayPid).not.toBe(npm.pid); // a shell sits between npm and the gateway
+          npm.kill('SIGTERM');
+          await exited;
+          await waitUntil(() => !alive(gatewayPid), 15_000, 'the gateway to exit');
+          await expect(http(url, '/health')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+          await expect(http(ollama!, '/api/version')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+          expect(alive(modelPid)).toBe(false);
+          expect(out).toMatch(/"signal":"SIGTERM","msg":"shutting down: draining requests"/);
+          expect(out).toMatch(/"msg":"stopped"/);
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\n--- npm output:\n${out.slice(-3000)}`, { cause: err });
+        } finally {
+          if (npm.exitCode === null) npm.kill('SIGKILL');
+          if (gatewayPid && alive(gatewayPid)) process.kill(gatewayPid, 'SIGKILL');
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
+
+/** A process's parent, from /proc (Linux). */
+function parentOf(pid: number): number {
+  // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so split after its ")".
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}

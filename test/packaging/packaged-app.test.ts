@@ -5,6 +5,7 @@
 // `electron` module through start, tray, window and quit with a model running.
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,32 +23,28 @@ const asarPath = path.join(appDir, 'resources', 'app.asar');
 const extracted = path.join(work, 'extracted');
 let files: string[] = [];
 
+/** `npm run dist`'s packing step (package.json: `npm run build && node build/dist.mjs`). */
+function dist(args: string[], env: NodeJS.ProcessEnv) {
+  return run(process.execPath, [path.join(REPO_ROOT, 'build/dist.mjs'), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1', CSC_IDENTITY_AUTO_DISCOVERY: 'false', ...env },
+    maxBuffer: 16 << 20,
+  });
+}
+
 beforeAll(async () => {
   if (!existsSync(path.join(REPO_ROOT, 'dist/electron/main.js')))
     throw new Error('dist/ is missing: `npm test` builds first (npm run build)');
   const electronDist = writeStandInElectronDist(path.join(work, 'electron-dist'));
   try {
-    await run(
-      process.execPath,
-      [
-        path.join(REPO_ROOT, 'node_modules/electron-builder/cli.js'),
-        '--config',
-        'build/electron-builder.yml',
-        '--linux',
-        '--dir',
-        `-c.electronDist=${electronDist}`,
-        `-c.directories.output=${path.join(work, 'out')}`,
-        '-c.npmRebuild=false', // no native module needs it; a rebuild would fetch Electron's headers
-      ],
-      {
-        cwd: REPO_ROOT,
-        env: { ...process.env, ELECTRON_SKIP_BINARY_DOWNLOAD: '1', CSC_IDENTITY_AUTO_DISCOVERY: 'false' },
-        maxBuffer: 16 << 20,
-      },
-    );
+    // The installed Electron is found the way `npm start` finds it (the electron package's override
+    // variable points it at the stand-in); no electron-builder option is given beyond the output.
+    await dist(['--linux', '--dir', `-c.directories.output=${path.join(work, 'out')}`], {
+      ELECTRON_OVERRIDE_DIST_PATH: electronDist,
+    });
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
-    throw new Error(`electron-builder failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: err });
+    throw new Error(`npm run dist failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`, { cause: err });
   }
   files = asar.listPackage(asarPath, { isPack: false }).map((f) => f.split(path.sep).join('/'));
   asar.extractAll(asarPath, extracted);
@@ -155,6 +152,20 @@ describe('the packaged app (electron-builder --dir)', () => {
     for (const f of out.from) expect(f.startsWith(path.join(extracted, 'node_modules'))).toBe(true);
   });
 
+  it('packs ssh2 without cpu-features (never built, optional) and ssh2 loads from the packed tree', async () => {
+    expect(files).toContain('/node_modules/ssh2/package.json');
+    expect(files.filter((f) => f.startsWith('/node_modules/cpu-features'))).toEqual([]);
+    const script = `
+      const { createRequire } = require('node:module');
+      const r = createRequire(${JSON.stringify(path.join(extracted, 'package.json'))});
+      const ssh2 = r('ssh2');
+      console.log(JSON.stringify({ client: typeof ssh2.Client, from: r.resolve('ssh2') }));`;
+    const { stdout } = await run(process.execPath, ['-e', script], { cwd: extracted });
+    const out = JSON.parse(stdout) as { client: string; from: string };
+    expect(out.client).toBe('function');
+    expect(out.from.startsWith(path.join(extracted, 'node_modules'))).toBe(true);
+  });
+
   it('runs its main.js under Node with the stand-in: tray, window without DevTools, a model, and Quit stops it', async () => {
     const home = desktopHome(baseYaml(`models:\n${processModel('p')}`));
     let app: DesktopApp | null = null;
@@ -186,4 +197,40 @@ describe('the packaged app (electron-builder --dir)', () => {
       home.remove();
     }
   }, 120_000);
+});
+
+describe('npm run dist where it cannot finish', () => {
+  it('says how to fetch Electron when its binary is not installed, before packing anything', async () => {
+    const empty = mkdtempSync(path.join(work, 'no-electron-'));
+    const out = path.join(work, 'out-missing');
+    const err = (await dist(['--linux', '--dir', `-c.directories.output=${out}`], { ELECTRON_OVERRIDE_DIST_PATH: empty }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as (Error & { code?: number; stderr?: string }) | null;
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toContain("npm run dist needs Electron's binary, and it is not installed");
+    expect(err?.stderr).toContain('node node_modules/electron/install.js');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('says what it could not download when the .deb tools are neither cached nor reachable', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(p)); // closed again: connections to it are refused
+      });
+    });
+    const err = (await dist(['--linux', 'deb', `-c.directories.output=${path.join(work, 'out-deb')}`], {
+      ELECTRON_OVERRIDE_DIST_PATH: writeStandInElectronDist(path.join(work, 'electron-dist-deb')),
+      ELECTRON_BUILDER_CACHE: mkdtempSync(path.join(work, 'builder-cache-')),
+      ELECTRON_BUILDER_BINARIES_MIRROR: `http://127.0.0.1:${port}/`,
+      ELECTRON_BUILDER_BINARIES_ALLOW_HTTP: 'true',
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as (Error & { code?: number; stdout?: string; stderr?: string }) | null;
+    expect(err?.code).toBe(1);
+    expect(`${err?.stdout}${err?.stderr}`).toMatch(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
+    expect(err?.stderr).toContain('electron-builder could not download a tool it packs with');
+  }, 240_000);
 });

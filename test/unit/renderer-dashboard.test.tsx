@@ -22,7 +22,7 @@ describe('dashboard', () => {
     const busy = doc.models.reduce((n, m) => n + m.inFlight, 0);
     expect(busy).toBeGreaterThan(0);
     await renderApp(new FakeApi(doc));
-    screen.getByText(`No request has finished yet (${busy} in flight); each one shows here when it ends.`);
+    screen.getByText(`No request listed yet (${busy} in flight).`);
     cleanup();
     const idle = sampleStatus();
     idle.recentRequests = [];
