@@ -193,6 +193,12 @@ export const errors = {
     (name: string) => `model ${JSON.stringify(name)} not found, try pulling it first`,
     'model',
   ),
+  ollamaPullNotConfigured: define(
+    'model_not_found',
+    (name: string, where: string) =>
+      `model ${JSON.stringify(name)} is not in the gateway's config, so there is nothing to pull: add it ${where} and restart the gateway`,
+    'model',
+  ),
   /** A field the Ollama translation cannot read or map, in Ollama's words for that field. */
   ollamaBadRequest: define('invalid_request', (why: string) => why),
   ollamaInvalidJson: define('invalid_json', (why: string) => `invalid JSON in the request body: ${why}`),

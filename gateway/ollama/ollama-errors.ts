@@ -38,12 +38,7 @@ export function ollamaModelNotFound(name: string): GatewayError {
  */
 export function ollamaPullNotConfigured(name: string, configPath: string | null): GatewayError {
   const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
-  const where = configPath ? `under models: in ${configPath}` : 'under models: in the config file';
-  return new GatewayError(
-    'model_not_found',
-    `model ${JSON.stringify(shown)} is not in the gateway's config, so there is nothing to pull: add it ${where} and restart the gateway`,
-    { param: 'model' },
-  );
+  return errors.ollamaPullNotConfigured(shown, configPath ? `under models: in ${configPath}` : 'under models: in the config file');
 }
 
 /** A request the Ollama routes cannot read or map (400, Ollama's shape). */

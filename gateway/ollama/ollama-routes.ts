@@ -5,7 +5,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { errors } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
 import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import { Cancel } from '../proxy/cancel.js';
