@@ -38,6 +38,8 @@ export interface ModelStatus {
   sleepHostRamMiB?: number | null;
   inFlight: number;
   queued: number;
+  /** Extension: `queued` by class (docs/scheduling.md "Priority lanes"); interactive ones are admitted first. */
+  queuedByPriority?: { interactive: number; batch: number };
   maxConcurrent: number;
   maxQueue: number;
   vramBudgetMiB: number | null;

@@ -1,12 +1,15 @@
-// Per-model admission: a bounded FIFO of waiting requests and a set of in-flight leases.
+// Per-model admission: a bounded queue of waiting requests in two lanes (interactive before batch,
+// FIFO within each: priority.ts) and a set of in-flight leases.
 // `queued` and `inFlight` are the sizes of these live sets (docs/architecture.md rule 3): a request is in
 // exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
 
 import { GatewayError } from '../errors.js';
 import { Cancel, type AbortLike } from '../proxy/cancel.js';
+import { PriorityLanes, type ByPriority, type Priority } from './priority.js';
 
 export interface Lease {
   readonly requestId: string;
+  readonly priority: Priority;
   /** Aborted when the gateway cuts the request (model crashed, forced unload, shutdown). */
   readonly signal: AbortLike;
   /** Leaves the in-flight set. Idempotent: call it in a `finally`. */
@@ -15,6 +18,7 @@ export interface Lease {
 
 interface Waiter {
   requestId: string;
+  priority: Priority;
   /** When it joined (epoch ms): models waiting for GPU memory are served oldest request first. */
   at: number;
   resolve(lease: Lease): void;
@@ -22,7 +26,7 @@ interface Waiter {
 }
 
 export class ModelQueue {
-  readonly waiting = new Set<Waiter>();
+  readonly waiting = new PriorityLanes<Waiter>();
   readonly inFlight = new Set<ModelLease>();
 
   constructor(
@@ -35,10 +39,21 @@ export class ModelQueue {
     return this.waiting.size;
   }
 
-  /** When the oldest request still waiting joined, or null when none waits. */
-  get oldestWaitingAt(): number | null {
-    for (const w of this.waiting) return w.at; // a Set iterates in insertion order: the first is the oldest
-    return null;
+  /** Waiting requests per class. */
+  get queuedByPriority(): ByPriority<number> {
+    return { interactive: this.waiting.sizeOf('interactive'), batch: this.waiting.sizeOf('batch') };
+  }
+
+  /** When the oldest request still waiting joined (of one class, or of either), or null when none waits. */
+  oldestWaitingAt(priority?: Priority): number | null {
+    return priority ? this.waiting.oldestAt(priority) : this.waiting.oldestAtAll();
+  }
+
+  /** Some interactive request is in flight or waiting (memory-turns.ts: its turn against batch starts). */
+  get servesInteractive(): boolean {
+    if (this.waiting.sizeOf('interactive') > 0) return true;
+    for (const l of this.inFlight) if (l.priority === 'interactive') return true;
+    return false;
   }
 
   /** A waiting request's place in the queue (1 = next), or null when it does not wait. */
@@ -60,13 +75,13 @@ export class ModelQueue {
    * promise resolves with a lease when `grant` hands this request a slot; `cancel` takes it out of
    * the queue (client gone, timeout) and rejects it with the given error.
    */
-  enqueue(requestId: string): { granted: Promise<Lease>; cancel(err: Error): void } {
+  enqueue(requestId: string, priority: Priority = 'interactive'): { granted: Promise<Lease>; cancel(err: Error): void } {
     if (this.waiting.size >= this.limits.maxQueue) {
       throw new GatewayError('queue_full', `The queue for this model is full (${this.limits.maxQueue} waiting); try again shortly.`);
     }
     let waiter!: Waiter;
     const granted = new Promise<Lease>((resolve, reject) => {
-      waiter = { requestId, at: this.now(), resolve, reject };
+      waiter = { requestId, priority, at: this.now(), resolve, reject };
     });
     // A cancelled waiter's rejection may have no listener yet: keep it from becoming unhandled.
     granted.catch(() => {});
@@ -84,20 +99,20 @@ export class ModelQueue {
   }
 
   /** A slot at once, when nobody is waiting and one is free (the hot path: no promise, no timer). */
-  tryLease(requestId: string): Lease | null {
+  tryLease(requestId: string, priority: Priority = 'interactive'): Lease | null {
     if (this.waiting.size > 0 || this.inFlight.size >= this.limits.maxConcurrent) return null;
-    const lease = this.lease(requestId);
+    const lease = this.lease(requestId, priority);
     this.onChange();
     return lease;
   }
 
-  /** Hand free slots to waiters in FIFO order. Only called while the model is ready. */
+  /** Hand free slots to waiters in admission order (interactive first). Only called while the model is ready. */
   grant(): void {
     let changed = false;
     for (const waiter of this.waiting) {
       if (this.inFlight.size >= this.limits.maxConcurrent) break;
       this.waiting.delete(waiter);
-      waiter.resolve(this.lease(waiter.requestId));
+      waiter.resolve(this.lease(waiter.requestId, waiter.priority));
       changed = true;
     }
     if (changed) this.onChange();
@@ -122,8 +137,8 @@ export class ModelQueue {
     if (this.inFlight.delete(lease)) this.onChange();
   }
 
-  private lease(requestId: string): ModelLease {
-    const lease = new ModelLease(requestId, this);
+  private lease(requestId: string, priority: Priority): ModelLease {
+    const lease = new ModelLease(requestId, priority, this);
     this.inFlight.add(lease);
     return lease;
   }
@@ -134,6 +149,7 @@ class ModelLease implements Lease {
 
   constructor(
     readonly requestId: string,
+    readonly priority: Priority,
     private readonly queue: ModelQueue,
   ) {}
 

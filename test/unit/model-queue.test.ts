@@ -100,4 +100,45 @@ describe('ModelQueue', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(q.queued).toBe(0);
   });
+
+  it('priority lanes: interactive waiters get slots before batch ones, FIFO within each; counts per class', async () => {
+    const { q } = queue(10, 1);
+    const order: string[] = [];
+    const tickets = [
+      q.enqueue('b1', 'batch'),
+      q.enqueue('b2', 'batch'),
+      q.enqueue('i1', 'interactive'),
+      q.enqueue('b3', 'batch'),
+      q.enqueue('i2'), // no class given: interactive
+    ];
+    for (const t of tickets) void t.granted.then((l) => order.push(`${l.requestId}:${l.priority}`));
+    expect(q.queuedByPriority).toEqual({ interactive: 2, batch: 3 });
+    expect(q.positionOf('i1')).toBe(1);
+    expect(q.positionOf('b1')).toBe(3);
+    expect(q.servesInteractive).toBe(true);
+    for (let i = 0; i < tickets.length; i++) {
+      q.grant(); // one slot: one waiter at a time
+      await new Promise((r) => setImmediate(r));
+      expect(order).toHaveLength(i + 1);
+      [...q.inFlight][0].release();
+    }
+    expect(order).toEqual(['i1:interactive', 'i2:interactive', 'b1:batch', 'b2:batch', 'b3:batch']);
+    expect(q.queuedByPriority).toEqual({ interactive: 0, batch: 0 });
+  });
+
+  it('servesInteractive: an interactive request waiting or in flight; oldest waiting per class', async () => {
+    let now = 1000;
+    const q = new ModelQueue({ maxQueue: 5, maxConcurrent: 1 }, () => {}, () => now);
+    const b = q.enqueue('b', 'batch');
+    now = 2000;
+    const i = q.enqueue('i', 'interactive');
+    expect([q.oldestWaitingAt(), q.oldestWaitingAt('batch'), q.oldestWaitingAt('interactive')]).toEqual([1000, 1000, 2000]);
+    q.grant(); // i goes first
+    const lease = await i.granted;
+    expect([q.servesInteractive, q.oldestWaitingAt('interactive')]).toEqual([true, null]);
+    lease.release();
+    q.grant();
+    await b.granted;
+    expect(q.servesInteractive).toBe(false); // only a batch request in flight
+  });
 });
