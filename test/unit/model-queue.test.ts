@@ -128,7 +128,11 @@ describe('ModelQueue', () => {
 
   it('servesInteractive: an interactive request waiting or in flight; oldest waiting per class', async () => {
     let now = 1000;
-    const q = new ModelQueue({ maxQueue: 5, maxConcurrent: 1 }, () => {}, () => now);
+    const q = new ModelQueue(
+      { maxQueue: 5, maxConcurrent: 1 },
+      () => {},
+      () => now,
+    );
     const b = q.enqueue('b', 'batch');
     now = 2000;
     const i = q.enqueue('i', 'interactive');
