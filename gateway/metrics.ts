@@ -6,6 +6,7 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { LabelledCounter, LabelledHistogram } from './request-metrics.js';
+import type { Priority } from './scheduler/priority.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import type { EngineStatus, StatusDocument } from './status-types.js';
 
@@ -59,6 +60,8 @@ export interface ModelMetrics {
   duration: { observe(v: number): void };
   firstByte: { observe(v: number): void };
   retries: { inc(v?: number): void };
+  /** Time from arrival to a slot (the model's start included), by the request's class. */
+  queueWait(priority: Priority): { observe(v: number): void };
   requests(status: number): { inc(v?: number): void };
   /** Tokens from a response's `usage`. */
   usage(promptTokens: number, completionTokens: number): void;
@@ -71,6 +74,7 @@ export class Metrics {
   readonly requests: LabelledCounter;
   readonly duration: LabelledHistogram;
   readonly firstByte: LabelledHistogram;
+  readonly queueWait: LabelledHistogram;
   readonly retries: LabelledCounter;
   readonly usagePrompt: LabelledCounter;
   readonly usageCompletion: LabelledCounter;
@@ -79,12 +83,17 @@ export class Metrics {
     let m = this.perModel.get(model);
     if (!m) {
       const byStatus = new Map<number, { inc(v?: number): void }>();
+      const waits = {
+        interactive: this.queueWait.child(model, { priority: 'interactive' }),
+        batch: this.queueWait.child(model, { priority: 'batch' }),
+      };
       const prompt = this.usagePrompt.child({ model });
       const completion = this.usageCompletion.child({ model });
       m = {
         duration: this.duration.child(model),
         firstByte: this.firstByte.child(model),
         retries: this.retries.child({ model }),
+        queueWait: (priority) => waits[priority],
         requests: (status) => {
           let c = byStatus.get(status);
           if (!c) byStatus.set(status, (c = this.requests.child({ model, status: String(status) })));
@@ -120,6 +129,13 @@ export class Metrics {
       'Time from forwarding to the model server answering',
       'model',
       [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      r,
+    );
+    this.queueWait = new LabelledHistogram(
+      'vllm_gateway_queue_wait_seconds',
+      'Time from arrival to a slot (the model start or wake included), by model and priority class',
+      'model',
+      [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       r,
     );
     this.retries = new LabelledCounter('vllm_gateway_upstream_retries_total', 'Connection retries to model servers', r);
