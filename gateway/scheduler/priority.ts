@@ -127,6 +127,15 @@ export function compareLine(
 }
 
 /**
+ * A holder serves interactive requests while one is in flight or queued (`interactiveAt` = now),
+ * and for `graceMs` after the last one ended: an IDE's next completion comes that soon, as the
+ * idle rule assumes. `interactiveAt` null: it has served none.
+ */
+export function servesInteractive(interactiveAt: number | null, now: number, graceMs: number): boolean {
+  return interactiveAt !== null && now - interactiveAt < graceMs;
+}
+
+/**
  * When a busy holder may be asked to yield its memory to this start (epoch ms), or null: never.
  * A start with interactive waiters gets it once the holder has been ready `swapAfterMs`; one only
  * batch requests wait for gets it from a holder serving interactive requests only once that holder

@@ -10,6 +10,7 @@ import {
   onlyBatchWaits,
   parsePriorityHeader,
   requestPriority,
+  servesInteractive,
   yieldableAt,
   type Priority,
 } from '../../gateway/scheduler/priority.js';
@@ -125,6 +126,13 @@ describe('a busy holder’s turn', () => {
 
   it('batchSwapAfterSeconds below swapAfterSeconds never shortens an interactive holder’s turn', () => {
     expect(yieldableAt({ readyAt: 0, servesInteractive: true }, true, swap, 5 * S)).toBe(30 * S);
+  });
+
+  it('serving interactive requests: one in flight or queued (interactiveAt = now), or within the grace after the last', () => {
+    expect(servesInteractive(100 * S, 100 * S, 500)).toBe(true);
+    expect(servesInteractive(100 * S - 499, 100 * S, 500)).toBe(true);
+    expect(servesInteractive(100 * S - 500, 100 * S, 500)).toBe(false);
+    expect(servesInteractive(null, 100 * S, 500)).toBe(false);
   });
 
   it('swapAfterSeconds 0: never, by anyone', () => {
