@@ -134,7 +134,7 @@ export class MemoryLine {
       now: this.deps.now(),
       gpus,
       reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
-      holders: holderFacts(this.deps.models.values(), this.deps.gpus),
+      holders: holderFacts(this.deps.models.values(), this.deps.gpus, this.deps.now()),
       contenders: [...this.contenders.values()].map(contenderFacts),
       // scheduling is absent in configs built in code; 0: busy models are never displaced
       swapAfterMs: (this.deps.config.scheduling?.swapAfterSeconds ?? 30) * 1000,
@@ -200,7 +200,11 @@ export class MemoryLine {
 }
 
 /** The models holding GPU memory, as the decision sees them (no I/O: the entries and the GPU view read now). */
-export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>): HolderFacts[] {
+export function holderFacts(
+  models: Iterable<ModelEntry>,
+  gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>,
+  now: number = Date.now(),
+): HolderFacts[] {
   const holders: HolderFacts[] = [];
   for (const e of models) {
     if (!e.holdsGpu) continue;
@@ -224,7 +228,7 @@ export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'h
       lastUsedAt: e.lastUsedAt ?? 0,
       readyAt: e.readyAt,
       yielding: e.yieldingTo !== null,
-      servesInteractive: e.queue.servesInteractive,
+      interactiveAt: e.queue.servesInteractive ? now : e.queue.lastInteractiveEndAt,
     });
   }
   return holders;

@@ -22,7 +22,7 @@
 //   when nobody waits for the start any more.
 
 import { planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
-import { compareLine, onlyBatchWaits, yieldableAt, type WaitersByClass } from './priority.js';
+import { compareLine, onlyBatchWaits, servesInteractive, yieldableAt, type WaitersByClass } from './priority.js';
 
 /** A model that holds (or has reserved) GPU memory. */
 export interface HolderFacts {
@@ -48,8 +48,11 @@ export interface HolderFacts {
   readyAt: number;
   /** It already yields (to whomever): it is evicted as soon as nothing is in flight. */
   yielding: boolean;
-  /** An interactive request is in flight or queued for it (absent: counts as yes). */
-  servesInteractive?: boolean;
+  /**
+   * Epoch ms it last served an interactive request: `now` while one is in flight or queued, else
+   * when the last one ended; null: none yet. Absent: counts as serving interactive requests.
+   */
+  interactiveAt?: number | null;
 }
 
 /** A start waiting for memory. */
@@ -123,12 +126,15 @@ function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
     busy: !isIdle(h, s.now, s.idleGraceMs),
     pinned: h.pinned,
     evictable: h.phase === 'ready',
-    yieldableAt: h.phase === 'ready' ? yieldableAt(turnFacts(h), false, s.swapAfterMs, batchSwapMs(s)) : null,
+    yieldableAt: h.phase === 'ready' ? yieldableAt(turnFacts(h, s), false, s.swapAfterMs, batchSwapMs(s)) : null,
     sleep: h.phase === 'ready' ? (h.sleep ?? null) : null,
   };
 }
 
-const turnFacts = (h: HolderFacts) => ({ readyAt: h.readyAt, servesInteractive: h.servesInteractive ?? true });
+const turnFacts = (h: HolderFacts, s: MemorySnapshot) => ({
+  readyAt: h.readyAt,
+  servesInteractive: h.interactiveAt === undefined || servesInteractive(h.interactiveAt, s.now, s.idleGraceMs),
+});
 const batchSwapMs = (s: MemorySnapshot) => s.batchSwapAfterMs ?? s.swapAfterMs;
 
 /** What a batch-only start sees: ready holders serving interactive requests keep their memory longer. */
@@ -136,7 +142,7 @@ function asSeenByBatch(placed: PlacedModel[], s: MemorySnapshot): PlacedModel[] 
   return placed.map((m) => {
     const h = s.holders.find((x) => x.id === m.id);
     if (!h || h.phase !== 'ready' || m.yieldableAt == null) return m;
-    return { ...m, yieldableAt: yieldableAt(turnFacts(h), true, s.swapAfterMs, batchSwapMs(s)) };
+    return { ...m, yieldableAt: yieldableAt(turnFacts(h, s), true, s.swapAfterMs, batchSwapMs(s)) };
   });
 }
 
@@ -242,7 +248,7 @@ function nextWake(s: MemorySnapshot): number | null {
   for (const h of s.holders) {
     if (h.phase !== 'ready' || h.pinned) continue;
     for (const batchOnly of [false, true]) {
-      const turnEnds = yieldableAt(turnFacts(h), batchOnly, s.swapAfterMs, batchSwapMs(s));
+      const turnEnds = yieldableAt(turnFacts(h, s), batchOnly, s.swapAfterMs, batchSwapMs(s));
       if (turnEnds !== null && turnEnds > s.now) at = Math.min(at, turnEnds);
     }
     if (h.inFlight === 0 && h.queued === 0 && h.lastUsedAt + s.idleGraceMs > s.now) at = Math.min(at, h.lastUsedAt + s.idleGraceMs);

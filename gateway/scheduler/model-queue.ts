@@ -28,6 +28,8 @@ interface Waiter {
 export class ModelQueue {
   readonly waiting = new PriorityLanes<Waiter>();
   readonly inFlight = new Set<ModelLease>();
+  /** When its last interactive request ended (epoch ms), or null: for the turn rule's grace (memory-turns.ts). */
+  lastInteractiveEndAt: number | null = null;
 
   constructor(
     private readonly limits: { maxQueue: number; maxConcurrent: number },
@@ -134,7 +136,9 @@ export class ModelQueue {
 
   /** Called by ModelLease.release(). */
   leave(lease: ModelLease): void {
-    if (this.inFlight.delete(lease)) this.onChange();
+    if (!this.inFlight.delete(lease)) return;
+    if (lease.priority === 'interactive') this.lastInteractiveEndAt = this.now();
+    this.onChange();
   }
 
   private lease(requestId: string, priority: Priority): ModelLease {

@@ -140,7 +140,10 @@ describe('ModelQueue', () => {
     q.grant(); // i goes first
     const lease = await i.granted;
     expect([q.servesInteractive, q.oldestWaitingAt('interactive')]).toEqual([true, null]);
+    expect(q.lastInteractiveEndAt).toBeNull();
+    now = 3000;
     lease.release();
+    expect(q.lastInteractiveEndAt).toBe(3000);
     q.grant();
     await b.granted;
     expect(q.servesInteractive).toBe(false); // only a batch request in flight
