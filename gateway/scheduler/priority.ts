@@ -86,10 +86,27 @@ export class PriorityLanes<T extends { priority: Priority; at: number }> {
     return i === null ? b : b === null ? i : Math.min(i, b);
   }
 
+  /** The waiter of a class that joined last, or null. */
+  youngest(priority: Priority): T | null {
+    let last: T | null = null;
+    for (const w of this.lanes[priority]) last = w;
+    return last;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     yield* this.lanes.interactive;
     yield* this.lanes.batch;
   }
+}
+
+/**
+ * A request arriving at a full queue: an interactive one takes the place of the batch request that
+ * joined last (which is refused with queue_full, as it would have been had it come after), so a
+ * batch job that fills the queue never turns an IDE's completion away; anything else is refused.
+ * Returns the waiter to refuse instead, or null: refuse the newcomer.
+ */
+export function displacedWhenFull<T extends { priority: Priority; at: number }>(lanes: PriorityLanes<T>, priority: Priority): T | null {
+  return priority === 'interactive' ? lanes.youngest('batch') : null;
 }
 
 // ---------------------------------------------------------------- turns for GPU memory

@@ -7,6 +7,7 @@ import { GatewayError } from '../../gateway/errors.js';
 import {
   PriorityLanes,
   compareLine,
+  displacedWhenFull,
   onlyBatchWaits,
   parsePriorityHeader,
   requestPriority,
@@ -78,6 +79,21 @@ describe('a model’s queue order', () => {
     expect([lanes.oldestAt('interactive'), lanes.oldestAtAll()]).toEqual([null, 2]);
     lanes.clear();
     expect([lanes.size, lanes.oldestAtAll()]).toEqual([0, null]);
+  });
+});
+
+describe('a full queue', () => {
+  const w = (id: string, priority: Priority, at: number) => ({ id, priority, at });
+  it('an interactive request takes the place of the batch request that joined last; a batch one takes none', () => {
+    const lanes = new PriorityLanes<ReturnType<typeof w>>();
+    lanes.add(w('b1', 'batch', 1));
+    lanes.add(w('i1', 'interactive', 2));
+    lanes.add(w('b2', 'batch', 3));
+    expect(displacedWhenFull(lanes, 'interactive')?.id).toBe('b2');
+    expect(displacedWhenFull(lanes, 'batch')).toBeNull();
+    const onlyInteractive = new PriorityLanes<ReturnType<typeof w>>();
+    onlyInteractive.add(w('i1', 'interactive', 1));
+    expect(displacedWhenFull(onlyInteractive, 'interactive')).toBeNull();
   });
 });
 
