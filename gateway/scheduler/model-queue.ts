@@ -5,7 +5,7 @@
 
 import { GatewayError } from '../errors.js';
 import { Cancel, type AbortLike } from '../proxy/cancel.js';
-import { PriorityLanes, type ByPriority, type Priority } from './priority.js';
+import { PriorityLanes, displacedWhenFull, type ByPriority, type Priority } from './priority.js';
 
 export interface Lease {
   readonly requestId: string;
@@ -73,13 +73,18 @@ export class ModelQueue {
   }
 
   /**
-   * Join the queue. Throws queue_full at once when the queue is at its bound (P8). The returned
+   * Join the queue. Throws queue_full at once when the queue is at its bound (P8), unless an
+   * interactive request takes a batch request's place (which then gets queue_full). The returned
    * promise resolves with a lease when `grant` hands this request a slot; `cancel` takes it out of
    * the queue (client gone, timeout) and rejects it with the given error.
    */
   enqueue(requestId: string, priority: Priority = 'interactive'): { granted: Promise<Lease>; cancel(err: Error): void } {
     if (this.waiting.size >= this.limits.maxQueue) {
-      throw new GatewayError('queue_full', `The queue for this model is full (${this.limits.maxQueue} waiting); try again shortly.`);
+      // Full: an interactive request takes the youngest batch request's place (priority.ts).
+      const displaced = displacedWhenFull(this.waiting, priority);
+      if (!displaced) throw queueFull(this.limits.maxQueue);
+      this.waiting.delete(displaced);
+      displaced.reject(queueFull(this.limits.maxQueue, 'an interactive request took its place'));
     }
     let waiter!: Waiter;
     const granted = new Promise<Lease>((resolve, reject) => {
@@ -98,6 +103,11 @@ export class ModelQueue {
         }
       },
     };
+  }
+
+  /** Whether a request of this class would be refused queue_full now. */
+  wouldRefuse(priority: Priority): boolean {
+    return this.waiting.size >= this.limits.maxQueue && displacedWhenFull(this.waiting, priority) === null;
   }
 
   /** A slot at once, when nobody is waiting and one is free (the hot path: no promise, no timer). */
@@ -146,6 +156,13 @@ export class ModelQueue {
     this.inFlight.add(lease);
     return lease;
   }
+}
+
+function queueFull(maxQueue: number, why?: string): GatewayError {
+  return new GatewayError(
+    'queue_full',
+    `The queue for this model is full (${maxQueue} waiting)${why ? `: ${why}` : ''}; try again shortly.`,
+  );
 }
 
 class ModelLease implements Lease {

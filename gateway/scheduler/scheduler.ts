@@ -213,14 +213,14 @@ export class Scheduler extends EventEmitter {
   }
 
   /** The error admit() would fail with at once (shutting down, cooling down, queue full), or null. */
-  admissionError(entry: ModelEntry): GatewayError | null {
+  admissionError(entry: ModelEntry, priority: Priority = 'interactive'): GatewayError | null {
     if (this.shuttingDown) return new GatewayError('shutting_down', 'The gateway is shutting down');
     try {
       this.throwIfCoolingDown(entry);
     } catch (err) {
       return err as GatewayError;
     }
-    if (entry.queue.queued >= entry.config.maxQueue && !(this.serving(entry) && entry.queue.queued === 0)) {
+    if (entry.queue.wouldRefuse(priority) && !(this.serving(entry) && entry.queue.queued === 0)) {
       return new GatewayError('queue_full', `The queue for this model is full (${entry.config.maxQueue} waiting); try again shortly.`);
     }
     return null;

@@ -148,4 +148,27 @@ describe('ModelQueue', () => {
     await b.granted;
     expect(q.servesInteractive).toBe(false); // only a batch request in flight
   });
+
+  it('full: an interactive request takes the youngest batch request’s place (that one gets queue_full); batch ones are refused', async () => {
+    const { q } = queue(2, 1);
+    const b1 = q.enqueue('b1', 'batch');
+    const b2 = q.enqueue('b2', 'batch');
+    expect(q.wouldRefuse('batch')).toBe(true);
+    expect(q.wouldRefuse('interactive')).toBe(false);
+    expect(() => q.enqueue('b3', 'batch')).toThrow(/queue for this model is full/);
+    const i1 = q.enqueue('i1', 'interactive');
+    await expect(b2.granted).rejects.toMatchObject({
+      code: 'queue_full',
+      status: 429,
+      message: expect.stringMatching(/an interactive request took its place/),
+    });
+    expect([q.queued, q.queuedByPriority]).toEqual([2, { interactive: 1, batch: 1 }]);
+    const i2 = q.enqueue('i2', 'interactive'); // takes b1's place
+    await expect(b1.granted).rejects.toMatchObject({ code: 'queue_full' });
+    expect(q.wouldRefuse('interactive')).toBe(true); // only interactive requests wait: nobody to displace
+    expect(() => q.enqueue('i3', 'interactive')).toThrow(/queue for this model is full/);
+    q.grant();
+    expect((await i1.granted).requestId).toBe('i1');
+    void i2;
+  });
 });
