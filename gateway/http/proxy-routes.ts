@@ -178,7 +178,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       !scheduler.admitsAtOnce(entry) &&
       asksForStream(target.body, request.headers['content-type'])
     ) {
-      const refused = scheduler.admissionError(entry);
+      const refused = scheduler.admissionError(entry, priority);
       if (refused) throw refused; // answered with its own status, as without progress comments
       request.hijack();
       progress = new ProgressResponse(res, { model: entry.id, requestId: request.id, read: () => scheduler.progressOf(entry, request.id) });
