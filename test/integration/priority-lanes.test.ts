@@ -86,6 +86,30 @@ describe('queue order and the request’s class', () => {
     expect(metrics).toMatch(/vllm_gateway_queue_wait_seconds_count\{model="lane",priority="interactive"\} 2\b/);
   });
 
+  it('a queue full of batch requests still takes an interactive one: the youngest batch request gets the 429', async () => {
+    const hold = send('f-hold', {}, 1500);
+    await waitUntil(async () => (await t.model('lane')).inFlight === 1, 5000, 'slot taken');
+    const batch = [];
+    for (let i = 0; i < 10; i++) {
+      batch.push(send(`f-b${i}`, { 'x-priority': 'batch' })); // one at a time: f-b9 joins last
+      await queued(i + 1);
+    }
+    const refused = await send('f-b10', { 'x-priority': 'batch' }); // full: a batch request is refused
+    expect(refused.status).toBe(429);
+    const interactive = send('f-i', {});
+    const answers = await Promise.all([hold, ...batch, interactive]);
+    expect(answers.at(-1)!.status).toBe(200);
+    expect(answers.slice(1, 10).map((a) => a.status)).toEqual(Array(9).fill(200));
+    const displaced = answers[10];
+    expect(displaced.status).toBe(429);
+    expect(errorOf(displaced)).toMatchObject({ code: 'queue_full' });
+    expect(errorOf(displaced).message).toMatch(/an interactive request took its place/);
+    expect(Number(displaced.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const order = (await receivedBy(t, 'lane')).map((r) => r.requestId).filter((id) => id.startsWith('f-'));
+    expect(order.slice(0, 2)).toEqual(['f-hold', 'f-i']);
+    expect(order).not.toContain('f-b9');
+  });
+
   it('a key’s class, overridden by X-Priority; a plain key gets scheduling.defaultPriority', async () => {
     const hold = send('k-hold', {}, 1200);
     await waitUntil(async () => (await t.model('lane')).inFlight === 1, 5000, 'slot taken');
