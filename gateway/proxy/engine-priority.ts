@@ -13,9 +13,10 @@ import type { Priority } from '../scheduler/priority.js';
 
 /**
  * The routes whose request models carry `priority` in vLLM's protocol.py: ChatCompletionRequest,
- * CompletionRequest, EmbeddingCompletionRequest / EmbeddingChatRequest, ResponsesRequest,
- * RerankRequest and ScoreRequest. Tokenize, detokenize, transcriptions (a form) and /v1/messages
- * have none, and get none.
+ * CompletionRequest, EmbeddingCompletionRequest / EmbeddingChatRequest (also /pooling's),
+ * ResponsesRequest, RerankRequest (/v1/rerank, /rerank, /v2/rerank), ScoreRequest (/v1/score,
+ * /score) and ClassificationRequest (/classify). Tokenize, detokenize, transcriptions (a form) and
+ * /v1/messages have none, and get none.
  */
 export const ENGINE_PRIORITY_PATHS: ReadonlySet<string> = new Set([
   '/v1/chat/completions',
@@ -24,6 +25,11 @@ export const ENGINE_PRIORITY_PATHS: ReadonlySet<string> = new Set([
   '/v1/responses',
   '/v1/rerank',
   '/v1/score',
+  '/pooling',
+  '/classify',
+  '/rerank',
+  '/v2/rerank',
+  '/score',
 ]);
 
 /** vLLM's value per class: lower is scheduled earlier. */
