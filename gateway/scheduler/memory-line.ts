@@ -203,7 +203,7 @@ export class MemoryLine {
 export function holderFacts(
   models: Iterable<ModelEntry>,
   gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>,
-  now: number = Date.now(),
+  now: number,
 ): HolderFacts[] {
   const holders: HolderFacts[] = [];
   for (const e of models) {
