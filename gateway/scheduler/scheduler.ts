@@ -172,7 +172,7 @@ export class Scheduler extends EventEmitter {
 
   /**
    * Admit a request: join the model's queue (429 when full), wait for the model to be ready and
-   * for a slot, in FIFO order, at most queueTimeoutSeconds. `signal` is the client going away: the
+   * for a slot, in its class's lane (FIFO within it), at most queueTimeoutSeconds. `signal` is the client going away: the
    * request leaves the queue at once (P5). Resolves with a lease to release in a `finally`.
    * `priority`: its lane in the queue (interactive ones are admitted first, priority.ts).
    */
