@@ -200,11 +200,7 @@ export class MemoryLine {
 }
 
 /** The models holding GPU memory, as the decision sees them (no I/O: the entries and the GPU view read now). */
-export function holderFacts(
-  models: Iterable<ModelEntry>,
-  gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>,
-  now: number,
-): HolderFacts[] {
+export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>, now: number): HolderFacts[] {
   const holders: HolderFacts[] = [];
   for (const e of models) {
     if (!e.holdsGpu) continue;
