@@ -618,7 +618,12 @@ describe('sleep mode, scheduling and streaming (docs/configuration.md)', () => {
     const config = ok(
       `scheduling: { sleepHostRamGiB: 48 }\nstreaming: { progressComments: true }\ndefaults:\n  sleep: { level: 1, residualGiB: 0.75 }\nmodels:\n  d:${DOCKER}\n    sleep: { hostRamGiB: 6 }\n  e:${DOCKER}\n    sleep: { level: 2 }\n  f:${DOCKER}\n    sleep:\n`,
     );
-    expect(config.scheduling).toEqual({ swapAfterSeconds: 30, batchSwapAfterSeconds: 300, defaultPriority: 'interactive', sleepHostRamGiB: 48 });
+    expect(config.scheduling).toEqual({
+      swapAfterSeconds: 30,
+      batchSwapAfterSeconds: 300,
+      defaultPriority: 'interactive',
+      sleepHostRamGiB: 48,
+    });
     expect(config.streaming).toEqual({ progressComments: true });
     const [d, e, f] = config.models as DockerModelConfig[];
     expect(d.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 6 });
