@@ -105,6 +105,8 @@ export interface RecentRequest {
   completionTokens?: number | null;
   /** completionTokens over the time from forwarding to the response's end (queueing excluded). */
   tokensPerSecond?: number | null;
+  /** Its class (priority lanes); null when it was refused before it had one (a bad X-Priority). */
+  priority?: 'interactive' | 'batch' | null;
 }
 
 export interface StatusDocument {

@@ -150,6 +150,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       promptTokens: null,
       completionTokens: null,
       tokensPerSecond: null,
+      priority: null,
     };
     res.once('close', () => {
       if (!res.writableEnded) cancel.abort(new Error('client went away'));
@@ -161,13 +162,22 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       deps.recordRequest(record);
       // Through the root logger with the id as a field: no per-request child logger.
       app.log.info(
-        { reqId: request.id, model: entry.id, path: record.path, status: record.status, ms: record.durationMs, ttfbMs: record.firstByteMs },
+        {
+          reqId: request.id,
+          model: entry.id,
+          path: record.path,
+          status: record.status,
+          ms: record.durationMs,
+          ttfbMs: record.firstByteMs,
+          priority: record.priority,
+        },
         'request done',
       );
     });
 
     // Its lane in the model's queue (and the engine's priority): a bad X-Priority is a 400 here.
     const priority = priorityOf(request.headers);
+    record.priority = priority;
 
     // streaming.progressComments: a streamed request that must wait hears from the gateway at once
     // (OpenAI-shaped SSE streams only: a translated answer, such as Ollama's NDJSON, has no comments).

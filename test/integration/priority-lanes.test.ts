@@ -79,6 +79,12 @@ describe('queue order and the request’s class', () => {
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     const order = (await receivedBy(t, 'lane')).map((r) => r.requestId).filter((id) => ['hold', 'b1', 'b2', 'b3', 'i1'].includes(id));
     expect(order).toEqual(['hold', 'i1', 'b1', 'b2', 'b3']);
+    // Each request's class in the status document's recent requests and in its log line.
+    const recent = (await t.status()).recentRequests!;
+    expect(recent.find((r) => r.id === 'b1')?.priority).toBe('batch');
+    expect(recent.find((r) => r.id === 'i1')?.priority).toBe('interactive');
+    const done = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request done' && l.reqId === 'b2');
+    expect(done.map((l) => l.priority)).toEqual(['batch']);
     expect((await t.model('lane')).queuedByPriority).toEqual({ interactive: 0, batch: 0 });
     // Queue wait per class in /metrics: one observation each for b1..b3, two interactive (hold, i1).
     const metrics = (await http(t.url, '/metrics', { headers: { authorization: `Bearer ${KEYS.plain}` } })).text;
@@ -131,7 +137,7 @@ describe('queue order and the request’s class', () => {
   it('a bad X-Priority is 400 invalid_request on the fast path, through Fastify’s router and on the Ollama routes; nothing is sent', async () => {
     const before = (await receivedBy(t, 'lane')).length;
     const headers = { authorization: `Bearer ${KEYS.plain}`, 'x-priority': 'urgent' };
-    const fast = await post(t.url, '/v1/chat/completions', chat('lane'), headers);
+    const fast = await post(t.url, '/v1/chat/completions', chat('lane'), { ...headers, 'x-request-id': 'bad-prio' });
     // A percent-encoded target is left to Fastify's router (fast-path.ts).
     const routed = await post(t.url, '/v1/chat/%63ompletions', chat('lane'), headers);
     for (const res of [fast, routed]) {
@@ -149,6 +155,8 @@ describe('queue order and the request’s class', () => {
     expect(ollama.status).toBe(400);
     expect(Object.keys(ollama.json)).toEqual(['error']); // Ollama's error shape
     expect(ollama.json.error).toMatch(/X-Priority must be "interactive" or "batch"/);
+    await waitUntil(async () => (await t.status()).recentRequests!.some((r) => r.id === 'bad-prio'), 2000, 'recorded');
+    expect((await t.status()).recentRequests!.find((r) => r.id === 'bad-prio')).toMatchObject({ status: 400, priority: null });
     expect((await receivedBy(t, 'lane')).slice(before).map((r) => `${r.path} ${r.body}`)).toEqual([]);
     // The gateway stays up, and the same request with a good header goes through.
     expect((await post(t.url, '/v1/chat/completions', chat('lane'), { ...headers, 'x-priority': 'batch' })).status).toBe(200);
