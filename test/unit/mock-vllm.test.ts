@@ -1024,6 +1024,38 @@ describe('request priority (as vLLM with --scheduling-policy)', () => {
     }
   });
 
+  it('priority: the engine runs waiting streams by (priority, arrival); fcfs by arrival', async () => {
+    for (const policy of ['priority', 'fcfs']) {
+      const m = await startMock(['--served-model-name', 'mock-a', '--scheduling-policy', policy, '--max-num-seqs', '1']);
+      try {
+        const ended: string[] = [];
+        const stream = (id: string, priority: number) =>
+          raw(
+            m.port,
+            'POST',
+            '/v1/chat/completions',
+            { ...chat(policy === 'priority' ? priority : 0), stream: true, max_tokens: 5 },
+            {
+              'x-request-id': id,
+              'x-mock-token-delay-ms': '40',
+            },
+          ).then(() => ended.push(id));
+        const first = stream('running', 1);
+        await waitFor(async () => (await received(m, 'running'))?.priority !== undefined);
+        await sleep(120); // it runs (and has generated tokens)
+        const later = [stream('batch', 1)];
+        await waitFor(async () => (await received(m, 'batch'))?.priority !== undefined);
+        later.push(stream('urgent', 0));
+        await Promise.all([first, ...later]);
+        // One sequence at a time: the running one finishes; then, by priority, the later arrival.
+        expect(ended, policy).toEqual(policy === 'priority' ? ['running', 'urgent', 'batch'] : ['running', 'batch', 'urgent']);
+      } finally {
+        m.proc.kill('SIGTERM');
+        await m.exited;
+      }
+    }
+  });
+
   it('priority: any integer is accepted, recorded and logged (--mock-log-every-request)', async () => {
     const m = await startMock(['--served-model-name', 'mock-a', '--scheduling-policy', 'priority', '--mock-log-every-request']);
     try {
