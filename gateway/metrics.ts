@@ -6,6 +6,7 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { LabelledCounter, LabelledHistogram } from './request-metrics.js';
+import type { Priority } from './scheduler/priority.js';
 import type { Scheduler } from './scheduler/scheduler.js';
 import type { EngineStatus, StatusDocument } from './status-types.js';
 
@@ -62,6 +63,8 @@ export interface ModelMetrics {
   /** Forwarding to the model server's first byte. */
   upstreamFirstByte: { observe(v: number): void };
   retries: { inc(v?: number): void };
+  /** Time from arrival to a slot (the model's start included), by the request's class. */
+  queueWait(priority: Priority): { observe(v: number): void };
   requests(status: number): { inc(v?: number): void };
   /** Tokens from a response's `usage`. */
   usage(promptTokens: number, completionTokens: number): void;
@@ -75,6 +78,7 @@ export class Metrics {
   readonly duration: LabelledHistogram;
   readonly firstByte: LabelledHistogram;
   readonly upstreamFirstByte: LabelledHistogram;
+  readonly queueWait: LabelledHistogram;
   readonly retries: LabelledCounter;
   readonly usagePrompt: LabelledCounter;
   readonly usageCompletion: LabelledCounter;
@@ -83,6 +87,10 @@ export class Metrics {
     let m = this.perModel.get(model);
     if (!m) {
       const byStatus = new Map<number, { inc(v?: number): void }>();
+      const waits = {
+        interactive: this.queueWait.child(model, { priority: 'interactive' }),
+        batch: this.queueWait.child(model, { priority: 'batch' }),
+      };
       const prompt = this.usagePrompt.child({ model });
       const completion = this.usageCompletion.child({ model });
       m = {
@@ -90,6 +98,7 @@ export class Metrics {
         firstByte: this.firstByte.child(model),
         upstreamFirstByte: this.upstreamFirstByte.child(model),
         retries: this.retries.child({ model }),
+        queueWait: (priority) => waits[priority],
         requests: (status) => {
           let c = byStatus.get(status);
           if (!c) byStatus.set(status, (c = this.requests.child({ model, status: String(status) })));
@@ -132,6 +141,13 @@ export class Metrics {
       'Time from forwarding to the model server answering',
       'model',
       [0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      r,
+    );
+    this.queueWait = new LabelledHistogram(
+      'vllm_gateway_queue_wait_seconds',
+      'Time from arrival to a slot (the model start or wake included), by model and priority class',
+      'model',
+      [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
       r,
     );
     this.retries = new LabelledCounter('vllm_gateway_upstream_retries_total', 'Connection retries to model servers', r);

@@ -28,7 +28,7 @@ interface Series {
   count: number;
 }
 
-/** A histogram with one label, for values that are finite and at least 0 (durations). */
+/** A histogram keyed by one label (and optionally a few more), for values that are finite and at least 0 (durations). */
 export class LabelledHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
@@ -46,12 +46,13 @@ export class LabelledHistogram {
     registry.registerMetric(this as unknown as Metric);
   }
 
-  /** The series for one label value, for its observe() on the hot path. */
-  child(labelValue: string): { observe(v: number): void } {
-    let s = this.series.get(labelValue);
+  /** The series for one label value (and any further labels), for its observe() on the hot path. */
+  child(labelValue: string, more?: Record<string, string>): { observe(v: number): void } {
+    const key = more ? `${labelValue}\u0000${JSON.stringify(more)}` : labelValue;
+    let s = this.series.get(key);
     if (!s) {
-      s = { labels: { [this.labelName]: labelValue }, counts: new Float64Array(this.bounds.length), sum: 0, count: 0 };
-      this.series.set(labelValue, s);
+      s = { labels: { [this.labelName]: labelValue, ...more }, counts: new Float64Array(this.bounds.length), sum: 0, count: 0 };
+      this.series.set(key, s);
     }
     const series = s;
     const bounds = this.bounds;

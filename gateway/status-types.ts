@@ -38,6 +38,8 @@ export interface ModelStatus {
   sleepHostRamMiB?: number | null;
   inFlight: number;
   queued: number;
+  /** Extension: `queued` by class (docs/scheduling.md "Priority lanes"); interactive ones are admitted first. */
+  queuedByPriority?: { interactive: number; batch: number };
   maxConcurrent: number;
   maxQueue: number;
   vramBudgetMiB: number | null;
@@ -110,6 +112,8 @@ export interface RecentRequest {
   completionTokens?: number | null;
   /** completionTokens over the time from forwarding to the response's end (queueing excluded). */
   tokensPerSecond?: number | null;
+  /** Its class (priority lanes); null when it was refused before it had one (a bad X-Priority). */
+  priority?: 'interactive' | 'batch' | null;
 }
 
 export interface StatusDocument {

@@ -68,7 +68,11 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const config: GatewayConfig = {
     sourcePath: file.startsWith('<') ? null : resolve(file),
     listen,
-    auth,
+    auth: {
+      ...auth,
+      apiKeys: auth.apiKeys.map((k) => (typeof k === 'string' ? k : k.key)),
+      keyPriorities: auth.apiKeys.filter((k) => typeof k !== 'string'),
+    },
     limits,
     retry,
     timeouts,

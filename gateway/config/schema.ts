@@ -3,7 +3,8 @@
 // of their runtime, after `defaults:` has been merged under them.
 
 import { z } from 'zod';
-import type { DockerModelConfig, GatewayConfig, ProcessModelConfig, RemoteModelConfig } from './types.js';
+import { PRIORITIES } from '../scheduler/priority.js';
+import type { ApiKeyPriority, DockerModelConfig, GatewayConfig, ProcessModelConfig, RemoteModelConfig } from './types.js';
 
 // ---------------------------------------------------------------- field schemas
 
@@ -181,7 +182,14 @@ export const configSchema = z.strictObject({
     ollamaPort: port.nullable().default(null),
   }),
   auth: section({
-    apiKeys: z.array(nonEmpty).default([]),
+    // A plain key, or a key with the class its requests get (docs/scheduling.md "Priority lanes").
+    apiKeys: z
+      .array(
+        z.union([nonEmpty, z.strictObject({ key: nonEmpty, priority: z.enum(PRIORITIES) })], {
+          error: 'must be a key (a non-empty string) or { key, priority: "interactive" | "batch" }',
+        }),
+      )
+      .default([]),
     adminToken: nonEmpty.default('auto'),
     allowedHosts: z.array(nonEmpty).default([]),
     allowedOrigins: z.array(nonEmpty).default([]),
@@ -209,6 +217,8 @@ export const configSchema = z.strictObject({
   }),
   scheduling: section({
     swapAfterSeconds: nonNegativeTimerSeconds.default(30),
+    batchSwapAfterSeconds: nonNegativeTimerSeconds.default(300),
+    defaultPriority: z.enum(PRIORITIES).default('interactive'),
     sleepHostRamGiB: z
       .union([z.literal('auto'), nonNegativeNumber], { error: 'must be "auto" (half of the host\'s RAM) or a number of GiB ≥ 0' })
       .default('auto'),
@@ -249,8 +259,9 @@ const modelShapesMatch: [
   Same<Resolved<typeof processModelSchema>, ProcessModelConfig>,
   Same<Resolved<typeof remoteModelSchema>, RemoteModelConfig>,
   Same<
-    Omit<ParsedConfig, 'defaults' | 'models' | 'docker'> & {
+    Omit<ParsedConfig, 'defaults' | 'models' | 'docker' | 'auth'> & {
       sourcePath: string | null;
+      auth: Omit<ParsedConfig['auth'], 'apiKeys'> & { apiKeys: string[]; keyPriorities: ApiKeyPriority[] };
       docker: ParsedConfig['docker'] & { dockerHost: string | null };
       models: GatewayConfig['models'];
     },

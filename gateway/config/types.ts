@@ -1,6 +1,8 @@
 // The validated, defaulted, frozen configuration (docs/configuration.md). The schema in schema.ts
 // produces exactly this shape; the rest of the gateway only ever sees these types.
 
+import type { Priority } from '../scheduler/priority.js';
+
 export type RuntimeKind = 'docker' | 'process' | 'remote';
 
 interface ModelCommon {
@@ -59,12 +61,20 @@ export interface RemoteModelConfig extends ModelCommon {
 export type ModelConfig = DockerModelConfig | ProcessModelConfig | RemoteModelConfig;
 export type LocalModelConfig = DockerModelConfig | ProcessModelConfig;
 
+export interface ApiKeyPriority {
+  key: string;
+  priority: Priority;
+}
+
 export interface GatewayConfig {
   /** Absolute path of the file this came from (the admin token file lives beside it). */
   sourcePath: string | null;
   listen: { host: string; port: number; ollamaPort: number | null };
   auth: {
+    /** Every key (the plain ones and those of `{key, priority}` entries). */
     apiKeys: string[];
+    /** The keys that give their requests a class (`auth.apiKeys` entries `{key, priority}`). */
+    keyPriorities: ApiKeyPriority[];
     adminToken: string; // "auto" or a literal token
     allowedHosts: string[];
     allowedOrigins: string[];
@@ -84,6 +94,13 @@ export interface GatewayConfig {
      * became ready, then yields; 0 = busy models are never displaced.
      */
     swapAfterSeconds: number;
+    /**
+     * A busy model serving interactive requests keeps its memory this long after it became ready
+     * against a start that only batch requests wait for (docs/scheduling.md "Priority lanes").
+     */
+    batchSwapAfterSeconds: number;
+    /** The class of a request without an X-Priority header or a key with a class. */
+    defaultPriority: Priority;
     /** Host RAM all level-1 sleepers may hold together; "auto" = half of the host's RAM. */
     sleepHostRamGiB: 'auto' | number;
   };

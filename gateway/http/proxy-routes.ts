@@ -7,6 +7,7 @@ import type { GatewayConfig } from '../config/types.js';
 import { errors } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { Cancel } from '../proxy/cancel.js';
+import { withEnginePriority } from '../proxy/engine-priority.js';
 import { forward, upstreamRequestHeaders } from '../proxy/forward.js';
 import { asksForStream, ProgressResponse } from '../proxy/progress-comments.js';
 import type { ResponseTap } from '../proxy/response-id-tap.js';
@@ -17,6 +18,7 @@ import type { RecentRequest } from '../status-types.js';
 import { anthropicErrorEvent } from './anthropic-errors.js';
 import { describeModel, isMultipart, readBodyModel, type BodyModel } from './body-model.js';
 import { errorShapeFor, logAnsweredError, sendErrorRaw, toGatewayError } from './errors.js';
+import { createPriorityOf } from './request-priority.js';
 import { isoTime } from '../iso-time.js';
 
 export const PROXIED_PATHS = [
@@ -139,6 +141,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
   const { config, scheduler, dispatcher, metrics } = deps;
   const firstByteMs = config.timeouts.firstByteSeconds * 1000;
   const idleMs = config.timeouts.idleSeconds * 1000;
+  const priorityOf = createPriorityOf(config);
 
   return async function proxy(request, target) {
     const started = Date.now();
@@ -164,6 +167,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       promptTokens: null,
       completionTokens: null,
       tokensPerSecond: null,
+      priority: null,
     };
     deps.recordRequest(record); // shown in progress (status 0, durationMs null) until it ends
     res.once('close', () => {
@@ -184,10 +188,15 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
           ms: record.durationMs,
           ttfbMs: record.firstByteMs,
           upstreamTtfbMs: record.upstreamFirstByteMs,
+          priority: record.priority,
         },
         'request done',
       );
     });
+
+    // Its lane in the model's queue (and the engine's priority): a bad X-Priority is a 400 here.
+    const priority = priorityOf(request.headers);
+    record.priority = priority;
 
     // streaming.progressComments: a streamed request that must wait hears from the gateway at once
     // (OpenAI-shaped SSE streams only: a translated answer, such as Ollama's NDJSON, has no comments).
@@ -198,7 +207,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
       !scheduler.admitsAtOnce(entry) &&
       asksForStream(target.body, request.headers['content-type'])
     ) {
-      const refused = scheduler.admissionError(entry);
+      const refused = scheduler.admissionError(entry, priority);
       if (refused) throw refused; // answered with its own status, as without progress comments
       request.hijack();
       progress = new ProgressResponse(res, {
@@ -214,9 +223,13 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     };
     let lease: Awaited<ReturnType<typeof scheduler.admit>>;
     try {
-      const admitting = scheduler.admit(entry, request.id, cancel);
+      const admitting = scheduler.admit(entry, request.id, cancel, priority);
       progress?.begin(); // after admit() queued it (synchronously), so the first comment has its place
       lease = await admitting;
+      metrics
+        .forModel(entry.id)
+        .queueWait(priority)
+        .observe((Date.now() - started) / 1000);
     } catch (err) {
       if (!progress) throw err;
       return failProgress(err);
@@ -241,7 +254,8 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
           request.id,
           c.runtime === 'remote' && c.apiKey ? c.apiKey : null,
         );
-        headers['content-length'] = String(target.body.length);
+        const body = withEnginePriority(target.body, c, target.path, priority);
+        headers['content-length'] = String(body.length);
         await forward(
           dispatcher,
           {
@@ -249,7 +263,7 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
             method: request.method,
             path: remote ? joinPath(remote.base, target.path) : target.path,
             headers,
-            body: target.body,
+            body,
             signal: cancel,
             firstByteMs,
             idleMs,

@@ -137,10 +137,11 @@ export class MemoryLine {
       now: this.deps.now(),
       gpus,
       reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
-      holders: holderFacts(this.deps.models.values(), this.deps.gpus),
+      holders: holderFacts(this.deps.models.values(), this.deps.gpus, this.deps.now()),
       contenders: [...this.contenders.values()].map(contenderFacts),
       // 0: busy models are never displaced
       swapAfterMs: this.deps.config.scheduling.swapAfterSeconds * 1000,
+      batchSwapAfterMs: this.deps.config.scheduling.batchSwapAfterSeconds * 1000,
       idleGraceMs: IDLE_GRACE_MS,
       hostRamBudgetMiB: this.deps.hostRamBudgetMiB(),
     });
@@ -199,7 +200,7 @@ export class MemoryLine {
 }
 
 /** The models holding GPU memory, as the decision sees them (no I/O: the entries and the GPU view read now). */
-export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>): HolderFacts[] {
+export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'heldMiB' | 'residualMiB'>, now: number): HolderFacts[] {
   const holders: HolderFacts[] = [];
   for (const e of models) {
     if (!e.holdsGpu) continue;
@@ -223,6 +224,7 @@ export function holderFacts(models: Iterable<ModelEntry>, gpus: Pick<GpuView, 'h
       lastUsedAt: e.lastUsedAt ?? 0,
       readyAt: e.readyAt,
       yielding: e.phase === 'yielding',
+      interactiveAt: e.queue.servesInteractive ? now : e.queue.lastInteractiveEndAt,
     });
   }
   return holders;
@@ -246,15 +248,26 @@ function holderPhase(e: ModelEntry): HolderFacts['phase'] {
   }
 }
 
-/** A start in line, as the decision sees it: its place is its oldest waiting request (or load() call). */
+/**
+ * A start in line, as the decision sees it: its place is its oldest waiting request (or load()
+ * call), by class (priority.ts); a load() call counts as interactive (someone asked for it).
+ */
 function contenderFacts(c: Contender): ContenderFacts {
   const e = c.entry;
   const config = e.config as LocalModelConfig;
-  const oldest = e.queue.oldestWaitingAt;
-  const since = Math.min(oldest ?? Infinity, e.explicitStarts > 0 ? c.registeredAt : Infinity);
+  const loadAt = e.explicitStarts > 0 ? c.registeredAt : Infinity;
+  const interactive = Math.min(e.queue.oldestWaitingAt('interactive') ?? Infinity, loadAt);
+  const batch = e.queue.oldestWaitingAt('batch');
+  const since = Math.min(interactive, batch ?? Infinity);
   // A wake needs its budget where it sleeps.
   const gpus = e.state === 'waking' ? [...e.gpuIndices] : config.gpus;
-  return { id: e.id, budgetMiB: e.budgetMiB, gpus, since: since === Infinity ? null : since };
+  return {
+    id: e.id,
+    budgetMiB: e.budgetMiB,
+    gpus,
+    since: since === Infinity ? null : since,
+    waiters: { interactiveSince: interactive === Infinity ? null : interactive, batchSince: batch },
+  };
 }
 
 /** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */

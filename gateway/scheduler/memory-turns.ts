@@ -17,10 +17,14 @@
 // - One that needs memory held by busy models waits; a busy model that has been ready for
 //   `swapAfterMs` yields: it takes no new requests, finishes those in flight, and is then evicted
 //   (its queue waits for its turn back). swapAfterMs 0: busy models are never displaced.
+// - Priority lanes (priority.ts): starts with interactive waiters are in line before those only batch
+//   requests wait for; a busy holder serving interactive requests yields to a batch-only start only
+//   after `batchSwapAfterMs` of being ready.
 // - Refused (insufficient_vram) only when it cannot fit even with every unpinned model gone, or
 //   when nobody waits for the start any more.
 
 import { planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+import { compareLine, onlyBatchWaits, servesInteractive, yieldableAt, type WaitersByClass } from './priority.js';
 
 /** A model that holds (or has reserved) GPU memory. */
 export interface HolderFacts {
@@ -46,6 +50,11 @@ export interface HolderFacts {
   readyAt: number;
   /** It already yields (to whomever): it is evicted as soon as nothing is in flight. */
   yielding: boolean;
+  /**
+   * Epoch ms it last served an interactive request: `now` while one is in flight or queued, else
+   * when the last one ended; null: none yet. Absent: counts as serving interactive requests.
+   */
+  interactiveAt?: number | null;
 }
 
 /** A start waiting for memory. */
@@ -55,6 +64,8 @@ export interface ContenderFacts {
   gpus: 'auto' | number[];
   /** Epoch ms of its oldest waiting request (or load() call); null when nobody waits for it. */
   since: number | null;
+  /** Its waiters' oldest request per class; absent: all interactive. */
+  waiters?: WaitersByClass;
 }
 
 export interface MemorySnapshot {
@@ -64,6 +75,8 @@ export interface MemorySnapshot {
   holders: readonly HolderFacts[];
   contenders: readonly ContenderFacts[];
   swapAfterMs: number;
+  /** How long a holder serving interactive requests keeps its memory against a batch-only start (absent: swapAfterMs). */
+  batchSwapAfterMs?: number;
   idleGraceMs: number;
   /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`); absent: no limit. */
   hostRamBudgetMiB?: number;
@@ -115,9 +128,24 @@ function toPlaced(h: HolderFacts, s: MemorySnapshot): PlacedModel {
     busy: !isIdle(h, s.now, s.idleGraceMs),
     pinned: h.pinned,
     evictable: h.phase === 'ready',
-    yieldableAt: h.phase === 'ready' && s.swapAfterMs > 0 ? h.readyAt + s.swapAfterMs : null,
+    yieldableAt: h.phase === 'ready' ? yieldableAt(turnFacts(h, s), false, s.swapAfterMs, batchSwapMs(s)) : null,
     sleep: h.phase === 'ready' ? (h.sleep ?? null) : null,
   };
+}
+
+const turnFacts = (h: HolderFacts, s: MemorySnapshot) => ({
+  readyAt: h.readyAt,
+  servesInteractive: h.interactiveAt === undefined || servesInteractive(h.interactiveAt, s.now, s.idleGraceMs),
+});
+const batchSwapMs = (s: MemorySnapshot) => s.batchSwapAfterMs ?? s.swapAfterMs;
+
+/** What a batch-only start sees: ready holders serving interactive requests keep their memory longer. */
+function asSeenByBatch(placed: PlacedModel[], s: MemorySnapshot): PlacedModel[] {
+  return placed.map((m) => {
+    const h = s.holders.find((x) => x.id === m.id);
+    if (!h || h.phase !== 'ready' || m.yieldableAt == null) return m;
+    return { ...m, yieldableAt: yieldableAt(turnFacts(h, s), true, s.swapAfterMs, batchSwapMs(s)) };
+  });
 }
 
 export function decideMemory(s: MemorySnapshot): MemoryDecision {
@@ -128,12 +156,13 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
   const stopping: Array<{ id: string; gpus: readonly number[]; toSleep: boolean }> = s.holders
     .filter((h) => h.phase === 'stopping' || h.phase === 'falling-asleep')
     .map((h) => ({ id: h.id, gpus: h.gpus, toSleep: h.phase === 'falling-asleep' }));
-  const line = [...s.contenders].sort((a, b) => (a.since ?? Infinity) - (b.since ?? Infinity) || (a.id < b.id ? -1 : 1));
+  const line = [...s.contenders].sort(compareLine);
   /** Evicted or put to sleep by this decision, for a start ahead in the line. */
   const departing: typeof stopping = [];
   let anyWaits = false;
   for (const c of line) {
-    const plan = planPlacement(s.gpus, s.reserveMiB, placed, c, s.now, s.hostRamBudgetMiB ?? Infinity);
+    const seen = onlyBatchWaits(c.waiters) ? asSeenByBatch(placed, s) : placed;
+    const plan = planPlacement(s.gpus, s.reserveMiB, seen, c, s.now, s.hostRamBudgetMiB ?? Infinity);
     const fitsNow = plan.kind === 'fit' && plan.evict.length === 0 && !plan.sleep?.length;
     // Nobody waits for it (its clients went away): it goes ahead only where that costs no one
     // anything; it holds no place in line.
@@ -220,7 +249,10 @@ function nextWake(s: MemorySnapshot): number | null {
   let at = Infinity;
   for (const h of s.holders) {
     if (h.phase !== 'ready' || h.pinned) continue;
-    if (s.swapAfterMs > 0 && h.readyAt + s.swapAfterMs > s.now) at = Math.min(at, h.readyAt + s.swapAfterMs);
+    for (const batchOnly of [false, true]) {
+      const turnEnds = yieldableAt(turnFacts(h, s), batchOnly, s.swapAfterMs, batchSwapMs(s));
+      if (turnEnds !== null && turnEnds > s.now) at = Math.min(at, turnEnds);
+    }
     if (h.inFlight === 0 && h.queued === 0 && h.lastUsedAt + s.idleGraceMs > s.now) at = Math.min(at, h.lastUsedAt + s.idleGraceMs);
   }
   return at === Infinity ? null : at;

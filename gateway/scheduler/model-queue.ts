@@ -1,12 +1,15 @@
-// Per-model admission: a bounded FIFO of waiting requests and a set of in-flight leases.
+// Per-model admission: a bounded queue of waiting requests in two lanes (interactive before batch,
+// FIFO within each: priority.ts) and a set of in-flight leases.
 // `queued` and `inFlight` are the sizes of these live sets (docs/architecture.md rule 3): a request is in
 // exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
 
 import { GatewayError } from '../errors.js';
 import { Cancel, type AbortLike } from '../proxy/cancel.js';
+import { PriorityLanes, displacedWhenFull, type ByPriority, type Priority } from './priority.js';
 
 export interface Lease {
   readonly requestId: string;
+  readonly priority: Priority;
   /** Aborted when the gateway cuts the request (model crashed, forced unload, shutdown). */
   readonly signal: AbortLike;
   /** Leaves the in-flight set. Idempotent: call it in a `finally`. */
@@ -15,6 +18,7 @@ export interface Lease {
 
 interface Waiter {
   requestId: string;
+  priority: Priority;
   /** When it joined (epoch ms): models waiting for GPU memory are served oldest request first. */
   at: number;
   resolve(lease: Lease): void;
@@ -22,8 +26,10 @@ interface Waiter {
 }
 
 export class ModelQueue {
-  readonly waiting = new Set<Waiter>();
+  readonly waiting = new PriorityLanes<Waiter>();
   readonly inFlight = new Set<ModelLease>();
+  /** When its last interactive request ended (epoch ms), or null: for the turn rule's grace (memory-turns.ts). */
+  lastInteractiveEndAt: number | null = null;
 
   constructor(
     private readonly limits: { maxQueue: number; maxConcurrent: number },
@@ -35,10 +41,21 @@ export class ModelQueue {
     return this.waiting.size;
   }
 
-  /** When the oldest request still waiting joined, or null when none waits. */
-  get oldestWaitingAt(): number | null {
-    for (const w of this.waiting) return w.at; // a Set iterates in insertion order: the first is the oldest
-    return null;
+  /** Waiting requests per class. */
+  get queuedByPriority(): ByPriority<number> {
+    return { interactive: this.waiting.sizeOf('interactive'), batch: this.waiting.sizeOf('batch') };
+  }
+
+  /** When the oldest request still waiting joined (of one class, or of either), or null when none waits. */
+  oldestWaitingAt(priority?: Priority): number | null {
+    return priority ? this.waiting.oldestAt(priority) : this.waiting.oldestAtAll();
+  }
+
+  /** Some interactive request is in flight or waiting (memory-turns.ts: its turn against batch starts). */
+  get servesInteractive(): boolean {
+    if (this.waiting.sizeOf('interactive') > 0) return true;
+    for (const l of this.inFlight) if (l.priority === 'interactive') return true;
+    return false;
   }
 
   /** A waiting request's place in the queue (1 = next), or null when it does not wait. */
@@ -56,17 +73,22 @@ export class ModelQueue {
   }
 
   /**
-   * Join the queue. Throws queue_full at once when the queue is at its bound (P8). The returned
+   * Join the queue. Throws queue_full at once when the queue is at its bound (P8), unless an
+   * interactive request takes a batch request's place (which then gets queue_full). The returned
    * promise resolves with a lease when `grant` hands this request a slot; `cancel` takes it out of
    * the queue (client gone, timeout) and rejects it with the given error.
    */
-  enqueue(requestId: string): { granted: Promise<Lease>; cancel(err: Error): void } {
+  enqueue(requestId: string, priority: Priority = 'interactive'): { granted: Promise<Lease>; cancel(err: Error): void } {
     if (this.waiting.size >= this.limits.maxQueue) {
-      throw new GatewayError('queue_full', `The queue for this model is full (${this.limits.maxQueue} waiting); try again shortly.`);
+      // Full: an interactive request takes the youngest batch request's place (priority.ts).
+      const displaced = displacedWhenFull(this.waiting, priority);
+      if (!displaced) throw queueFull(this.limits.maxQueue);
+      this.waiting.delete(displaced);
+      displaced.reject(queueFull(this.limits.maxQueue, 'an interactive request took its place'));
     }
     let waiter!: Waiter;
     const granted = new Promise<Lease>((resolve, reject) => {
-      waiter = { requestId, at: this.now(), resolve, reject };
+      waiter = { requestId, priority, at: this.now(), resolve, reject };
     });
     // A cancelled waiter's rejection may have no listener yet: keep it from becoming unhandled.
     granted.catch(() => {});
@@ -83,21 +105,26 @@ export class ModelQueue {
     };
   }
 
+  /** Whether a request of this class would be refused queue_full now. */
+  wouldRefuse(priority: Priority): boolean {
+    return this.waiting.size >= this.limits.maxQueue && displacedWhenFull(this.waiting, priority) === null;
+  }
+
   /** A slot at once, when nobody is waiting and one is free (the hot path: no promise, no timer). */
-  tryLease(requestId: string): Lease | null {
+  tryLease(requestId: string, priority: Priority = 'interactive'): Lease | null {
     if (this.waiting.size > 0 || this.inFlight.size >= this.limits.maxConcurrent) return null;
-    const lease = this.lease(requestId);
+    const lease = this.lease(requestId, priority);
     this.onChange();
     return lease;
   }
 
-  /** Hand free slots to waiters in FIFO order. Only called while the model is ready. */
+  /** Hand free slots to waiters in admission order (interactive first). Only called while the model is ready. */
   grant(): void {
     let changed = false;
     for (const waiter of this.waiting) {
       if (this.inFlight.size >= this.limits.maxConcurrent) break;
       this.waiting.delete(waiter);
-      waiter.resolve(this.lease(waiter.requestId));
+      waiter.resolve(this.lease(waiter.requestId, waiter.priority));
       changed = true;
     }
     if (changed) this.onChange();
@@ -119,14 +146,23 @@ export class ModelQueue {
 
   /** Called by ModelLease.release(). */
   leave(lease: ModelLease): void {
-    if (this.inFlight.delete(lease)) this.onChange();
+    if (!this.inFlight.delete(lease)) return;
+    if (lease.priority === 'interactive') this.lastInteractiveEndAt = this.now();
+    this.onChange();
   }
 
-  private lease(requestId: string): ModelLease {
-    const lease = new ModelLease(requestId, this);
+  private lease(requestId: string, priority: Priority): ModelLease {
+    const lease = new ModelLease(requestId, priority, this);
     this.inFlight.add(lease);
     return lease;
   }
+}
+
+function queueFull(maxQueue: number, why?: string): GatewayError {
+  return new GatewayError(
+    'queue_full',
+    `The queue for this model is full (${maxQueue} waiting)${why ? `: ${why}` : ''}; try again shortly.`,
+  );
 }
 
 class ModelLease implements Lease {
@@ -134,6 +170,7 @@ class ModelLease implements Lease {
 
   constructor(
     readonly requestId: string,
+    readonly priority: Priority,
     private readonly queue: ModelQueue,
   ) {}
 

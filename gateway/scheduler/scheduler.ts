@@ -27,6 +27,7 @@ import { ADOPTABLE, IllegalEvent, coolDownMs, serving, type LifecycleEffect, typ
 import { MemoryLine, isNoRoom, memoryWaitTimedOut } from './memory-line.js';
 import { ModelEntry } from './model-entry.js';
 import type { Lease } from './model-queue.js';
+import type { Priority } from './priority.js';
 import { SleepWake } from './sleep-wake.js';
 
 export interface SchedulerDeps {
@@ -225,18 +226,19 @@ export class Scheduler extends EventEmitter {
 
   /**
    * Admit a request: join the model's queue (429 when full), wait for the model to be ready and
-   * for a slot, in FIFO order, at most queueTimeoutSeconds. `signal` is the client going away: the
+   * for a slot, in its class's lane (FIFO within it), at most queueTimeoutSeconds. `signal` is the client going away: the
    * request leaves the queue at once (P5). Resolves with a lease to release in a `finally`.
+   * `priority`: its lane in the queue (interactive ones are admitted first, priority.ts).
    */
-  async admit(entry: ModelEntry, requestId: string, signal: AbortLike): Promise<Lease> {
+  async admit(entry: ModelEntry, requestId: string, signal: AbortLike, priority: Priority = 'interactive'): Promise<Lease> {
     if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
     this.throwIfCoolingDown(entry);
     // Hot path: ready, nobody waiting and a slot free: in flight at once (no timer, no listeners).
     if (this.serving(entry) && !signal.aborted) {
-      const lease = entry.queue.tryLease(requestId);
+      const lease = entry.queue.tryLease(requestId, priority);
       if (lease) return lease;
     }
-    const ticket = entry.queue.enqueue(requestId);
+    const ticket = entry.queue.enqueue(requestId, priority);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
     // insufficient_vram is answered at once, only when the model can never fit (docs/scheduling.md);
     // a request that waited out the queue timeout for memory held by busy models is a queue timeout,
@@ -265,14 +267,14 @@ export class Scheduler extends EventEmitter {
   }
 
   /** The error admit() would fail with at once (shutting down, cooling down, queue full), or null. */
-  admissionError(entry: ModelEntry): GatewayError | null {
+  admissionError(entry: ModelEntry, priority: Priority = 'interactive'): GatewayError | null {
     if (this.shuttingDown) return new GatewayError('shutting_down', 'The gateway is shutting down');
     try {
       this.throwIfCoolingDown(entry);
     } catch (err) {
       return err as GatewayError;
     }
-    if (entry.queue.queued >= entry.config.maxQueue) {
+    if (entry.queue.wouldRefuse(priority)) {
       return new GatewayError('queue_full', `The queue for this model is full (${entry.config.maxQueue} waiting); try again shortly.`);
     }
     return null;

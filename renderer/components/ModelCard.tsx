@@ -54,10 +54,24 @@ function ActionButton(props: {
   );
 }
 
-function Ratio({ label, value, max, tone }: { label: string; value: number; max: number; tone: 'accent' | 'warn' }): ReactElement {
+function Ratio({
+  label,
+  value,
+  max,
+  tone,
+  detail,
+  detailTitle,
+}: {
+  label: string;
+  value: number;
+  max: number;
+  tone: 'accent' | 'warn';
+  detail?: string;
+  detailTitle?: string;
+}): ReactElement {
   const pct = max > 0 ? Math.min(100, (value / max) * 100) : 0;
   return (
-    <div className="stat">
+    <div className="stat" title={detailTitle}>
       <div className="stat-label">{label}</div>
       <div className="stat-value num">
         <span className={value > 0 ? 'strong' : undefined}>{value}</span>
@@ -66,8 +80,16 @@ function Ratio({ label, value, max, tone }: { label: string; value: number; max:
       <div className={`mini-bar tone-${tone}`} aria-hidden>
         <div style={{ width: `${pct}%` }} />
       </div>
+      {detail ? <div className="stat-detail muted num">{detail}</div> : null}
     </div>
   );
+}
+
+/** The queue by class (priority lanes), while anything waits: interactive requests are admitted first. */
+function queueDetail(m: ModelStatus): string | undefined {
+  const q = m.queuedByPriority;
+  if (!q || m.queued === 0) return undefined;
+  return `${q.interactive} interactive · ${q.batch} batch`;
 }
 
 /** A start, pull or wake under way: what happens, the server's last word, a bar (moving while the percentage is unknown). */
@@ -320,7 +342,14 @@ export function ModelCard(props: ModelCardProps): ReactElement {
 
       <div className="stats">
         <Ratio label="In flight" value={m.inFlight} max={m.maxConcurrent} tone="accent" />
-        <Ratio label="Queued" value={m.queued} max={m.maxQueue} tone="warn" />
+        <Ratio
+          label="Queued"
+          value={m.queued}
+          max={m.maxQueue}
+          tone="warn"
+          detail={queueDetail(m)}
+          detailTitle={m.queuedByPriority ? 'Interactive requests are admitted before batch ones' : undefined}
+        />
         <div className="stat">
           <div className="stat-label">VRAM</div>
           <div className="stat-value num">{vram}</div>

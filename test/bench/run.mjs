@@ -28,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run as engineFigures } from './engine-scrape.mjs';
+import { priorityTableLines, runPriorityScenario } from './priority.mjs';
 import { runSwapScenario, swapTableLines } from './swap.mjs';
 import {
   chatBody,
@@ -497,10 +498,12 @@ async function main() {
   const rssOthersAfterLoadMiB = Object.fromEntries(targets.filter((t) => t.pids).map((t) => [t.name, rssMiB(t.pids())]));
   let life = null;
   let swap = null;
+  let priority = null;
   if (!ONLY) {
     log('readiness and eviction (process models, static GPU probe)');
     life = await lifecycle(gw);
     swap = await runSwapScenario({ tmp, quick: QUICK, log });
+    priority = await runPriorityScenario({ tmp, quick: QUICK, log });
   }
   const engine = ONLY ? null : await engineFigures({ quick: QUICK, log });
 
@@ -672,6 +675,7 @@ async function main() {
     );
   }
   if (swap) lines.push(...swapTableLines(swap, 4, 4));
+  if (priority) lines.push(...priorityTableLines(priority, 4, 4));
   const table = lines.join('\n');
   const checks = [
     '| target | gateway | limit | met |',
@@ -725,6 +729,7 @@ async function main() {
     readiness: life?.readiness ?? null,
     eviction: life?.eviction ?? null,
     swap,
+    priority,
     engineFigures: engine,
     medians: med,
     raw,

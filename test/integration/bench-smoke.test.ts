@@ -116,6 +116,10 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     expect(num(res.readiness.firstByteLagMs)).toBe(true);
     expect(num(res.readiness.readyStateLagMs)).toBe(true);
     expect(num(res.eviction.evictAndStartMs)).toBe(true);
+    // The priority scenario: the interactive client's figures alone and under both floods, and the ratios.
+    for (const v of ['alone', 'lanes', 'unmarked']) expect(num(res.priority[v].p95Ms), v).toBe(true);
+    expect(num(res.priority.ratios.lanesP95)).toBe(true);
+    expect(num(res.priority.ratios.unmarkedP95)).toBe(true);
     // swap: both models answered with turn-taking, in turns (more starts than the first two).
     for (const id of ['swap-a', 'swap-b']) {
       expect(res.swap.turns.perModel[id].answered, id).toBeGreaterThan(0);

@@ -53,12 +53,12 @@ describe('defaults (docs/configuration.md)', () => {
     expect(sourcePath).toBe(resolve('test.yaml'));
     expect(rest).toEqual({
       listen: { host: '127.0.0.1', port: 8080, ollamaPort: null },
-      auth: { apiKeys: [], adminToken: 'auto', allowedHosts: [], allowedOrigins: [] },
+      auth: { apiKeys: [], keyPriorities: [], adminToken: 'auto', allowedHosts: [], allowedOrigins: [] },
       limits: { maxQueuePerModel: 200, maxConcurrentPerModel: 50, queueTimeoutSeconds: 600, maxBodyBytes: 33554432 },
       retry: { maxAttempts: 3, initialDelaySeconds: 1, backoff: 1.5 },
       timeouts: { connectSeconds: 10, firstByteSeconds: 300, idleSeconds: 300, startSeconds: 900 },
       shutdown: { drainSeconds: 30, stopModels: true },
-      scheduling: { swapAfterSeconds: 30, sleepHostRamGiB: 'auto' },
+      scheduling: { swapAfterSeconds: 30, batchSwapAfterSeconds: 300, defaultPriority: 'interactive', sleepHostRamGiB: 'auto' },
       streaming: { progressComments: false },
       gpu: { probe: 'auto', nvidiaSmiPath: 'nvidia-smi', pollSeconds: 1, reserveGiB: 0.5, static: [] },
       docker: {
@@ -276,7 +276,27 @@ describe('validation rules (each with its key path)', () => {
 
   it('values of credentials are not echoed in messages', () => {
     expect(bad('auth: { adminToken: 123456789 }')).toEqual(['auth.adminToken: expected string, got number']);
-    expect(bad('auth: { apiKeys: [987654321] }')).toEqual(['auth.apiKeys.0: expected string, got number']);
+    expect(bad('auth: { apiKeys: [987654321] }')).toEqual([
+      'auth.apiKeys.0: must be a key (a non-empty string) or { key, priority: "interactive" | "batch" }',
+    ]);
+    expect(bad('auth: { apiKeys: [{ key: 987654321, priority: batch }] }').join()).not.toMatch(/987654321/);
+  });
+
+  it('priority lanes: apiKeys entries {key, priority} beside plain keys; defaultPriority and batchSwapAfterSeconds', () => {
+    const config = ok(
+      'auth: { apiKeys: [k-plain, { key: k-eval, priority: batch }, { key: k-ide, priority: interactive }] }\n' +
+        'scheduling: { defaultPriority: batch, batchSwapAfterSeconds: 120 }\n',
+    );
+    expect(config.auth.apiKeys).toEqual(['k-plain', 'k-eval', 'k-ide']); // every key lets its client in
+    expect(config.auth.keyPriorities).toEqual([
+      { key: 'k-eval', priority: 'batch' },
+      { key: 'k-ide', priority: 'interactive' },
+    ]);
+    expect([config.scheduling.defaultPriority, config.scheduling.batchSwapAfterSeconds]).toEqual(['batch', 120]);
+    badAt('auth: { apiKeys: [{ key: k1, priority: urgent }] }', 'auth.apiKeys.0', /priority: "interactive" \| "batch"/);
+    badAt('auth: { apiKeys: [{ key: k1, prio: batch }] }', 'auth.apiKeys.0', /priority: "interactive" \| "batch"/);
+    badAt('scheduling: { defaultPriority: low }', 'scheduling.defaultPriority', /"interactive" \| "batch"/);
+    badAt('scheduling: { batchSwapAfterSeconds: -1 }', 'scheduling.batchSwapAfterSeconds', />= 0/);
   });
 
   it('listen.port 0 is allowed (tests)', () => {
@@ -598,7 +618,12 @@ describe('sleep mode, scheduling and streaming (docs/configuration.md)', () => {
     const config = ok(
       `scheduling: { sleepHostRamGiB: 48 }\nstreaming: { progressComments: true }\ndefaults:\n  sleep: { level: 1, residualGiB: 0.75 }\nmodels:\n  d:${DOCKER}\n    sleep: { hostRamGiB: 6 }\n  e:${DOCKER}\n    sleep: { level: 2 }\n  f:${DOCKER}\n    sleep:\n`,
     );
-    expect(config.scheduling).toEqual({ swapAfterSeconds: 30, sleepHostRamGiB: 48 });
+    expect(config.scheduling).toEqual({
+      swapAfterSeconds: 30,
+      batchSwapAfterSeconds: 300,
+      defaultPriority: 'interactive',
+      sleepHostRamGiB: 48,
+    });
     expect(config.streaming).toEqual({ progressComments: true });
     const [d, e, f] = config.models as DockerModelConfig[];
     expect(d.sleep).toEqual({ level: 1, residualGiB: 0.75, hostRamGiB: 6 });

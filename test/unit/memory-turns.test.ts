@@ -189,3 +189,59 @@ describe('refusals', () => {
     expect(decide(0, [], [wants('b', 10, null)]).place).toEqual([{ id: 'b', gpuIndices: [0] }]);
   });
 });
+
+describe('priority lanes (batchSwapAfterSeconds)', () => {
+  // a: 14 GiB, ready at 10 s, one interactive request in flight; b (14 GiB) cannot fit beside it.
+  const holder = (over: Partial<HolderFacts> = {}) => busy('a', 14, { readyAt: 10 * S, interactiveAt: undefined, ...over }); // absent: serving interactive;
+  const batchOnly = (id: string, since: number) => wants(id, 14, since, { waiters: { interactiveSince: null, batchSince: since } });
+  const withInteractive = (id: string, since: number) => wants(id, 14, since, { waiters: { interactiveSince: since, batchSince: null } });
+  const lanes = { batchSwapAfterMs: 300 * S };
+
+  it('a batch-only start does not displace a holder serving interactive requests before batchSwapAfterSeconds', () => {
+    const d = decide(100 * S, [holder()], [batchOnly('b', 15 * S)], lanes);
+    expect([d.place, d.evict, [...d.yielding]]).toEqual([[], [], []]);
+    expect(d.waiting.get('b')?.blockedBy).toEqual(['a']);
+    expect(d.wakeAt).toBe(310 * S); // its turn against batch ends 300 s after it became ready
+  });
+
+  it('… and gets its turn after it', () => {
+    const d = decide(310 * S, [holder()], [batchOnly('b', 15 * S)], lanes);
+    expect([...d.yielding]).toEqual([['a', 'b']]);
+  });
+
+  it('a start with interactive waiters takes it after swapAfterSeconds, as before', () => {
+    const d = decide(40 * S, [holder()], [withInteractive('b', 15 * S)], lanes);
+    expect([...d.yielding]).toEqual([['a', 'b']]);
+  });
+
+  it('a holder serving only batch requests yields to a batch-only start after swapAfterSeconds', () => {
+    const d = decide(40 * S, [holder({ interactiveAt: null })], [batchOnly('b', 15 * S)], lanes);
+    expect([...d.yielding]).toEqual([['a', 'b']]);
+  });
+
+  it('between two interactive requests (within the idle grace) it still serves interactive requests', () => {
+    // Nothing in flight: the last interactive request ended 200 ms ago; the IDE's next is coming.
+    const between = holder({ inFlight: 0, lastUsedAt: 99.8 * S, interactiveAt: 99.8 * S });
+    expect([...decide(100 * S, [between], [batchOnly('b', 15 * S)], lanes).yielding]).toEqual([]);
+    // Its last interactive request ended long ago, it serves batch work now: swapAfterSeconds.
+    const batchWork = holder({ interactiveAt: 20 * S });
+    expect([...decide(100 * S, [batchWork], [batchOnly('b', 15 * S)], lanes).yielding]).toEqual([['a', 'b']]);
+  });
+
+  it('an idle holder is evicted for a batch-only start at once: batch work runs in the gaps', () => {
+    const d = decide(
+      100 * S,
+      [ready('a', 14, { readyAt: 10 * S, lastUsedAt: 50 * S, interactiveAt: 50 * S })],
+      [batchOnly('b', 99 * S)],
+      lanes,
+    );
+    expect(d.evict).toEqual([{ id: 'a', for: 'b' }]);
+  });
+
+  it('the line: a start with interactive waiters goes before an older batch-only one', () => {
+    const holders = [ready('x', 20, { lastUsedAt: 1 })];
+    const d = decide(100 * S, holders, [batchOnly('batchy', 10 * S), withInteractive('ide', 90 * S)], lanes);
+    expect(d.evict).toEqual([{ id: 'x', for: 'ide' }]);
+    expect(d.waiting.get('batchy')?.blockedBy).toEqual(['ide']);
+  });
+});

@@ -1026,3 +1026,83 @@ describe('/metrics: vLLM families that follow what the mock generates', () => {
     expect(() => parseArgs(['--mock-metrics', 'prometheus'])).toThrow(/invalid choice/);
   });
 });
+
+describe('request priority (as vLLM with --scheduling-policy)', () => {
+  const chat = (priority?: unknown) => ({
+    model: 'mock-a',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 1,
+    ...(priority === undefined ? {} : { priority }),
+  });
+  const received = async (m: Mock, id: string) =>
+    ((await json(m.port, 'GET', '/mock/received')).body as Array<{ requestId: string; priority?: number }>).find((x) => x.requestId === id);
+
+  it('--scheduling-policy takes fcfs or priority, as vLLM’s argparse does', () => {
+    expect(parseArgs(['--scheduling-policy', 'priority']).schedulingPolicy).toBe('priority');
+    expect(parseArgs(['--scheduling-policy=fcfs']).schedulingPolicy).toBe('fcfs');
+    expect(parseArgs([]).schedulingPolicy).toBe('fcfs');
+    expect(() => parseArgs(['--scheduling-policy', 'lifo'])).toThrow(/invalid choice: 'lifo'/);
+  });
+
+  it('fcfs (the default): priority 0 or none is accepted, any other is 400 with vLLM’s message', async () => {
+    const m = await startMock(['--served-model-name', 'mock-a']);
+    try {
+      expect((await json(m.port, 'POST', '/v1/chat/completions', chat(0), { 'x-request-id': 'p0' })).status).toBe(200);
+      expect((await received(m, 'p0'))?.priority).toBe(0);
+      const r = await json(m.port, 'POST', '/v1/chat/completions', chat(1));
+      expect(r.status).toBe(400);
+      expect(r.body.message).toBe('Got priority 1 but Priority scheduling is not enabled.');
+      expect((await json(m.port, 'POST', '/v1/embeddings', { model: 'mock-a', input: 'x', priority: 1 })).status).toBe(400);
+      // tokenize has no priority field: an extra key is ignored, as pydantic's extra="allow" does
+      expect((await json(m.port, 'POST', '/tokenize', { model: 'mock-a', prompt: 'x', priority: 1 })).status).toBe(200);
+    } finally {
+      m.proc.kill('SIGTERM');
+      await m.exited;
+    }
+  });
+
+  it('priority: the engine runs waiting streams by (priority, arrival); fcfs by arrival', async () => {
+    for (const policy of ['priority', 'fcfs']) {
+      const m = await startMock(['--served-model-name', 'mock-a', '--scheduling-policy', policy, '--max-num-seqs', '1']);
+      try {
+        const ended: string[] = [];
+        const stream = (id: string, priority: number) =>
+          raw(
+            m.port,
+            'POST',
+            '/v1/chat/completions',
+            { ...chat(policy === 'priority' ? priority : 0), stream: true, max_tokens: 5 },
+            {
+              'x-request-id': id,
+              'x-mock-token-delay-ms': '40',
+            },
+          ).then(() => ended.push(id));
+        const first = stream('running', 1);
+        await waitFor(async () => (await received(m, 'running'))?.priority !== undefined);
+        await sleep(120); // it runs (and has generated tokens)
+        const later = [stream('batch', 1)];
+        await waitFor(async () => (await received(m, 'batch'))?.priority !== undefined);
+        later.push(stream('urgent', 0));
+        await Promise.all([first, ...later]);
+        // One sequence at a time: the running one finishes; then, by priority, the later arrival.
+        expect(ended, policy).toEqual(policy === 'priority' ? ['running', 'urgent', 'batch'] : ['running', 'batch', 'urgent']);
+      } finally {
+        m.proc.kill('SIGTERM');
+        await m.exited;
+      }
+    }
+  });
+
+  it('priority: any integer is accepted, recorded and logged (--mock-log-every-request)', async () => {
+    const m = await startMock(['--served-model-name', 'mock-a', '--scheduling-policy', 'priority', '--mock-log-every-request']);
+    try {
+      expect((await json(m.port, 'POST', '/v1/chat/completions', chat(1), { 'x-request-id': 'p1' })).status).toBe(200);
+      expect((await received(m, 'p1'))?.priority).toBe(1);
+      expect(m.stdout()).toMatch(/Received request p1: priority: 1/);
+      expect((await json(m.port, 'POST', '/v1/chat/completions', chat('high'))).status).toBe(400);
+    } finally {
+      m.proc.kill('SIGTERM');
+      await m.exited;
+    }
+  });
+});

@@ -100,4 +100,75 @@ describe('ModelQueue', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(q.queued).toBe(0);
   });
+
+  it('priority lanes: interactive waiters get slots before batch ones, FIFO within each; counts per class', async () => {
+    const { q } = queue(10, 1);
+    const order: string[] = [];
+    const tickets = [
+      q.enqueue('b1', 'batch'),
+      q.enqueue('b2', 'batch'),
+      q.enqueue('i1', 'interactive'),
+      q.enqueue('b3', 'batch'),
+      q.enqueue('i2'), // no class given: interactive
+    ];
+    for (const t of tickets) void t.granted.then((l) => order.push(`${l.requestId}:${l.priority}`));
+    expect(q.queuedByPriority).toEqual({ interactive: 2, batch: 3 });
+    expect(q.positionOf('i1')).toBe(1);
+    expect(q.positionOf('b1')).toBe(3);
+    expect(q.servesInteractive).toBe(true);
+    for (let i = 0; i < tickets.length; i++) {
+      q.grant(); // one slot: one waiter at a time
+      await new Promise((r) => setImmediate(r));
+      expect(order).toHaveLength(i + 1);
+      [...q.inFlight][0].release();
+    }
+    expect(order).toEqual(['i1:interactive', 'i2:interactive', 'b1:batch', 'b2:batch', 'b3:batch']);
+    expect(q.queuedByPriority).toEqual({ interactive: 0, batch: 0 });
+  });
+
+  it('servesInteractive: an interactive request waiting or in flight; oldest waiting per class', async () => {
+    let now = 1000;
+    const q = new ModelQueue(
+      { maxQueue: 5, maxConcurrent: 1 },
+      () => {},
+      () => now,
+    );
+    const b = q.enqueue('b', 'batch');
+    now = 2000;
+    const i = q.enqueue('i', 'interactive');
+    expect([q.oldestWaitingAt(), q.oldestWaitingAt('batch'), q.oldestWaitingAt('interactive')]).toEqual([1000, 1000, 2000]);
+    q.grant(); // i goes first
+    const lease = await i.granted;
+    expect([q.servesInteractive, q.oldestWaitingAt('interactive')]).toEqual([true, null]);
+    expect(q.lastInteractiveEndAt).toBeNull();
+    now = 3000;
+    lease.release();
+    expect(q.lastInteractiveEndAt).toBe(3000);
+    q.grant();
+    await b.granted;
+    expect(q.servesInteractive).toBe(false); // only a batch request in flight
+  });
+
+  it('full: an interactive request takes the youngest batch request’s place (that one gets queue_full); batch ones are refused', async () => {
+    const { q } = queue(2, 1);
+    const b1 = q.enqueue('b1', 'batch');
+    const b2 = q.enqueue('b2', 'batch');
+    expect(q.wouldRefuse('batch')).toBe(true);
+    expect(q.wouldRefuse('interactive')).toBe(false);
+    expect(() => q.enqueue('b3', 'batch')).toThrow(/queue for this model is full/);
+    const i1 = q.enqueue('i1', 'interactive');
+    await expect(b2.granted).rejects.toMatchObject({
+      code: 'queue_full',
+      status: 429,
+      message: expect.stringMatching(/an interactive request took its place/),
+    });
+    expect([q.queued, q.queuedByPriority]).toEqual([2, { interactive: 1, batch: 1 }]);
+    const i2 = q.enqueue('i2', 'interactive'); // takes b1's place
+    await expect(b1.granted).rejects.toMatchObject({ code: 'queue_full' });
+    expect(q.wouldRefuse('interactive')).toBe(true); // only interactive requests wait: nobody to displace
+    expect(() => q.enqueue('i3', 'interactive')).toThrow(/queue for this model is full/);
+    q.grant();
+    expect((await i1.granted).requestId).toBe('i1');
+    void i2;
+  });
 });

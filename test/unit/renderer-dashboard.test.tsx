@@ -200,6 +200,22 @@ describe('dashboard', () => {
     expect(within(group).getByText('Queued').parentElement!.textContent).toContain('12 / 200');
   });
 
+  it('shows the queue by class (priority lanes) while requests wait', async () => {
+    const api = new FakeApi(sampleStatus());
+    await renderApp(api);
+    const group = screen.getByRole('group', { name: 'gemma-3-27b' });
+    expect(within(group).queryByText(/interactive ·/)).toBeNull(); // nothing waits: no breakdown
+    act(() => {
+      const doc = sampleStatus();
+      const m = doc.models.find((x) => x.id === 'gemma-3-27b')!;
+      Object.assign(m, { queued: 5, queuedByPriority: { interactive: 1, batch: 4 } });
+      api.push(doc);
+    });
+    const queued = within(screen.getByRole('group', { name: 'gemma-3-27b' })).getByText('Queued').parentElement!;
+    expect(queued.textContent).toContain('5 / 200');
+    expect(within(queued).getByText('1 interactive · 4 batch')).toBeTruthy();
+  });
+
   it('opens a logs drawer with the model’s output', async () => {
     const api = new FakeApi(sampleStatus());
     await renderApp(api);
