@@ -19,7 +19,17 @@ function firstRun(now = Date.now()): StatusDocument {
     ...base,
     configPath: CONFIG,
     models: [
-      model({ id: LONG_ID, aliases: [], state: 'ready', inFlight: 1, vramBudgetMiB: 20 * 1024, vramUsedMiB: null, gpus: [0] }),
+      model({
+        id: LONG_ID,
+        aliases: [],
+        state: 'ready',
+        inFlight: 1,
+        queued: 195,
+        queuedByPriority: { interactive: 12, batch: 183 },
+        vramBudgetMiB: 20 * 1024,
+        vramUsedMiB: null,
+        gpus: [0],
+      }),
       model({ id: 'qwen2.5-7b-instruct', state: 'stopped', inFlight: 0, vramUsedMiB: null, gpus: [], endpoint: null, engine: null }),
     ],
     gpus: [
@@ -110,8 +120,15 @@ describe.skipIf(SKIP !== null)(`dashboard on a first run (fake backend)${SKIP ? 
         }
         return out;
       }, LONG_ID);
+      // The queue by class is read whole in the card's narrow column (it wraps, never ellipsises).
+      const queue = page.getByRole('group', { name: LONG_ID }).locator('.stat-detail');
+      await expect(queue.textContent()).resolves.toBe('12 interactive · 183 batch');
+      const queueFits = await queue.evaluate(
+        (el) => el.scrollWidth <= el.clientWidth + 1 && getComputedStyle(el).textOverflow !== 'ellipsis',
+      );
       console.log('screenshot:', await screenshot(page, 'dashboard-first-run-1400'));
       expect(clipped).toEqual([]);
+      expect(queueFits).toBe(true);
       expect(takeConsoleErrors(b, [])).toEqual([]);
     } finally {
       await b.close();
