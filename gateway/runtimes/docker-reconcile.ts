@@ -15,8 +15,8 @@ export interface ReconcileContext {
   prefix: string;
   /** True for a container this runtime started itself (left alone). */
   isTracked(containerId: string): boolean;
-  /** Tracks a running container as this model's instance, reachable on `hostPort`. */
-  adopt(init: DockerInstanceInit, hostPort: number): Instance;
+  /** Tracks a running container as this model's instance, reachable on `hostPort` (of the engine's machine). */
+  adopt(init: DockerInstanceInit, hostPort: number): Promise<Instance>;
 }
 
 export async function reconcileContainers(ctx: ReconcileContext, models: ReconcileModel[]): Promise<Map<string, Instance>> {
@@ -57,7 +57,7 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
             configHash: labels[LABEL_CONFIG_HASH],
             gpuIndices: parseGpuLabel(labels[LABEL_GPUS]),
           };
-          const inst = ctx.adopt(init, port);
+          const inst = await ctx.adopt(init, port);
           adopted.set(modelId, inst);
           ctx.logger.info({ model: modelId, container: name, endpoint: inst.endpoint }, 'adopted running container');
           continue;

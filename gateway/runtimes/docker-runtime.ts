@@ -37,6 +37,16 @@ export interface DockerRuntimeOptions {
   eventsMaxDelayMs?: number;
   /** Minimum interval between two pull progress reports (ms). Default 250. */
   progressIntervalMs?: number;
+  /**
+   * The base URL that reaches a port the engine published on its machine's 127.0.0.1. Default:
+   * `http://127.0.0.1:PORT` (the engine is on this machine); a remote host forwards it through its
+   * ssh connection (gateway/hosts/ssh-host.ts).
+   */
+  endpointFor?: (hostPort: number) => Promise<string>;
+  /** Called when a container published on `hostPort` is gone (a remote host closes that forward). */
+  releasePort?: (hostPort: number) => void;
+  /** Where messages name the engine (default: from the config). */
+  where?: string;
 }
 
 export class DockerRuntime implements Runtime, DockerInstanceHost {
@@ -55,9 +65,14 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     private readonly config: DockerConfig,
     private readonly opts: DockerRuntimeOptions = {},
   ) {
-    const conn = dockerConnection(config);
-    this.where = conn.where;
-    this.docker = opts.docker ?? new Dockerode(conn.options);
+    if (opts.docker && opts.where) {
+      this.where = opts.where;
+      this.docker = opts.docker;
+    } else {
+      const conn = dockerConnection(config);
+      this.where = opts.where ?? conn.where;
+      this.docker = opts.docker ?? new Dockerode(conn.options);
+    }
     this.logger = opts.logger ?? silentLogger;
     this.keepLogLines = opts.keepLogLines ?? 2000;
     this.events = new DockerEventFollower(this.docker, {
@@ -216,12 +231,26 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     if (!port) {
       return fail(new GatewayError('model_start_failed', `model ${model.id}: Docker published no host port for ${spec.containerPort}/tcp`));
     }
-    inst.publishedOn(port);
+    try {
+      inst.reachableAt(await this.endpointFor(port));
+    } catch (err) {
+      return fail(startError(err, { ...ctx, what: `reaching the published port ${port}` }));
+    }
+    this.watchPort(inst, port);
     // Died between start and now? Report it here rather than through `exited`.
     const died = inst.diedOnItsOwn;
     if (died) return fail(new GatewayError('model_start_failed', `model ${model.id}: the container ${died.reason} while starting`));
     this.logger.info({ model: model.id, container: spec.name, endpoint: inst.endpoint }, 'container started');
     return inst;
+  }
+
+  private endpointFor(hostPort: number): Promise<string> {
+    return this.opts.endpointFor ? this.opts.endpointFor(hostPort) : Promise.resolve(`http://127.0.0.1:${hostPort}`);
+  }
+
+  private watchPort(inst: DockerInstance, hostPort: number): void {
+    const release = this.opts.releasePort;
+    if (release) void inst.exited.then(() => release(hostPort));
   }
 
   private async createWithConflictRetry(spec: ContainerSpec, modelId: string): Promise<Dockerode.Container> {
@@ -285,9 +314,10 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
         where: this.where,
         prefix: this.config.containerPrefix,
         isTracked: (id) => this.byId.has(id),
-        adopt: (init, hostPort) => {
+        adopt: async (init, hostPort) => {
           const inst = new DockerInstance(this, init);
-          inst.publishedOn(hostPort);
+          inst.reachableAt(await this.endpointFor(hostPort));
+          this.watchPort(inst, hostPort);
           this.track(inst);
           return inst;
         },
