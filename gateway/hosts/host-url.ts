@@ -2,8 +2,9 @@
 // one ssh connection) or `tcp://addr:port` (the engine's own TLS port, with `tls`). Pure.
 
 import os from 'node:os';
+import type { HostTarget } from '../config/types.js';
 
-export type HostTarget = { kind: 'ssh'; user: string; host: string; port: number } | { kind: 'tcp'; host: string; port: number };
+export type { HostTarget };
 
 /** Parses `docker`, or returns a message saying what is wrong with it. */
 export function parseHostUrl(value: string, defaultUser: () => string = () => os.userInfo().username): HostTarget | { error: string } {
