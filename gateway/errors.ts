@@ -38,6 +38,8 @@ export const ERROR_CATALOGUE = {
   model_cooling_down: { status: 503, type: 'server_error', retryAfter: 10 },
   model_stopped: { status: 503, type: 'server_error', retryAfter: 1 },
   upstream_unreachable: { status: 502, type: 'server_error' },
+  /** The remote host (docs/hosts.md) a model runs on, or must start on, cannot be reached. */
+  host_unreachable: { status: 502, type: 'server_error', retryAfter: 5 },
   upstream_error: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error', retryAfter: 5 },

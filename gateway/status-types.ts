@@ -62,6 +62,23 @@ export interface ModelStatus {
   yieldingTo?: string | null;
   /** Extension: while its start waits for GPU memory: since when, why, and who holds it. */
   waitingForMemory?: MemoryWaitStatus | null;
+  /**
+   * With remote hosts (docs/hosts.md): the host it runs on (or last ran on, or is placed on); null
+   * when it holds no GPU. `gpus` are then indices on that host.
+   */
+  host?: string | null;
+}
+
+/** With remote hosts (docs/hosts.md): each host's engine connection, `local` first. */
+export interface HostStatus {
+  name: string;
+  /** Where its engine is: `ssh://root@10.0.0.5`, `tcp://10.0.0.6:2376`, this machine's socket. */
+  docker: string;
+  state: 'connected' | 'connecting' | 'unreachable';
+  /** Why it is not connected, phrased for a user; null when connected. */
+  error: string | null;
+  /** Its GPU indices (on that host) as last measured; [] while unreachable. */
+  gpus: number[];
 }
 
 export interface MemoryWaitStatus {
@@ -86,6 +103,8 @@ export interface GpuStatus {
   utilizationPercent?: number | null;
   temperatureC?: number | null;
   powerW?: number | null;
+  /** With remote hosts (docs/hosts.md): the host it is on; `index` is then its index on that host. */
+  host?: string;
 }
 
 /** Extension: the last requests seen, newest first (no prompts, no bodies). */
@@ -122,6 +141,8 @@ export interface StatusDocument {
   };
   host?: { hostname: string; platform: string; cpus: number; cpuModel: string; memTotalMiB: number; memFreeMiB: number } | null;
   recentRequests?: RecentRequest[];
+  /** Present when remote hosts are configured (docs/hosts.md). */
+  hosts?: HostStatus[];
 }
 
 /**

@@ -5,7 +5,8 @@ import type { GatewayConfig } from './config/types.js';
 import { attributeGpuMemory } from './gpu/attribution.js';
 import type { GpuProbe } from './gpu/probe.js';
 import type { Scheduler } from './scheduler/scheduler.js';
-import type { EngineStatus, GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+import type { EngineStatus, GpuStatus, HostStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+import type { HostGpuIds } from './hosts/host-gpus.js';
 
 export const VERSION = '0.1.0';
 
@@ -19,6 +20,8 @@ export interface StatusSources {
   host: () => StatusDocument['host'];
   /** The model's engine figures (gateway/engine/); absent: null for every model. */
   engine?: (id: string) => EngineStatus | null;
+  /** Remote hosts (docs/hosts.md): GPU ids are host-qualified; the document names host and index. */
+  hosts?: { ids: HostGpuIds; status(): HostStatus[] } | null;
 }
 
 /**
@@ -67,7 +70,20 @@ export function buildStatus(src: StatusSources): StatusDocument {
       powerW: g.powerW,
     };
   });
+  if (src.hosts) {
+    const ids = src.hosts.ids;
+    for (const m of models) {
+      m.host = m.gpus.length > 0 ? ids.hostOf(m.gpus[0]) : null;
+      m.gpus = m.gpus.map((i) => ids.of(i).index);
+    }
+    for (const g of gpus) {
+      const at = ids.of(g.index);
+      g.host = at.host;
+      g.index = at.index;
+    }
+  }
   return {
+    ...(src.hosts ? { hosts: src.hosts.status() } : {}),
     version: VERSION,
     startedAt: src.startedAt.toISOString(),
     listen: src.listen(),

@@ -131,6 +131,13 @@ export const hostSchema = z
         if (h[key] !== null) ctx.addIssue({ code: 'custom', path: [key], message: 'only for ssh:// hosts' });
       }
     }
+    if (scheme === 'tcp' && h.gpu.probe !== 'static') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gpu', 'probe'],
+        message: 'a tcp:// host cannot run nvidia-smi (no ssh): set `gpu: { probe: static, static: [...] }`, or use ssh://',
+      });
+    }
     if (h.gpu.probe === 'static' && h.gpu.static.length === 0) {
       ctx.addIssue({
         code: 'custom',

@@ -3,6 +3,8 @@
 
 export interface GpuReading {
   index: number;
+  /** The host it is on (docs/hosts.md), when the gateway drives several; `index` is then host-qualified. */
+  host?: string;
   uuid: string | null;
   name: string;
   totalMiB: number;

@@ -4,9 +4,10 @@
 //  1. the first host where it fits without displacing anything;
 //  2. else the best plan of any host by the same ranking as on one host (fit with the fewest
 //     models displaced, then yield, then wait), a tie going to the preferred host;
-//  3. impossible only when it is impossible everywhere (the reasons of each host are joined).
-// A host with no GPUs known (unreachable, or not probed yet) offers nothing. Explicit `gpus`
-// are indices on the chosen host.
+//  3. when it fits on no host that is there now but one of its hosts is away (no GPUs known:
+//     unreachable, or not probed yet), it waits for that host (the queue timeout bounds the wait);
+//  4. else impossible (the reasons of each host are joined).
+// Explicit `gpus` are indices on the chosen host.
 
 import { planPlacement, type PlacedModel, type PlacementGpu, type PlacementPlan, type PlacementRequest } from '../scheduler/placement.js';
 import type { HostGpuIds } from './host-gpus.js';
@@ -25,9 +26,11 @@ export function planOnHosts(
   hostRamBudgetMiB = Infinity,
 ): PlacementPlan {
   const plans: Array<{ host: string; plan: PlacementPlan }> = [];
+  const away: string[] = [];
   for (const host of hosts) {
     const mine = gpus.filter((g) => ids.hostOf(g.index) === host);
     if (mine.length === 0) {
+      away.push(host);
       plans.push({ host, plan: { kind: 'impossible', reason: `host ${host} has no GPU known now` } });
       continue;
     }
@@ -47,6 +50,7 @@ export function planOnHosts(
         a.i - b.i,
     )[0];
   if (best.plan.kind !== 'impossible') return best.plan;
+  if (away.length > 0) return { kind: 'wait', gpuIndices: [], reason: `host ${away.join(', ')} is unreachable` };
   if (plans.length === 1) return best.plan;
   return {
     kind: 'impossible',

@@ -5,7 +5,10 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { utils } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader gives it as one default export.
+import ssh2 from 'ssh2';
+
+const { utils } = ssh2;
 
 export interface SshAuth {
   privateKey?: Buffer;

@@ -10,7 +10,8 @@
 
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+// ssh2 is CommonJS: Node's ESM loader gives it as one default export.
+import ssh2, { type Client as SshClient, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { knownKeyTypes, verifyHostKey, type KnownHostEntry } from './known-hosts.js';
 import { DEFAULT_HOST_BACKOFF, reconnectDelayMs, type BackoffPolicy } from './reconnect-backoff.js';
 import type { SshAuth } from './ssh-auth.js';
@@ -69,7 +70,7 @@ export class HostUnreachableError extends Error {
 }
 
 export class SshConnection extends EventEmitter<{ state: [HostState, string | null] }> {
-  private client: Client | null = null;
+  private client: SshClient | null = null;
   private _state: HostState = 'connecting';
   private _error: string | null = null;
   private failures = 0;
@@ -126,7 +127,7 @@ export class SshConnection extends EventEmitter<{ state: [HostState, string | nu
     this.retryTimer = null;
     if (this.closed) return;
     const { host, port, username, auth, knownHosts } = this.opts;
-    const client = new Client();
+    const client = new ssh2.Client();
     this.clientsCreated++;
     this.client = client;
     let refusedKey: string | null = null;
@@ -205,16 +206,16 @@ export class SshConnection extends EventEmitter<{ state: [HostState, string | nu
     return `ssh to ${t}: ${err.message}`;
   }
 
-  private connected(): Client {
+  private connected(): SshClient {
     if (this._state !== 'connected' || !this.client) {
       throw new HostUnreachableError(`host ${this.opts.name} is ${this._state}${this._error ? `: ${this._error}` : ''}`);
     }
     return this.client;
   }
 
-  private channel<T extends Duplex>(open: (client: Client, cb: (err: Error | undefined, ch: T) => void) => void): Promise<T> {
+  private channel<T extends Duplex>(open: (client: SshClient, cb: (err: Error | undefined, ch: T) => void) => void): Promise<T> {
     return new Promise((resolve, reject) => {
-      let client: Client;
+      let client: SshClient;
       try {
         client = this.connected();
         open(client, (err, ch) => {
@@ -239,28 +240,39 @@ export class SshConnection extends EventEmitter<{ state: [HostState, string | nu
   }
 
   /** Runs `command` on the host (a session channel: sshd allows MaxSessions, 10 by default, at once). */
-  async exec(command: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
-    const ch = await this.channel<ClientChannel>((c, cb) => c.exec(command, cb));
+  exec(command: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | null = null;
-      const timer = opts.timeoutMs
-        ? this.timers.setTimeout(() => {
-            ch.destroy();
-            reject(Object.assign(new Error(`\`${command}\` timed out after ${opts.timeoutMs} ms`), { killed: true }));
-          }, opts.timeoutMs)
-        : null;
-      ch.on('data', (d: Buffer) => stdout.push(d));
-      ch.stderr.on('data', (d: Buffer) => stderr.push(d));
-      ch.on('exit', (c: number | null, s?: string) => {
-        code = c;
-        signal = s ?? null;
-      });
-      ch.on('close', () => {
-        if (timer) this.timers.clearTimeout(timer);
-        resolve({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
+      let client: SshClient;
+      try {
+        client = this.connected();
+      } catch (err) {
+        return reject(err);
+      }
+      client.exec(command, (err, ch) => {
+        if (err) return reject(err);
+        // Listeners go on in this callback: ssh2 may deliver the exit status, EOF and close in the
+        // same tick as the open confirmation, and an `exit` emitted before a listener is lost.
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        let code: number | null = null;
+        let signal: string | null = null;
+        const timer = opts.timeoutMs
+          ? this.timers.setTimeout(() => {
+              ch.destroy();
+              reject(Object.assign(new Error(`\`${command}\` timed out after ${opts.timeoutMs} ms`), { killed: true }));
+            }, opts.timeoutMs)
+          : null;
+        ch.on('data', (d: Buffer) => stdout.push(d));
+        ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+        ch.on('exit', (c: number | null, s?: string) => {
+          code = c;
+          signal = s ?? null;
+        });
+        ch.once('close', () => {
+          if (timer) this.timers.clearTimeout(timer);
+          ch.destroy();
+          resolve({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
+        });
       });
     });
   }

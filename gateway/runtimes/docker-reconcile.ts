@@ -13,6 +13,8 @@ export interface ReconcileContext {
   logger: RuntimeLogger;
   where: string;
   prefix: string;
+  /** The remote host whose engine this is (part of the config hash); absent for this machine's. */
+  host?: string;
   /** True for a container this runtime started itself (left alone). */
   isTracked(containerId: string): boolean;
   /** Tracks a running container as this model's instance, reachable on `hostPort` (of the engine's machine). */
@@ -25,7 +27,7 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
   for (const m of models) {
     const model = m.model;
     if (model.runtime !== 'docker') continue;
-    wanted.set(model.id, (gpus) => modelConfigHash(model, utilizationOfFound(m, gpus)));
+    wanted.set(model.id, (gpus) => modelConfigHash(model, utilizationOfFound(m, gpus), ctx.host));
   }
   let list: Dockerode.ContainerInfo[];
   try {

@@ -47,6 +47,8 @@ export interface DockerRuntimeOptions {
   releasePort?: (hostPort: number) => void;
   /** Where messages name the engine (default: from the config). */
   where?: string;
+  /** The remote host (docs/hosts.md) this engine is on; absent for this machine's. */
+  host?: string;
 }
 
 export class DockerRuntime implements Runtime, DockerInstanceHost {
@@ -158,6 +160,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
   private async startNow(model: DockerModelConfig, req: StartRequest): Promise<Instance> {
     const spec = buildContainerSpec({ model, gpuIndices: req.gpuIndices, gpuMemoryUtilization: req.gpuMemoryUtilization }, this.config, {
       shm: this.opts.shm,
+      host: this.opts.host,
     });
     const existing = this.liveInstanceOf(model.id);
     if (existing && existing.configHash === spec.configHash) return existing;
@@ -313,6 +316,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
         logger: this.logger,
         where: this.where,
         prefix: this.config.containerPrefix,
+        host: this.opts.host,
         isTracked: (id) => this.byId.has(id),
         adopt: async (init, hostPort) => {
           const inst = new DockerInstance(this, init);

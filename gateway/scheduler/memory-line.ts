@@ -5,6 +5,7 @@
 // actions that stop, put to sleep or hand out slots are the scheduler's, passed in.
 
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
+import { HostGpuIds } from '../hosts/host-gpus.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
@@ -57,7 +58,13 @@ export class MemoryLine {
   private settleScheduled = false;
   private wakeTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly deps: MemoryLineDeps) {}
+  /** Remote hosts configured (docs/hosts.md): GPU ids are host-qualified. */
+  private readonly hostIds: HostGpuIds | null;
+
+  constructor(private readonly deps: MemoryLineDeps) {
+    const hosts = deps.config.hosts ?? [];
+    this.hostIds = hosts.length > 0 ? new HostGpuIds(hosts.map((h) => h.name)) : null;
+  }
 
   /** Something changed: decide again, if anyone waits for memory or yields it. */
   changed(): void {
@@ -135,11 +142,12 @@ export class MemoryLine {
       gpus,
       reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
       holders: holderFacts(this.deps.models.values(), this.deps.gpus),
-      contenders: [...this.contenders.values()].map(contenderFacts),
+      contenders: [...this.contenders.values()].map((c) => contenderFacts(c, this.hostIds)),
       // scheduling is absent in configs built in code; 0: busy models are never displaced
       swapAfterMs: (this.deps.config.scheduling?.swapAfterSeconds ?? 30) * 1000,
       idleGraceMs: IDLE_GRACE_MS,
       hostRamBudgetMiB: this.deps.hostRamBudgetMiB(),
+      hostIds: this.hostIds ?? undefined,
     });
     this.carryOut(decision, gpus);
   }
@@ -236,14 +244,21 @@ function holderPhase(e: ModelEntry): HolderFacts['phase'] {
 }
 
 /** A start in line, as the decision sees it: its place is its oldest waiting request (or load() call). */
-function contenderFacts(c: Contender): ContenderFacts {
+function contenderFacts(c: Contender, hostIds: HostGpuIds | null): ContenderFacts {
   const e = c.entry;
   const config = e.config as LocalModelConfig;
   const oldest = e.queue.oldestWaitingAt;
   const since = Math.min(oldest ?? Infinity, e.explicitStarts > 0 ? c.registeredAt : Infinity);
+  const waking = e.state === 'waking';
   // A wake needs its budget where it sleeps.
-  const gpus = e.state === 'waking' ? [...e.gpuIndices] : config.gpus;
-  return { id: e.id, budgetMiB: e.budgetMiB, gpus, since: since === Infinity ? null : since };
+  const gpus = waking ? [...e.gpuIndices] : config.gpus;
+  const facts: ContenderFacts = { id: e.id, budgetMiB: e.budgetMiB, gpus, since: since === Infinity ? null : since };
+  if (!hostIds) return facts;
+  // With hosts: a process model runs here only; a wake on the host it sleeps on, its GPUs there.
+  if (waking && e.gpuIndices.length > 0) {
+    return { ...facts, hosts: [hostIds.hostOf(e.gpuIndices[0])], gpus: e.gpuIndices.map((i) => hostIds.of(i).index) };
+  }
+  return { ...facts, hosts: config.runtime === 'docker' ? hostIds.hostsFor(config) : ['local'] };
 }
 
 /** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */

@@ -19,6 +19,8 @@
 //   when nobody waits for the start any more.
 
 import { planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+import type { HostGpuIds } from '../hosts/host-gpus.js';
+import { planOnHosts } from '../hosts/host-placement.js';
 
 /** A model that holds (or has reserved) GPU memory. */
 export interface HolderFacts {
@@ -53,6 +55,8 @@ export interface ContenderFacts {
   gpus: 'auto' | number[];
   /** Epoch ms of its oldest waiting request (or load() call); null when nobody waits for it. */
   since: number | null;
+  /** With remote hosts (docs/hosts.md): the hosts it may run on, in order; `gpus` are indices on the chosen one. */
+  hosts?: readonly string[];
 }
 
 export interface MemorySnapshot {
@@ -65,6 +69,8 @@ export interface MemorySnapshot {
   idleGraceMs: number;
   /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`); absent: no limit. */
   hostRamBudgetMiB?: number;
+  /** With remote hosts: how GPU ids name host and index (placement is then host, then GPU). */
+  hostIds?: HostGpuIds;
 }
 
 export interface MemoryDecision {
@@ -131,7 +137,10 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
   const departing: typeof stopping = [];
   let anyWaits = false;
   for (const c of line) {
-    const plan = planPlacement(s.gpus, s.reserveMiB, placed, c, s.now, s.hostRamBudgetMiB ?? Infinity);
+    const plan =
+      s.hostIds && c.hosts
+        ? planOnHosts(s.hostIds, c.hosts, s.gpus, s.reserveMiB, placed, c, s.now, s.hostRamBudgetMiB ?? Infinity)
+        : planPlacement(s.gpus, s.reserveMiB, placed, c, s.now, s.hostRamBudgetMiB ?? Infinity);
     const fitsNow = plan.kind === 'fit' && plan.evict.length === 0 && !plan.sleep?.length;
     // Nobody waits for it (its clients went away): it goes ahead only where that costs no one
     // anything; it holds no place in line.

@@ -39,6 +39,7 @@ hosts:
   box.c:
     docker: tcp://10.0.0.7:2376
     tls: { ca: ~/certs/ca.pem, cert: ~/certs/cert.pem, key: ~/certs/key.pem }
+    gpu: { probe: static, static: [{ name: "NVIDIA A100", totalGiB: 40 }] }
 models:
   m: { runtime: docker, image: img, model: org/m, vramGiB: 8, hosts: [gpu-b, local] }
 `);
@@ -68,7 +69,7 @@ models:
         tls: { ca: '/home/tester/certs/ca.pem', cert: '/home/tester/certs/cert.pem', key: '/home/tester/certs/key.pem' },
         sshKeyPath: null,
         knownHostsPath: null,
-        gpu: { probe: 'nvidia-smi', nvidiaSmiPath: 'nvidia-smi', static: [] },
+        gpu: { probe: 'static', nvidiaSmiPath: 'nvidia-smi', static: [{ name: 'NVIDIA A100', totalGiB: 40 }] },
       },
     ]);
     expect((c.models[0] as DockerModelConfig).hosts).toEqual(['gpu-b', 'local']);
@@ -96,6 +97,7 @@ models:
       ['hosts.Big_Box', /host names are 1-63 lower-case/],
       ['hosts.a.docker', /the scheme must be ssh:\/\/ or tcp:\/\//],
       ['hosts.b.tls', /a tcp:\/\/ engine needs `tls: \{ ca, cert, key \}`/],
+      ['hosts.b.gpu.probe', /a tcp:\/\/ host cannot run nvidia-smi/],
       ['hosts.c.tls', /only for tcp:\/\/ hosts/],
       ['hosts.d.docker', /put no password in the URL/],
       ['hosts.e.docker', /give the engine's port/],

@@ -68,12 +68,20 @@ describe('placement across hosts', () => {
     expect(planOnHosts(ids, ['local', 'gpu-a'], gpus, 0, [], req(20, [0, 1]))).toMatchObject({ kind: 'fit', gpuIndices: [1000, 1001] });
   });
 
-  it('skips a host with no GPU known (unreachable) and says why when nothing fits anywhere', () => {
+  it('passes by a host with no GPU known (unreachable), and waits for it when nothing else fits', () => {
     const some = gpus.filter((g) => ids.hostOf(g.index) !== 'gpu-a');
-    const plan = planOnHosts(ids, ['gpu-a', 'gpu-b'], some, 0, [], req(100));
-    expect(plan.kind).toBe('impossible');
-    if (plan.kind === 'impossible') expect(plan.reason).toMatch(/^gpu-a: host gpu-a has no GPU known now; gpu-b: needs 100\.0 GiB/);
     expect(planOnHosts(ids, ['gpu-a', 'gpu-b'], some, 0, [], req(30))).toMatchObject({ kind: 'fit', gpuIndices: [2000] });
+    expect(planOnHosts(ids, ['gpu-a', 'gpu-b'], some, 0, [], req(100))).toEqual({
+      kind: 'wait',
+      gpuIndices: [],
+      reason: 'host gpu-a is unreachable',
+    });
+  });
+
+  it('is impossible only when it fits on none of its hosts, each saying why', () => {
+    const plan = planOnHosts(ids, ['local', 'gpu-b'], gpus, 0, [], req(100));
+    expect(plan.kind).toBe('impossible');
+    if (plan.kind === 'impossible') expect(plan.reason).toMatch(/^local: needs 100\.0 GiB .*; gpu-b: needs 100\.0 GiB/);
   });
 
   it('waits on a host where busy models hold the memory rather than calling it impossible', () => {
