@@ -26,7 +26,7 @@ import type { HostStatus } from '../status-types.js';
 export const HOST_UNREACHABLE_REASON = 'host_unreachable';
 
 /** One remote host as the fleet holds it. */
-interface Member {
+interface Member extends Tracked {
   config: HostConfig;
   ssh: SshHost | null;
   runtime: DockerRuntime | null;
@@ -35,8 +35,17 @@ interface Member {
   setupError: string | null;
   /** tcp:// hosts: the engine's answer to the last ping. */
   tcpState?: { state: HostState; error: string | null };
-  /** Instances started or adopted there, so a drop can end them. */
+}
+
+/** What a host's instances are, for the runtime that tracks them. */
+interface Tracked {
   live: Set<DroppableInstance>;
+  /**
+   * Servers of a host that dropped, by model: their containers may well still run there, and the
+   * host's runtime still tracks them (so its own reconcile passes them by); offered for adoption
+   * when the host is back.
+   */
+  dropped: Map<string, { inner: Instance; gone: () => boolean }>;
 }
 
 /** An instance whose host can drop: `exited` then settles with the host's reason. */
@@ -44,8 +53,19 @@ class DroppableInstance implements Instance {
   readonly exited: Promise<ExitInfo>;
   private drop!: (info: ExitInfo) => void;
 
-  constructor(private readonly inner: Instance) {
+  private innerGone = false;
+
+  constructor(
+    readonly modelId: string,
+    readonly inner: Instance,
+  ) {
     this.exited = Promise.race([inner.exited, new Promise<ExitInfo>((r) => (this.drop = r))]);
+    void inner.exited.then(() => (this.innerGone = true));
+  }
+
+  /** The server itself ended (not only the host dropping). */
+  get gone(): boolean {
+    return this.innerGone;
   }
 
   get endpoint() {
@@ -85,18 +105,18 @@ class TrackingRuntime implements Runtime {
 
   constructor(
     private readonly inner: Runtime,
-    private readonly live: Set<DroppableInstance>,
+    private readonly tracked: Tracked,
   ) {}
 
-  private wrap(inst: Instance): Instance {
-    const d = new DroppableInstance(inst);
-    this.live.add(d);
-    void d.exited.then(() => this.live.delete(d));
+  private wrap(modelId: string, inst: Instance): Instance {
+    const d = new DroppableInstance(modelId, inst);
+    this.tracked.live.add(d);
+    void d.exited.then(() => this.tracked.live.delete(d));
     return d;
   }
 
   async start(req: Parameters<Runtime['start']>[0]) {
-    return this.wrap(await this.inner.start(req));
+    return this.wrap(req.model.id, await this.inner.start(req));
   }
 
   health() {
@@ -105,7 +125,14 @@ class TrackingRuntime implements Runtime {
 
   async reconcile(models: ReconcileModel[]) {
     const found = (await this.inner.reconcile?.(models)) ?? new Map<string, Instance>();
-    return new Map([...found].map(([id, inst]) => [id, this.wrap(inst)]));
+    const wanted = new Set(models.map((m) => m.model.id));
+    for (const [id, d] of this.tracked.dropped) {
+      if (d.gone()) continue;
+      if (wanted.has(id) && !found.has(id)) found.set(id, d.inner);
+      else void d.inner.stop(0); // its model runs elsewhere now, or is no longer configured here
+    }
+    this.tracked.dropped.clear();
+    return new Map([...found].map(([id, inst]) => [id, this.wrap(id, inst)]));
   }
 
   async close() {
@@ -145,7 +172,7 @@ export class HostFleet {
     this.hostRuntimes = [
       ...localRuntime,
       ...members.flatMap((m): HostRuntime[] =>
-        m.runtime ? [{ host: m.config.name, runtime: new TrackingRuntime(m.runtime, m.live), unavailable: () => this.unavailable(m) }] : [],
+        m.runtime ? [{ host: m.config.name, runtime: new TrackingRuntime(m.runtime, m), unavailable: () => this.unavailable(m) }] : [],
       ),
     ];
     this.docker = new HostRouterRuntime(this.ids, this.hostRuntimes);
@@ -163,7 +190,7 @@ export class HostFleet {
     const logger = opts.logger ?? silentLogger;
     const members: Member[] = [];
     for (const h of config.hosts) {
-      const m: Member = { config: h, ssh: null, runtime: null, probe: null, setupError: null, live: new Set() };
+      const m: Member = { config: h, ssh: null, runtime: null, probe: null, setupError: null, live: new Set(), dropped: new Map() };
       try {
         if (h.target.kind === 'ssh') {
           m.ssh = await SshHost.open(
@@ -232,7 +259,10 @@ export class HostFleet {
     let wasConnected = false;
     const changed = (state: HostState, error: string | null) => {
       if (state === 'unreachable' && wasConnected) {
-        for (const inst of [...m.live]) inst.hostLost(m.config.name, error);
+        for (const inst of [...m.live]) {
+          if (!inst.gone) m.dropped.set(inst.modelId, { inner: inst.inner, gone: () => inst.gone });
+          inst.hostLost(m.config.name, error);
+        }
       }
       if (state === 'connected' && !wasConnected) {
         const hr = this.hostRuntimes.find((h) => h.host === m.config.name);

@@ -54,7 +54,7 @@ export async function listenBridge(
   open: () => Promise<Duplex>,
   onError?: (err: Error) => void,
 ): Promise<SocketBridge & { address: string | net.AddressInfo }> {
-  const server = net.createServer({ allowHalfOpen: false });
+  const server = net.createServer({ allowHalfOpen: false, noDelay: true });
   const b = bridge(server, open, onError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
