@@ -23,6 +23,7 @@ function segmentTitle(s: Segment): string {
 
 export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly ModelStatus[] }): ReactElement {
   const segs = gpuSegments(gpu, models);
+  const key = gpu.host ? `${gpu.host}-${gpu.index}` : String(gpu.index);
   const modelColor = useModelColor();
   const total = gpu.totalMiB;
   const usage = gpuUsageText(gpu.usedMiB, gpu.totalMiB);
@@ -35,11 +36,11 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
   if (gpu.powerW !== undefined && gpu.powerW !== null) extras.push(`${Math.round(gpu.powerW)} W`);
 
   return (
-    <section className="card gpu" aria-labelledby={`gpu-${gpu.index}-title`}>
+    <section className="card gpu" aria-labelledby={`gpu-${key}-title`}>
       <header className="gpu-head">
         <div className="gpu-title">
           <span className="gpu-index">GPU {gpu.index}</span>
-          <h3 id={`gpu-${gpu.index}-title`}>{gpu.name}</h3>
+          <h3 id={`gpu-${key}-title`}>{gpu.name}</h3>
           {gpu.source === 'static' ? (
             <span className="badge subtle" title="No nvidia-smi: figures are the budgets of running models">
               simulated
@@ -82,7 +83,7 @@ export function GpuCard({ gpu, models }: { gpu: GpuStatus; models: readonly Mode
         })}
       </div>
 
-      <ul className="legend" aria-label={`Memory on GPU ${gpu.index}`}>
+      <ul className="legend" aria-label={`Memory on GPU ${gpu.index}${gpu.host ? ` of ${gpu.host}` : ''}`}>
         {segs.map((s) =>
           s.kind === 'model' ? (
             <li key={`m-${s.id}`}>
