@@ -77,7 +77,16 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   let fleet: HostFleet | null = null;
   if (config.hosts.length > 0) {
     const { HostFleet } = await import('./hosts/host-fleet.js');
-    fleet = await HostFleet.open(config, { logger, localProbe: localGpu, localDocker: runtimes.docker ?? null, ssh: opts.hostOptions });
+    fleet = await HostFleet.open(config, {
+      logger,
+      localProbe: localGpu,
+      localDocker: runtimes.docker ?? null,
+      ssh: opts.hostOptions,
+      adoptable: (id) => {
+        const state = scheduler.entries.get(id)?.state;
+        return state === 'stopped' || state === 'failed';
+      },
+    });
     gpu = fleet.probe;
     runtimes = { ...runtimes, docker: fleet.docker };
     await fleet.settled();

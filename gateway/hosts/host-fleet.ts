@@ -149,6 +149,12 @@ export interface FleetOptions {
   ssh?: SshHostOptions;
   /** tcp:// hosts: how often the engine is pinged for its state (default 5 s). */
   tcpPingMs?: number;
+  /**
+   * Whether a model may take over its server found on a host that came back: only one that is
+   * stopped or failed (a model started elsewhere meanwhile, or whose start waits, gets none; its
+   * old container there is removed).
+   */
+  adoptable?: (modelId: string) => boolean;
 }
 
 export class HostFleet {
@@ -298,7 +304,10 @@ export class HostFleet {
       kind: 'docker',
       start: (req) => this.docker.start(req),
       health: () => hr.runtime.health(),
-      reconcile: (models) => this.docker.reconcileHost(hr, models),
+      reconcile: (models) => {
+        const ok = this.opts.adoptable;
+        return this.docker.reconcileHost(hr, ok ? models.filter((m) => ok(m.model.id)) : models);
+      },
     };
   }
 

@@ -180,10 +180,9 @@ export class SshConnection extends EventEmitter<{ state: [HostState, string | nu
       this.logger.warn({ host: this.opts.name, target: this.target, err: why, retryInMs: delay }, 'host unreachable');
       this.setState('unreachable', why);
       this.settleFirst();
-      this.retryTimer = this.timers.setTimeout(() => {
-        if (!this.closed) this.setState('connecting', why);
-        this.attempt();
-      }, delay);
+      // It stays `unreachable` (with its reason) while it is tried again: `connecting` is only
+      // the first attempt, so a state shown to a user does not flicker with every retry.
+      this.retryTimer = this.timers.setTimeout(() => this.attempt(), delay);
     };
     client.on('close', onClose);
     try {

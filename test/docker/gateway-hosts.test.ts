@@ -93,7 +93,9 @@ hosts:
 models:
 ${m('here', 'vramGiB: 4, hosts: [local]')}
 ${m('on-a', 'vramGiB: 8, hosts: [gpu-a]')}
-${m('on-b', 'vramGiB: 8, hosts: [gpu-b, gpu-a]')}
+${m('on-b', 'vramGiB: 8, hosts: [gpu-b]')}
+${m('roam', 'vramGiB: 8, hosts: [gpu-b, gpu-a]')}
+${m('only-b', 'vramGiB: 8, hosts: [gpu-b]')}
 ${m('big', 'vramGiB: 40')}
 ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
 `;
@@ -127,16 +129,20 @@ ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
   });
 
   it('starts each model on its host through the openai client; the remote ones only reachable through the tunnel', async () => {
-    const replies = await Promise.all(['here', 'on-a', 'on-b', 'big'].map((id) => chat(id)));
+    const replies = await Promise.all(['here', 'on-a', 'on-b', 'big', 'roam'].map((id) => chat(id)));
     for (const r of replies) expect(r.choices[0].message.content).toBeTruthy();
     const byId = Object.fromEntries((await status()).models.map((m) => [m.id, m]));
     expect(byId.here).toMatchObject({ state: 'ready', host: 'local', gpus: [0] });
     expect(byId['on-a']).toMatchObject({ state: 'ready', host: 'gpu-a', gpus: [0] });
     expect(byId['on-b']).toMatchObject({ state: 'ready', host: 'gpu-b' });
+    expect(byId.roam).toMatchObject({ state: 'ready', host: 'gpu-b' });
     // 40 GiB fits neither local's 24 GiB nor an L40S beside on-b more than on the H100: any host, local first.
     expect(byId.big).toMatchObject({ state: 'ready', host: 'gpu-a', gpus: [0] });
     expect((await containersOn(engineOf(a))).map((c) => c.model).sort()).toEqual(['big', 'on-a']);
-    expect((await containersOn(engineOf(b))).map((c) => [c.model, c.host])).toEqual([['on-b', 'gpu-b']]);
+    expect((await containersOn(engineOf(b))).map((c) => [c.model, c.host]).sort()).toEqual([
+      ['on-b', 'gpu-b'],
+      ['roam', 'gpu-b'],
+    ]);
     const local = await containersOn(new Dockerode({ socketPath: '/var/run/docker.sock' }));
     expect(local.map((c) => [c.model, c.host])).toEqual([['here', null]]);
     // The endpoint the gateway proxies to is a local forward, not the host's port.
@@ -160,7 +166,7 @@ ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
   }, 120_000);
 
   it('a host that drops: its models stopped with host_unreachable, in flight 502, the others serve; adopted when it returns', async () => {
-    const before = (await containersOn(engineOf(b)))[0];
+    const before = (await containersOn(engineOf(b))).find((c) => c.model === 'on-b')!;
     const slow = chat('on-b', { 'x-mock-delay-ms': '20000' }).then(
       () => 'answered',
       (err: { status?: number }) => err.status,
@@ -172,13 +178,27 @@ ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
     expect(await slow).toBe(502);
     const s = await status();
     expect(s.hosts?.find((h) => h.name === 'gpu-b')).toMatchObject({ state: 'unreachable', gpus: [] });
+    expect(s.gpus.some((g) => g.host === 'gpu-b')).toBe(false);
     expect((await chat('on-a')).choices[0].message.content).toBeTruthy();
+    // A model that may also run on gpu-a is started there; one that may not waits for its host.
+    expect((await chat('roam')).choices[0].message.content).toBeTruthy();
+    expect(await model('roam')).toMatchObject({ state: 'ready', host: 'gpu-a' });
+    const waiting = chat('only-b');
+    await waitUntil(async () => (await model('only-b')).queued === 1, 10_000, 'a request for only-b waiting');
 
     await startSshd(b);
     await waitUntil(async () => (await model('on-b')).state === 'ready', 30_000, 'on-b adopted');
-    // The same container, adopted: not a new start.
-    expect((await containersOn(engineOf(b))).map((c) => c.id)).toEqual([before.id]);
+    expect(await model('on-b')).toMatchObject({ state: 'ready', host: 'gpu-b' });
+    expect((await waiting).choices[0].message.content).toBeTruthy();
+    expect(await model('only-b')).toMatchObject({ state: 'ready', host: 'gpu-b' });
     expect((await chat('on-b')).choices[0].message.content).toBeTruthy();
+    // The same container, adopted: not a new start; roam's old one there is gone (it runs on gpu-a now).
+    await waitUntil(
+      async () => !(await containersOn(engineOf(b))).some((c) => c.model === 'roam'),
+      15_000,
+      "roam's container on gpu-b removed",
+    );
+    expect((await containersOn(engineOf(b))).find((c) => c.model === 'on-b')?.id).toBe(before.id);
     expect(sshSessionCount(b)).toBe(1);
   }, 120_000);
 });
