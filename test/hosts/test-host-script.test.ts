@@ -63,6 +63,8 @@ describe.skipIf(!avail.available)(hostsSuiteName('test-host.sh', avail), () => {
   });
 
   it('stops and starts its sshd', async () => {
+    // The one-off ssh sessions of the test before end on their own (their sshd child exits).
+    for (let i = 0; i < 50 && sshSessionCount(host) > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(sshSessionCount(host)).toBe(0);
     await stopSshd(host);
     expect(() => ssh(host, 'true')).toThrow();
