@@ -128,7 +128,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTick: (at) =>
       history.record({
         at,
-        gpus: gpuMemory({ gpu, scheduler }),
+        gpus: gpuMemory({ gpu, scheduler, hosts: fleet }),
         models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
       }),
   });

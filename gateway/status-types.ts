@@ -153,6 +153,7 @@ export interface HistoryDocument {
   intervalSeconds: number;
   windowSeconds: number;
   at: number[];
-  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: Array<number | null> }>;
+  /** `label`: with remote hosts ("gpu-a GPU 0"); `index` is then host-qualified, a key only. */
+  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: Array<number | null>; label?: string }>;
   models: Array<{ id: string; generationTokensPerSecond: Array<number | null> }>;
 }

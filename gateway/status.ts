@@ -29,12 +29,20 @@ export interface StatusSources {
  * rest of the document: the history samples it every poll interval.
  */
 export function gpuMemory(
-  src: Pick<StatusSources, 'gpu' | 'scheduler'>,
-): Array<{ index: number; name: string; totalMiB: number; usedMiB: number }> {
+  src: Pick<StatusSources, 'gpu' | 'scheduler' | 'hosts'>,
+): Array<{ index: number; name: string; totalMiB: number; usedMiB: number; label?: string }> {
   const snap = src.gpu?.state().snapshot;
   if (!snap) return [];
   const a = attributeGpuMemory(snap, src.scheduler.managedModels(false));
-  return snap.gpus.map((g, i) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: a.gpus[i].usedMiB }));
+  const ids = src.hosts?.ids;
+  return snap.gpus.map((g, i) => ({
+    index: g.index,
+    name: g.name,
+    totalMiB: g.totalMiB,
+    usedMiB: a.gpus[i].usedMiB,
+    // With remote hosts `index` is host-qualified (it keys the series); the label names host and index.
+    ...(ids ? { label: `${ids.of(g.index).host} GPU ${ids.of(g.index).index}` } : {}),
+  }));
 }
 
 export function buildStatus(src: StatusSources): StatusDocument {
@@ -64,7 +72,8 @@ export function buildStatus(src: StatusSources): StatusDocument {
       reservedMiB: g.reservedMiB,
       models: a.models,
       otherMiB: a.otherMiB,
-      source,
+      // A host's own probe says whether its figures are measured (others may be static).
+      source: g.measured === undefined ? source : g.measured ? 'nvidia-smi' : 'static',
       utilizationPercent: g.utilizationPercent,
       temperatureC: g.temperatureC,
       powerW: g.powerW,

@@ -47,7 +47,7 @@ export class MultiHostProbe implements GpuProbe {
     const gpus: GpuReading[] = [];
     const processes: GpuProcessReading[] = [];
     for (const { host, snap } of parts) {
-      for (const g of snap.gpus) gpus.push({ ...g, index: this.ids.id(host, g.index), host });
+      for (const g of snap.gpus) gpus.push({ ...g, index: this.ids.id(host, g.index), host, measured: snap.measured });
       for (const p of snap.processes) processes.push({ ...p, gpuIndex: this.ids.id(host, p.gpuIndex) });
     }
     return {

@@ -25,6 +25,8 @@ import {
   type DockerGateway,
 } from './gateway-helpers.js';
 import { buildMockImage } from './build-mock-image.mjs';
+import { registerUi } from '../../gateway/http/ui-route.js';
+import { buildDashboardToTemp, chromiumSkipReason, launchBrowser, screenshot } from '../e2e/helpers.js';
 import {
   downTestHost,
   hostsSuiteName,
@@ -50,6 +52,8 @@ describe.skipIf(!dockerAvail.available || !hostsAvail.available)(name, () => {
   let t: DockerGateway;
   let client: OpenAI;
   let tmp: string;
+  const noChromium = chromiumSkipReason();
+  let ui: { dir: string; cleanup(): void } | undefined;
   const engineOf = (h: TestHost) => new Dockerode({ socketPath: h.dockerSock });
   const status = async () =>
     (await http(t.url, '/gateway/status', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json as StatusDocument;
@@ -99,7 +103,9 @@ ${m('only-b', 'vramGiB: 8, hosts: [gpu-b]')}
 ${m('big', 'vramGiB: 40')}
 ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
 `;
-    t = await startDockerGateway(yaml, configEnv(false));
+    ui = noChromium ? undefined : await buildDashboardToTemp();
+    const distDir = ui?.dir;
+    t = await startDockerGateway(yaml, configEnv(false), distDir ? { registerUi: (app) => registerUi(app, { distDir }) } : {});
     client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
   }, 180_000);
 
@@ -108,6 +114,7 @@ ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
     await removePrefix(new Dockerode({ socketPath: '/var/run/docker.sock' }), prefix);
     for (const h of [a, b]) if (h) await downTestHost(h.name);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+    ui?.cleanup();
   }, 120_000);
 
   it('shows every host with its state and GPUs; the spoofed one refused for its key', async () => {
@@ -201,4 +208,32 @@ ${m('never', 'vramGiB: 4, hosts: [spoofed]')}
     expect((await containersOn(engineOf(b))).find((c) => c.model === 'on-b')?.id).toBe(before.id);
     expect(sshSessionCount(b)).toBe(1);
   }, 120_000);
+
+  it.skipIf(noChromium !== null)(
+    `the dashboard groups the GPUs by host with each host's state${noChromium ? ` (skipped: ${noChromium})` : ''}`,
+    async () => {
+      const browser = await launchBrowser({ colorScheme: 'light', viewport: { width: 1280, height: 900 } });
+      try {
+        const page = browser.page;
+        page.setDefaultTimeout(15_000);
+        await page.goto(`${t.url}/ui#token=${ADMIN_TOKEN}`);
+        const b = page.getByRole('region', { name: 'gpu-b', exact: true });
+        await b.getByText('connected', { exact: true }).waitFor();
+        expect(await b.getByRole('meter').count()).toBe(2);
+        const spoofed = page.getByRole('region', { name: 'spoofed', exact: true });
+        await spoofed.getByText('unreachable', { exact: true }).waitFor();
+        await spoofed.getByText(/has CHANGED/).waitFor();
+        const local = page.getByRole('region', { name: 'local', exact: true });
+        expect(await local.getByRole('meter').count()).toBe(1);
+        // Measured by the host's nvidia-smi (over ssh), unlike this machine's static GPU.
+        expect(await local.getByText('simulated', { exact: true }).count()).toBe(1);
+        expect(await b.getByText('simulated', { exact: true }).count()).toBe(0);
+        await page.getByRole('img', { name: /^VRAM used over the last minutes: .*gpu-b GPU 1 / }).waitFor();
+        console.log('screenshot:', await screenshot(page, 'dashboard-hosts', { docs: 'dashboard-hosts.png' }));
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 });
