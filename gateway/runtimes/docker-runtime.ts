@@ -167,6 +167,7 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     if (req.signal.aborted) throw abortError(model.id, req.signal);
     if (this.closed) throw new GatewayError('model_start_failed', `model ${model.id}: the Docker runtime is closed`);
     const ctx = { modelId: model.id, where: this.where };
+    const host = this.opts.host;
 
     await ensureImage(
       {
@@ -177,7 +178,8 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
         progressIntervalMs: this.opts.progressIntervalMs ?? 250,
       },
       model,
-      req,
+      // On a remote host the pull happens there (its own image store): the progress says where.
+      host && host !== 'local' ? { ...req, onProgress: (p) => req.onProgress({ ...p, message: `${p.message} (on ${host})` }) } : req,
     );
     if (req.signal.aborted) throw abortError(model.id, req.signal);
     req.onPhase('starting');
