@@ -172,8 +172,28 @@ export function buildTrayMenu(status: StatusDocument | null, opts: TrayMenuOptio
   const models = status?.models ?? [];
   if (status) {
     if (models.length === 0) items.push({ id: 'no-models', label: 'No models configured', enabled: false });
-    for (const m of models) {
-      items.push({ id: `model:${m.id}`, label: modelMenuLabel(m, now), type: 'submenu', submenu: modelSubmenu(m) });
+    const item = (m: ModelStatus): TrayMenuItem => ({
+      id: `model:${m.id}`,
+      label: modelMenuLabel(m, now),
+      type: 'submenu',
+      submenu: modelSubmenu(m),
+    });
+    if (!status.hosts) for (const m of models) items.push(item(m));
+    else {
+      // With remote hosts (docs/hosts.md): the models on each host under its name and state,
+      // then those running nowhere now.
+      for (const h of status.hosts) {
+        const on = models.filter((m) => m.host === h.name);
+        if (on.length === 0 && h.state === 'connected') continue;
+        const state = h.state === 'connected' ? '' : ` (${h.state})`;
+        items.push({ id: `host:${h.name}`, label: `On ${h.name}${state}`, enabled: false });
+        for (const m of on) items.push(item(m));
+      }
+      const elsewhere = models.filter((m) => !m.host || !status.hosts!.some((h) => h.name === m.host));
+      if (elsewhere.length > 0) {
+        items.push({ id: 'host:none', label: 'Not loaded', enabled: false });
+        for (const m of elsewhere) items.push(item(m));
+      }
     }
     const anyLoaded = models.some((m) => m.runtime !== 'remote' && UNLOADABLE.has(m.state));
     items.push({ id: 'unload-all', label: 'Unload all', enabled: anyLoaded, action: { type: 'unload-all' } });

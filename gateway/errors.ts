@@ -41,6 +41,8 @@ export const ERROR_CATALOGUE = {
   model_cooling_down: { status: 503, type: 'server_error', retryAfter: 10 },
   model_stopped: { status: 503, type: 'server_error', retryAfter: 1 },
   upstream_unreachable: { status: 502, type: 'server_error' },
+  /** The remote host (docs/hosts.md) a model runs on, or must start on, cannot be reached. */
+  host_unreachable: { status: 502, type: 'server_error', retryAfter: 5 },
   upstream_error: { status: 502, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error', retryAfter: 5 },
@@ -258,6 +260,11 @@ export const errors = {
   ),
   emptyCommand: define('model_start_failed', () => 'The model has an empty command'),
   notADockerModel: define('internal_error', (modelId: string) => `model ${modelId} is not a docker model`),
+  noEngineForHost: define('model_start_failed', (modelId: string, host: string) => `model ${modelId}: no Docker engine for host ${host}`),
+  hostUnreachable: define(
+    'host_unreachable',
+    (modelId: string, host: string, why: string) => `model ${modelId}: host ${host} is unreachable: ${why}`,
+  ),
   dockerHostUnsupported: define(
     'internal_error',
     (host: string) => `DOCKER_HOST ${host} is not supported: use unix:///path or tcp://host:port`,

@@ -27,6 +27,8 @@ import { pinoIsoTime } from './iso-time.js';
 import { RecentRing } from './recent-requests.js';
 import { buildStatus, gpuMemory } from './status.js';
 import type { RecentRequest, StatusDocument } from './status-types.js';
+import type { HostFleet } from './hosts/host-fleet.js';
+import type { SshHostOptions } from './hosts/ssh-host.js';
 
 export interface CreateGatewayOptions {
   logger?: Logger;
@@ -34,6 +36,8 @@ export interface CreateGatewayOptions {
   gpuProbe?: GpuProbe | null;
   /** Runtimes to use instead of those the config implies (tests inject instrumented ones). */
   runtimes?: Partial<Record<'docker' | 'process', Runtime>>;
+  /** ssh settings of remote hosts (tests: a short backoff). */
+  hostOptions?: SshHostOptions;
   /** Registers the dashboard under /ui. */
   registerUi?: (app: FastifyInstance) => void | Promise<void>;
 }
@@ -55,7 +59,8 @@ async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Part
     const stateFile = config.sourcePath ? `${config.sourcePath}.processes.json` : null;
     runtimes.process = new ProcessRuntime({ configDir, stateFile, logger: log });
   }
-  if (config.models.some((m) => m.runtime === 'docker')) {
+  // This machine's engine, for the docker models that may run here (`hosts` absent or naming `local`).
+  if (config.models.some((m) => m.runtime === 'docker' && (!m.hosts || m.hosts.includes('local')))) {
     const { DockerRuntime } = await import('./runtimes/docker-runtime.js');
     runtimes.docker = new DockerRuntime(config.docker, { logger: log });
   }
@@ -65,9 +70,28 @@ async function defaultRuntimes(config: GatewayConfig, log: Logger): Promise<Part
 export async function createGateway(config: GatewayConfig, opts: CreateGatewayOptions = {}): Promise<Gateway> {
   const adminToken = (await resolveAdminToken(config)).token;
   const logger = redactingLogger(opts.logger ?? pino({ base: undefined, timestamp: pinoIsoTime }), new Redactor(config, adminToken));
-  const gpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
+  const localGpu = opts.gpuProbe !== undefined ? opts.gpuProbe : await createGpuProbe(config.gpu);
+  let gpu = localGpu;
+  let runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
+  // Remote hosts (docs/hosts.md): one probe over every host's GPUs, one docker runtime routing to each.
+  let fleet: HostFleet | null = null;
+  if (config.hosts.length > 0) {
+    const { HostFleet } = await import('./hosts/host-fleet.js');
+    fleet = await HostFleet.open(config, {
+      logger,
+      localProbe: localGpu,
+      localDocker: runtimes.docker ?? null,
+      ssh: opts.hostOptions,
+      adoptable: (id) => {
+        const state = scheduler.entries.get(id)?.state;
+        return state === 'stopped' || state === 'failed';
+      },
+    });
+    gpu = fleet.probe;
+    runtimes = { ...runtimes, docker: fleet.docker };
+    await fleet.settled();
+  }
   gpu?.start();
-  const runtimes = opts.runtimes ?? (await defaultRuntimes(config, logger));
   const scheduler = new Scheduler({ config, runtimes, gpu, log: logger, hostRamTotalMiB: async () => (await readHostInfo()).memTotalMiB });
   const startedAt = new Date();
   const recent = new RecentRing<RecentRequest>(RECENT_REQUESTS);
@@ -104,7 +128,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
     onTick: (at) =>
       history.record({
         at,
-        gpus: gpuMemory({ gpu, scheduler }),
+        gpus: gpuMemory({ gpu, scheduler, hosts: fleet }),
         models: new Map(config.models.map((m) => [m.id, scraper.engine(m.id)?.generationTokensPerSecond ?? null])),
       }),
   });
@@ -123,10 +147,18 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
       recent: () => recent.list(),
       host: () => host,
       engine: engineOf,
+      hosts: fleet,
     });
   const hub = new StatusHub(status);
   scheduler.on('change', () => hub.changed());
   gpu?.onReading(() => hub.changed());
+  fleet?.onChange(() => hub.changed());
+  // A host that came back: its containers are adopted as after a daemon restart.
+  fleet?.onReturn((name, runtime) => {
+    if (!initialised) return; // start-up's own adoption covers it
+    logger.info({ host: name }, 'host is back: adopting its model servers');
+    scheduler.adoptFrom(runtime).catch((err: Error) => logger.warn({ host: name, err: err.message }, 'adoption on a returned host failed'));
+  });
   const metrics = new Metrics(scheduler, status);
   metrics.registerEngine({ engine: engineOf, tokensSeen: (id) => scraper.tokensSeen(id) });
   const historyDoc = (seconds?: number) => history.document(Date.now(), seconds);
@@ -178,7 +210,8 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
   });
 
   const init = (async () => {
-    if (gpu && !gpu.state().snapshot) await gpu.refresh().catch(() => {});
+    // With hosts, every connected host's first reading (this machine's may be there already).
+    if (gpu && (fleet || !gpu.state().snapshot)) await gpu.refresh().catch(() => {});
     await scheduler.init();
     initialised = true;
     scraper.start();
@@ -253,6 +286,7 @@ export async function createGateway(config: GatewayConfig, opts: CreateGatewayOp
         hub.close();
         await gpu?.stop();
         for (const r of Object.values(runtimes)) await r.close?.();
+        await fleet?.close();
         await dispatcher.close();
       })();
       return closing;

@@ -64,6 +64,23 @@ export interface ModelStatus {
   yieldingTo?: string | null;
   /** Extension: while its start waits for GPU memory: since when, why, and who holds it. */
   waitingForMemory?: MemoryWaitStatus | null;
+  /**
+   * With remote hosts (docs/hosts.md): the host it runs on (or last ran on, or is placed on); null
+   * when it holds no GPU. `gpus` are then indices on that host.
+   */
+  host?: string | null;
+}
+
+/** With remote hosts (docs/hosts.md): each host's engine connection, `local` first. */
+export interface HostStatus {
+  name: string;
+  /** Where its engine is: `ssh://root@10.0.0.5`, `tcp://10.0.0.6:2376`, this machine's socket. */
+  docker: string;
+  state: 'connected' | 'connecting' | 'unreachable';
+  /** Why it is not connected, phrased for a user; null when connected. */
+  error: string | null;
+  /** Its GPU indices (on that host) as last measured; [] while unreachable. */
+  gpus: number[];
 }
 
 export interface MemoryWaitStatus {
@@ -88,6 +105,8 @@ export interface GpuStatus {
   utilizationPercent?: number | null;
   temperatureC?: number | null;
   powerW?: number | null;
+  /** With remote hosts (docs/hosts.md): the host it is on; `index` is then its index on that host. */
+  host?: string;
 }
 
 /** Extension: the last requests seen, newest first (no prompts, no bodies). */
@@ -135,6 +154,8 @@ export interface StatusDocument {
   };
   host?: { hostname: string; platform: string; cpus: number; cpuModel: string; memTotalMiB: number; memFreeMiB: number } | null;
   recentRequests?: RecentRequest[];
+  /** Present when remote hosts are configured (docs/hosts.md). */
+  hosts?: HostStatus[];
 }
 
 /**
@@ -145,6 +166,7 @@ export interface HistoryDocument {
   intervalSeconds: number;
   windowSeconds: number;
   at: number[];
-  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: Array<number | null> }>;
+  /** `label`: with remote hosts ("gpu-a GPU 0"); `index` is then host-qualified, a key only. */
+  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: Array<number | null>; label?: string }>;
   models: Array<{ id: string; generationTokensPerSecond: Array<number | null> }>;
 }

@@ -5,7 +5,8 @@ import type { GatewayConfig } from './config/types.js';
 import { attributeGpuMemory } from './gpu/attribution.js';
 import type { GpuProbe } from './gpu/probe.js';
 import type { Scheduler } from './scheduler/scheduler.js';
-import type { EngineStatus, GpuStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+import type { EngineStatus, GpuStatus, HostStatus, ModelStatus, RecentRequest, StatusDocument } from './status-types.js';
+import type { HostGpuIds } from './hosts/host-gpus.js';
 
 export const VERSION = '0.1.0';
 
@@ -19,6 +20,8 @@ export interface StatusSources {
   host: () => StatusDocument['host'];
   /** The model's engine figures (gateway/engine/); absent: null for every model. */
   engine?: (id: string) => EngineStatus | null;
+  /** Remote hosts (docs/hosts.md): GPU ids are host-qualified; the document names host and index. */
+  hosts?: { ids: HostGpuIds; status(): HostStatus[] } | null;
 }
 
 /**
@@ -26,12 +29,20 @@ export interface StatusSources {
  * rest of the document: the history samples it every poll interval.
  */
 export function gpuMemory(
-  src: Pick<StatusSources, 'gpu' | 'scheduler'>,
-): Array<{ index: number; name: string; totalMiB: number; usedMiB: number }> {
+  src: Pick<StatusSources, 'gpu' | 'scheduler' | 'hosts'>,
+): Array<{ index: number; name: string; totalMiB: number; usedMiB: number; label?: string }> {
   const snap = src.gpu?.state().snapshot;
   if (!snap) return [];
   const a = attributeGpuMemory(snap, src.scheduler.managedModels(false));
-  return snap.gpus.map((g, i) => ({ index: g.index, name: g.name, totalMiB: g.totalMiB, usedMiB: a.gpus[i].usedMiB }));
+  const ids = src.hosts?.ids;
+  return snap.gpus.map((g, i) => ({
+    index: g.index,
+    name: g.name,
+    totalMiB: g.totalMiB,
+    usedMiB: a.gpus[i].usedMiB,
+    // With remote hosts `index` is host-qualified (it keys the series); the label names host and index.
+    ...(ids ? { label: `${ids.of(g.index).host} GPU ${ids.of(g.index).index}` } : {}),
+  }));
 }
 
 export function buildStatus(src: StatusSources): StatusDocument {
@@ -61,13 +72,27 @@ export function buildStatus(src: StatusSources): StatusDocument {
       reservedMiB: g.reservedMiB,
       models: a.models,
       otherMiB: a.otherMiB,
-      source,
+      // A host's own probe says whether its figures are measured (others may be static).
+      source: g.measured === undefined ? source : g.measured ? 'nvidia-smi' : 'static',
       utilizationPercent: g.utilizationPercent,
       temperatureC: g.temperatureC,
       powerW: g.powerW,
     };
   });
+  if (src.hosts) {
+    const ids = src.hosts.ids;
+    for (const m of models) {
+      m.host = m.gpus.length > 0 ? ids.hostOf(m.gpus[0]) : null;
+      m.gpus = m.gpus.map((i) => ids.of(i).index);
+    }
+    for (const g of gpus) {
+      const at = ids.of(g.index);
+      g.host = at.host;
+      g.index = at.index;
+    }
+  }
   return {
+    ...(src.hosts ? { hosts: src.hosts.status() } : {}),
     version: VERSION,
     startedAt: src.startedAt.toISOString(),
     listen: src.listen(),

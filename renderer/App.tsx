@@ -5,6 +5,7 @@ import type { StatusDocument } from '../gateway/status-types.js';
 import { errorMessage, type GatewayApi } from './api/gateway-api.js';
 import { ConfirmUnload } from './components/ConfirmUnload.js';
 import { GpuCard } from './components/GpuCard.js';
+import { HostGpus } from './components/HostGpus.js';
 import { Header } from './components/Header.js';
 import { AlertIcon, LockIcon } from './components/icons.js';
 import { LogsDrawer } from './components/LogsDrawer.js';
@@ -233,7 +234,9 @@ export function App({ api }: { api: GatewayApi }): ReactElement {
                     <span className="muted small">{status.gpuProbe.error ?? 'GPU probe unavailable'}</span>
                   ) : null}
                 </header>
-                {status.gpus.length === 0 ? (
+                {status.hosts ? (
+                  <HostGpus status={status} />
+                ) : status.gpus.length === 0 ? (
                   <div className="card empty muted">
                     No GPU reported. Configure <code>gpu.static</code> in <ConfigFile path={status.configPath} /> or install nvidia-smi.
                   </div>

@@ -3,7 +3,7 @@
 
 import { BlockList, isIP } from 'node:net';
 import type { PathIssue } from './env-substitution.js';
-import { configSchema } from './schema.js';
+import { configSchema, LOCAL_HOST } from './schema.js';
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -74,6 +74,36 @@ export function checkAliases(rawModels: Record<string, unknown>): PathIssue[] {
         issues.push({ path, message: `alias "${alias}" is already ${owner === id ? 'listed' : `an alias of model "${owner}"`}` });
       } else aliasOwner.set(alias, id);
     });
+  }
+  return issues;
+}
+
+/**
+ * A docker model's `hosts` must name configured hosts (or `local`); a process model runs on this
+ * machine only. Read from the raw tree, so a mistake in `hosts:` itself does not hide these.
+ */
+export function checkModelHosts(tree: Record<string, unknown>): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const hosts = tree.hosts !== null && typeof tree.hosts === 'object' ? Object.keys(tree.hosts) : [];
+  const known = new Set([LOCAL_HOST, ...hosts]);
+  const models = tree.models !== null && typeof tree.models === 'object' ? (tree.models as Record<string, unknown>) : {};
+  const defaults = tree.defaults !== null && typeof tree.defaults === 'object' ? (tree.defaults as Record<string, unknown>) : {};
+  const check = (list: unknown, at: string) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((name: unknown, i) => {
+      if (typeof name === 'string' && !known.has(name)) {
+        issues.push({
+          path: `${at}.hosts.${i}`,
+          message: `no host named "${name}": the hosts are ${[...known].map((h) => `"${h}"`).join(', ')} (add it under \`hosts:\`)`,
+        });
+      }
+    });
+  };
+  check(defaults.hosts, 'defaults');
+  for (const [id, raw] of Object.entries(models)) {
+    if (raw === null || typeof raw !== 'object') continue;
+    const m = raw as Record<string, unknown>;
+    check(m.hosts, `models.${id}`);
   }
   return issues;
 }

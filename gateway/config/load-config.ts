@@ -2,17 +2,18 @@
 // → schema + per-model checks + cross-checks, every issue collected → a deep-frozen GatewayConfig.
 
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import YAML from 'yaml';
 import { collectIssues } from './collect-issues.js';
-import { checkAliases, checkSections } from './cross-checks.js';
+import { checkAliases, checkModelHosts, checkSections } from './cross-checks.js';
 import { deepFreeze } from './deep-freeze.js';
 import { applyEnvOverrides } from './env-overrides.js';
 import { substituteEnv, type PathIssue } from './env-substitution.js';
 import { resolveModels } from './resolve-models.js';
-import { configSchema } from './schema.js';
-import type { ConfigIssue, GatewayConfig } from './types.js';
+import { configSchema, type ParsedConfig } from './schema.js';
+import type { ConfigIssue, GatewayConfig, HostConfig } from './types.js';
+import { parseHostUrl } from '../hosts/host-url.js';
 
 export interface ConfigResult {
   /** Null whenever there is at least one issue. */
@@ -57,14 +58,19 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   // Models are checked even when another section is wrong, so that every issue shows at once.
   const limits = parsed.success ? parsed.data.limits : configSchema.shape.limits.parse({});
   const models = resolveModels(isMapping(tree.models) ? tree.models : {}, tree.defaults, limits);
-  checks.push(...models.issues, ...checkSections(tree), ...checkAliases(isMapping(tree.models) ? tree.models : {}));
+  checks.push(
+    ...models.issues,
+    ...checkSections(tree),
+    ...checkAliases(isMapping(tree.models) ? tree.models : {}),
+    ...checkModelHosts(tree),
+  );
 
   // A value whose substitution failed is reported once, not again as "expected number, got …".
   const failed = substitutionIssues.map((i) => i.path);
   issues.push(...checks.filter((i) => !failed.some((p) => i.path === p || i.path.startsWith(`${p}.`))));
   if (!parsed.success || issues.length > 0) return result(null);
 
-  const { listen, auth, retry, timeouts, shutdown, scheduling, streaming, gpu, docker } = parsed.data;
+  const { listen, auth, retry, timeouts, shutdown, scheduling, streaming, gpu, docker, hosts } = parsed.data;
   const config: GatewayConfig = {
     sourcePath: file.startsWith('<') ? null : resolve(file),
     listen,
@@ -85,6 +91,7 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       dockerHost: env.DOCKER_HOST ? env.DOCKER_HOST : null,
       hfCacheDir: expandHome(docker.hfCacheDir, env),
     },
+    hosts: Object.entries(hosts).map(([name, h]) => resolveHost(name, h, env)),
     models: models.models,
   };
   return result(deepFreeze(config));
@@ -191,6 +198,21 @@ function cyclePath(value: unknown): string | null {
     return null;
   };
   return walk(value, []);
+}
+
+function resolveHost(name: string, h: ParsedConfig['hosts'][string], env: NodeJS.ProcessEnv): HostConfig {
+  const target = parseHostUrl(h.docker, () => env.USER || userInfo().username);
+  if ('error' in target) throw new Error(`host ${name}: ${target.error}`); // the schema refused it already
+  const path = (p: string | null) => (p === null ? null : expandHome(p, env));
+  return {
+    name,
+    docker: h.docker,
+    target,
+    tls: h.tls ? { ca: expandHome(h.tls.ca, env), cert: expandHome(h.tls.cert, env), key: expandHome(h.tls.key, env) } : null,
+    sshKeyPath: path(h.sshKeyPath),
+    knownHostsPath: path(h.knownHostsPath),
+    gpu: h.gpu,
+  };
 }
 
 function expandHome(p: string, env: NodeJS.ProcessEnv): string {

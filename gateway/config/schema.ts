@@ -3,6 +3,7 @@
 // of their runtime, after `defaults:` has been merged under them.
 
 import { z } from 'zod';
+import { parseHostUrl } from '../hosts/host-url.js';
 import { PRIORITIES } from '../scheduler/priority.js';
 import type { ApiKeyPriority, DockerModelConfig, GatewayConfig, ProcessModelConfig, RemoteModelConfig } from './types.js';
 
@@ -86,6 +87,83 @@ const httpUrl = z.string().superRefine((s, ctx) => {
 
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and "_"'), text);
 
+// ---------------------------------------------------------------- hosts
+
+/** The local machine's name among the hosts: its engine is the `docker` section's, its GPUs the `gpu` section's. */
+export const LOCAL_HOST = 'local';
+export const HOST_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const hostName = z
+  .string()
+  .regex(HOST_NAME, 'host names are 1-63 lower-case letters, digits, "_", ".", "-" (starting with a letter or digit)');
+
+const staticGpus = z.array(z.strictObject({ name: nonEmpty, totalGiB: positiveNumber }));
+
+/** One remote machine's Docker engine (docs/hosts.md). */
+export const hostSchema = z
+  .strictObject({
+    docker: z.string().superRefine((v, ctx) => {
+      const t = parseHostUrl(v, () => 'user');
+      if ('error' in t) ctx.addIssue({ code: 'custom', message: t.error });
+    }),
+    tls: z.strictObject({ ca: nonEmpty, cert: nonEmpty, key: nonEmpty }).optional(),
+    sshKeyPath: nonEmpty.nullable().default(null),
+    knownHostsPath: nonEmpty.nullable().default(null),
+    gpu: section({
+      probe: z.enum(['nvidia-smi', 'static']).default('nvidia-smi'),
+      nvidiaSmiPath: nonEmpty.default('nvidia-smi'),
+      static: staticGpus.default([]),
+    }),
+  })
+  .superRefine((h, ctx) => {
+    const scheme = /^tcp:/i.test(h.docker.trim()) ? 'tcp' : /^ssh:/i.test(h.docker.trim()) ? 'ssh' : null;
+    if (scheme === 'tcp' && !h.tls) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: 'a tcp:// engine needs `tls: { ca, cert, key }` (without TLS, anyone on the network controls that engine): or use ssh://',
+      });
+    }
+    if (scheme === 'ssh' && h.tls) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'only for tcp:// hosts: an ssh:// host is authenticated by ssh' });
+    }
+    if (scheme === 'tcp') {
+      for (const key of ['sshKeyPath', 'knownHostsPath'] as const) {
+        if (h[key] !== null) ctx.addIssue({ code: 'custom', path: [key], message: 'only for ssh:// hosts' });
+      }
+    }
+    if (scheme === 'tcp' && h.gpu.probe !== 'static') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gpu', 'probe'],
+        message: 'a tcp:// host cannot run nvidia-smi (no ssh): set `gpu: { probe: static, static: [...] }`, or use ssh://',
+      });
+    }
+    if (h.gpu.probe === 'static' && h.gpu.static.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gpu', 'static'],
+        message: 'gpu.probe is "static": list the host\'s GPUs, e.g. [{ name: "NVIDIA H100", totalGiB: 80 }]',
+      });
+    }
+  });
+
+export const hostsSchema = z.preprocess(
+  (v) => v ?? {},
+  z.record(z.string(), hostSchema).superRefine((hosts, ctx) => {
+    for (const name of Object.keys(hosts)) {
+      if (name === LOCAL_HOST) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `"${LOCAL_HOST}" is this machine (the \`docker\` and \`gpu\` sections): give the remote host another name`,
+        });
+      } else if (!HOST_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `"${name}": ${hostName.safeParse(name).error?.issues[0]?.message}` });
+      }
+    }
+  }),
+);
+
 // ---------------------------------------------------------------- models
 
 const common = {
@@ -129,6 +207,12 @@ export const dockerModelSchema = z.strictObject({
   runtime: z.literal('docker'),
   image: nonEmpty,
   model: nonEmpty,
+  /** Where it may run, in order of preference; absent = every host, `local` first (docs/hosts.md). */
+  hosts: z
+    .array(hostName)
+    .min(1, 'must list at least one host (or leave `hosts` out: every host)')
+    .refine((l) => new Set(l).size === l.length, 'host names must be distinct')
+    .optional(),
   ...local,
   ...common,
 });
@@ -231,7 +315,7 @@ export const configSchema = z.strictObject({
     nvidiaSmiPath: nonEmpty.default('nvidia-smi'),
     pollSeconds: positiveTimerSeconds.default(1),
     reserveGiB: nonNegativeNumber.default(0.5),
-    static: z.array(z.strictObject({ name: nonEmpty, totalGiB: positiveNumber })).default([]),
+    static: staticGpus.default([]),
   }),
   docker: section({
     socketPath: nonEmpty.default('/var/run/docker.sock'),
@@ -240,6 +324,7 @@ export const configSchema = z.strictObject({
     hfCacheDir: nonEmpty.default('~/.cache/huggingface'),
     gpuRequests: bool.default(true),
   }),
+  hosts: hostsSchema,
   // Checked here for unknown keys and types; merged under each model by resolve-models.ts.
   defaults: z.preprocess((v) => v ?? {}, defaultsSchema),
   // Each entry is checked by resolve-models.ts against its runtime's schema.
@@ -259,9 +344,10 @@ const modelShapesMatch: [
   Same<Resolved<typeof processModelSchema>, ProcessModelConfig>,
   Same<Resolved<typeof remoteModelSchema>, RemoteModelConfig>,
   Same<
-    Omit<ParsedConfig, 'defaults' | 'models' | 'docker' | 'auth'> & {
+    Omit<ParsedConfig, 'defaults' | 'models' | 'docker' | 'auth' | 'hosts'> & {
       sourcePath: string | null;
       auth: Omit<ParsedConfig['auth'], 'apiKeys'> & { apiKeys: string[]; keyPriorities: ApiKeyPriority[] };
+      hosts: GatewayConfig['hosts'];
       docker: ParsedConfig['docker'] & { dockerHost: string | null };
       models: GatewayConfig['models'];
     },

@@ -31,6 +31,8 @@ export interface DockerModelConfig extends ModelCommon {
   runtime: 'docker';
   image: string;
   model: string;
+  /** The hosts it may run on, in order of preference; absent = every host, `local` first. */
+  hosts?: string[];
   vramGiB: number;
   sleep: SleepConfig;
   gpus: 'auto' | number[];
@@ -124,8 +126,26 @@ export interface GatewayConfig {
     hfCacheDir: string; // "~" expanded
     gpuRequests: boolean;
   };
+  /** Remote machines' Docker engines, in file order (docs/hosts.md); the local machine is not listed. */
+  hosts: HostConfig[];
   /** Models in file order. */
   models: ModelConfig[];
+}
+
+export type HostTarget = { kind: 'ssh'; user: string; host: string; port: number } | { kind: 'tcp'; host: string; port: number };
+
+export interface HostConfig {
+  name: string;
+  /** As written: ssh://user@addr[:port] or tcp://addr:port. */
+  docker: string;
+  target: HostTarget;
+  /** tcp:// only: file paths ("~" expanded). */
+  tls: { ca: string; cert: string; key: string } | null;
+  /** ssh:// only ("~" expanded); null = the ssh agent, then ~/.ssh/id_ed25519, id_rsa. */
+  sshKeyPath: string | null;
+  /** ssh:// only ("~" expanded); null = ~/.ssh/known_hosts. */
+  knownHostsPath: string | null;
+  gpu: { probe: 'nvidia-smi' | 'static'; nvidiaSmiPath: string; static: Array<{ name: string; totalGiB: number }> };
 }
 
 export interface ConfigIssue {

@@ -8,7 +8,7 @@ export const WINDOW_SECONDS = 300;
 
 export interface HistorySample {
   at: number;
-  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: number }>;
+  gpus: Array<{ index: number; name: string; totalMiB: number; usedMiB: number; label?: string }>;
   /** generation tokens/s by model id (null: no engine figures at that moment). */
   models: Map<string, number | null>;
 }
@@ -43,6 +43,7 @@ export class History {
     const gpus = (newest?.gpus ?? []).map((g) => ({
       index: g.index,
       name: g.name,
+      ...(g.label ? { label: g.label } : {}),
       totalMiB: g.totalMiB,
       usedMiB: ordered.map((s) => s.gpus.find((x) => x.index === g.index)?.usedMiB ?? null),
     }));

@@ -23,6 +23,12 @@ export interface NvidiaSmiProbeOptions {
   now?: () => number;
   /** Environment for nvidia-smi (tests); default: the gateway's own. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Runs nvidia-smi with these arguments somewhere else (a remote host, over its ssh connection);
+   * rejects like execFile does (an error with `code`, `killed`, `stdout`, `stderr`). Default:
+   * execFile of `path` here.
+   */
+  exec?: (args: string[], timeoutMs: number) => Promise<ExecResult>;
 }
 
 /** A poll that failed; `message` is phrased for a user, `cause` is the original error. */
@@ -33,12 +39,12 @@ export class GpuProbeError extends Error {
   }
 }
 
-interface ExecResult {
+export interface ExecResult {
   stdout: string;
   stderr: string;
 }
 
-interface ExecFailure extends Error {
+export interface ExecFailure extends Error {
   code?: string | number | null;
   killed?: boolean;
   signal?: NodeJS.Signals | null;
@@ -60,6 +66,7 @@ export class NvidiaSmiProbe extends PollingProbe {
   readonly path: string;
   private readonly timeoutMs: number;
   private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly run: NvidiaSmiProbeOptions['exec'];
   /** Old drivers reject `memory.reserved`: switched to the shorter query once seen. */
   private gpuFields: readonly string[] = GPU_QUERY_FIELDS;
   /** Number of nvidia-smi invocations so far (diagnostics and tests). */
@@ -70,6 +77,7 @@ export class NvidiaSmiProbe extends PollingProbe {
     this.path = opts.path;
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.env = opts.env;
+    this.run = opts.exec;
   }
 
   protected override async read(at: number): Promise<GpuSnapshot> {
@@ -107,6 +115,7 @@ export class NvidiaSmiProbe extends PollingProbe {
 
   private exec(args: string[]): Promise<ExecResult> {
     this.calls++;
+    if (this.run) return this.run(args, this.timeoutMs);
     return new Promise((resolve, reject) => {
       execFile(
         this.path,

@@ -3,6 +3,10 @@
 
 export interface GpuReading {
   index: number;
+  /** The host it is on (docs/hosts.md), when the gateway drives several; `index` is then host-qualified. */
+  host?: string;
+  /** With several hosts: whether this GPU's host measures it (the snapshot's `measured` is all of them). */
+  measured?: boolean;
   uuid: string | null;
   name: string;
   totalMiB: number;

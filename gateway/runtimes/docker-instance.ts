@@ -82,9 +82,9 @@ export class DockerInstance implements Instance {
     return this.exit && !this.exit.requested ? this.exit : null;
   }
 
-  /** The host port Docker published for the server. */
-  publishedOn(hostPort: number): void {
-    this.url = `http://127.0.0.1:${hostPort}`;
+  /** Where the server is reached from here: 127.0.0.1 and the port Docker published, or a forward to it. */
+  reachableAt(endpoint: string): void {
+    this.url = endpoint;
   }
 
   /** Docker reported an OOM kill; the `die` event that follows is then reported as one. */

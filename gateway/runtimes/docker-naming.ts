@@ -10,6 +10,8 @@ export const LABEL_MODEL = 'vllm-gateway.model';
 export const LABEL_CONFIG_HASH = 'vllm-gateway.config-hash';
 /** Extension (informational): the GPU indices the container was given, e.g. "0,1". */
 export const LABEL_GPUS = 'vllm-gateway.gpus';
+/** The host (docs/hosts.md) whose engine runs the container; absent on this machine's (`local`). */
+export const LABEL_HOST = 'vllm-gateway.host';
 
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
@@ -68,8 +70,14 @@ export function configHash(input: ConfigHashInput): string {
 }
 
 /** The hash of what the container runs: the args and env as the spec builds them (sleep's flag and env included). */
-export function modelConfigHash(model: DockerModelConfig, gpuMemoryUtilization: number): string {
+/**
+ * The container's identity: what it runs, and where. `host` (a remote host's name) is part of it,
+ * so a container found on one host is never taken for another host's; on this machine it is left
+ * out, so containers started before hosts existed keep their hash.
+ */
+export function modelConfigHash(model: DockerModelConfig, gpuMemoryUtilization: number, host?: string): string {
   return configHash({
+    ...(host && host !== 'local' ? { host } : {}),
     image: model.image,
     model: model.model,
     args: effectiveArgs(model),
@@ -85,6 +93,7 @@ export function containerLabels(opts: {
   modelId: string;
   configHash: string;
   gpuIndices?: readonly number[];
+  host?: string;
 }): Record<string, string> {
   const labels: Record<string, string> = {
     [LABEL_MANAGED]: 'true',
@@ -93,5 +102,6 @@ export function containerLabels(opts: {
     [LABEL_CONFIG_HASH]: opts.configHash,
   };
   if (opts.gpuIndices) labels[LABEL_GPUS] = opts.gpuIndices.join(',');
+  if (opts.host && opts.host !== 'local') labels[LABEL_HOST] = opts.host;
   return labels;
 }

@@ -13,10 +13,12 @@ export interface ReconcileContext {
   logger: RuntimeLogger;
   where: string;
   prefix: string;
+  /** The remote host whose engine this is (part of the config hash); absent for this machine's. */
+  host?: string;
   /** True for a container this runtime started itself (left alone). */
   isTracked(containerId: string): boolean;
-  /** Tracks a running container as this model's instance, reachable on `hostPort`. */
-  adopt(init: DockerInstanceInit, hostPort: number): Instance;
+  /** Tracks a running container as this model's instance, reachable on `hostPort` (of the engine's machine). */
+  adopt(init: DockerInstanceInit, hostPort: number): Promise<Instance>;
 }
 
 export async function reconcileContainers(ctx: ReconcileContext, models: ReconcileModel[]): Promise<Map<string, Instance>> {
@@ -25,7 +27,7 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
   for (const m of models) {
     const model = m.model;
     if (model.runtime !== 'docker') continue;
-    wanted.set(model.id, (gpus) => modelConfigHash(model, utilizationOfFound(m, gpus)));
+    wanted.set(model.id, (gpus) => modelConfigHash(model, utilizationOfFound(m, gpus), ctx.host));
   }
   let list: Dockerode.ContainerInfo[];
   try {
@@ -57,7 +59,7 @@ export async function reconcileContainers(ctx: ReconcileContext, models: Reconci
             configHash: labels[LABEL_CONFIG_HASH],
             gpuIndices: parseGpuLabel(labels[LABEL_GPUS]),
           };
-          const inst = ctx.adopt(init, port);
+          const inst = await ctx.adopt(init, port);
           adopted.set(modelId, inst);
           ctx.logger.info({ model: modelId, container: name, endpoint: inst.endpoint }, 'adopted running container');
           continue;

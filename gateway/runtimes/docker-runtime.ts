@@ -37,6 +37,18 @@ export interface DockerRuntimeOptions {
   eventsMaxDelayMs?: number;
   /** Minimum interval between two pull progress reports (ms). Default 250. */
   progressIntervalMs?: number;
+  /**
+   * The base URL that reaches a port the engine published on its machine's 127.0.0.1. Default:
+   * `http://127.0.0.1:PORT` (the engine is on this machine); a remote host forwards it through its
+   * ssh connection (gateway/hosts/ssh-host.ts).
+   */
+  endpointFor?: (hostPort: number) => Promise<string>;
+  /** Called when a container published on `hostPort` is gone (a remote host closes that forward). */
+  releasePort?: (hostPort: number) => void;
+  /** Where messages name the engine (default: from the config). */
+  where?: string;
+  /** The remote host (docs/hosts.md) this engine is on; absent for this machine's. */
+  host?: string;
 }
 
 export class DockerRuntime implements Runtime, DockerInstanceHost {
@@ -55,9 +67,14 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     private readonly config: DockerConfig,
     private readonly opts: DockerRuntimeOptions = {},
   ) {
-    const conn = dockerConnection(config);
-    this.where = conn.where;
-    this.docker = opts.docker ?? new Dockerode(conn.options);
+    if (opts.docker && opts.where) {
+      this.where = opts.where;
+      this.docker = opts.docker;
+    } else {
+      const conn = dockerConnection(config);
+      this.where = opts.where ?? conn.where;
+      this.docker = opts.docker ?? new Dockerode(conn.options);
+    }
     this.logger = opts.logger ?? silentLogger;
     this.keepLogLines = opts.keepLogLines ?? 2000;
     this.events = new DockerEventFollower(this.docker, {
@@ -143,12 +160,14 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
   private async startNow(model: DockerModelConfig, req: StartRequest): Promise<Instance> {
     const spec = buildContainerSpec({ model, gpuIndices: req.gpuIndices, gpuMemoryUtilization: req.gpuMemoryUtilization }, this.config, {
       shm: this.opts.shm,
+      host: this.opts.host,
     });
     const existing = this.liveInstanceOf(model.id);
     if (existing && existing.configHash === spec.configHash) return existing;
     if (req.signal.aborted) throw abortError(model.id, req.signal);
     if (this.closed) throw errors.runtimeClosed(model.id);
     const ctx = { modelId: model.id, where: this.where };
+    const host = this.opts.host;
 
     await ensureImage(
       {
@@ -159,7 +178,8 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
         progressIntervalMs: this.opts.progressIntervalMs ?? 250,
       },
       model,
-      req,
+      // On a remote host the pull happens there (its own image store): the progress says where.
+      host && host !== 'local' ? { ...req, onProgress: (p) => req.onProgress({ ...p, message: `${p.message} (on ${host})` }) } : req,
     );
     if (req.signal.aborted) throw abortError(model.id, req.signal);
     req.onPhase('starting');
@@ -214,12 +234,26 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
     if (!port) {
       return fail(errors.noPublishedPort(model.id, spec.containerPort));
     }
-    inst.publishedOn(port);
+    try {
+      inst.reachableAt(await this.endpointFor(port));
+    } catch (err) {
+      return fail(startError(err, { ...ctx, what: `reaching the published port ${port}` }));
+    }
+    this.watchPort(inst, port);
     // Died between start and now? Report it here rather than through `exited`.
     const died = inst.diedOnItsOwn;
     if (died) return fail(errors.containerDiedStarting(model.id, died.reason));
     this.logger.info({ model: model.id, container: spec.name, endpoint: inst.endpoint }, 'container started');
     return inst;
+  }
+
+  private endpointFor(hostPort: number): Promise<string> {
+    return this.opts.endpointFor ? this.opts.endpointFor(hostPort) : Promise.resolve(`http://127.0.0.1:${hostPort}`);
+  }
+
+  private watchPort(inst: DockerInstance, hostPort: number): void {
+    const release = this.opts.releasePort;
+    if (release) void inst.exited.then(() => release(hostPort));
   }
 
   private async createWithConflictRetry(spec: ContainerSpec, modelId: string): Promise<Dockerode.Container> {
@@ -279,10 +313,12 @@ export class DockerRuntime implements Runtime, DockerInstanceHost {
         logger: this.logger,
         where: this.where,
         prefix: this.config.containerPrefix,
+        host: this.opts.host,
         isTracked: (id) => this.byId.has(id),
-        adopt: (init, hostPort) => {
+        adopt: async (init, hostPort) => {
           const inst = new DockerInstance(this, init);
-          inst.publishedOn(hostPort);
+          inst.reachableAt(await this.endpointFor(hostPort));
+          this.watchPort(inst, hostPort);
           this.track(inst);
           return inst;
         },

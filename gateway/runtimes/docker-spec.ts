@@ -23,6 +23,8 @@ export interface SpecInput {
 export interface SpecOptions {
   /** Shared memory for vLLM: "host" = `--ipc=host` (vLLM's recommendation), or a /dev/shm size in bytes. */
   shm?: 'host' | number;
+  /** The remote host (docs/hosts.md) whose engine runs it; part of its config hash and labels. */
+  host?: string;
 }
 
 export interface ContainerSpec {
@@ -91,7 +93,7 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
   const portFlag = Number(lastFlagValue(cmd, '--port'));
   const containerPort = Number.isInteger(portFlag) && portFlag > 0 && portFlag < 65536 ? portFlag : CONTAINER_PORT;
   const portKey = `${containerPort}/tcp`;
-  const hash = modelConfigHash(model, input.gpuMemoryUtilization);
+  const hash = modelConfigHash(model, input.gpuMemoryUtilization, opts.host);
   const env = Object.entries(effectiveEnv(model))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${substituteModelPlaceholders(v, values)}`);
@@ -127,6 +129,7 @@ export function buildContainerSpec(input: SpecInput, docker: DockerSettings, opt
         modelId: model.id,
         configHash: hash,
         gpuIndices: input.gpuIndices,
+        host: opts.host,
       }),
       ExposedPorts: { [portKey]: {} },
       Tty: false,

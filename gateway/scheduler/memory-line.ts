@@ -7,6 +7,7 @@
 // the actions that stop or put to sleep are the coordinator's too.
 
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
+import { HostGpuIds } from '../hosts/host-gpus.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
@@ -60,7 +61,13 @@ export class MemoryLine {
   private settleScheduled = false;
   private wakeTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly deps: MemoryLineDeps) {}
+  /** Remote hosts configured (docs/hosts.md): GPU ids are host-qualified. */
+  private readonly hostIds: HostGpuIds | null;
+
+  constructor(private readonly deps: MemoryLineDeps) {
+    const hosts = deps.config.hosts ?? [];
+    this.hostIds = hosts.length > 0 ? new HostGpuIds(hosts.map((h) => h.name)) : null;
+  }
 
   /** Something changed: decide again, if anyone waits for memory or yields it. */
   changed(): void {
@@ -138,12 +145,13 @@ export class MemoryLine {
       gpus,
       reserveMiB: Math.round(this.deps.config.gpu.reserveGiB * 1024),
       holders: holderFacts(this.deps.models.values(), this.deps.gpus, this.deps.now()),
-      contenders: [...this.contenders.values()].map(contenderFacts),
+      contenders: [...this.contenders.values()].map((c) => contenderFacts(c, this.hostIds)),
       // 0: busy models are never displaced
       swapAfterMs: this.deps.config.scheduling.swapAfterSeconds * 1000,
       batchSwapAfterMs: this.deps.config.scheduling.batchSwapAfterSeconds * 1000,
       idleGraceMs: IDLE_GRACE_MS,
       hostRamBudgetMiB: this.deps.hostRamBudgetMiB(),
+      hostIds: this.hostIds ?? undefined,
     });
     this.carryOut(decision, gpus);
   }
@@ -252,22 +260,29 @@ function holderPhase(e: ModelEntry): HolderFacts['phase'] {
  * A start in line, as the decision sees it: its place is its oldest waiting request (or load()
  * call), by class (priority.ts); a load() call counts as interactive (someone asked for it).
  */
-function contenderFacts(c: Contender): ContenderFacts {
+function contenderFacts(c: Contender, hostIds: HostGpuIds | null): ContenderFacts {
   const e = c.entry;
   const config = e.config as LocalModelConfig;
   const loadAt = e.explicitStarts > 0 ? c.registeredAt : Infinity;
   const interactive = Math.min(e.queue.oldestWaitingAt('interactive') ?? Infinity, loadAt);
   const batch = e.queue.oldestWaitingAt('batch');
   const since = Math.min(interactive, batch ?? Infinity);
+  const waking = e.state === 'waking';
   // A wake needs its budget where it sleeps.
-  const gpus = e.state === 'waking' ? [...e.gpuIndices] : config.gpus;
-  return {
+  const gpus = waking ? [...e.gpuIndices] : config.gpus;
+  const facts: ContenderFacts = {
     id: e.id,
     budgetMiB: e.budgetMiB,
     gpus,
     since: since === Infinity ? null : since,
     waiters: { interactiveSince: interactive === Infinity ? null : interactive, batchSince: batch },
   };
+  if (!hostIds) return facts;
+  // With hosts: a process model runs here only; a wake on the host it sleeps on, its GPUs there.
+  if (waking && e.gpuIndices.length > 0) {
+    return { ...facts, hosts: [hostIds.hostOf(e.gpuIndices[0])], gpus: e.gpuIndices.map((i) => hostIds.of(i).index) };
+  }
+  return { ...facts, hosts: config.runtime === 'docker' ? hostIds.hostsFor(config) : ['local'] };
 }
 
 /** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */

@@ -24,6 +24,8 @@
 //   when nobody waits for the start any more.
 
 import { planPlacement, type PlacedModel, type PlacementGpu } from './placement.js';
+import type { HostGpuIds } from '../hosts/host-gpus.js';
+import { planOnHosts } from '../hosts/host-placement.js';
 import { compareLine, onlyBatchWaits, servesInteractive, yieldableAt, type WaitersByClass } from './priority.js';
 
 /** A model that holds (or has reserved) GPU memory. */
@@ -66,6 +68,8 @@ export interface ContenderFacts {
   since: number | null;
   /** Its waiters' oldest request per class; absent: all interactive. */
   waiters?: WaitersByClass;
+  /** With remote hosts (docs/hosts.md): the hosts it may run on, in order; `gpus` are indices on the chosen one. */
+  hosts?: readonly string[];
 }
 
 export interface MemorySnapshot {
@@ -80,6 +84,8 @@ export interface MemorySnapshot {
   idleGraceMs: number;
   /** Host RAM all level-1 sleepers may hold together (`scheduling.sleepHostRamGiB`); absent: no limit. */
   hostRamBudgetMiB?: number;
+  /** With remote hosts: how GPU ids name host and index (placement is then host, then GPU). */
+  hostIds?: HostGpuIds;
 }
 
 export interface MemoryDecision {
@@ -162,7 +168,10 @@ export function decideMemory(s: MemorySnapshot): MemoryDecision {
   let anyWaits = false;
   for (const c of line) {
     const seen = onlyBatchWaits(c.waiters) ? asSeenByBatch(placed, s) : placed;
-    const plan = planPlacement(s.gpus, s.reserveMiB, seen, c, s.now, s.hostRamBudgetMiB ?? Infinity);
+    const plan =
+      s.hostIds && c.hosts
+        ? planOnHosts(s.hostIds, c.hosts, s.gpus, s.reserveMiB, seen, c, s.now, s.hostRamBudgetMiB ?? Infinity)
+        : planPlacement(s.gpus, s.reserveMiB, seen, c, s.now, s.hostRamBudgetMiB ?? Infinity);
     const fitsNow = plan.kind === 'fit' && plan.evict.length === 0 && !plan.sleep?.length;
     // Nobody waits for it (its clients went away): it goes ahead only where that costs no one
     // anything; it holds no place in line.

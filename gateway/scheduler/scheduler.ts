@@ -569,6 +569,14 @@ export class Scheduler extends EventEmitter {
     }
   }
 
+  /**
+   * Adopt what `runtime` finds running, as at start-up (a remote host that came back, docs/hosts.md):
+   * its servers of models that are stopped or failed become theirs.
+   */
+  adoptFrom(runtime: Runtime): Promise<void> {
+    return this.adoption.reconcile(runtime);
+  }
+
   /** True while a runtime's start-up reconciliation still waits for the runtime to answer (for /ready). */
   get reconcilePending(): boolean {
     return this.adoption.pending;

@@ -19,7 +19,7 @@ export function ActivityCharts({ history, models }: { history: HistoryDocument; 
 
   const gpuSeries: ChartSeries[] = history.gpus.map((g, i) => ({
     key: `gpu-${g.index}`,
-    label: `GPU ${g.index}`,
+    label: g.label ?? `GPU ${g.index}`,
     color: GPU_COLORS[i % GPU_COLORS.length],
     values: g.usedMiB.map((v) => (v === null ? null : v / 1024)),
     current: `${gib(last(g.usedMiB))} / ${gib(g.totalMiB)} GiB`,

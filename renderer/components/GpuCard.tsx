@@ -32,6 +32,7 @@ export function GpuCard({
   configPath?: string | null;
 }): ReactElement {
   const segs = gpuSegments(gpu, models);
+  const key = gpu.host ? `${gpu.host}-${gpu.index}` : String(gpu.index);
   const modelColor = useModelColor();
   const total = gpu.totalMiB;
   const usage = gpuUsageText(gpu.usedMiB, gpu.totalMiB);
@@ -44,11 +45,11 @@ export function GpuCard({
   if (gpu.powerW !== undefined && gpu.powerW !== null) extras.push(`${Math.round(gpu.powerW)} W`);
 
   return (
-    <section className="card gpu" aria-labelledby={`gpu-${gpu.index}-title`}>
+    <section className="card gpu" aria-labelledby={`gpu-${key}-title`}>
       <header className="gpu-head">
         <div className="gpu-title">
           <span className="gpu-index">GPU {gpu.index}</span>
-          <h3 id={`gpu-${gpu.index}-title`}>{gpu.name}</h3>
+          <h3 id={`gpu-${key}-title`}>{gpu.name}</h3>
           {gpu.source === 'static' ? (
             <span className="badge warn-badge" title="Not a measured GPU: the figures are configured">
               simulated
@@ -99,7 +100,7 @@ export function GpuCard({
         })}
       </div>
 
-      <ul className="legend" aria-label={`Memory on GPU ${gpu.index}`}>
+      <ul className="legend" aria-label={`Memory on GPU ${gpu.index}${gpu.host ? ` of ${gpu.host}` : ''}`}>
         {segs.map((s) =>
           s.kind === 'model' ? (
             <li key={`m-${s.id}`}>

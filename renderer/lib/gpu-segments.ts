@@ -43,7 +43,9 @@ export function gpuSegments(gpu: GpuStatus, models: readonly ModelStatus[]): Seg
   }
   // Models placed on this GPU that hold (or are about to hold) memory but have no measurement yet.
   for (const m of models) {
-    if (!m.gpus.includes(gpu.index) || byId.has(m.id)) continue;
+    // With remote hosts, indices repeat across hosts: a model is on this GPU only on its host.
+    const onHost = gpu.host === undefined || (m.host ?? 'local') === gpu.host;
+    if (!onHost || !m.gpus.includes(gpu.index) || byId.has(m.id)) continue;
     if (m.state === 'sleeping') {
       byId.set(m.id, {
         kind: 'model',

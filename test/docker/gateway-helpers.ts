@@ -94,7 +94,11 @@ export interface DockerGateway {
 const open = new Set<DockerGateway>();
 
 /** The real gateway in this process, its Docker runtime built from the config, logs captured. */
-export async function startDockerGateway(yaml: string, env: NodeJS.ProcessEnv = configEnv()): Promise<DockerGateway> {
+export async function startDockerGateway(
+  yaml: string,
+  env: NodeJS.ProcessEnv = configEnv(),
+  opts: Pick<Parameters<typeof createGateway>[1] & object, 'registerUi'> = {},
+): Promise<DockerGateway> {
   const config = parseDockerYaml(yaml, env);
   const logs: LogLine[] = [];
   const sink = new Writable({
@@ -111,7 +115,7 @@ export async function startDockerGateway(yaml: string, env: NodeJS.ProcessEnv = 
     },
   });
   const logger = pino({ level: 'debug', base: undefined, timestamp: () => `,"time":${Date.now()}` }, sink);
-  const gw = await createGateway(config, { logger });
+  const gw = await createGateway(config, { logger, registerUi: opts.registerUi });
   const transitions: DockerGateway['transitions'] = [];
   const last = new Map<string, string>();
   gw.scheduler.on('change', () => {

@@ -273,3 +273,30 @@ export function sampleHistory(now = Date.now()): HistoryDocument {
     ],
   };
 }
+
+/** The sample, spread over `local` and `gpu-a` (both with a GPU 0), and an unreachable `gpu-b`. */
+export function hostsStatus(): StatusDocument {
+  const doc = sampleStatus();
+  const [g0, g1] = doc.gpus;
+  doc.gpus = [
+    { ...g0, host: 'local' },
+    { ...g1, index: 0, host: 'gpu-a' },
+  ];
+  for (const m of doc.models) {
+    if (m.gpus.length === 0) continue;
+    m.host = m.gpus[0] === 1 ? 'gpu-a' : 'local';
+    m.gpus = [0];
+  }
+  doc.hosts = [
+    { name: 'local', docker: '/var/run/docker.sock', state: 'connected', error: null, gpus: [0] },
+    { name: 'gpu-a', docker: 'ssh://root@10.0.0.5', state: 'connected', error: null, gpus: [0] },
+    {
+      name: 'gpu-b',
+      docker: 'ssh://root@10.0.0.6',
+      state: 'unreachable',
+      error: 'nothing accepts ssh connections on root@10.0.0.6',
+      gpus: [],
+    },
+  ];
+  return doc;
+}

@@ -1,6 +1,7 @@
 // Global setup and teardown of the test run: fails the run when a process a test started, a
 // container named with this run's test prefix, or a fake nvidia-smi state file of this run, is
-// still there once every test file has finished.
+// still there once every test file has finished; and a test host (test/hosts/) of this run still
+// up, which it takes down first (its sshd, dockerd and holder carry the run id too).
 //
 // Only this run is checked (other test runs may share the machine and its Docker engine): the
 // setup gives the run an id that every child process inherits and every test container name
@@ -12,6 +13,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { dockerClient } from '../docker/docker-available.js';
+import { downTestHost, testHostsOfRun } from '../hosts/test-hosts.js';
 import { FILE_ENV, RUN_ENV, TEST_ENV, testContainerPrefix } from './run-marker.js';
 
 /**
@@ -111,6 +113,11 @@ export default function setup(): () => Promise<void> {
   process.env[RUN_ENV] = id;
   return async function teardown(): Promise<void> {
     const problems: string[] = [];
+
+    for (const name of testHostsOfRun(id)) {
+      problems.push(`test host ${name} still up (network namespace, sshd, dockerd)`);
+      await downTestHost(name).catch((err: Error) => problems.push(`taking test host ${name} down: ${err.message}`));
+    }
 
     let procs = processesOfRun(id, vitestPids());
     for (const deadline = Date.now() + GRACE_MS; procs.length > 0 && Date.now() < deadline;) {

@@ -52,6 +52,7 @@ describe('defaults (docs/configuration.md)', () => {
     const { sourcePath, ...rest } = config;
     expect(sourcePath).toBe(resolve('test.yaml'));
     expect(rest).toEqual({
+      hosts: [],
       listen: { host: '127.0.0.1', port: 8080, ollamaPort: null },
       auth: { apiKeys: [], keyPriorities: [], adminToken: 'auto', allowedHosts: [], allowedOrigins: [] },
       limits: { maxQueuePerModel: 200, maxConcurrentPerModel: 50, queueTimeoutSeconds: 600, maxBodyBytes: 33554432 },

@@ -182,9 +182,9 @@ function request(m: DockerModelConfig) {
   };
   return { req, phases, progress, controller };
 }
-function setup(over: Partial<GatewayConfig['docker']> = {}) {
+function setup(over: Partial<GatewayConfig['docker']> = {}, host?: string) {
   const engine = new FakeEngine();
-  const rt = new DockerRuntime(config(over), { docker: engine.asDocker(), progressIntervalMs: 0 });
+  const rt = new DockerRuntime(config(over), { docker: engine.asDocker(), progressIntervalMs: 0, host });
   return { engine, rt };
 }
 
@@ -238,32 +238,35 @@ describe('DockerRuntime (fake engine)', () => {
     await rt.close();
   });
 
-  it('pulls a missing image (pull: missing), reporting phase "pulling" and progress up to 100, then starts', async () => {
-    const { engine, rt } = setup({ pull: 'missing' });
-    const raw = readFileSync(pullFixture);
-    engine.pullStream = () => {
-      const s = new PassThrough();
-      let i = 0;
-      const tick = () => {
-        if (i >= raw.length) return void s.end();
-        s.write(raw.subarray(i, i + 300));
-        i += 300;
+  for (const host of [undefined, 'gpu-a']) {
+    it(`pulls a missing image (pull: missing), reporting phase "pulling" and progress up to 100, then starts${host ? ' (on a remote host: the progress says where)' : ''}`, async () => {
+      const { engine, rt } = setup({ pull: 'missing' }, host);
+      const raw = readFileSync(pullFixture);
+      engine.pullStream = () => {
+        const s = new PassThrough();
+        let i = 0;
+        const tick = () => {
+          if (i >= raw.length) return void s.end();
+          s.write(raw.subarray(i, i + 300));
+          i += 300;
+          setImmediate(tick);
+        };
         setImmediate(tick);
+        return s;
       };
-      setImmediate(tick);
-      return s;
-    };
-    const r = request(model({ image: 'vllm/vllm-openai:v0.6.3' }));
-    const inst = await rt.start(r.req);
-    expect(inst.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:/);
-    expect(r.phases).toEqual(['pulling', 'starting']);
-    const percents = r.progress.map((p) => p.percent).filter((p): p is number => p !== null);
-    expect(percents.at(-1)).toBe(100);
-    expect(percents.length).toBeGreaterThan(3);
-    for (let i = 1; i < percents.length; i++) expect(percents[i]).toBeGreaterThanOrEqual(percents[i - 1]);
-    expect(r.progress.every((p) => p.phase === 'pulling')).toBe(true);
-    await rt.close();
-  });
+      const r = request(model({ image: 'vllm/vllm-openai:v0.6.3' }));
+      const inst = await rt.start(r.req);
+      expect(inst.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:/);
+      expect(r.phases).toEqual(['pulling', 'starting']);
+      const percents = r.progress.map((p) => p.percent).filter((p): p is number => p !== null);
+      expect(percents.at(-1)).toBe(100);
+      expect(percents.length).toBeGreaterThan(3);
+      for (let i = 1; i < percents.length; i++) expect(percents[i]).toBeGreaterThanOrEqual(percents[i - 1]);
+      expect(r.progress.every((p) => p.phase === 'pulling')).toBe(true);
+      expect(r.progress.every((p) => p.message.endsWith(' (on gpu-a)'))).toBe(host === 'gpu-a');
+      await rt.close();
+    });
+  }
 
   it('a pull failure is model_start_failed naming the image; an aborted pull stops at once', async () => {
     const { engine, rt } = setup({ pull: 'missing' });

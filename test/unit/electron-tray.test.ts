@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { newFailures } from '../../electron/notifications.js';
 import { buildTrayMenu, modelMenuLabel, modelsToUnload, trayIconState, trayTooltip, type TrayMenuItem } from '../../electron/tray-menu.js';
 import type { StatusDocument } from '../../gateway/status-types.js';
-import { sampleStatus } from '../e2e/sample-status.js';
+import { hostsStatus, sampleStatus } from '../e2e/sample-status.js';
 import { REPO_ROOT } from '../integration/helpers.js';
 
 const electron = vi.hoisted(() => {
@@ -113,6 +113,25 @@ describe('turn-taking in the menu', () => {
     expect(modelMenuLabel(b, now)).toBe('b — waiting for GPU memory 12 s (held by a) · 20.0 GiB · 0 in flight, 1 queued');
     doc.models = [a, b];
     expect(labels(buildTrayMenu(doc, { startAtLogin: false }, now)).slice(2, 4)).toEqual([modelMenuLabel(a, now), modelMenuLabel(b, now)]);
+  });
+});
+
+describe('buildTrayMenu with remote hosts', () => {
+  it('lists the models under the host they run on, an unreachable host with its state, then the rest', () => {
+    const doc = hostsStatus();
+    const items = labels(buildTrayMenu(doc, { startAtLogin: false }));
+    const at = (l: string) => items.indexOf(l);
+    expect(at('On local')).toBeGreaterThan(0);
+    expect(at('On gpu-a')).toBeGreaterThan(at('On local'));
+    expect(at('On gpu-b (unreachable)')).toBeGreaterThan(at('On gpu-a'));
+    expect(at('Not loaded')).toBeGreaterThan(at('On gpu-b (unreachable)'));
+    for (const m of doc.models) {
+      const row = items.findIndex((l) => l.startsWith(`${m.id} — `));
+      const group = m.host === 'gpu-a' ? 'On gpu-a' : m.host === 'local' ? 'On local' : 'Not loaded';
+      const next = ['On local', 'On gpu-a', 'On gpu-b (unreachable)', 'Not loaded', 'Unload all'].map(at).filter((i) => i > at(group));
+      expect(row, m.id).toBeGreaterThan(at(group));
+      expect(row, m.id).toBeLessThan(Math.min(...next));
+    }
   });
 });
 
