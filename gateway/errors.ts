@@ -102,7 +102,7 @@ function define<A extends unknown[]>(code: ErrorCode, message: (...details: A) =
 
 const shown = (text: string, max: number) => text.slice(0, max);
 
-/** Every error the gateway makes outside the scheduler, by name (docs/http-api.md lists the codes). */
+/** Every error the gateway makes, by name (docs/http-api.md lists the codes). */
 export const errors = {
   // ---- the request as it arrives (front-door.ts, access.ts, Node's parser, Fastify's router)
   noHost: define('invalid_request', () => 'The request has no Host header'),
@@ -220,6 +220,80 @@ export const errors = {
   clientStalled: define('client_gone', (why: string) => why),
   silentMidAnswer: define('upstream_timeout', (seconds: number) => `The model server sent nothing for ${seconds} s mid-answer`),
   upstreamFailedSending: define('upstream_error', (what: string) => `The model server failed while sending its answer (${what})`),
+
+  // ---- admission (scheduler/admission.ts, scheduler.ts)
+  badPriorityHeader: define(
+    'invalid_request',
+    (raw: string) => `X-Priority must be "interactive" or "batch", not "${raw.length > 40 ? `${raw.slice(0, 40)}…` : raw}"`,
+    'X-Priority',
+  ),
+  shuttingDown: define('shutting_down', () => 'The gateway is shutting down'),
+  /** The caller passes `{ retryAfter: seconds }`: the client may try once the cool-down is over. */
+  coolingDown: define(
+    'model_cooling_down',
+    (id: string, seconds: number, why: string) => `${id} failed to start and is cooling down for ${seconds} s: ${why}`,
+  ),
+  queueFull: define('queue_full', (maxQueue: number) => `The queue for this model is full (${maxQueue} waiting); try again shortly.`),
+  /** A batch request whose place in a full queue an interactive one took (priority lanes). */
+  queueFullDisplaced: define(
+    'queue_full',
+    (maxQueue: number) =>
+      `The queue for this model is full (${maxQueue} waiting): an interactive request took its place; try again shortly.`,
+  ),
+  queueTimeout: define('queue_timeout', (id: string, seconds: number) => `Waited ${seconds} s for ${id} without getting a slot`),
+  clientGoneWaiting: define('client_gone', () => 'The client went away while waiting'),
+
+  // ---- GPU memory (scheduler/memory-line.ts)
+  noGpuMemory: define('insufficient_vram', (id: string, why: string) => `Not enough GPU memory for ${id}: ${why}`),
+  noGpuMemoryNobodyWaits: define(
+    'insufficient_vram',
+    (id: string, waitedFor: string | null) =>
+      `Not enough GPU memory for ${id}, and no request waits for it any more${waitedFor ? `: ${waitedFor}` : ''}`,
+  ),
+  /** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */
+  memoryWaitTimedOut: define(
+    'queue_timeout',
+    (id: string, seconds: number, why: string) => `Waited ${seconds} s for GPU memory for ${id}: ${why}`,
+  ),
+
+  // ---- a model stopped, unloaded or put to sleep under its requests (scheduler/*)
+  stoppedIdle: define('model_stopped', (id: string) => `${id} stopped for idleness`),
+  evicted: define('model_stopped', (id: string) => `${id} was evicted`),
+  /** Stopped instead of put to sleep: no host RAM to sleep in. */
+  stopped: define('model_stopped', (id: string) => `${id} was stopped`),
+  unloaded: define('model_stopped', (id: string) => `${id} was unloaded while this request was waiting or running`),
+  busyForUnload: define(
+    'model_busy',
+    (id: string, inFlight: number, queued: number) =>
+      `${id} has ${inFlight} request(s) in flight and ${queued} queued; unload with ?force=true to cut them`,
+  ),
+  serverDiedServing: define(
+    'upstream_error',
+    (id: string, reason: string) => `The model server for ${id} ${reason} while serving this request`,
+  ),
+  noRuntime: define('model_start_failed', (kind: string) => `No ${kind} runtime is available`),
+  /** A start that threw something not already a GatewayError (its text; the caller passes it as cause). */
+  startThrew: define('model_start_failed', (why: string) => `The model failed to start: ${why}`),
+  sleepNotEnabled: define(
+    'sleep_not_enabled',
+    (id: string) => `${id} has sleep.level 0: set models.${id}.sleep.level to 1 or 2 to use sleep mode`,
+  ),
+  notReadyToSleep: define(
+    'model_not_ready',
+    (id: string, state: string, yielding: boolean) =>
+      `${id} is ${state}${yielding ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
+  ),
+  busyForSleep: define(
+    'model_busy',
+    (id: string, inFlight: number, queued: number) =>
+      `${id} has ${inFlight} request(s) in flight and ${queued} queued; it can sleep once they are done`,
+  ),
+  /** Stopped by something else (an unload, an eviction) while a sleep by hand was under way. */
+  stoppedWhileFallingAsleep: define('model_stopped', (id: string) => `${id} was stopped while it was being put to sleep`),
+  didNotSleep: define(
+    'upstream_error',
+    (id: string, why: string | null) => `${id} did not go to sleep${why ? `: ${why}` : ''}; its server was stopped`,
+  ),
 
   // ---- starting a model's server (runtimes/*)
   /** A start that failed for `why` (runtimes/start-failure.ts adds the server's last lines). */

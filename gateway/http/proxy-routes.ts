@@ -201,14 +201,9 @@ export function createProxy(app: FastifyInstance, deps: ProxyDeps): Proxy {
     // streaming.progressComments: a streamed request that must wait hears from the gateway at once
     // (OpenAI-shaped SSE streams only: a translated answer, such as Ollama's NDJSON, has no comments).
     let progress: ProgressResponse | null = null;
-    if (
-      config.streaming?.progressComments &&
-      !target.transform &&
-      !scheduler.admitsAtOnce(entry) &&
-      asksForStream(target.body, request.headers['content-type'])
-    ) {
-      const refused = scheduler.admissionError(entry, priority);
-      if (refused) throw refused; // answered with its own status, as without progress comments
+    const admission = config.streaming?.progressComments && !target.transform ? scheduler.admission(entry, priority) : null;
+    if (admission && admission.kind !== 'now' && asksForStream(target.body, request.headers['content-type'])) {
+      if (admission.kind === 'refuse') throw admission.error; // answered with its own status, as without progress comments
       request.hijack();
       progress = new ProgressResponse(res, {
         model: entry.id,

@@ -9,7 +9,7 @@
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import { HostGpuIds } from '../hosts/host-gpus.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import type { GatewayLogger } from '../logger.js';
 import type { GpuView } from './gpu-view.js';
 import { decideMemory, type ContenderFacts, type HolderFacts, type MemoryDecision } from './memory-turns.js';
@@ -101,7 +101,7 @@ export class MemoryLine {
         },
       };
       const deadline = setTimeout(() => {
-        contender.reject(memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait ?? 'no room was made in time'));
+        contender.reject(errors.memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait ?? 'no room was made in time'));
       }, timeoutS * 1000);
       deadline.unref();
       const onAbort = () => contender.reject(signal.reason as Error);
@@ -165,11 +165,11 @@ export class MemoryLine {
     for (const r of d.refuse) {
       const c = contenderOf(r.id);
       if (!c) continue;
-      const message =
+      c.reject(
         r.reason === 'no request waits for it any more'
-          ? `Not enough GPU memory for ${r.id}, and no request waits for it any more${c.entry.vramWait ? `: ${c.entry.vramWait}` : ''}`
-          : `Not enough GPU memory for ${r.id}: ${r.reason}`;
-      c.reject(new GatewayError('insufficient_vram', message));
+          ? errors.noGpuMemoryNobodyWaits(r.id, c.entry.vramWait)
+          : errors.noGpuMemory(r.id, r.reason),
+      );
     }
     for (const p of d.place) {
       const c = contenderOf(p.id);
@@ -283,11 +283,6 @@ function contenderFacts(c: Contender, hostIds: HostGpuIds | null): ContenderFact
     return { ...facts, hosts: [hostIds.hostOf(e.gpuIndices[0])], gpus: e.gpuIndices.map((i) => hostIds.of(i).index) };
   }
   return { ...facts, hosts: config.runtime === 'docker' ? hostIds.hostsFor(config) : ['local'] };
-}
-
-/** The wait for GPU memory held by busy models outlasted `limits.queueTimeoutSeconds`. */
-export function memoryWaitTimedOut(id: string, timeoutS: number, why: string): GatewayError {
-  return new GatewayError('queue_timeout', `Waited ${timeoutS} s for GPU memory for ${id}: ${why}`);
 }
 
 /** A start or wake that got no GPU memory (refused, or its wait timed out): no cool-down, no failure. */

@@ -36,7 +36,7 @@ export class ModelEntry {
     clock: () => number = Date.now,
   ) {
     this.lc = initialLifecycle(now, config.runtime === 'remote' ? 'ready' : 'stopped');
-    this.queue = new ModelQueue({ maxQueue: config.maxQueue, maxConcurrent: config.maxConcurrent }, notify, clock);
+    this.queue = new ModelQueue({ maxConcurrent: config.maxConcurrent }, notify, clock);
   }
 
   /**

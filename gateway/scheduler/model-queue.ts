@@ -1,11 +1,12 @@
-// Per-model admission: a bounded queue of waiting requests in two lanes (interactive before batch,
-// FIFO within each: priority.ts) and a set of in-flight leases.
+// Per-model admission's mechanics: waiting requests in two lanes (interactive before batch, FIFO
+// within each: priority.ts) and a set of in-flight leases. Who may join, who is served at once and
+// when an interactive request takes a batch one's place is admission.ts's rule (decideAdmission);
+// this only keeps the sets.
 // `queued` and `inFlight` are the sizes of these live sets (docs/architecture.md rule 3): a request is in
 // exactly one of them, or in neither once it has settled. There is no counter that could leak (P9).
 
-import { GatewayError } from '../errors.js';
 import { Cancel, type AbortLike } from '../proxy/cancel.js';
-import { PriorityLanes, displacedWhenFull, type ByPriority, type Priority } from './priority.js';
+import { PriorityLanes, type ByPriority, type Priority } from './priority.js';
 
 export interface Lease {
   readonly requestId: string;
@@ -32,7 +33,7 @@ export class ModelQueue {
   lastInteractiveEndAt: number | null = null;
 
   constructor(
-    private readonly limits: { maxQueue: number; maxConcurrent: number },
+    private readonly limits: { maxConcurrent: number },
     private readonly onChange: () => void,
     private readonly now: () => number = Date.now,
   ) {}
@@ -73,18 +74,21 @@ export class ModelQueue {
   }
 
   /**
-   * Join the queue. Throws queue_full at once when the queue is at its bound (P8), unless an
-   * interactive request takes a batch request's place (which then gets queue_full). The returned
-   * promise resolves with a lease when `grant` hands this request a slot; `cancel` takes it out of
-   * the queue (client gone, timeout) and rejects it with the given error.
+   * Join the queue (admission decided it may: its bound is decideAdmission's). `displaced`: the
+   * queue is full and this request takes the place of the batch request that joined last, which
+   * is refused with this error. The returned promise resolves with a lease when `grant` hands this
+   * request a slot; `cancel` takes it out of the queue (client gone, timeout) and rejects it with
+   * the given error.
    */
-  enqueue(requestId: string, priority: Priority = 'interactive'): { granted: Promise<Lease>; cancel(err: Error): void } {
-    if (this.waiting.size >= this.limits.maxQueue) {
-      // Full: an interactive request takes the youngest batch request's place (priority.ts).
-      const displaced = displacedWhenFull(this.waiting, priority);
-      if (!displaced) throw queueFull(this.limits.maxQueue);
-      this.waiting.delete(displaced);
-      displaced.reject(queueFull(this.limits.maxQueue, 'an interactive request took its place'));
+  enqueue(
+    requestId: string,
+    priority: Priority = 'interactive',
+    displaced: Error | null = null,
+  ): { granted: Promise<Lease>; cancel(err: Error): void } {
+    const gone = displaced ? this.waiting.youngest('batch') : null;
+    if (gone) {
+      this.waiting.delete(gone);
+      gone.reject(displaced!);
     }
     let waiter!: Waiter;
     const granted = new Promise<Lease>((resolve, reject) => {
@@ -105,14 +109,8 @@ export class ModelQueue {
     };
   }
 
-  /** Whether a request of this class would be refused queue_full now. */
-  wouldRefuse(priority: Priority): boolean {
-    return this.waiting.size >= this.limits.maxQueue && displacedWhenFull(this.waiting, priority) === null;
-  }
-
-  /** A slot at once, when nobody is waiting and one is free (the hot path: no promise, no timer). */
-  tryLease(requestId: string, priority: Priority = 'interactive'): Lease | null {
-    if (this.waiting.size > 0 || this.inFlight.size >= this.limits.maxConcurrent) return null;
+  /** A slot at once, admission having decided one is free (the hot path: no promise, no timer). */
+  leaseNow(requestId: string, priority: Priority = 'interactive'): Lease {
     const lease = this.lease(requestId, priority);
     this.onChange();
     return lease;
@@ -156,13 +154,6 @@ export class ModelQueue {
     this.inFlight.add(lease);
     return lease;
   }
-}
-
-function queueFull(maxQueue: number, why?: string): GatewayError {
-  return new GatewayError(
-    'queue_full',
-    `The queue for this model is full (${maxQueue} waiting)${why ? `: ${why}` : ''}; try again shortly.`,
-  );
 }
 
 class ModelLease implements Lease {

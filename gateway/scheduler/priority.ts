@@ -4,7 +4,7 @@
 // keeps its GPU memory against a start that only batch requests wait for. model-queue.ts,
 // memory-turns.ts and the proxy carry them out; nothing here reads a clock or does I/O.
 
-import { GatewayError } from '../errors.js';
+import { errors } from '../errors.js';
 
 export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
@@ -26,8 +26,7 @@ export function parsePriorityHeader(value: string | string[] | undefined): Prior
   const v = raw.trim().toLowerCase();
   if (v === '') return null;
   if (v === 'interactive' || v === 'batch') return v;
-  const shown = raw.length > 40 ? `${raw.slice(0, 40)}…` : raw;
-  throw new GatewayError('invalid_request', `X-Priority must be "interactive" or "batch", not "${shown}"`, { param: 'X-Priority' });
+  throw errors.badPriorityHeader(raw);
 }
 
 /**
@@ -97,16 +96,6 @@ export class PriorityLanes<T extends { priority: Priority; at: number }> {
     yield* this.lanes.interactive;
     yield* this.lanes.batch;
   }
-}
-
-/**
- * A request arriving at a full queue: an interactive one takes the place of the batch request that
- * joined last (which is refused with queue_full, as it would have been had it come after), so a
- * batch job that fills the queue never turns an IDE's completion away; anything else is refused.
- * Returns the waiter to refuse instead, or null: refuse the newcomer.
- */
-export function displacedWhenFull<T extends { priority: Priority; at: number }>(lanes: PriorityLanes<T>, priority: Priority): T | null {
-  return priority === 'interactive' ? lanes.youngest('batch') : null;
 }
 
 // ---------------------------------------------------------------- turns for GPU memory

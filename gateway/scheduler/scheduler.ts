@@ -6,13 +6,13 @@
 // which post events or return decisions: the line for GPU memory (memory-line.ts, deciding through
 // memory-turns.ts over placement.ts), sleep and wake (sleep-wake.ts), the GPUs as it sees them
 // (gpu-view.ts, with memory-ledger.ts), adoption at start-up (adoption.ts), idle stops
-// (idle-timers.ts over idle-policy.ts), admission (model-queue.ts). See design.md.
+// (idle-timers.ts over idle-policy.ts), admission (admission.ts's rule over model-queue.ts). See design.md.
 
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import { sleepHostRamBudgetMiB } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, GatewayError } from '../errors.js';
 import type { ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe } from '../gpu/probe.js';
 import type { AbortLike } from '../proxy/cancel.js';
@@ -20,11 +20,12 @@ import type { ProgressSnapshot } from '../proxy/progress-comments.js';
 import type { Instance, Runtime } from '../runtimes/runtime.js';
 import type { GatewayLogger } from '../logger.js';
 import { Adoption } from './adoption.js';
+import { decideAdmission, startRefusal, type Admission, type AdmissionFacts } from './admission.js';
 import { serverEffects, type Effects } from './effects.js';
 import { GpuView } from './gpu-view.js';
 import { IdleTimers } from './idle-timers.js';
 import { ADOPTABLE, IllegalEvent, coolDownMs, serving, type LifecycleEffect, type LifecycleEvent } from './lifecycle.js';
-import { MemoryLine, isNoRoom, memoryWaitTimedOut } from './memory-line.js';
+import { MemoryLine, isNoRoom } from './memory-line.js';
 import { ModelEntry } from './model-entry.js';
 import type { Lease } from './model-queue.js';
 import type { Priority } from './priority.js';
@@ -95,7 +96,7 @@ export class Scheduler extends EventEmitter {
       onPidsRead: () => this.changed(),
     });
     this.idle = new IdleTimers(now, (entry) => {
-      void this.stop(entry, 'idle', new GatewayError('model_stopped', `${entry.id} stopped for idleness`));
+      void this.stop(entry, 'idle', errors.stoppedIdle(entry.id));
     });
     this.line = new MemoryLine({
       config,
@@ -231,14 +232,10 @@ export class Scheduler extends EventEmitter {
    * `priority`: its lane in the queue (interactive ones are admitted first, priority.ts).
    */
   async admit(entry: ModelEntry, requestId: string, signal: AbortLike, priority: Priority = 'interactive'): Promise<Lease> {
-    if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
-    this.throwIfCoolingDown(entry);
-    // Hot path: ready, nobody waiting and a slot free: in flight at once (no timer, no listeners).
-    if (this.serving(entry) && !signal.aborted) {
-      const lease = entry.queue.tryLease(requestId, priority);
-      if (lease) return lease;
-    }
-    const ticket = entry.queue.enqueue(requestId, priority);
+    const admission = decideAdmission(this.admissionFacts(entry, priority, signal.aborted));
+    if (admission.kind === 'refuse') throw admission.error;
+    if (admission.kind === 'now') return entry.queue.leaseNow(requestId, priority);
+    const ticket = entry.queue.enqueue(requestId, priority, admission.displaced);
     const timeoutS = this.deps.config.limits.queueTimeoutSeconds;
     // insufficient_vram is answered at once, only when the model can never fit (docs/scheduling.md);
     // a request that waited out the queue timeout for memory held by busy models is a queue timeout,
@@ -246,13 +243,11 @@ export class Scheduler extends EventEmitter {
     const timer = setTimeout(
       () =>
         ticket.cancel(
-          entry.vramWait !== null
-            ? memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait)
-            : new GatewayError('queue_timeout', `Waited ${timeoutS} s for ${entry.id} without getting a slot`),
+          entry.vramWait !== null ? errors.memoryWaitTimedOut(entry.id, timeoutS, entry.vramWait) : errors.queueTimeout(entry.id, timeoutS),
         ),
       timeoutS * 1000,
     );
-    const onAbort = () => ticket.cancel(new GatewayError('client_gone', 'The client went away while waiting'));
+    const onAbort = () => ticket.cancel(errors.clientGoneWaiting());
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
@@ -266,23 +261,31 @@ export class Scheduler extends EventEmitter {
     }
   }
 
-  /** The error admit() would fail with at once (shutting down, cooling down, queue full), or null. */
-  admissionError(entry: ModelEntry, priority: Priority = 'interactive'): GatewayError | null {
-    if (this.shuttingDown) return new GatewayError('shutting_down', 'The gateway is shutting down');
-    try {
-      this.throwIfCoolingDown(entry);
-    } catch (err) {
-      return err as GatewayError;
-    }
-    if (entry.queue.wouldRefuse(priority)) {
-      return new GatewayError('queue_full', `The queue for this model is full (${entry.config.maxQueue} waiting); try again shortly.`);
-    }
-    return null;
+  /**
+   * What admit() would do with a request for this model now: refuse it (and with which error),
+   * serve it at once, or queue it. The HTTP side asks before it commits to a kind of answer.
+   */
+  admission(entry: ModelEntry, priority: Priority = 'interactive'): Admission {
+    return decideAdmission(this.admissionFacts(entry, priority, false));
   }
 
-  /** Whether admit() would hand out a slot at once (ready, nobody waiting, a slot free). */
-  admitsAtOnce(entry: ModelEntry): boolean {
-    return this.serving(entry) && entry.queue.queued === 0 && entry.queue.inFlight.size < entry.config.maxConcurrent;
+  private admissionFacts(entry: ModelEntry, priority: Priority, clientGone: boolean): AdmissionFacts {
+    const { queue, config } = entry;
+    return {
+      id: entry.id,
+      phase: entry.phase,
+      coolDownUntil: entry.coolDownUntil,
+      error: entry.error,
+      queued: queue.queued,
+      batchQueued: queue.waiting.sizeOf('batch'),
+      priority,
+      inFlight: queue.inFlight.size,
+      maxQueue: config.maxQueue,
+      maxConcurrent: config.maxConcurrent,
+      shuttingDown: this.shuttingDown,
+      clientGone,
+      now: this.now(),
+    };
   }
 
   /** Where a waiting request stands, for progress comments (streaming.progressComments). */
@@ -322,19 +325,6 @@ export class Scheduler extends EventEmitter {
     this.idle.arm(entry);
   }
 
-  private throwIfCoolingDown(entry: ModelEntry): void {
-    const left = entry.coolDownUntil - this.now();
-    if (entry.state === 'failed' && left > 0) {
-      throw new GatewayError(
-        'model_cooling_down',
-        `${entry.id} failed to start and is cooling down for ${Math.ceil(left / 1000)} s: ${entry.error ?? ''}`,
-        {
-          retryAfter: Math.ceil(left / 1000),
-        },
-      );
-    }
-  }
-
   // ---------------------------------------------------------------- load / unload (admin)
 
   /**
@@ -344,9 +334,9 @@ export class Scheduler extends EventEmitter {
    * request that leaves the queue (P5), rather than evicting a model later for it.
    */
   async load(entry: ModelEntry, signal?: AbortLike): Promise<void> {
-    if (this.shuttingDown) throw new GatewayError('shutting_down', 'The gateway is shutting down');
-    this.throwIfCoolingDown(entry);
-    if (signal?.aborted) throw new GatewayError('client_gone', 'The client went away while waiting');
+    const refused = startRefusal(this.admissionFacts(entry, 'interactive', false));
+    if (refused) throw refused;
+    if (signal?.aborted) throw errors.clientGoneWaiting();
     entry.countExplicitStart(1);
     try {
       await (signal ? untilAborted(this.ensureStarted(entry), signal) : this.ensureStarted(entry));
@@ -361,12 +351,9 @@ export class Scheduler extends EventEmitter {
   async unload(entry: ModelEntry, force: boolean): Promise<void> {
     if (entry.config.runtime === 'remote') return;
     if (entry.queue.busy && !force) {
-      throw new GatewayError(
-        'model_busy',
-        `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; unload with ?force=true to cut them`,
-      );
+      throw errors.busyForUnload(entry.id, entry.queue.inFlight.size, entry.queue.queued);
     }
-    const cut = new GatewayError('model_stopped', `${entry.id} was unloaded while this request was waiting or running`);
+    const cut = errors.unloaded(entry.id);
     await this.stop(entry, 'unloaded', cut);
     // A failed model that is unloaded forgets its failure (the user acknowledged it).
     if (entry.state === 'failed') this.post(entry, { type: 'failureForgotten' });
@@ -408,7 +395,7 @@ export class Scheduler extends EventEmitter {
     this.post(entry, { type: 'startBegun' });
     const startedAt = this.now();
     try {
-      if (!runtime) throw new GatewayError('model_start_failed', `No ${config.runtime} runtime is available`);
+      if (!runtime) throw errors.noRuntime(config.runtime);
       // throws while the runtime still cannot be asked
       if (this.adoption.pendingFor(runtime.kind)) await this.adoption.reconcile(runtime);
     } catch (raw) {
@@ -485,7 +472,7 @@ export class Scheduler extends EventEmitter {
   private evict(entry: ModelEntry): void {
     this.evictions += 1;
     const yielded = entry.phase === 'yielding';
-    void this.stop(entry, yielded ? 'yielded' : 'evicted', new GatewayError('model_stopped', `${entry.id} was evicted`), {
+    void this.stop(entry, yielded ? 'yielded' : 'evicted', errors.evicted(entry.id), {
       keepQueue: yielded,
     }).then(() => this.resumeForQueue(entry));
   }
@@ -532,7 +519,7 @@ export class Scheduler extends EventEmitter {
       this.post(entry, {
         type: 'serverDied',
         error: `The model server ${info.reason}${info.oomKilled ? ' (out of memory)' : ''}`,
-        cut: new GatewayError('upstream_error', `The model server for ${entry.id} ${info.reason} while serving this request`),
+        cut: errors.serverDiedServing(entry.id, info.reason),
       });
     });
   }
@@ -598,7 +585,7 @@ export class Scheduler extends EventEmitter {
   /** Graceful shutdown (P13): refuse new work, drain up to drainMs, cut the rest, stop models. */
   async shutdown(drainMs: number, stopModels: boolean): Promise<void> {
     this.shuttingDown = true;
-    const bye = new GatewayError('shutting_down', 'The gateway is shutting down');
+    const bye = errors.shuttingDown();
     for (const e of this.entries.values()) {
       this.idle.clear(e);
       e.queue.rejectWaiting(bye);
@@ -619,7 +606,7 @@ export class Scheduler extends EventEmitter {
 /** `work`, or a client_gone rejection as soon as `signal` aborts (the work itself goes on). */
 function untilAborted(work: Promise<void>, signal: AbortLike): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(new GatewayError('client_gone', 'The client went away while waiting'));
+    const onAbort = () => reject(errors.clientGoneWaiting());
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
@@ -628,5 +615,5 @@ function untilAborted(work: Promise<void>, signal: AbortLike): Promise<void> {
 function toStartError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  return new GatewayError('model_start_failed', `The model failed to start: ${msg}`, { cause: err });
+  return errors.startThrew(msg, { cause: err });
 }

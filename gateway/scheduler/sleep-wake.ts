@@ -7,7 +7,7 @@
 
 import { sleepHostRamMiB, sleepLevel } from '../config/sleep-config.js';
 import type { GatewayConfig, LocalModelConfig } from '../config/types.js';
-import { GatewayError } from '../errors.js';
+import { errors, type GatewayError } from '../errors.js';
 import type { Instance } from '../runtimes/runtime.js';
 import type { WakeStep } from '../runtimes/vllm-sleep.js';
 import type { GatewayLogger } from '../logger.js';
@@ -78,22 +78,12 @@ export class SleepWake {
   async sleepByHand(entry: ModelEntry): Promise<void> {
     const level = sleepLevel(entry.config);
     if (level === 0) {
-      throw new GatewayError(
-        'sleep_not_enabled',
-        `${entry.id} has sleep.level 0: set models.${entry.id}.sleep.level to 1 or 2 to use sleep mode`,
-      );
+      throw errors.sleepNotEnabled(entry.id);
     }
     if (entry.phase !== 'ready') {
-      throw new GatewayError(
-        'model_not_ready',
-        `${entry.id} is ${entry.state}${entry.yieldingTo ? ' (yielding)' : ''}: only a ready model can be put to sleep`,
-      );
+      throw errors.notReadyToSleep(entry.id, entry.state, entry.yieldingTo !== null);
     }
-    const busy = () =>
-      new GatewayError(
-        'model_busy',
-        `${entry.id} has ${entry.queue.inFlight.size} request(s) in flight and ${entry.queue.queued} queued; it can sleep once they are done`,
-      );
+    const busy = () => errors.busyForSleep(entry.id, entry.queue.inFlight.size, entry.queue.queued);
     if (entry.queue.busy) throw busy();
     if (!(await this.makeHostRamRoom(entry))) return;
     if (entry.queue.busy) throw busy(); // a request came while sleepers were stopped
@@ -106,11 +96,8 @@ export class SleepWake {
   private notAsleep(entry: ModelEntry): never {
     // Stopped meanwhile by something else (an unload, an eviction): answered as any request a
     // stop overtakes, 503 model_stopped. A sleep that failed stopped the server with its reason.
-    if (entry.error === null) throw new GatewayError('model_stopped', `${entry.id} was stopped while it was being put to sleep`);
-    throw new GatewayError(
-      'upstream_error',
-      `${entry.id} did not go to sleep${entry.error ? `: ${entry.error}` : ''}; its server was stopped`,
-    );
+    if (entry.error === null) throw errors.stoppedWhileFallingAsleep(entry.id);
+    throw errors.didNotSleep(entry.id, entry.error);
   }
 
   /**
@@ -130,14 +117,12 @@ export class SleepWake {
     const budgetGiB = +(budgetMiB / 1024).toFixed(1);
     if (make === null) {
       log.info({ model: entry.id, hostRamBudgetGiB: budgetGiB }, 'no host RAM left to sleep in; stopping the model instead');
-      await act.stop(entry, 'no host RAM to sleep in', new GatewayError('model_stopped', `${entry.id} was stopped`));
+      await act.stop(entry, 'no host RAM to sleep in', errors.stopped(entry.id));
       return false;
     }
     if (make.length === 0) return true;
     log.info({ model: entry.id, stop: make, hostRamBudgetGiB: budgetGiB }, 'stopping sleepers to make host RAM room');
-    await Promise.all(
-      make.map((id) => act.stop(this.deps.models.get(id)!, 'evicted', new GatewayError('model_stopped', `${id} was evicted`))),
-    );
+    await Promise.all(make.map((id) => act.stop(this.deps.models.get(id)!, 'evicted', errors.evicted(id))));
     return true;
   }
 

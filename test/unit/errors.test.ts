@@ -66,14 +66,36 @@ describe('error catalogue', () => {
     });
   });
 
-  it('is the only place messages are written, outside the scheduler', () => {
+  it("keeps the scheduler's messages as clients saw them", () => {
+    expect(errors.queueFull(4).message).toBe('The queue for this model is full (4 waiting); try again shortly.');
+    expect(errors.coolingDown('m', 9, 'exit 1', { retryAfter: 9 })).toMatchObject({
+      message: 'm failed to start and is cooling down for 9 s: exit 1',
+      retryAfter: 9,
+      status: 503,
+    });
+    expect(errors.queueTimeout('m', 30).message).toBe('Waited 30 s for m without getting a slot');
+    expect(errors.memoryWaitTimedOut('m', 30, 'a is busy').message).toBe('Waited 30 s for GPU memory for m: a is busy');
+    expect(errors.noGpuMemoryNobodyWaits('m', null).message).toBe('Not enough GPU memory for m, and no request waits for it any more');
+    expect(errors.noGpuMemoryNobodyWaits('m', 'a is busy').message).toBe(
+      'Not enough GPU memory for m, and no request waits for it any more: a is busy',
+    );
+    expect(errors.notReadyToSleep('m', 'ready', true).message).toBe('m is ready (yielding): only a ready model can be put to sleep');
+    expect(errors.didNotSleep('m', null).message).toBe('m did not go to sleep; its server was stopped');
+    expect(errors.busyForUnload('m', 1, 2).message).toBe('m has 1 request(s) in flight and 2 queued; unload with ?force=true to cut them');
+    const cause = new Error('spawn ENOENT');
+    expect(errors.startThrew('spawn ENOENT', { cause })).toMatchObject({ message: 'The model failed to start: spawn ENOENT', cause });
+  });
+
+  it('is the only place an error is made: no source file outside gateway/errors.ts writes new GatewayError(', () => {
     const sites: string[] = [];
-    for (const e of readdirSync(path.join(REPO, 'gateway'), { withFileTypes: true, recursive: true })) {
-      if (!e.isFile() || !e.name.endsWith('.ts')) continue;
-      const file = path.relative(REPO, path.join(e.parentPath, e.name));
-      if (file === 'gateway/errors.ts' || file.startsWith('gateway/scheduler/')) continue;
-      const text = readFileSync(path.join(REPO, file), 'utf8');
-      if (text.includes('new GatewayError(')) sites.push(file);
+    for (const dir of ['gateway', 'electron', 'shared', 'renderer']) {
+      for (const e of readdirSync(path.join(REPO, dir), { withFileTypes: true, recursive: true })) {
+        if (!e.isFile() || !/\.tsx?$/.test(e.name)) continue;
+        const file = path.relative(REPO, path.join(e.parentPath, e.name));
+        if (file === path.join('gateway', 'errors.ts')) continue;
+        const text = readFileSync(path.join(REPO, file), 'utf8');
+        if (text.includes('new GatewayError(')) sites.push(file);
+      }
     }
     expect(sites).toEqual([]);
   });

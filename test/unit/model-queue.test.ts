@@ -1,12 +1,13 @@
-// The per-model queue (pure): bounded FIFO of waiters, maxConcurrent leases, counts as live sets.
+// The per-model queue (pure): FIFO of waiters, maxConcurrent leases, counts as live sets. Its bound
+// is admission's rule (admission.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { GatewayError } from '../../gateway/errors.js';
+import { errors, GatewayError } from '../../gateway/errors.js';
 import { ModelQueue, type Lease } from '../../gateway/scheduler/model-queue.js';
 
-function queue(maxQueue = 3, maxConcurrent = 2) {
+function queue(maxConcurrent = 2) {
   let changes = 0;
-  const q = new ModelQueue({ maxQueue, maxConcurrent }, () => changes++);
+  const q = new ModelQueue({ maxConcurrent }, () => changes++);
   return { q, changes: () => changes };
 }
 const settled = async <T>(p: Promise<T>) => {
@@ -20,23 +21,21 @@ const settled = async <T>(p: Promise<T>) => {
 };
 
 describe('ModelQueue', () => {
-  it('queue_full at the bound, at once, without joining', () => {
-    const { q } = queue(2, 1);
-    q.enqueue('a');
-    q.enqueue('b');
-    let thrown: unknown = null;
-    try {
-      q.enqueue('c');
-    } catch (e) {
-      thrown = e;
-    }
-    expect(thrown).toBeInstanceOf(GatewayError);
-    expect(thrown).toMatchObject({ code: 'queue_full', status: 429, retryAfter: 1 }); // docs/http-api.md: 429 + Retry-After
-    expect(q.queued).toBe(2);
+  it('leaseNow puts the request in flight at once; grant then fills only the slots left', async () => {
+    const { q, changes } = queue(2);
+    const now = q.leaseNow('hot');
+    expect([now.requestId, q.inFlight.size, q.queued, changes()]).toEqual(['hot', 1, 0, 1]);
+    const tickets = ['a', 'b'].map((id) => q.enqueue(id));
+    q.grant();
+    const [a, b] = await Promise.all(tickets.map((t) => settled(t.granted)));
+    expect([a?.ok && (a.value as Lease).requestId, b]).toEqual(['a', null]);
+    now.release();
+    q.grant();
+    expect((await settled(tickets[1].granted))?.ok).toBe(true);
   });
 
   it('grant hands slots in FIFO order up to maxConcurrent', async () => {
-    const { q, changes } = queue(5, 2);
+    const { q, changes } = queue(2);
     const tickets = ['a', 'b', 'c'].map((id) => q.enqueue(id));
     q.grant();
     const [a, b, c] = await Promise.all(tickets.map((t) => settled(t.granted)));
@@ -77,7 +76,7 @@ describe('ModelQueue', () => {
   });
 
   it('rejectWaiting rejects every waiter; cutInFlight aborts every lease signal with the reason', async () => {
-    const { q } = queue(5, 1);
+    const { q } = queue(1);
     const first = q.enqueue('a');
     const rest = [q.enqueue('b'), q.enqueue('c')];
     q.grant();
@@ -102,7 +101,7 @@ describe('ModelQueue', () => {
   });
 
   it('priority lanes: interactive waiters get slots before batch ones, FIFO within each; counts per class', async () => {
-    const { q } = queue(10, 1);
+    const { q } = queue(1);
     const order: string[] = [];
     const tickets = [
       q.enqueue('b1', 'batch'),
@@ -129,7 +128,7 @@ describe('ModelQueue', () => {
   it('servesInteractive: an interactive request waiting or in flight; oldest waiting per class', async () => {
     let now = 1000;
     const q = new ModelQueue(
-      { maxQueue: 5, maxConcurrent: 1 },
+      { maxConcurrent: 1 },
       () => {},
       () => now,
     );
@@ -149,26 +148,19 @@ describe('ModelQueue', () => {
     expect(q.servesInteractive).toBe(false); // only a batch request in flight
   });
 
-  it('full: an interactive request takes the youngest batch request’s place (that one gets queue_full); batch ones are refused', async () => {
-    const { q } = queue(2, 1);
+  it('joining with a displaced error takes the place of the batch request that joined last (admission decides when)', async () => {
+    const { q } = queue(1);
     const b1 = q.enqueue('b1', 'batch');
     const b2 = q.enqueue('b2', 'batch');
-    expect(q.wouldRefuse('batch')).toBe(true);
-    expect(q.wouldRefuse('interactive')).toBe(false);
-    expect(() => q.enqueue('b3', 'batch')).toThrow(/queue for this model is full/);
-    const i1 = q.enqueue('i1', 'interactive');
-    await expect(b2.granted).rejects.toMatchObject({
-      code: 'queue_full',
-      status: 429,
-      message: expect.stringMatching(/an interactive request took its place/),
-    });
+    const took = errors.queueFullDisplaced(2);
+    const i1 = q.enqueue('i1', 'interactive', took);
+    await expect(b2.granted).rejects.toBe(took);
     expect([q.queued, q.queuedByPriority]).toEqual([2, { interactive: 1, batch: 1 }]);
-    const i2 = q.enqueue('i2', 'interactive'); // takes b1's place
+    q.enqueue('i2', 'interactive', errors.queueFullDisplaced(2)); // takes b1's place
     await expect(b1.granted).rejects.toMatchObject({ code: 'queue_full' });
-    expect(q.wouldRefuse('interactive')).toBe(true); // only interactive requests wait: nobody to displace
-    expect(() => q.enqueue('i3', 'interactive')).toThrow(/queue for this model is full/);
+    q.enqueue('i3', 'interactive', errors.queueFullDisplaced(2)); // no batch request left: nobody leaves
+    expect(q.queuedByPriority).toEqual({ interactive: 3, batch: 0 });
     q.grant();
     expect((await i1.granted).requestId).toBe('i1');
-    void i2;
   });
 });

@@ -7,7 +7,6 @@ import { GatewayError } from '../../gateway/errors.js';
 import {
   PriorityLanes,
   compareLine,
-  displacedWhenFull,
   onlyBatchWaits,
   parsePriorityHeader,
   requestPriority,
@@ -84,16 +83,15 @@ describe('a model’s queue order', () => {
 
 describe('a full queue', () => {
   const w = (id: string, priority: Priority, at: number) => ({ id, priority, at });
-  it('an interactive request takes the place of the batch request that joined last; a batch one takes none', () => {
+  it('the batch request that joined last is the one an interactive request displaces (admission.ts says when)', () => {
     const lanes = new PriorityLanes<ReturnType<typeof w>>();
     lanes.add(w('b1', 'batch', 1));
     lanes.add(w('i1', 'interactive', 2));
     lanes.add(w('b2', 'batch', 3));
-    expect(displacedWhenFull(lanes, 'interactive')?.id).toBe('b2');
-    expect(displacedWhenFull(lanes, 'batch')).toBeNull();
+    expect(lanes.youngest('batch')?.id).toBe('b2');
     const onlyInteractive = new PriorityLanes<ReturnType<typeof w>>();
     onlyInteractive.add(w('i1', 'interactive', 1));
-    expect(displacedWhenFull(onlyInteractive, 'interactive')).toBeNull();
+    expect(onlyInteractive.youngest('batch')).toBeNull();
   });
 });
 
