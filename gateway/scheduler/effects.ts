@@ -1,11 +1,13 @@
 // The scheduler's seam to the outside world (as llama-swap's scheduler.Effects): everything the
-// coordinator does to a model server goes through here, so that tests can drive the whole
-// lifecycle with a fake and no server. The default goes to the runtime and the instance (whose
-// sleep API is runtimes/vllm-sleep.ts); nothing under gateway/scheduler/ speaks HTTP itself.
+// coordinator does to a model server, and the slots it hands to waiting requests, go through here,
+// so that tests can drive the whole lifecycle with a fake and no server. The default goes to the
+// runtime and the instance (whose sleep API is runtimes/vllm-sleep.ts) and to the model's queue;
+// nothing under gateway/scheduler/ speaks HTTP itself.
 
 import type { Instance, Runtime, StartRequest } from '../runtimes/runtime.js';
 import type { SleepCallOptions, SleepLevel } from '../runtimes/vllm-sleep.js';
 import { waitHealthy } from '../runtimes/wait-healthy.js';
+import type { ModelQueue } from './model-queue.js';
 
 export interface Effects {
   /** Create and start a server on `runtime` (resolves once it exists, not once healthy). */
@@ -18,6 +20,14 @@ export interface Effects {
   wake(instance: Instance, level: SleepLevel, opts: SleepCallOptions): Promise<void>;
   /** The level a server found running sleeps at, or null (awake, or it cannot say). */
   sleepingLevel(instance: Instance, configured: SleepLevel): Promise<SleepLevel | null>;
+  /**
+   * Hand the queue's free slots to its waiting requests, oldest first: the lifecycle's `grant`,
+   * and a slot freed while the model serves. (A request served at once by admission takes its
+   * slot itself: that is the hot path, no waiter to hand anything to.)
+   */
+  grant(queue: ModelQueue): void;
+  /** The host PIDs of the server's processes, read with each measured GPU reading for attribution. */
+  scrapePids(instance: Instance): Promise<number[]>;
 }
 
 /** How long adoption waits for a found server to say whether it sleeps. */
@@ -31,4 +41,6 @@ export const serverEffects: Effects = {
   sleep: (instance, level, opts) => instance.sleep(level, opts),
   wake: (instance, level, opts) => instance.wake(level, opts),
   sleepingLevel: (instance, configured) => instance.sleepingLevel(configured, SLEEP_STATE_TIMEOUT_MS),
+  grant: (queue) => queue.grant(),
+  scrapePids: (instance) => instance.pids(),
 };

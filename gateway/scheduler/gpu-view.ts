@@ -8,6 +8,7 @@ import type { LocalModelConfig } from '../config/types.js';
 import { attributeGpuMemory, type ManagedModel } from '../gpu/attribution.js';
 import type { GpuProbe, GpuSnapshot } from '../gpu/probe.js';
 import type { GatewayLogger } from '../logger.js';
+import type { Effects } from './effects.js';
 import { MemoryLedger } from './memory-ledger.js';
 import type { Instance } from '../runtimes/runtime.js';
 import type { ModelEntry } from './model-entry.js';
@@ -25,6 +26,8 @@ export interface GpuViewDeps {
   /** `gpu.reserveGiB` in MiB: kept free on every GPU. */
   reserveMiB: number;
   log: GatewayLogger;
+  /** Where the servers' PIDs are read (the instance, through the scheduler's seam). */
+  effects: Pick<Effects, 'scrapePids'>;
   /** The first reading placementGpusNow() asked for has come (or failed): decide again. */
   onFirstReading: () => void;
   /** A measured reading came and the servers' PIDs were read anew for it. */
@@ -200,7 +203,8 @@ export class GpuView {
       [...this.deps.models.values()].map(async (e) => {
         const instance = e.instance;
         if (!instance) return void this.pids.delete(e);
-        this.pids.set(e, { instance, pids: new Set(await instance.pids().catch(() => [])) });
+        const pids = await this.deps.effects.scrapePids(instance).catch(() => []);
+        this.pids.set(e, { instance, pids: new Set(pids) });
       }),
     );
     const first = this.attributed === null;

@@ -92,6 +92,7 @@ export class Scheduler extends EventEmitter {
       now,
       reserveMiB: Math.round(config.gpu.reserveGiB * 1024),
       log,
+      effects: this.effects,
       onFirstReading: () => this.line.settleSoon(),
       onPidsRead: () => this.changed(),
     });
@@ -220,7 +221,7 @@ export class Scheduler extends EventEmitter {
   }
 
   private grant(entry: ModelEntry): void {
-    if (this.serving(entry)) entry.queue.grant();
+    if (this.serving(entry)) this.effects.grant(entry.queue);
   }
 
   // ---------------------------------------------------------------- admission

@@ -1,12 +1,16 @@
 // The scheduler against a fake Effects (gateway/scheduler/effects.ts): no server, no HTTP. Every
 // start, health wait, stop, sleep and wake goes through the seam, in the order the lifecycle asks
 // for it; a wake or sleep that fails through it stops the server (and a failed wake starts anew).
+// Slots reach waiting requests only through its grant, and GPU attribution reads the servers'
+// PIDs only through its scrapePids.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { StaticProbe } from '../../gateway/gpu/static-probe.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { GpuProbe, GpuSnapshot } from '../../gateway/gpu/probe.js';
+import { StaticProbe, staticGpuReadings } from '../../gateway/gpu/static-probe.js';
 import { silentLogger } from '../../gateway/logger.js';
 import type { ExitInfo, Instance, Runtime } from '../../gateway/runtimes/runtime.js';
 import type { Effects } from '../../gateway/scheduler/effects.js';
+import type { ModelQueue } from '../../gateway/scheduler/model-queue.js';
 import { Scheduler } from '../../gateway/scheduler/scheduler.js';
 import { configFrom, fakeModel, never } from './scheduler-fakes.js';
 
@@ -20,7 +24,7 @@ function deadInstance(n: number): Instance & { exit(info: ExitInfo): void } {
     exit: (info) => exit(info),
     stop: fail,
     logs: async () => '',
-    pids: async () => [],
+    pids: fail,
     sleep: fail,
     wake: fail,
     sleepingLevel: fail,
@@ -31,6 +35,13 @@ function fakeEffects() {
   const calls: string[] = [];
   const instances: Array<ReturnType<typeof deadInstance>> = [];
   const fail = new Set<'sleep' | 'wake'>();
+  /** While set, grants are held here instead of handed out: `letGrantsGo()` hands them out. */
+  const grants = { hold: false, held: new Set<ModelQueue>(), handed: 0 };
+  const letGrantsGo = () => {
+    grants.hold = false;
+    for (const q of grants.held) q.grant();
+    grants.held.clear();
+  };
   const effects: Effects = {
     start: async (_runtime, req) => {
       const inst = deadInstance(instances.length);
@@ -53,8 +64,18 @@ function fakeEffects() {
       if (fail.has('wake')) throw new Error('POST /wake_up answered 500');
     },
     sleepingLevel: async () => null,
+    grant: (queue) => {
+      if (grants.hold) return void grants.held.add(queue);
+      const before = queue.queued;
+      queue.grant();
+      grants.handed += before - queue.queued;
+    },
+    scrapePids: async (inst) => {
+      calls.push(`pids ${inst.endpoint.slice(-1)}`);
+      return [4200 + Number(inst.endpoint.slice(-1))];
+    },
   };
-  return { effects, calls, fail };
+  return { effects, calls, fail, grants, letGrantsGo };
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -62,11 +83,38 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function setup() {
+/** A probe that measures: its readings are the ones the test emits. */
+class MeasuredProbe implements GpuProbe {
+  readonly kind = 'nvidia-smi' as const;
+  private snapshot: GpuSnapshot;
+  private readonly listeners = new Set<(s: GpuSnapshot) => void>();
+  constructor(specs: ReadonlyArray<{ name: string; totalGiB: number }>) {
+    this.snapshot = { at: Date.now(), gpus: staticGpuReadings(specs), processes: [], measured: true };
+  }
+  start(): void {}
+  stop(): void {}
+  state() {
+    return { snapshot: this.snapshot, error: null, pollMs: 1 };
+  }
+  async refresh(): Promise<GpuSnapshot> {
+    return this.snapshot;
+  }
+  onReading(cb: (s: GpuSnapshot) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+  emit(processes: GpuSnapshot['processes']): void {
+    this.snapshot = { ...this.snapshot, at: Date.now(), processes };
+    for (const cb of this.listeners) cb(this.snapshot);
+  }
+}
+
+async function setup(opts: { measured?: boolean } = {}) {
   const config = configFrom(
-    [fakeModel('a', 8, 'args: ["--enable-sleep-mode"], sleep: { level: 1 }'), '  r: { runtime: remote, url: "http://127.0.0.1:9" }'].join(
-      '\n',
-    ),
+    [
+      fakeModel('a', 8, 'args: ["--enable-sleep-mode"], sleep: { level: 1 }, maxConcurrent: 1'),
+      '  r: { runtime: remote, url: "http://127.0.0.1:9" }',
+    ].join('\n'),
     'scheduling: { sleepHostRamGiB: 64 }',
   );
   const runtime: Runtime = {
@@ -75,16 +123,17 @@ async function setup() {
     health: async () => ({ ok: true, reason: null }),
   };
   const fx = fakeEffects();
+  const probe = opts.measured ? new MeasuredProbe(config.gpu.static) : null;
   const scheduler = new Scheduler({
     config,
     runtimes: { process: runtime },
-    gpu: new StaticProbe(config.gpu.static),
+    gpu: probe ?? new StaticProbe(config.gpu.static),
     log: silentLogger,
     effects: fx.effects,
   });
   await scheduler.init();
   cleanups.push(() => scheduler.shutdown(0, true));
-  return { scheduler, a: scheduler.entries.get('a')!, r: scheduler.entries.get('r')!, ...fx };
+  return { scheduler, probe, a: scheduler.entries.get('a')!, r: scheduler.entries.get('r')!, ...fx };
 }
 
 describe('the scheduler through a fake Effects', () => {
@@ -128,5 +177,33 @@ describe('the scheduler through a fake Effects', () => {
     const lease = await scheduler.admit(r, 'remote-1', never());
     await scheduler.shutdown(0, true);
     expect([lease.signal.aborted, r.state, a.state, calls.at(-1)]).toEqual([true, 'ready', 'stopped', 'stop 0']);
+  });
+
+  it('hands slots to waiting requests only through grant: held back, the request waits on a ready model', async () => {
+    const { scheduler, a, grants, letGrantsGo } = await setup();
+    grants.hold = true;
+    let lease: Awaited<ReturnType<typeof scheduler.admit>> | null = null;
+    const admitted = scheduler.admit(a, 'waits', never()).then((l) => (lease = l));
+    await vi.waitFor(() => expect(a.state).toBe('ready'));
+    await new Promise((r) => setImmediate(r));
+    expect([lease, a.queue.queued, a.queue.inFlight.size, grants.held.has(a.queue)]).toEqual([null, 1, 0, true]);
+    letGrantsGo();
+    await admitted;
+    expect([lease!.requestId, a.queue.queued, a.queue.inFlight.size]).toEqual(['waits', 0, 1]);
+    // A slot freed while it serves goes to the next waiter through the seam too.
+    const next = scheduler.admit(a, 'next', never());
+    expect(a.queue.queued).toBe(1);
+    scheduler.release(a, lease!);
+    expect((await next).requestId).toBe('next');
+    expect(grants.handed).toBe(1);
+  });
+
+  it("reads a server's PIDs for GPU attribution only through scrapePids, with each measured reading", async () => {
+    const { scheduler, probe, a, calls } = await setup({ measured: true });
+    await scheduler.load(a);
+    expect(scheduler.managedModels().get('a')!.pids.size).toBe(0); // nothing read before a reading
+    probe!.emit([{ pid: 4200, gpuIndex: 0, usedMiB: 7000 }]);
+    await vi.waitFor(() => expect([...scheduler.managedModels().get('a')!.pids]).toEqual([4200]));
+    expect(calls).toEqual(['start a on 0', 'healthy 0', 'pids 0']);
   });
 });
