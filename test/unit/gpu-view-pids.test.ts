@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuProbe, GpuSnapshot } from '../../gateway/gpu/probe.js';
 import { silentLogger } from '../../gateway/logger.js';
+import { serverEffects } from '../../gateway/scheduler/effects.js';
 import { GpuView } from '../../gateway/scheduler/gpu-view.js';
 import type { ModelEntry } from '../../gateway/scheduler/model-entry.js';
 
@@ -83,6 +84,7 @@ describe('GpuView: a measured reading is attributed with PIDs read after it', ()
       now: () => 2000,
       reserveMiB: 512,
       log: silentLogger,
+      effects: serverEffects,
       onFirstReading: () => settled++,
       onPidsRead: () => {},
     });

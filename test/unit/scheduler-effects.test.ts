@@ -200,6 +200,7 @@ describe('the scheduler through a fake Effects', () => {
 
   it("reads a server's PIDs for GPU attribution only through scrapePids, with each measured reading", async () => {
     const { scheduler, probe, a, calls } = await setup({ measured: true });
+    probe!.emit([]); // the first measured reading, with no server yet: placement may go on
     await scheduler.load(a);
     expect(scheduler.managedModels().get('a')!.pids.size).toBe(0); // nothing read before a reading
     probe!.emit([{ pid: 4200, gpuIndex: 0, usedMiB: 7000 }]);
