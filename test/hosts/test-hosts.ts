@@ -156,7 +156,7 @@ export async function loadImage(host: TestHost, image: string): Promise<void> {
   await script(['load', host.name, image], { timeoutMs: 180_000 });
 }
 
-/** The number of ssh connections the host's sshd holds open now (its per-connection processes). */
+/** The number of logged-in ssh connections the host's sshd holds open now (its per-connection processes). */
 export function sshSessionCount(host: TestHost): number {
   const listener = readFileSync(path.join(TEST_HOSTS_RUN, host.name, 'sshd.pid'), 'utf8').trim();
   let n = 0;
@@ -165,8 +165,12 @@ export function sshSessionCount(host: TestHost): number {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-      // OpenSSH forks one privileged monitor per connection from the listener.
-      if (ppid === listener) n++;
+      // OpenSSH forks one privileged monitor per connection from the listener. Count logged-in
+      // connections only: one still in its handshake ("sshd: [accepted]", "[net]", "[preauth]")
+      // is someone else's attempt, e.g. a host entry with the wrong host key retrying.
+      if (ppid !== listener) continue;
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      if (!/\[(accepted|net|preauth)\]/.test(title)) n++;
     } catch {
       // gone meanwhile
     }
