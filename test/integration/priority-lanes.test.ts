@@ -223,3 +223,42 @@ describe('engine priority', () => {
     expect(bytes(await last('eng-fcfs', 'fcfs-batch'))).toBe(sent);
   });
 });
+
+describe('Ollama load-only requests', () => {
+  let t: TestGateway;
+  let ollamaUrl: string;
+
+  beforeAll(async () => {
+    const yaml = baseYaml(`models:\n${processModel('cold')}\n${processModel('warm')}`).replace(
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }',
+    );
+    t = await startGateway(yaml);
+    ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
+    expect((await admin(t.url, '/gateway/models/warm/load')).status).toBe(200);
+  });
+
+  it('a bad X-Priority on a load (or unload) with nothing to generate is 400 too: nothing is started or stopped', async () => {
+    const headers = { 'x-priority': 'urgent' };
+    for (const [path, body] of [
+      ['/api/generate', { model: 'cold', prompt: '' }],
+      ['/api/chat', { model: 'cold', messages: [] }],
+      ['/api/embed', { model: 'cold' }],
+      ['/api/embeddings', { model: 'cold' }],
+      ['/api/generate', { model: 'warm', prompt: '', keep_alive: 0 }],
+      ['/api/chat', { model: 'warm', messages: [], keep_alive: 0 }],
+    ] as const) {
+      const res = await post(ollamaUrl, path, body, headers);
+      expect(res.status, `${path} ${JSON.stringify(body)}`).toBe(400);
+      expect(res.json).toEqual({ error: 'X-Priority must be "interactive" or "batch", not "urgent"' });
+    }
+    expect((await t.model('cold')).state).toBe('stopped');
+    const warm = await t.model('warm');
+    expect(warm.state).toBe('ready');
+    expect(warm.keepAliveSeconds ?? null).toBeNull(); // the refused keep_alive 0 was not applied
+    // A good header loads as before.
+    const ok = await post(ollamaUrl, '/api/generate', { model: 'cold', prompt: '' }, { 'x-priority': 'batch' });
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ done: true, done_reason: 'load' });
+  });
+});
