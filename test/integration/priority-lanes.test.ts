@@ -169,7 +169,10 @@ describe('engine priority', () => {
 
   beforeAll(async () => {
     const yaml = baseYaml(
-      `models:\n${processModel('eng-prio', { knobs: ['--scheduling-policy', 'priority'] })}\n${processModel('eng-fcfs')}`,
+      `models:\n${processModel('eng-prio', { knobs: ['--scheduling-policy', 'priority'] })}\n${processModel('eng-fcfs')}\n` +
+        // vLLM's parser: a repeated flag's last value wins, and `_` in a flag's name reads as `-`.
+        `${processModel('eng-last', { knobs: ['--scheduling-policy', 'priority', '--scheduling-policy=fcfs'] })}\n` +
+        `${processModel('eng-underscore', { knobs: ['--scheduling_policy', 'priority'] })}`,
     ).replace('listen: { host: 127.0.0.1, port: 0 }', 'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }');
     t = await startGateway(yaml);
     ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
@@ -214,6 +217,18 @@ describe('engine priority', () => {
     );
     expect(ol.status).toBe(200);
     expect((await last('eng-prio', 'sp-ollama')).priority).toBe(1);
+  });
+
+  it('the flag as vLLM reads it: the last of a repeated --scheduling-policy, and --scheduling_policy', async () => {
+    const sent = '{"model":"eng-last","messages":[{"role":"user","content":"hi"}]}';
+    const res = await http(t.url, '/v1/chat/completions', { body: sent, headers: { 'x-request-id': 'last-fcfs', 'x-priority': 'batch' } });
+    expect(res.status).toBe(200); // an fcfs engine refuses a priority other than 0
+    expect(bytes(await last('eng-last', 'last-fcfs'))).toBe(sent);
+    const under = '{"model":"eng-underscore","prompt":"x","max_tokens":1}';
+    expect(
+      (await http(t.url, '/v1/completions', { body: under, headers: { 'x-request-id': 'under', 'x-priority': 'batch' } })).status,
+    ).toBe(200);
+    expect((await last('eng-underscore', 'under')).priority).toBe(1);
   });
 
   it('without the flag the body is byte-exact (a spliced priority 1 would be refused by the engine)', async () => {
