@@ -1,5 +1,5 @@
-// Rules that involve more than one key: exposure without API keys, the static GPU list, alias
-// collisions between models.
+// Rules that involve more than one key: exposure without API keys, the static GPU list, a key
+// listed twice with a class, alias collisions between models.
 
 import { BlockList, isIP } from 'node:net';
 import type { PathIssue } from './env-substitution.js';
@@ -37,6 +37,7 @@ export function checkSections(tree: Record<string, unknown>): PathIssue[] {
         'without any key: set auth.apiKeys (non-empty), or listen on 127.0.0.1',
     });
   }
+  if (Array.isArray(rawAuth.apiKeys)) issues.push(...checkKeyClasses(rawAuth.apiKeys));
   const listen = configSchema.shape.listen.safeParse(tree.listen);
   if (listen.success && listen.data.ollamaPort !== null && listen.data.ollamaPort !== 0 && listen.data.ollamaPort === listen.data.port) {
     issues.push({
@@ -50,6 +51,29 @@ export function checkSections(tree: Record<string, unknown>): PathIssue[] {
       message: 'gpu.probe is "static": list at least one GPU, e.g. [{ name: "Simulated GPU", totalGiB: 24 }]',
     });
   }
+  return issues;
+}
+
+/**
+ * A key given a class (`{key, priority}`) is listed once: listed again, plain or with another class,
+ * one of the entries would win silently. Plain keys may repeat (harmless). Keys are not echoed.
+ */
+function checkKeyClasses(entries: unknown[]): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const first = new Map<string, { at: number; classed: boolean }>();
+  entries.forEach((e, i) => {
+    const classed = typeof e === 'object' && e !== null && !Array.isArray(e);
+    const key = classed ? (e as { key?: unknown }).key : e;
+    if (typeof key !== 'string' || key === '') return; // the schema reports it
+    const seen = first.get(key);
+    if (!seen) first.set(key, { at: i, classed });
+    else if (classed || seen.classed) {
+      issues.push({
+        path: `auth.apiKeys.${i}`,
+        message: `the same key as auth.apiKeys.${seen.at}, one of them with a class: list each key once, as { key, priority } to give it one`,
+      });
+    }
+  });
   return issues;
 }
 

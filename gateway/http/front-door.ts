@@ -5,14 +5,19 @@
 // - the request id (the client's X-Request-Id when sane);
 // - access: Host and Origin allow-lists, admin token and API keys (access.ts);
 // - CORS: the allow-origin answer, and the preflight's;
-// - the body: limits.maxBodyBytes, announced or counted, and Content-Length checks (request-body.ts).
+// - the body: limits.maxBodyBytes, announced or counted, and Content-Length checks (request-body.ts),
+//   with a lingering close for a body refused part-way (linger.ts).
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayConfig } from '../config/types.js';
 import { errors, type GatewayError } from '../errors.js';
 import { createAccessCheck, type AccessCheck } from './access.js';
 import { preflightAllowedHeaders, requestIdOf } from './guards.js';
+import { lingerBeforeClose } from './linger.js';
 import { announcedOverLimit, readBody } from './request-body.js';
+
+/** Bytes a refused body may still be read (and dropped) after its answer: at least this, else maxBodyBytes. */
+const LINGER_MIN_BYTES = 16 * 1024 * 1024;
 
 export interface FrontDoor {
   requestId(headers: IncomingHttpHeaders): string;
@@ -60,6 +65,12 @@ export function createFrontDoor(config: GatewayConfig, adminToken: string): Fron
       });
       return early.error;
     },
-    readBody: (req, done) => readBody(req, limit, done),
+    readBody: (req, done) =>
+      readBody(req, limit, (err, body) => {
+        // Refused part-way: its answer closes the connection, but only once the client stops sending
+        // (or a bound is reached), so that it gets to read the answer (linger.ts).
+        if (err) lingerBeforeClose(req.socket, Math.max(limit, LINGER_MIN_BYTES));
+        done(err, body);
+      }),
   };
 }

@@ -62,8 +62,9 @@ export function absoluteFormAuthority(target: string): string | null {
  * Request headers a CORS preflight from an allowed origin may ask for: those the official OpenAI,
  * Anthropic and Ollama SDKs send (their builders: openai `buildHeaders`, @anthropic-ai/sdk
  * `buildHeaders` + `getPlatformHeaders`, ollama-js `fetchWithHeaders`), every `x-stainless-*`
- * included. Requested names outside the list are left out of the answer, so the browser refuses
- * the request (the origin is trusted, arbitrary headers still are not).
+ * included, and the gateway's own (X-Priority, X-Request-Id). Requested names outside the list are
+ * left out of the answer, so the browser refuses the request (the origin is trusted, arbitrary
+ * headers still are not).
  */
 const PREFLIGHT_HEADERS = new Set([
   'accept',
@@ -78,6 +79,7 @@ const PREFLIGHT_HEADERS = new Set([
   'openai-project',
   'user-agent',
   'x-api-key',
+  'x-priority', // the gateway's own: a request's class (priority lanes)
   'x-request-id',
 ]);
 const DEFAULT_PREFLIGHT = [...PREFLIGHT_HEADERS].join(', ');

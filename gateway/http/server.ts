@@ -25,6 +25,7 @@ import {
   toGatewayError,
 } from './errors.js';
 import { Redactor } from './redact.js';
+import { MAX_ID_BYTES } from '../proxy/response-id-tap.js';
 import { createFastPath } from './fast-path.js';
 import { createFrontDoor } from './front-door.js';
 import { lazyChildLoggerFactory } from './lazy-child-logger.js';
@@ -87,6 +88,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // proxied ones are refused by the scheduler with 503 shutting_down (OpenAI shape).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // A path parameter may be as long as any response id the gateway remembers, percent-encoded
+    // (GET /v1/responses/{id}): one longer is the route's own 404, not the router's 414.
+    routerOptions: { maxParamLength: 3 * MAX_ID_BYTES + 64 },
     serverFactory: (fastifyHandler) => {
       const server = http.createServer(nodeServerOptions(idleMs), (req, res) => {
         if (fastPath === null || !fastPath(req, res)) fastifyHandler(req, res);

@@ -9,6 +9,7 @@ import { errors, GatewayError } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
 import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import { Cancel } from '../proxy/cancel.js';
+import { parsePriorityHeader } from '../scheduler/priority.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -139,6 +140,8 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
    * leaves while the model starts is dropped like a queued request: its load stops waiting.
    */
   const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive, reply: FastifyReply): Promise<'load' | 'unload'> => {
+    // Refused as a generating request is (400 invalid_request): these bypass the proxy, which reads it.
+    parsePriorityHeader(reply.request.headers['x-priority']);
     if (keepAlive === 0) {
       // Stops it once nothing is in flight (a pinned model stays); a model with no server has
       // nothing to unload, and must not start its next server with keep_alive 0.

@@ -35,15 +35,20 @@ export const ENGINE_PRIORITY_PATHS: ReadonlySet<string> = new Set([
 /** vLLM's value per class: lower is scheduled earlier. */
 export const ENGINE_PRIORITY: Record<Priority, number> = { interactive: 0, batch: 1 };
 
-const FLAG = /(?:^|\s)--scheduling-policy(?:=|\s+)priority(?:\s|$)/;
+/** Every `--scheduling-policy VALUE` (or `=VALUE`; `_` for `-`, as vLLM's FlexibleArgumentParser reads it). */
+const FLAG = /(?:^|\s)--scheduling[-_]policy(?:=|\s+)(\S*)/g;
 const flagged = new WeakMap<ModelConfig, boolean>();
 
-/** The model's server schedules by priority: its command or args say `--scheduling-policy priority` (or `=priority`). */
+/**
+ * The model's server schedules by priority: its command or args say `--scheduling-policy priority`
+ * (or `=priority`), and no later `--scheduling-policy` says otherwise (argparse: the last one wins).
+ */
 export function usesPriorityScheduling(config: ModelConfig): boolean {
   let yes = flagged.get(config);
   if (yes === undefined) {
     const words = config.runtime === 'remote' ? [] : [...(config.runtime === 'process' ? config.command : []), ...config.args];
-    yes = FLAG.test(words.join(' '));
+    const values = [...words.join(' ').matchAll(FLAG)].map((m) => m[1]);
+    yes = values.at(-1) === 'priority';
     flagged.set(config, yes);
   }
   return yes;

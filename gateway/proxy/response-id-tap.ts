@@ -12,8 +12,8 @@ export interface ResponseTap {
   end(): void;
 }
 
-/** Longest id read (vLLM's are `resp_` + 32 hex digits). */
-const MAX_ID_BYTES = 256;
+/** Longest id read (vLLM's are `resp_` + 32 hex digits; a remote proxy's may be far longer). */
+export const MAX_ID_BYTES = 256;
 /** Bytes of a JSON body scanned for its top-level `id` before giving up. */
 const MAX_JSON_SCAN = 1 << 20;
 /** Bytes of a stream's first events kept while looking for `response.created`. */

@@ -5,7 +5,8 @@
 // No orphans (P14): when given a state file, every server started is recorded there (pid = process
 // group, start time, port, config hash) until it exits, so that a gateway restarted after being
 // killed with SIGKILL adopts the servers its predecessor left running whose config still matches
-// and kills the others (reconcile). That part is Linux-only (it reads /proc); elsewhere nothing is
+// and kills the others (reconcile). Each record names the gateway process that owns it: one whose
+// owner still runs (the same config served twice) is left alone. That part is Linux-only (it reads /proc); elsewhere nothing is
 // recorded and reconcile adopts and kills nothing.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -236,6 +237,8 @@ export class ProcessRuntime implements Runtime {
   /** Pids of the records that are ours (started or adopted here), as opposed to leftovers read from the file. */
   private readonly owned = new Set<number>();
   private loaded: Promise<void> | null = null;
+  /** This gateway process, as records name their owner (procStat of our own pid, read once). */
+  private self: Promise<{ pid: number; startTime: number } | null> | null = null;
   private writing: Promise<void> = Promise.resolve();
 
   /** @param opts the config's folder (relative paths in `command` resolve against it), or options. */
@@ -266,8 +269,23 @@ export class ProcessRuntime implements Runtime {
     return this.writing;
   }
 
-  /** Records a server (started or adopted here) until it exits. */
-  private async track(record: ProcessRecord, exited: Promise<unknown>): Promise<void> {
+  private owner(): Promise<{ pid: number; startTime: number } | null> {
+    this.self ??= procStat(process.pid).then((s) => (s ? { pid: process.pid, startTime: s.startTime } : null));
+    return this.self;
+  }
+
+  /** Another gateway process that is still running owns this record (it started or adopted the server). */
+  private async ownedElsewhere(r: ProcessRecord): Promise<boolean> {
+    if (!r.owner) return false;
+    const me = await this.owner();
+    if (me && r.owner.pid === me.pid && r.owner.startTime === me.startTime) return false;
+    return isSameProcess(r.owner.pid, r.owner.startTime);
+  }
+
+  /** Records a server (started or adopted here) until it exits; this gateway becomes its owner. */
+  private async track(recordIn: ProcessRecord, exited: Promise<unknown>): Promise<void> {
+    const owner = await this.owner();
+    const record: ProcessRecord = owner ? { ...recordIn, owner } : recordIn;
     this.records.set(record.pid, record);
     this.owned.add(record.pid);
     void exited.then(() => {
@@ -326,6 +344,11 @@ export class ProcessRuntime implements Runtime {
     const kills: Array<Promise<void>> = [];
     for (const r of [...this.records.values()]) {
       if (this.owned.has(r.pid)) continue; // started by this runtime
+      if (await this.ownedElsewhere(r)) {
+        // A gateway on the same config runs (this one was started twice): its servers are its own.
+        this.log?.info({ model: r.modelId, pid: r.pid, owner: r.owner!.pid }, 'left to the running gateway that owns it');
+        continue;
+      }
       const stat = await procStat(r.pid);
       const sameProcess = stat !== null && stat.startTime === r.startTime && stat.state !== 'Z' && stat.state !== 'X';
       if (!sameProcess) {

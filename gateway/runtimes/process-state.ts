@@ -22,6 +22,11 @@ export interface ProcessRecord {
   hash: string;
   /** The GPUs placement gave it (CUDA_VISIBLE_DEVICES), so an adopted server is booked where it runs. */
   gpuIndices?: number[];
+  /**
+   * The gateway process that started or adopted it (pid and start time). While that gateway runs,
+   * another one on the same config (run twice by mistake) neither adopts nor kills the server.
+   */
+  owner?: { pid: number; startTime: number };
 }
 
 interface StateFile {
@@ -60,8 +65,15 @@ function isRecord(v: unknown): v is ProcessRecord {
     posInt(r.port) &&
     (r.port as number) < 65536 &&
     typeof r.hash === 'string' &&
-    (r.gpuIndices === undefined || (Array.isArray(r.gpuIndices) && r.gpuIndices.every((i) => Number.isInteger(i) && (i as number) >= 0)))
+    (r.gpuIndices === undefined || (Array.isArray(r.gpuIndices) && r.gpuIndices.every((i) => Number.isInteger(i) && (i as number) >= 0))) &&
+    (r.owner === undefined || isOwner(r.owner))
   );
+}
+
+function isOwner(v: unknown): v is { pid: number; startTime: number } {
+  if (!v || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return Number.isInteger(o.pid) && (o.pid as number) > 0 && Number.isInteger(o.startTime) && (o.startTime as number) >= 0;
 }
 
 /** Parses the state file's text; entries that are not well-formed records are dropped. Pure. */
@@ -81,6 +93,7 @@ export function parseStateText(text: string): ProcessRecord[] {
     port: r.port,
     hash: r.hash,
     ...(r.gpuIndices ? { gpuIndices: [...r.gpuIndices] } : {}),
+    ...(r.owner ? { owner: { pid: r.owner.pid, startTime: r.owner.startTime } } : {}),
   }));
 }
 

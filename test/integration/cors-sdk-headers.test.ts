@@ -105,6 +105,11 @@ describe('CORS preflight: the SDKs’ request headers are allowed', () => {
     for (const n of OLLAMA) expect(allowed, n).toContain(n);
   });
 
+  it('the gateway’s own request headers: X-Priority (priority lanes) and X-Request-Id', async () => {
+    const allowed = await preflight(['content-type', 'authorization', 'X-Priority', 'x-request-id']);
+    for (const n of ['x-priority', 'x-request-id']) expect(allowed, n).toContain(n);
+  });
+
   it('a header no SDK sends is not allowed', async () => {
     const allowed = await preflight(['content-type', 'x-evil-header']);
     expect(allowed).toContain('content-type');

@@ -277,7 +277,7 @@ describe('HTTP-layer refusals are in the OpenAI shape, with catalogue codes', ()
     ['NUL in a header', `GET /v1/models HTTP/1.1\r\n${head}X-Bad: a\0b\r\n\r\n`, 400, 'invalid_request'],
     ['HTTP/1.1 without Host', `GET /v1/models HTTP/1.1\r\nAuthorization: Bearer ${KEY}\r\n\r\n`, 400, 'invalid_request'],
     ['a 20 KB header', `GET /v1/models HTTP/1.1\r\n${head}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
-    ['a path parameter over the limit', `GET /gateway/models/${'m'.repeat(300)}/logs HTTP/1.1\r\n${head}\r\n`, 414, 'uri_too_long'],
+    ['a path parameter over the limit', `GET /gateway/models/${'m'.repeat(1000)}/logs HTTP/1.1\r\n${head}\r\n`, 414, 'uri_too_long'],
     ['a bad percent-encoding', `GET /gateway/models/%zz/logs HTTP/1.1\r\n${head}\r\n`, 400, 'invalid_request'],
     [
       'a Content-Type that is no media type',

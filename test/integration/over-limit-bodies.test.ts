@@ -1,5 +1,6 @@
 // A body over limits.maxBodyBytes is answered 413 with `Connection: close`, and the gateway stops
-// reading it: the connection is closed, not kept to swallow the rest of a body that may be endless.
+// reading it soon: the connection is closed after a bounded lingering read (linger.ts: so that a
+// client still sending gets to read the answer), not kept to swallow a body that may be endless.
 // Both ways a proxied request can come in (the fast path, and Fastify's router for the requests
 // it leaves to it), with the length announced (`Content-Length: 1 TiB`) or not (chunked). Raw
 // sockets: the client goes on sending until the gateway closes the connection.

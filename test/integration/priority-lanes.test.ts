@@ -169,7 +169,10 @@ describe('engine priority', () => {
 
   beforeAll(async () => {
     const yaml = baseYaml(
-      `models:\n${processModel('eng-prio', { knobs: ['--scheduling-policy', 'priority'] })}\n${processModel('eng-fcfs')}`,
+      `models:\n${processModel('eng-prio', { knobs: ['--scheduling-policy', 'priority'] })}\n${processModel('eng-fcfs')}\n` +
+        // vLLM's parser: a repeated flag's last value wins, and `_` in a flag's name reads as `-`.
+        `${processModel('eng-last', { knobs: ['--scheduling-policy', 'priority', '--scheduling-policy=fcfs'] })}\n` +
+        `${processModel('eng-underscore', { knobs: ['--scheduling_policy', 'priority'] })}`,
     ).replace('listen: { host: 127.0.0.1, port: 0 }', 'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }');
     t = await startGateway(yaml);
     ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
@@ -216,10 +219,61 @@ describe('engine priority', () => {
     expect((await last('eng-prio', 'sp-ollama')).priority).toBe(1);
   });
 
+  it('the flag as vLLM reads it: the last of a repeated --scheduling-policy, and --scheduling_policy', async () => {
+    const sent = '{"model":"eng-last","messages":[{"role":"user","content":"hi"}]}';
+    const res = await http(t.url, '/v1/chat/completions', { body: sent, headers: { 'x-request-id': 'last-fcfs', 'x-priority': 'batch' } });
+    expect(res.status).toBe(200); // an fcfs engine refuses a priority other than 0
+    expect(bytes(await last('eng-last', 'last-fcfs'))).toBe(sent);
+    const under = '{"model":"eng-underscore","prompt":"x","max_tokens":1}';
+    expect(
+      (await http(t.url, '/v1/completions', { body: under, headers: { 'x-request-id': 'under', 'x-priority': 'batch' } })).status,
+    ).toBe(200);
+    expect((await last('eng-underscore', 'under')).priority).toBe(1);
+  });
+
   it('without the flag the body is byte-exact (a spliced priority 1 would be refused by the engine)', async () => {
     const sent = '{"model":"eng-fcfs",\n "messages":[{"role":"user","content":"hi"}]}';
     const res = await http(t.url, '/v1/chat/completions', { body: sent, headers: { 'x-request-id': 'fcfs-batch', 'x-priority': 'batch' } });
     expect(res.status).toBe(200);
     expect(bytes(await last('eng-fcfs', 'fcfs-batch'))).toBe(sent);
+  });
+});
+
+describe('Ollama load-only requests', () => {
+  let t: TestGateway;
+  let ollamaUrl: string;
+
+  beforeAll(async () => {
+    const yaml = baseYaml(`models:\n${processModel('cold')}\n${processModel('warm')}`).replace(
+      'listen: { host: 127.0.0.1, port: 0 }',
+      'listen: { host: 127.0.0.1, port: 0, ollamaPort: 0 }',
+    );
+    t = await startGateway(yaml);
+    ollamaUrl = `http://127.0.0.1:${t.gw.ollamaPort}`;
+    expect((await admin(t.url, '/gateway/models/warm/load')).status).toBe(200);
+  });
+
+  it('a bad X-Priority on a load (or unload) with nothing to generate is 400 too: nothing is started or stopped', async () => {
+    const headers = { 'x-priority': 'urgent' };
+    for (const [path, body] of [
+      ['/api/generate', { model: 'cold', prompt: '' }],
+      ['/api/chat', { model: 'cold', messages: [] }],
+      ['/api/embed', { model: 'cold' }],
+      ['/api/embeddings', { model: 'cold' }],
+      ['/api/generate', { model: 'warm', prompt: '', keep_alive: 0 }],
+      ['/api/chat', { model: 'warm', messages: [], keep_alive: 0 }],
+    ] as const) {
+      const res = await post(ollamaUrl, path, body, headers);
+      expect(res.status, `${path} ${JSON.stringify(body)}`).toBe(400);
+      expect(res.json).toEqual({ error: 'X-Priority must be "interactive" or "batch", not "urgent"' });
+    }
+    expect((await t.model('cold')).state).toBe('stopped');
+    const warm = await t.model('warm');
+    expect(warm.state).toBe('ready');
+    expect(warm.keepAliveSeconds ?? null).toBeNull(); // the refused keep_alive 0 was not applied
+    // A good header loads as before.
+    const ok = await post(ollamaUrl, '/api/generate', { model: 'cold', prompt: '' }, { 'x-priority': 'batch' });
+    expect(ok.status).toBe(200);
+    expect(ok.json).toMatchObject({ done: true, done_reason: 'load' });
   });
 });

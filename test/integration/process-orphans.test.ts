@@ -42,13 +42,17 @@ interface Serve {
   exited: Promise<number | null>;
 }
 
-/** `node gateway/bin.mjs serve --config <file>`, resolved once it prints `listening on`. */
-async function serve(file: string): Promise<Serve> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
+function spawnServe(file: string, port: number): ChildProcess {
+  return spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', String(port)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'info' },
   });
+}
+
+/** `node gateway/bin.mjs serve --config <file>`, resolved once it prints `listening on`. */
+async function serve(file: string): Promise<Serve> {
+  const child = spawnServe(file, 0);
   await remember(child.pid!, false);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -220,6 +224,69 @@ describe.runIf(process.platform === 'linux')('process models after the gateway w
       expect(existsSync(stateFile)).toBe(false);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- serve output:\n${gw.output().slice(-3000)}`, { cause: err });
+    } finally {
+      if (gw.child.exitCode === null && gw.child.signalCode === null) await sigkill(gw);
+    }
+  });
+
+  it('a second gateway on the same config while the first runs leaves the first’s servers alone', { timeout: 120_000 }, async () => {
+    ensureBuilt();
+    const { file, stateFile } = configFiles('gw-orphans-twice-');
+    writeFileSync(file, baseYaml(`models:\n${processModel('twice')}`));
+    const gw = await serve(file);
+    let out = '';
+    try {
+      expect((await post(gw.url, '/v1/chat/completions', chat('twice'))).status).toBe(200);
+      const endpoint = (await modelStatus(gw.url, 'twice')).endpoint!;
+      const pid: number = (await http(endpoint, '/mock/stats')).json.pid;
+      await remember(pid, true);
+      const mock = started.find((p) => p.pid === pid)!;
+
+      // Run again by mistake, on the port in use: it cannot listen and exits 1. It must neither adopt
+      // the running gateway's server (and stop it on its way out) nor kill it as a leftover.
+      const second = spawnServe(file, Number(new URL(gw.url).port));
+      await remember(second.pid!, false);
+      second.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      second.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+      expect(await new Promise<number | null>((r) => second.once('exit', (code) => r(code)))).toBe(1);
+      expect(out).toMatch(/EADDRINUSE/);
+      expect(out).not.toMatch(/adopted running process model server|killing leftover/);
+      expect(await gone(mock)).toBe(false);
+      expect((await modelStatus(gw.url, 'twice')).state).toBe('ready');
+      expect((await post(gw.url, '/v1/chat/completions', chat('twice'))).status).toBe(200);
+      expect((await http(endpoint, '/mock/stats')).json.pid).toBe(pid);
+      expect((await readStateFile(stateFile)).map((r) => r.pid)).toEqual([pid]);
+
+      // The same with a free port: both run; the second starts its own server, the first keeps its own.
+      const third = await serve(file);
+      try {
+        expect(third.output()).not.toMatch(/adopted running process model server|killing leftover/);
+        expect((await modelStatus(third.url, 'twice')).state).toBe('stopped');
+        third.child.kill('SIGTERM');
+        expect(await third.exited).toBe(0);
+      } finally {
+        if (third.child.exitCode === null && third.child.signalCode === null) await sigkill(third);
+      }
+      expect(await gone(mock)).toBe(false);
+      expect((await post(gw.url, '/v1/chat/completions', chat('twice'))).status).toBe(200);
+
+      // Killed with SIGKILL, its server is a leftover again: the next gateway adopts it.
+      await sigkill(gw);
+      const next = await serve(file);
+      try {
+        expect(next.output()).toMatch(/adopted running process model server/);
+        expect((await modelStatus(next.url, 'twice')).endpoint).toBe(endpoint);
+        next.child.kill('SIGTERM');
+        expect(await next.exited).toBe(0);
+      } finally {
+        if (next.child.exitCode === null && next.child.signalCode === null) await sigkill(next);
+      }
+      expect(await gone(mock)).toBe(true);
+      expect(existsSync(stateFile)).toBe(false);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- serve output:\n${gw.output().slice(-3000)}\n--- second:\n${out.slice(-2000)}`, {
+        cause: err,
+      });
     } finally {
       if (gw.child.exitCode === null && gw.child.signalCode === null) await sigkill(gw);
     }

@@ -296,6 +296,15 @@ describe('validation rules (each with its key path)', () => {
     expect([config.scheduling.defaultPriority, config.scheduling.batchSwapAfterSeconds]).toEqual(['batch', 120]);
     badAt('auth: { apiKeys: [{ key: k1, priority: urgent }] }', 'auth.apiKeys.0', /priority: "interactive" \| "batch"/);
     badAt('auth: { apiKeys: [{ key: k1, prio: batch }] }', 'auth.apiKeys.0', /priority: "interactive" \| "batch"/);
+    // A key with a class listed again (plain, or with another class) would get one of them silently.
+    badAt('auth: { apiKeys: [k1, { key: k1, priority: batch }] }', 'auth.apiKeys.1', /auth\.apiKeys\.0/);
+    badAt(
+      'auth: { apiKeys: [{ key: k1, priority: batch }, k2, { key: k1, priority: interactive }] }',
+      'auth.apiKeys.2',
+      /auth\.apiKeys\.0/,
+    );
+    expect(bad('auth: { apiKeys: [k-secret-1, { key: k-secret-1, priority: batch }] }').join()).not.toMatch(/k-secret-1/);
+    expect(ok('auth: { apiKeys: [k1, k1, { key: k2, priority: batch }] }').auth.apiKeys).toEqual(['k1', 'k1', 'k2']);
     badAt('scheduling: { defaultPriority: low }', 'scheduling.defaultPriority', /"interactive" \| "batch"/);
     badAt('scheduling: { batchSwapAfterSeconds: -1 }', 'scheduling.batchSwapAfterSeconds', />= 0/);
   });

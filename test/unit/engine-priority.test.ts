@@ -20,6 +20,10 @@ describe('usesPriorityScheduling', () => {
 
   it('not for fcfs, a look-alike flag, or a remote model', () => {
     expect(usesPriorityScheduling(docker(['--scheduling-policy', 'fcfs']))).toBe(false);
+    expect(usesPriorityScheduling(docker(['--scheduling-policy', 'priority', '--scheduling-policy', 'fcfs']))).toBe(false);
+    expect(usesPriorityScheduling(proc(['vllm', 'serve', 'm', '--scheduling-policy=fcfs'], ['--scheduling_policy', 'priority']))).toBe(
+      true,
+    );
     expect(usesPriorityScheduling(docker(['--scheduling-policy=priority-ish']))).toBe(false);
     expect(usesPriorityScheduling(docker(['--x-scheduling-policy', 'priority']))).toBe(false);
     expect(usesPriorityScheduling(docker([]))).toBe(false);
