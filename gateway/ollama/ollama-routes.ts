@@ -9,7 +9,7 @@ import { errors, GatewayError } from '../errors.js';
 import { fromFastify, type Proxy } from '../http/proxy-routes.js';
 import { GO_MAX_DURATION_SECONDS } from '../scheduler/idle-policy.js';
 import { Cancel } from '../proxy/cancel.js';
-import { parsePriorityHeader } from '../scheduler/priority.js';
+import { createPriorityOf } from '../http/request-priority.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StatusDocument } from '../status-types.js';
@@ -25,8 +25,8 @@ type Json = Record<string, unknown>;
 
 export interface OllamaDeps {
   scheduler: Scheduler;
-  /** Its sourcePath: where a model to pull would have to be added. */
-  config: { sourcePath: string | null };
+  /** Its sourcePath: where a model to pull would have to be added; auth and scheduling for a load's class. */
+  config: { sourcePath: string | null } & Parameters<typeof createPriorityOf>[0];
   proxy: Proxy;
   status(): StatusDocument;
   /** When the gateway loaded its config: the models' modified_at. */
@@ -67,6 +67,7 @@ function readJson(request: FastifyRequest): Json {
 
 export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): void {
   const { scheduler } = deps;
+  const priorityOf = createPriorityOf(deps.config);
 
   /** The model a body names (`model`, or the older `name`); 400 without one, 404 when not configured. */
   const named = (body: Json): { entry: ModelEntry; name: string } => {
@@ -140,8 +141,9 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
    * leaves while the model starts is dropped like a queued request: its load stops waiting.
    */
   const loadOrUnload = async (entry: ModelEntry, keepAlive: KeepAlive, reply: FastifyReply): Promise<'load' | 'unload'> => {
-    // Refused as a generating request is (400 invalid_request): these bypass the proxy, which reads it.
-    parsePriorityHeader(reply.request.headers['x-priority']);
+    // Classed as a generating request is (a bad X-Priority: 400 invalid_request); these bypass the
+    // proxy, which reads it for the others. A batch load waits for memory as batch requests do.
+    const priority = priorityOf(reply.request.headers);
     if (keepAlive === 0) {
       // Stops it once nothing is in flight (a pinned model stays); a model with no server has
       // nothing to unload, and must not start its next server with keep_alive 0.
@@ -154,7 +156,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: OllamaDeps): vo
     };
     reply.raw.once('close', onClose);
     try {
-      await scheduler.load(entry, gone);
+      await scheduler.load(entry, gone, priority);
     } finally {
       reply.raw.removeListener('close', onClose);
     }

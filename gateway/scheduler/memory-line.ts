@@ -258,15 +258,18 @@ function holderPhase(e: ModelEntry): HolderFacts['phase'] {
 
 /**
  * A start in line, as the decision sees it: its place is its oldest waiting request (or load()
- * call), by class (priority.ts); a load() call counts as interactive (someone asked for it).
+ * call), by class (priority.ts). A load() call has its caller's class: the dashboard's and the
+ * tray's are interactive, an Ollama load-only request's is its X-Priority's or its key's.
  */
 function contenderFacts(c: Contender, hostIds: HostGpuIds | null): ContenderFacts {
   const e = c.entry;
   const config = e.config as LocalModelConfig;
-  const loadAt = e.explicitStarts > 0 ? c.registeredAt : Infinity;
-  const interactive = Math.min(e.queue.oldestWaitingAt('interactive') ?? Infinity, loadAt);
-  const batch = e.queue.oldestWaitingAt('batch');
-  const since = Math.min(interactive, batch ?? Infinity);
+  const loads = e.explicitStartsByPriority;
+  const loadAt = (n: number) => (n > 0 ? c.registeredAt : Infinity);
+  const interactive = Math.min(e.queue.oldestWaitingAt('interactive') ?? Infinity, loadAt(loads.interactive));
+  const batchAt = Math.min(e.queue.oldestWaitingAt('batch') ?? Infinity, loadAt(loads.batch));
+  const batch = batchAt === Infinity ? null : batchAt;
+  const since = Math.min(interactive, batchAt);
   const waking = e.state === 'waking';
   // A wake needs its budget where it sleeps.
   const gpus = waking ? [...e.gpuIndices] : config.gpus;

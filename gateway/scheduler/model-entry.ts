@@ -19,6 +19,7 @@ import {
   type Phase,
 } from './lifecycle.js';
 import { ModelQueue } from './model-queue.js';
+import type { ByPriority, Priority } from './priority.js';
 
 export { coolDownMs, type MemoryWait } from './lifecycle.js';
 
@@ -26,7 +27,7 @@ export class ModelEntry {
   private lc: Lifecycle;
   private _lastUsedAt: number | null = null;
   private _keepAliveSeconds: number | null = null;
-  private _explicitStarts = 0;
+  private _explicitStarts: ByPriority<number> = { interactive: 0, batch: 0 };
   readonly queue: ModelQueue;
 
   constructor(
@@ -69,9 +70,9 @@ export class ModelEntry {
     return true;
   }
 
-  /** A load() or preload begins (+1) or ends (-1) waiting for this model's start. */
-  countExplicitStart(delta: 1 | -1): void {
-    this._explicitStarts += delta;
+  /** A load() or preload of this class begins (+1) or ends (-1) waiting for this model's start. */
+  countExplicitStart(delta: 1 | -1, priority: Priority): void {
+    this._explicitStarts[priority] += delta;
   }
 
   get id(): string {
@@ -151,6 +152,10 @@ export class ModelEntry {
   }
   /** load() and preload calls waiting for the current start (requests wait in the queue instead). */
   get explicitStarts(): number {
+    return this._explicitStarts.interactive + this._explicitStarts.batch;
+  }
+  /** Those calls by class: an Ollama load-only request keeps its X-Priority / key class. */
+  get explicitStartsByPriority(): Readonly<ByPriority<number>> {
     return this._explicitStarts;
   }
 

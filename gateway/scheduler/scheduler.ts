@@ -334,15 +334,15 @@ export class Scheduler extends EventEmitter {
    * the start, so a start still waiting for memory that nobody else wants is given up, as for a
    * request that leaves the queue (P5), rather than evicting a model later for it.
    */
-  async load(entry: ModelEntry, signal?: AbortLike): Promise<void> {
-    const refused = startRefusal(this.admissionFacts(entry, 'interactive', false));
+  async load(entry: ModelEntry, signal?: AbortLike, priority: Priority = 'interactive'): Promise<void> {
+    const refused = startRefusal(this.admissionFacts(entry, priority, false));
     if (refused) throw refused;
     if (signal?.aborted) throw errors.clientGoneWaiting();
-    entry.countExplicitStart(1);
+    entry.countExplicitStart(1, priority);
     try {
       await (signal ? untilAborted(this.ensureStarted(entry), signal) : this.ensureStarted(entry));
     } finally {
-      entry.countExplicitStart(-1);
+      entry.countExplicitStart(-1, priority);
       this.changed(); // a start that waits for memory may now be wanted by nobody
     }
     this.idle.arm(entry);
