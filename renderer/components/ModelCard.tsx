@@ -368,8 +368,9 @@ export function ModelCard(props: ModelCardProps): ReactElement {
           </div>
         </div>
         <div className="stat">
-          <div className="stat-label">GPU</div>
-          <div className="stat-value num">
+          <div className="stat-label">{typeof m.host === 'string' ? 'Host · GPU' : 'GPU'}</div>
+          <div className="stat-value num" title={typeof m.host === 'string' ? `GPU ${m.gpus.join(', ')} on host ${m.host}` : undefined}>
+            {typeof m.host === 'string' ? <span className="strong">{m.host} · </span> : null}
             {m.gpus.length > 0 ? m.gpus.join(', ') : <span className="muted">{remote ? 'remote' : 'auto'}</span>}
           </div>
         </div>

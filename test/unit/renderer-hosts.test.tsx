@@ -33,4 +33,13 @@ describe('dashboard with remote hosts', () => {
     expect(segs(local).every((id) => onLocal.includes(id!))).toBe(true);
     expect(segs(a).length + segs(local).length).toBeGreaterThan(0);
   });
+
+  it('each model card names the host it runs on beside its GPUs', async () => {
+    const doc = hostsStatus();
+    render(<App api={new FakeApi(doc)} />);
+    const onA = doc.models.find((m) => m.host === 'gpu-a')!;
+    const card = await screen.findByRole('group', { name: onA.id });
+    within(card).getByText('Host · GPU');
+    expect(within(card).getByTitle(`GPU ${onA.gpus.join(', ')} on host gpu-a`).textContent).toBe(`gpu-a · ${onA.gpus.join(', ')}`);
+  });
 });
