@@ -1,27 +1,15 @@
 // The CLI's lifecycle log lines are written before the action they announce, so a SIGKILL right
 // after cannot lose them (request lines alone are batched, up to 100 ms).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isSameProcess, readStateFile } from '../../gateway/runtimes/process-state.js';
 import { request } from 'undici';
-import { baseYaml, chat, processModel, REPO_ROOT, waitUntil } from './helpers.js';
-
-/** Builds dist when it is older than the sources this test runs (`npm test` builds first). */
-function ensureBuilt(): void {
-  const fresh = ['gateway/cli.ts', 'gateway/cli-log-destination.ts', 'gateway/scheduler/scheduler.ts'].every((src) => {
-    const out = path.join(REPO_ROOT, 'dist', src.replace(/\.ts$/, '.js'));
-    return existsSync(out) && statSync(out).mtimeMs >= statSync(path.join(REPO_ROOT, src)).mtimeMs;
-  });
-  if (fresh) return;
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: REPO_ROOT,
-    stdio: 'ignore',
-  });
-}
+import { spawnServe } from './cli-serve.js';
+import { ensureBuilt } from './ensure-built.js';
+import { baseYaml, chat, processModel, waitUntil } from './helpers.js';
 
 describe.runIf(process.platform === 'linux')('serve killed with SIGKILL', () => {
   it('the "model ready" line of a model that just became ready is in the log', { timeout: 60_000 }, async () => {
@@ -29,11 +17,7 @@ describe.runIf(process.platform === 'linux')('serve killed with SIGKILL', () => 
     const dir = mkdtempSync(path.join(tmpdir(), 'gw-loglines-'));
     const file = path.join(dir, 'gateway.yaml');
     writeFileSync(file, baseYaml(`models:\n${processModel('ll1')}`));
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: 'info' },
-    });
+    const child = spawnServe(file);
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (out += c.toString()));

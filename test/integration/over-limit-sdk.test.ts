@@ -6,14 +6,15 @@
 // The gateway runs as its own process (`node gateway/bin.mjs serve`): in the test's own process
 // the client's writes and the gateway's close take turns on one event loop and the race is hidden.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveCli } from './cli-serve.js';
 import { ensureBuilt } from './ensure-built.js';
-import { baseYaml, chat, cleanupAll, killChild, post, REPO_ROOT, spawnMock, waitUntil } from './helpers.js';
+import { baseYaml, chat, cleanupAll, killChild, post, spawnMock } from './helpers.js';
 
 const LIMIT = 1024 * 1024;
 let child: ChildProcess;
@@ -30,14 +31,7 @@ beforeAll(async () => {
     file,
     baseYaml(`models:\n  r1: { runtime: remote, url: "${mock.url}" }`, { limits: `{ queueTimeoutSeconds: 5, maxBodyBytes: ${LIMIT} }` }),
   );
-  child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  url = await waitUntil(() => /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1], 20_000, 'serve to listen');
+  ({ child, url } = await serveCli(file));
   openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 });
 }, 240_000);
 afterAll(async () => {

@@ -4,15 +4,15 @@
 // kills the leftover before /ready answers 200 and starts a new server on the next request. The GPUs
 // a server was given are recorded, and the adopted server is booked on them (not on GPU 0).
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { descendantPids } from '../../gateway/gpu/process-tree.js';
 import { isSameProcess, procStat, readStateFile } from '../../gateway/runtimes/process-state.js';
-import { baseYaml, chat, http, post, processModel, REPO_ROOT, waitUntil } from './helpers.js';
+import { baseYaml, chat, http, post, processModel, waitUntil } from './helpers.js';
 import { ensureBuilt } from './ensure-built.js';
+import { serveCli, spawnServe, type CliServe } from './cli-serve.js';
 
 /** Every process these tests caused, by pid and start time, so cleanup kills only those. */
 const started: Array<{ pid: number; startTime: number; group: boolean }> = [];
@@ -35,39 +35,14 @@ async function remember(pid: number, group: boolean): Promise<void> {
   if (s) started.push({ pid, startTime: s.startTime, group });
 }
 
-interface Serve {
-  child: ChildProcess;
-  url: string;
-  output(): string;
-  exited: Promise<number | null>;
+/** `serve` as a user runs it, its process remembered for the leak check. */
+async function serve(file: string): Promise<CliServe> {
+  const s = await serveCli(file);
+  await remember(s.child.pid!, false);
+  return s;
 }
 
-function spawnServe(file: string, port: number): ChildProcess {
-  return spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', String(port)], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'info' },
-  });
-}
-
-/** `node gateway/bin.mjs serve --config <file>`, resolved once it prints `listening on`. */
-async function serve(file: string): Promise<Serve> {
-  const child = spawnServe(file, 0);
-  await remember(child.pid!, false);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const url = await waitUntil(() => /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1], 20_000, 'serve to listen', 20).catch(
-    (err: Error) => {
-      child.kill('SIGKILL');
-      throw new Error(`${err.message}\n--- serve output:\n${out.slice(-3000)}`);
-    },
-  );
-  return { child, url, output: () => out, exited };
-}
-
-async function sigkill(s: Serve): Promise<void> {
+async function sigkill(s: CliServe): Promise<void> {
   s.child.kill('SIGKILL');
   await s.exited;
 }
