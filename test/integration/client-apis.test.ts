@@ -130,7 +130,7 @@ describe('Responses API (openai SDK)', () => {
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     const raw = await post(t.url, `/v1/responses/${done.id}/cancel`, '');
     expect(raw.status).toBe(400);
-    expect(raw.json.message).toBe('Cannot cancel a synchronous response.'); // vLLM's own body, passed through
+    expect(raw.json.error.message).toBe('Cannot cancel a synchronous response.'); // vLLM's own body, passed through
   });
 
   it('an unknown id, or one whose server stopped since, is the gateway’s own 404 not_found (nothing started)', async () => {

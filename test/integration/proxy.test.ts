@@ -151,11 +151,7 @@ describe('upstream responses', () => {
       const res = await post(t.url, '/v1/chat/completions', chat('m1'), { 'x-mock-status': String(status) });
       expect(res.status).toBe(status);
       expect(res.json).toEqual({
-        object: 'error',
-        message: `mock error (x-mock-status: ${status})`,
-        type: expect.any(String),
-        param: null,
-        code: status,
+        error: { message: `mock error (x-mock-status: ${status})`, type: expect.any(String), param: null, code: status },
       });
     }
     const custom = await post(

@@ -475,7 +475,7 @@ describe('serving', () => {
   it('status knob: the status with a vLLM error body, or a custom one', async () => {
     const a = await json(m.port, 'POST', '/v1/chat/completions', { model: 'mock-a', messages: [] }, { 'x-mock-status': '503' });
     expect(a.status).toBe(503);
-    expect(a.body).toMatchObject({ object: 'error', type: 'ServiceUnavailableError', param: null, code: 503 });
+    expect(a.body).toMatchObject({ error: { type: 'ServiceUnavailableError', param: null, code: 503 } });
     const b = await raw(
       m.port,
       'POST',
@@ -497,12 +497,10 @@ describe('serving', () => {
   it('wrong model 404, invalid JSON 400, unknown path 404, admin path reached', async () => {
     const w = await raw(m.port, 'POST', '/v1/chat/completions', { model: 'x', messages: [] });
     expect(w.status).toBe(404);
-    expect(w.body.toString()).toBe(
-      '{"object":"error","message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}',
-    );
+    expect(w.body.toString()).toBe('{"error":{"message":"The model `x` does not exist.","type":"NotFoundError","param":null,"code":404}}');
     const bad = await json(m.port, 'POST', '/v1/chat/completions', '{"model": ');
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ object: 'error', type: 'BadRequestError', code: 400 });
+    expect(bad.body).toMatchObject({ error: { type: 'BadRequestError', code: 400 } });
     expect((await raw(m.port, 'GET', '/nope')).status).toBe(404);
     const a = await json(m.port, 'POST', '/pause', {});
     expect(a.status).toBe(200);
@@ -573,10 +571,10 @@ describe('serving', () => {
     expect(rs.body.store).toBe(false);
     const got = await json(m.port, 'GET', `/v1/responses/${rs.body.id}`);
     expect(got.status).toBe(404);
-    expect(got.body.message).toBe(`Response with id '${rs.body.id}' not found.`);
+    expect(got.body.error.message).toBe(`Response with id '${rs.body.id}' not found.`);
     const bg = await json(m.port, 'POST', '/v1/responses', { model: 'mock-a', input: 'hi', background: true });
     expect(bg.status).toBe(400);
-    expect(bg.body.message).toContain('VLLM_ENABLE_RESPONSES_API_STORE=1');
+    expect(bg.body.error.message).toContain('VLLM_ENABLE_RESPONSES_API_STORE=1');
   });
 
   it('/mock/received records method, path with query, lower-case headers, body; /mock/reset clears', async () => {
@@ -637,7 +635,7 @@ describe('tool calls and reasoning (as vLLM with --enable-auto-tool-choice / --r
   it('tools without --enable-auto-tool-choice: 400 with vLLM’s message', async () => {
     const r = await json(plain.port, 'POST', '/v1/chat/completions', { model: 'plain', messages: [{ role: 'user', content: 'x' }], tools });
     expect(r.status).toBe(400);
-    expect(r.body.message).toBe('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set');
+    expect(r.body.error.message).toBe('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set');
   });
 
   it('a tool call, not streamed: tool_calls with JSON-text arguments, null content, finish_reason tool_calls', async () => {
@@ -1051,7 +1049,7 @@ describe('request priority (as vLLM with --scheduling-policy)', () => {
       expect((await received(m, 'p0'))?.priority).toBe(0);
       const r = await json(m.port, 'POST', '/v1/chat/completions', chat(1));
       expect(r.status).toBe(400);
-      expect(r.body.message).toBe('Got priority 1 but Priority scheduling is not enabled.');
+      expect(r.body.error.message).toBe('Got priority 1 but Priority scheduling is not enabled.');
       expect((await json(m.port, 'POST', '/v1/embeddings', { model: 'mock-a', input: 'x', priority: 1 })).status).toBe(400);
       // tokenize has no priority field: an extra key is ignored, as pydantic's extra="allow" does
       expect((await json(m.port, 'POST', '/tokenize', { model: 'mock-a', prompt: 'x', priority: 1 })).status).toBe(200);
