@@ -13,10 +13,13 @@ export function createPriorityOf(config: Pick<GatewayConfig, 'auth'> & { schedul
   const byKey = new Map((config.auth.keyPriorities ?? []).map((k) => [k.key, k.priority]));
   const defaultPriority = config.scheduling?.defaultPriority ?? 'interactive';
   return function priorityOf(headers) {
+    const header = headers['x-priority'];
+    // The usual request (no X-Priority, no key classes) takes the default without building the facts.
+    if (header === undefined && byKey.size === 0) return defaultPriority;
     // The access check (access.ts) has already let the key in; this only reads its class.
     const key = byKey.size > 0 ? (bearer(headers.authorization) ?? apiKeyHeader(headers['x-api-key'])) : null;
     return requestPriority({
-      header: headers['x-priority'],
+      header,
       keyPriority: key === null ? undefined : byKey.get(key),
       defaultPriority,
     });

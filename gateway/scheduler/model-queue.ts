@@ -118,6 +118,8 @@ export class ModelQueue {
 
   /** Hand free slots to waiters in admission order (interactive first). Only called while the model is ready. */
   grant(): void {
+    // Called as every request ends: with nobody waiting (the usual case) no lane iterator is made.
+    if (this.waiting.size === 0) return;
     let changed = false;
     for (const waiter of this.waiting) {
       if (this.inFlight.size >= this.limits.maxConcurrent) break;

@@ -34,6 +34,16 @@ describe('ModelQueue', () => {
     expect((await settled(tickets[1].granted))?.ok).toBe(true);
   });
 
+  it('grant with nobody waiting changes nothing and reports no change', () => {
+    const { q, changes } = queue(1);
+    q.grant();
+    const lease = q.leaseNow('a');
+    q.grant();
+    lease.release();
+    q.grant();
+    expect([q.inFlight.size, q.queued, changes()]).toEqual([0, 0, 2]); // the lease and its release only
+  });
+
   it('grant hands slots in FIFO order up to maxConcurrent', async () => {
     const { q, changes } = queue(2);
     const tickets = ['a', 'b', 'c'].map((id) => q.enqueue(id));
