@@ -37,9 +37,9 @@ export default tseslint.config(
     },
   },
   {
-    // The dashboard's bundle must not depend on the Electron shell: what both use lives in shared/
+    // The dashboard's bundle must not depend on the Electron shell: what both use lives in common/
     // (test/unit/import-boundaries.test.ts checks the same).
-    files: ['renderer/**/*.{ts,tsx}', 'shared/**/*.ts'],
+    files: ['renderer/**/*.{ts,tsx}', 'common/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -47,7 +47,7 @@ export default tseslint.config(
           patterns: [
             {
               group: ['electron', '**/electron/**'],
-              message: 'renderer/ and shared/ do not import electron/: move what both use to shared/',
+              message: 'renderer/ and common/ do not import electron/: move what both use to common/',
             },
           ],
         },

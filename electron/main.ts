@@ -1,6 +1,6 @@
 // Electron main: lifecycle wiring only (docs/architecture.md rule 8). Decisions live in pure modules
 // tested under Node: quit-controller.ts, tray-menu.ts, app-menu.ts, menu-refresh.ts, tray-host.ts,
-// login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts, ../shared/unload-asking-first.ts.
+// login-item.ts, login-shell-env.ts, ipc/handlers.ts, window.ts, notifications.ts, ../common/unload-asking-first.ts.
 import { app, BrowserWindow, clipboard, dialog, ipcMain, Menu, nativeTheme, Notification, powerMonitor, session, shell } from 'electron';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import { QuitController, type QuitReason } from './quit-controller.js';
 import { AppTray, toElectronTemplate } from './tray.js';
 import { chooseShellMode, preferenceFromArgs, probeTrayHost, runCommand, type ShellMode, type TrayPreference } from './tray-host.js';
 import { buildTrayMenu, modelsToUnload, type TrayAction, type TrayMenuOptions } from './tray-menu.js';
-import { unloadAskingFirst, type BusyReason } from '../shared/unload-asking-first.js';
+import { unloadAskingFirst, type BusyReason } from '../common/unload-asking-first.js';
 import { appUrls, hardenWebContents, isAppUrl, isHttpUrl, mainWindowOptions, permissionAllowed, WINDOW_CSP } from './window.js';
 
 /** Must match build/electron-builder.yml's appId: Windows ties toasts and the taskbar to it. */

@@ -4,7 +4,7 @@
 //
 // The channels to main answer with IpcResult envelopes; this file unwraps them, so the page sees
 // `status(): Promise<StatusDocument>` and friends, and errors as rejected Errors whose message is
-// `[code] message` (formatBridgeError in shared/ipc-contract.ts: only the message crosses contextBridge).
+// `[code] message` (formatBridgeError in common/ipc-contract.ts: only the message crosses contextBridge).
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import {
   formatBridgeError,
@@ -13,7 +13,7 @@ import {
   type InvokeChannel,
   type InvokeContract,
   type IpcResult,
-} from '../shared/ipc-contract.js';
+} from '../common/ipc-contract.js';
 import type { StatusDocument } from '../gateway/status-types.js';
 
 function bridgeError(code: string, message: string): Error {

@@ -1,6 +1,6 @@
 // The dashboard: GPUs with their VRAM bars, models with their state and actions, recent requests.
 import { useCallback, useMemo, useState, type ReactElement } from 'react';
-import { unloadAskingFirst } from '../shared/unload-asking-first.js';
+import { unloadAskingFirst } from '../common/unload-asking-first.js';
 import type { StatusDocument } from '../gateway/status-types.js';
 import { errorMessage, type GatewayApi } from './api/gateway-api.js';
 import { ConfirmUnload } from './components/ConfirmUnload.js';

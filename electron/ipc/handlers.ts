@@ -12,7 +12,7 @@ import {
   type InvokeContract,
   type IpcError,
   type IpcResult,
-} from '../../shared/ipc-contract.js';
+} from '../../common/ipc-contract.js';
 
 /** The parts of Electron's WebFrameMain the checks need. */
 export interface SenderFrameLike {

@@ -1,6 +1,6 @@
 // Picks the GatewayApi for where the dashboard runs: the desktop window (preload bridge present)
 // or a browser tab at /ui (HTTP + SSE, admin token from the URL fragment).
-import type { GatewayBridge } from '../../shared/ipc-contract.js';
+import type { GatewayBridge } from '../../common/ipc-contract.js';
 import type { GatewayApi } from './gateway-api.js';
 import { HttpGatewayApi } from './http-api.js';
 import { IpcGatewayApi } from './ipc-api.js';

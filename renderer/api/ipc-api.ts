@@ -1,8 +1,8 @@
 // GatewayApi over Electron IPC, through the `window.gateway` bridge the preload exposes. The
 // bridge resolves with values and rejects with Errors whose message is `[code] message`
-// (formatBridgeError in shared/ipc-contract.ts); this turns those back into ApiErrors, so that
+// (formatBridgeError in common/ipc-contract.ts); this turns those back into ApiErrors, so that
 // e.g. `model_busy` still leads to the confirm-before-force dialog.
-import { parseBridgeError, type GatewayBridge } from '../../shared/ipc-contract.js';
+import { parseBridgeError, type GatewayBridge } from '../../common/ipc-contract.js';
 import type { HistoryDocument, ModelStatus, StatusDocument } from '../../gateway/status-types.js';
 import { ApiError, type GatewayApi } from './gateway-api.js';
 

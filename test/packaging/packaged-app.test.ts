@@ -80,8 +80,8 @@ describe('the packaged app (electron-builder --dir)', () => {
       '/dist/electron/preload.cjs',
       '/dist/renderer/index.html',
       '/dist/gateway/index.js',
-      '/dist/shared/ipc-contract.js', // main.js imports what it shares with the dashboard from here
-      '/dist/shared/unload-asking-first.js',
+      '/dist/common/ipc-contract.js', // main.js imports what it shares with the dashboard from here
+      '/dist/common/unload-asking-first.js',
       '/assets/icon.png',
       '/node_modules/fastify/package.json',
       '/node_modules/shell-env/package.json',

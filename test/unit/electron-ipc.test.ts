@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BRIDGE_KEYS, INVOKE_CHANNELS, IPC } from '../../shared/ipc-contract.js';
+import { BRIDGE_KEYS, INVOKE_CHANNELS, IPC } from '../../common/ipc-contract.js';
 import { createIpcHandlers, registerIpc, StatusBroadcaster, type IpcEventLike, type SenderLike } from '../../electron/ipc/handlers.js';
 import { appUrls, isAppUrl } from '../../electron/window.js';
 import { GatewayError } from '../../gateway/errors.js';

@@ -88,7 +88,7 @@ describe('error catalogue', () => {
 
   it('is the only place an error is made: no source file outside gateway/errors.ts writes new GatewayError(', () => {
     const sites: string[] = [];
-    for (const dir of ['gateway', 'electron', 'shared', 'renderer']) {
+    for (const dir of ['gateway', 'electron', 'common', 'renderer']) {
       for (const e of readdirSync(path.join(REPO, dir), { withFileTypes: true, recursive: true })) {
         if (!e.isFile() || !/\.tsx?$/.test(e.name)) continue;
         const file = path.relative(REPO, path.join(e.parentPath, e.name));

@@ -1,6 +1,6 @@
 // Which folder may import which (docs/architecture.md "Folders"): the dashboard's bundle must not
 // depend on the Electron shell, so renderer/ imports nothing from electron/ (nor the `electron`
-// package); what both sides use lives in shared/, which imports neither of them.
+// package); what both sides use lives in common/, which imports neither of them.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
@@ -41,7 +41,7 @@ describe('import boundaries', () => {
     const file = path.join(REPO, 'renderer/api/x.ts');
     const text = "import type { A } from '../../electron/ipc/handlers.js';\nexport const b = () => import('electron');";
     expect(crossings(file, text, ['electron'])).toEqual(['electron/ipc/handlers.js', 'electron']);
-    expect(crossings(file, "import { c } from '../../shared/ipc-contract.js';", ['electron'])).toEqual([]);
+    expect(crossings(file, "import { c } from '../../common/ipc-contract.js';", ['electron'])).toEqual([]);
   });
 
   it('renderer/ imports nothing from electron/ (nor the electron package)', () => {
@@ -49,8 +49,8 @@ describe('import boundaries', () => {
     expect(crossingsUnder('renderer', ['electron'])).toEqual([]);
   });
 
-  it('shared/ imports neither electron/ nor renderer/', () => {
-    expect(sourcesUnder('shared').length).toBeGreaterThan(0);
-    expect(crossingsUnder('shared', ['electron', 'renderer'])).toEqual([]);
+  it('common/ imports neither electron/ nor renderer/', () => {
+    expect(sourcesUnder('common').length).toBeGreaterThan(0);
+    expect(crossingsUnder('common', ['electron', 'renderer'])).toEqual([]);
   });
 });

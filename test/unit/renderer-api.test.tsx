@@ -2,7 +2,7 @@
 // The two GatewayApi implementations (HTTP + SSE, IPC), the admin token's handling, and the
 // renderer's pure helpers (VRAM segments, colours, idle countdown).
 import { describe, expect, it, vi } from 'vitest';
-import { formatBridgeError, parseBridgeError, type GatewayBridge } from '../../shared/ipc-contract.js';
+import { formatBridgeError, parseBridgeError, type GatewayBridge } from '../../common/ipc-contract.js';
 import { createGatewayApi } from '../../renderer/api/create-api.js';
 import { ApiError } from '../../renderer/api/gateway-api.js';
 import { HttpGatewayApi } from '../../renderer/api/http-api.js';

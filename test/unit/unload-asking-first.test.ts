@@ -1,7 +1,7 @@
 // The by-hand unload both UIs share: a plain unload first; on model_busy ask, and force only after
 // a yes; the dashboard's "already busy" path asks before any unload; every other failure is rethrown.
 import { describe, expect, it } from 'vitest';
-import { unloadAskingFirst, type BusyReason, type UnloadAskingDeps } from '../../shared/unload-asking-first.js';
+import { unloadAskingFirst, type BusyReason, type UnloadAskingDeps } from '../../common/unload-asking-first.js';
 import { GatewayError } from '../../gateway/errors.js';
 import { ApiError } from '../../renderer/api/gateway-api.js';
 
