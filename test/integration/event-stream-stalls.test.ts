@@ -7,14 +7,15 @@
 // socket buffers (a few MB each) are full: 100 stalled subscribers would hold ~200 MB more each
 // second. Each may hold one frame in the gateway (the write that found its socket full).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { serveCli } from './cli-serve.js';
 import { ensureBuilt } from './ensure-built.js';
-import { baseYaml, chat, cleanupAll, killChild, post, REPO_ROOT, sleep, spawnMock, waitUntil } from './helpers.js';
+import { baseYaml, chat, cleanupAll, killChild, post, sleep, spawnMock, waitUntil } from './helpers.js';
 import { openSocket } from './raw-http.js';
 
 afterAll(cleanupAll);
@@ -62,15 +63,9 @@ describe.runIf(process.platform === 'linux')('/gateway/events subscribers that r
       const sockets: Socket[] = [];
       let driving = true;
       try {
-        child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
-          cwd: REPO_ROOT,
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, LOG_LEVEL: 'info' },
-        });
-        let out = '';
-        child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-        child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-        const url = await waitUntil(() => /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1], 20_000, 'serve to listen');
+        const gw = await serveCli(file);
+        child = gw.child;
+        const { url, output } = gw;
         const port = Number(new URL(url).port);
         const pid = child.pid!;
 
@@ -102,7 +97,7 @@ describe.runIf(process.platform === 'linux')('/gateway/events subscribers that r
           while (driving) await post(url, '/v1/chat/completions', chat('r0', { max_tokens: 2 })).catch(() => sleep(50));
         })();
         let peak = baseline;
-        const cuts = () => out.match(/"msg":"status stream cut/g)?.length ?? 0;
+        const cuts = () => output().match(/"msg":"status stream cut/g)?.length ?? 0;
         // RSS sampled until every stalled subscriber has been cut, or until it has grown past the limit.
         const deadline = performance.now() + 40_000;
         while (cuts() < SUBSCRIBERS && performance.now() < deadline && peak - baseline < limitMiB) {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServe } from './cli-serve.js';
 import {
   alive,
   baseYaml,
@@ -235,11 +236,7 @@ describe('serve as a child process', () => {
           .replace(/^auth: .*$/m, 'auth: { adminToken: auto }')
           .replace('drainSeconds: 2', 'drainSeconds: 10'),
       );
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'gateway/bin.mjs'), 'serve', '--config', file, '--port', '0'], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, LOG_LEVEL: 'info' },
-      });
+      const child = spawnServe(file);
       let out = '';
       child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
