@@ -11,6 +11,7 @@ import { ResponseIdTap } from '../proxy/response-id-tap.js';
 import type { ModelEntry } from '../scheduler/model-entry.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { fromFastify, upstreamPath, type Proxy } from './proxy-routes.js';
+import { shown } from './body-model.js';
 
 /** Ids remembered, the least recently used dropped first. */
 export const RESPONSE_IDS_KEPT = 10_000;
@@ -55,13 +56,13 @@ export class ResponseIds {
     const entry = owner ? scheduler.entries.get(owner.model) : undefined;
     if (!owner || !entry) {
       return {
-        error: errors.unknownResponseId(shorten(id), RESPONSE_IDS_KEPT),
+        error: errors.unknownResponseId(shown(id), RESPONSE_IDS_KEPT),
       };
     }
     const remote = entry.config.runtime === 'remote';
     if (!remote && (entry.instance === null || instanceKey(entry) !== owner.instance)) {
       return {
-        error: errors.responseServerGone(shorten(id), entry.id),
+        error: errors.responseServerGone(shown(id), entry.id),
       };
     }
     return { entry };
@@ -71,8 +72,6 @@ export class ResponseIds {
     return this.owners.size;
   }
 }
-
-const shorten = (id: string) => (id.length > 80 ? `${id.slice(0, 80)}…` : id);
 
 export function registerResponseRoutes(app: FastifyInstance, deps: { scheduler: Scheduler; proxy: Proxy; ids: ResponseIds }): void {
   const handle = (suffix: string) => async (request: FastifyRequest, reply: FastifyReply) => {

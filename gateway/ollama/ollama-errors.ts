@@ -3,6 +3,7 @@
 // message. Errors the translation itself finds are GatewayErrors too, so one handler renders all.
 
 import { errors, type GatewayError } from '../errors.js';
+import { shown } from '../http/body-model.js';
 
 /** Ollama's routes all live under /api/ (the Ollama port's other routes keep their own shape). */
 export function isOllamaPath(path: string): boolean {
@@ -28,8 +29,7 @@ function ollamaMessage(err: GatewayError): string {
 
 /** A model the request names that is not configured (Ollama's own wording). */
 export function ollamaModelNotFound(name: string): GatewayError {
-  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
-  return errors.ollamaModelNotFound(shown);
+  return errors.ollamaModelNotFound(shown(name));
 }
 
 /**
@@ -37,8 +37,7 @@ export function ollamaModelNotFound(name: string): GatewayError {
  * models of its config file. Says where to add it.
  */
 export function ollamaPullNotConfigured(name: string, configPath: string | null): GatewayError {
-  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
-  return errors.ollamaPullNotConfigured(shown, configPath ? `under models: in ${configPath}` : 'under models: in the config file');
+  return errors.ollamaPullNotConfigured(shown(name), configPath ? `under models: in ${configPath}` : 'under models: in the config file');
 }
 
 /** A request the Ollama routes cannot read or map (400, Ollama's shape). */
